@@ -1,0 +1,47 @@
+# alignx-pipeline. `make build-dataset` and `make test` set up .venv themselves on a fresh clone.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ALIGNX := $(BIN)/alignx
+STAGE ?=
+ARGS ?=
+
+.PHONY: build-dataset test stage bench clean status help
+
+help:
+	@echo "make build-dataset   run every stage in order on the configured inputs (demo corpus by default)"
+	@echo "make test            run the test suite"
+	@echo "make stage STAGE=x   rerun one stage, forced"
+	@echo "make status          show which stages are up to date"
+	@echo "make bench           run the benchmarks; results in bench/results/"
+	@echo "make clean           remove data/work and data/release (keeps data/raw and data/private)"
+
+# Reinstall when the project's dependency list changes.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11) on PATH"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+build-dataset: $(STAMP)
+	$(ALIGNX) run $(ARGS)
+	$(ALIGNX) status $(ARGS)
+
+stage: $(STAMP)
+	@test -n "$(STAGE)" || { echo "usage: make stage STAGE=<name>"; exit 2; }
+	$(ALIGNX) run $(STAGE) --force $(ARGS)
+
+status: $(STAMP)
+	$(ALIGNX) status $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(ARGS)
+
+clean:
+	rm -rf data/work data/release

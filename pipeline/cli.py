@@ -1,0 +1,132 @@
+"""The ``alignx`` command line (also ``python -m pipeline``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline.config import Config, load_config
+from pipeline.errors import StageFailed, UserError
+from pipeline.logs import get_logger, setup_logging
+
+log = get_logger("cli")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="TOML file whose keys override configs/default.toml")
+    p.add_argument("--set", dest="overrides", metavar="SECTION.KEY=VALUE", action="append", default=[],
+                   help="override one setting (repeatable), e.g. --set reddit.min_length=20")
+    p.add_argument("--data-dir", metavar="DIR", default="data",
+                   help="root of raw/, sample/, work/, release/ (default: ./data)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="debug logging")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alignx",
+        description="Build, inspect and trace the AlignX personalized-preference dataset.",
+        epilog="Stages run in order: " + ", ".join(_stage_names()) + ". See README.md.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("run", help="run stages (all by default), skipping those up to date",
+                       description="Run the named stages, or every stage in order. A stage whose inputs, "
+                       "config and version match its manifest is skipped unless --force.")
+    p.add_argument("stages", nargs="*", metavar="STAGE", help="stages to run (default: all, in order)")
+    p.add_argument("--force", action="store_true", help="rerun even when up to date")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: execution.workers)")
+    _common(p)
+
+    p = sub.add_parser("status", help="show each stage: up to date, stale or never run, and why",
+                       description="Compare each stage's current inputs, config and version with its manifest.")
+    _common(p)
+
+    p = sub.add_parser("provenance", help="trace a record or example id to its sources",
+                       description="Find EXAMPLE_ID in the stages' outputs and print its source records, "
+                       "annotator and the manifests of every stage that touched it.")
+    p.add_argument("example_id", metavar="EXAMPLE_ID")
+    _common(p)
+    return parser
+
+
+def _stage_names() -> list[str]:
+    from stages import STAGES
+
+    return [s.name for s in STAGES]
+
+
+def _config(args) -> tuple[Config, Path]:
+    config = load_config(args.config, args.overrides)
+    data_dir = Path(args.data_dir)
+    return config, data_dir
+
+
+def cmd_run(args) -> int:
+    from pipeline.runner import LocalRunner
+    from stages import STAGES
+
+    config, data_dir = _config(args)
+    runner = LocalRunner(STAGES, config, data_dir, workers=args.workers)
+    runner.run(args.stages, force=args.force)
+    return 0
+
+
+def cmd_status(args) -> int:
+    from pipeline.runner import LocalRunner
+    from stages import STAGES
+
+    config, data_dir = _config(args)
+    runner = LocalRunner(STAGES, config, data_dir)
+    width = max(len(s.name) for s in STAGES)
+    for stage in STAGES:
+        try:
+            plan = runner.plan(stage)
+            why = "; ".join(plan.reasons)
+        except UserError as exc:
+            plan, why = None, str(exc)
+        state = plan.state if plan else "error"
+        line = f"{stage.name:<{width}}  {state}"
+        if why:
+            line += f"  ({why})"
+        elif plan and plan.manifest:
+            m = plan.manifest
+            line += f"  ({m['records_out']} records, {sum(m['dropped'].values())} dropped, {m['finished_at']})"
+        print(line)
+    runner.hashes.save()
+    return 0
+
+
+def cmd_provenance(args) -> int:
+    from pipeline.provenance import find_record, format_hits
+    from stages import STAGES
+
+    _, data_dir = _config(args)
+    hits = find_record(STAGES, data_dir, args.example_id)
+    if not hits:
+        raise UserError(f"{args.example_id}: no record with this id in any stage output under {data_dir}/work")
+    print(format_hits(hits, STAGES, data_dir))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "status": cmd_status, "provenance": cmd_provenance}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"alignx: error: {exc}", file=sys.stderr)
+        return 2
+    except StageFailed as exc:
+        print(f"alignx: failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("alignx: interrupted; finished shards are kept, rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,170 @@
+"""Configuration: one TOML file of defaults (``configs/default.toml``) that documents every key.
+
+A user file (``--config``) and ``--set section.key=value`` overrides are merged over it. Keys
+that the defaults do not define are an error naming the key and the closest valid one; a value
+of the wrong type is an error naming the key and the expected type.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import UserError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.toml"
+#: Key names treated as secrets: never hashed, logged or written to a manifest.
+SECRET_KEY = re.compile(r"(api_key|secret|token|password|credential)s?$", re.IGNORECASE)
+#: Sections that change how work is scheduled, never what it produces; excluded from hashes.
+EXECUTION_SECTIONS = ("execution",)
+
+
+def _flatten(table: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise UserError(f"{path}: configuration file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _check_type(key: str, value: Any, default: Any, origin: str) -> Any:
+    """Return ``value`` converted to the default's type, or raise UserError."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        ok = isinstance(value, bool) and isinstance(default, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float))
+        value = float(value) if ok else value
+    elif isinstance(default, int):
+        ok = isinstance(value, int)
+    elif isinstance(default, list):
+        ok = isinstance(value, list)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise UserError(
+            f"{origin}: key '{key}' must be {_type_name(default)} (like {json.dumps(default)}), "
+            f"got {json.dumps(value)}"
+        )
+    return value
+
+
+def _unknown_key(key: str, valid: list[str], origin: str) -> UserError:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return UserError(f"{origin}: unknown key '{key}'{hint}; valid keys are listed in {DEFAULT_CONFIG.name}")
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """Split ``section.key=value``; the value is TOML (``5``, ``true``, ``["a", "b"]``) or a bare string."""
+    if "=" not in text:
+        raise UserError(f"--set {text}: expected section.key=value")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if "." not in key:
+        raise UserError(f"--set {text}: the key must name its section, like reddit.min_length")
+    return key, raw.strip()
+
+
+def _parse_value(raw: str, default: Any) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        pass
+    if isinstance(default, str):
+        return raw
+    if isinstance(default, list):  # --set reddit.inputs=/dumps/RC_*.zst
+        return [raw]
+    return raw  # reported as a type error by _check_type
+
+
+@dataclass
+class Config:
+    """Merged configuration. ``values`` maps dotted keys to values; ``origin`` says where each came from."""
+
+    values: dict[str, Any]
+    origin: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The keys of one ``[section]`` (without the prefix), secrets included."""
+        prefix = name + "."
+        return {k[len(prefix):]: v for k, v in self.values.items() if k.startswith(prefix)}
+
+    def public_section(self, name: str) -> dict[str, Any]:
+        """``section(name)`` with secret values replaced by ``"<redacted>"``: safe for manifests."""
+        return {k: ("<redacted>" if SECRET_KEY.search(k) and v else v) for k, v in self.section(name).items()}
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "Config":
+        """A copy with ``{dotted_key: value}`` applied, checked like ``--set``."""
+        new = Config(copy.deepcopy(self.values), dict(self.origin))
+        for key, value in overrides.items():
+            if key not in new.values:
+                raise _unknown_key(key, sorted(new.values), "override")
+            new.values[key] = _check_type(key, value, new.values[key], "override")
+            new.origin[key] = "override"
+        return new
+
+
+def section_hash(config: Config, sections: tuple[str, ...]) -> str:
+    """sha256 over the named sections without secrets: the config part of a stage's fingerprint."""
+    payload = {
+        s: {k: v for k, v in config.section(s).items() if not SECRET_KEY.search(k)}
+        for s in sections
+        if s not in EXECUTION_SECTIONS
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def load_config(path: Path | str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Defaults, then the user's file, then ``--set`` overrides, each checked against the defaults."""
+    defaults = _flatten(_read_toml(DEFAULT_CONFIG))
+    values = dict(defaults)
+    origin = {k: str(DEFAULT_CONFIG) for k in defaults}
+    valid = sorted(defaults)
+    if path is not None:
+        path = Path(path)
+        for key, value in _flatten(_read_toml(path)).items():
+            if key not in defaults:
+                # a table given where a value is expected, or a real typo
+                raise _unknown_key(key, valid, str(path))
+            values[key] = _check_type(key, value, defaults[key], str(path))
+            origin[key] = str(path)
+    for text in overrides:
+        key, raw = parse_override(text)
+        if key not in defaults:
+            raise _unknown_key(key, valid, f"--set {text}")
+        values[key] = _check_type(key, _parse_value(raw, defaults[key]), defaults[key], f"--set {text}")
+        origin[key] = "--set"
+    return Config(values, origin)

@@ -1,0 +1,165 @@
+"""Reddit dump files: streaming reads of zstandard NDJSON (any era) and writes in the same format.
+
+Pushshift and Arctic Shift dumps are zstandard frames with windows up to 2 GiB, so the
+decompressor is created with ``max_window_size=2**31`` (the library's default refuses them with
+"Frame requires too much memory"). Files are read in blocks: memory stays bounded whatever the
+file size. A corrupt frame, or a file that ends mid-frame, raises ``DumpError`` naming the file
+and the compressed byte offset: a truncated read is never taken for the end of the month.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Iterator
+
+import orjson
+import zstandard as zstd
+
+from pipeline.errors import UserError
+from pipeline.io import atomic_path
+
+MAX_WINDOW = 2**31
+READ_BLOCK = 1 << 20  # compressed bytes read per step
+DUMP_SUFFIXES = (".zst", ".ndjson", ".jsonl", ".json")
+
+
+class DumpError(UserError):
+    """A dump file that cannot be read to its end."""
+
+
+def dump_kind(path: Path | str) -> str | None:
+    """'comment' or 'submission' from the file name (RC_/RS_ monthly, <sub>_comments/_submissions);
+    None for other names, whose records are told apart by their fields."""
+    name = Path(path).name
+    stem = name.split(".")[0]
+    if name.startswith("RC_") or stem.endswith("_comments"):
+        return "comment"
+    if name.startswith("RS_") or stem.endswith("_submissions"):
+        return "submission"
+    return None
+
+
+def _decompressed_blocks(path: Path) -> Iterator[bytes]:
+    dctx = zstd.ZstdDecompressor(max_window_size=MAX_WINDOW)
+    dobj = dctx.decompressobj()
+    offset = 0  # compressed bytes consumed
+    frame_open = False
+    with open(path, "rb") as fh:
+        while block := fh.read(READ_BLOCK):
+            data = block
+            while data:
+                try:
+                    out = dobj.decompress(data)
+                except zstd.ZstdError as exc:
+                    raise DumpError(
+                        f"{path}: zstandard data is corrupt near compressed byte {offset:,} ({exc}); "
+                        f"the file is damaged: download it again"
+                    ) from None
+                frame_open = True
+                if out:
+                    yield out
+                if dobj.eof:  # a frame ended; more frames may follow in the same file
+                    data = dobj.unused_data
+                    frame_open = False
+                    dobj = dctx.decompressobj()
+                else:
+                    data = b""
+            offset += len(block)
+    if frame_open:
+        raise DumpError(
+            f"{path}: file ends in the middle of a zstandard frame at compressed byte {offset:,}; "
+            f"it is truncated (an interrupted download?): download it again"
+        )
+
+
+def _plain_blocks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while block := fh.read(READ_BLOCK * 8):
+            yield block
+
+
+def iter_line_chunks(path: Path | str, chunk_bytes: int = 32 << 20) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(first_line_number, data)`` where ``data`` holds whole lines (1-based numbering).
+
+    Each chunk is about ``chunk_bytes`` of decompressed text and ends with a newline (except
+    possibly the last); the next chunk starts at ``first_line_number + data.count(b"\\n")``.
+    """
+    path = Path(path)
+    blocks = _decompressed_blocks(path) if path.suffix == ".zst" else _plain_blocks(path)
+    pending: list[bytes] = []
+    size = 0
+    line_no = 1
+    for block in blocks:
+        pending.append(block)
+        size += len(block)
+        if size >= chunk_bytes:
+            buf = b"".join(pending)
+            cut = buf.rfind(b"\n") + 1
+            if cut:
+                chunk, rest = buf[:cut], buf[cut:]
+                yield line_no, chunk
+                line_no += chunk.count(b"\n")
+                pending, size = ([rest], len(rest)) if rest else ([], 0)
+            else:
+                pending, size = [buf], len(buf)
+    if pending:
+        buf = b"".join(pending)
+        if buf.strip():
+            yield line_no, buf
+
+
+def iter_records(path: Path | str) -> Iterator[tuple[int, dict | Exception]]:
+    """``(line_number, record)`` for every non-blank line; a line that is not a JSON object
+    yields the exception instead, so callers count it rather than stop."""
+    for first, chunk in iter_line_chunks(path):
+        for i, line in enumerate(chunk.split(b"\n")):
+            if not line.strip():
+                continue
+            try:
+                rec = orjson.loads(line)
+                if not isinstance(rec, dict):
+                    raise ValueError(f"expected a JSON object, got {type(rec).__name__}")
+                yield first + i, rec
+            except (orjson.JSONDecodeError, ValueError) as exc:
+                yield first + i, exc
+
+
+class DumpWriter:
+    """Write records as zstandard NDJSON, the format of the dumps; renamed into place on close.
+
+    Use as a context manager. On an exception the partial file is kept under ``<name>.partial``
+    (with every record written so far, readable) so an interrupted collection loses nothing.
+    """
+
+    def __init__(self, path: Path | str, level: int = 10):
+        self.path = Path(path)
+        self.level = level
+        self.count = 0
+
+    def __enter__(self) -> "DumpWriter":
+        self._atomic = atomic_path(self.path)
+        self._tmp = self._atomic.__enter__()
+        self._fh = open(self._tmp, "wb")
+        self._writer = zstd.ZstdCompressor(level=self.level).stream_writer(self._fh, closefd=False)
+        return self
+
+    def write(self, record: dict) -> None:
+        self._writer.write(orjson.dumps(record) + b"\n")
+        self.count += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._writer.close()  # ends the frame: what was written so far is a valid file
+        self._fh.close()
+        if exc_type is not None and self.count:
+            os.replace(self._tmp, self.path.with_name(self.path.name + ".partial"))
+        self._atomic.__exit__(exc_type, exc, tb)
+
+
+_ID_PREFIX = re.compile(r"^t[1-6]_")
+
+
+def strip_prefix(fullname: str | None) -> str | None:
+    """'t3_abc' -> 'abc'; ids without a prefix are returned unchanged."""
+    return None if fullname is None else _ID_PREFIX.sub("", fullname)

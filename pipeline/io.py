@@ -1,0 +1,77 @@
+"""File helpers shared by every stage: hashing, atomic writes, parquet shards."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import polars as pl
+
+#: zstd level for parquet shards; 3 is zstd's default speed/size balance.
+PARQUET_COMPRESSION_LEVEL = 3
+
+
+def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def stable_hash(obj: Any) -> str:
+    """sha256 of the canonical JSON of ``obj`` (sorted keys): for fingerprints and ids."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+@contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_json(path: Path | str, obj: Any) -> None:
+    """Atomically write ``obj`` as indented, key-sorted JSON."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+
+
+def write_parquet(df: pl.DataFrame, path: Path | str) -> None:
+    """Atomically write one zstd parquet shard. Same frame, same bytes (no timestamps in the file)."""
+    with atomic_path(path) as tmp:
+        df.write_parquet(tmp, compression="zstd", compression_level=PARQUET_COMPRESSION_LEVEL, statistics=True)
+
+
+def parquet_rows(path: Path | str) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(path).num_rows
+
+
+def read_parquets(paths: list[Path]) -> pl.DataFrame:
+    """Concatenate shards in the given order (callers sort for determinism)."""
+    if not paths:
+        return pl.DataFrame()
+    return pl.concat([pl.read_parquet(p) for p in paths], how="diagonal_relaxed")
+
+
+def replace_dir(src: Path, dst: Path) -> None:
+    """Move a finished directory into place; an older ``dst`` is removed first."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    os.replace(src, dst)

@@ -1,0 +1,237 @@
+"""Manifests (the lock file of each stage, like ``dvc.lock``) and the up-to-date check.
+
+``data/work/<stage>/_manifest.json`` records the stage version, the hash of its config
+section, the sha256 of every input and output, the counts and the timings of the last
+successful run. A stage is up to date when its version, config hash and input hashes equal
+the manifest's and its outputs are still there, unchanged.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline import __version__
+from pipeline.config import Config, section_hash
+from pipeline.errors import UserError
+from pipeline.io import sha256_file, stable_hash, write_json
+from pipeline.stage import Stage
+
+MANIFEST_NAME = "_manifest.json"
+HASH_CACHE_NAME = ".hashcache.json"
+
+
+def work_dir(data_dir: Path, stage: str) -> Path:
+    return data_dir / "work" / stage
+
+
+def manifest_path(data_dir: Path, stage: str) -> Path:
+    return work_dir(data_dir, stage) / MANIFEST_NAME
+
+
+def read_manifest(data_dir: Path, stage: str) -> dict[str, Any] | None:
+    path = manifest_path(data_dir, stage)
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: corrupt manifest ({exc}); delete it and rerun the stage") from None
+
+
+def rel(data_dir: Path, path: Path) -> str:
+    """A path as manifests store it: relative to the data dir when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(data_dir.resolve()))
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def resolve(data_dir: Path, stored: str) -> Path:
+    p = Path(stored)
+    return p if p.is_absolute() else data_dir / p
+
+
+class HashCache:
+    """sha256 of files, remembered by (path, size, mtime) so unchanged multi-GB dumps hash once."""
+
+    def __init__(self, data_dir: Path):
+        self.path = data_dir / "work" / HASH_CACHE_NAME
+        try:
+            self.entries: dict[str, list] = json.loads(self.path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            self.entries = {}
+        self.dirty = False
+
+    def sha256(self, path: Path) -> str:
+        st = path.stat()
+        key = str(path.resolve())
+        hit = self.entries.get(key)
+        if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+            return hit[2]
+        digest = sha256_file(path)
+        self.entries[key] = [st.st_size, st.st_mtime_ns, digest]
+        self.dirty = True
+        return digest
+
+    def save(self) -> None:
+        if self.dirty:
+            write_json(self.path, self.entries)
+            self.dirty = False
+
+
+def resolve_inputs(stage: Stage, config: Config, data_dir: Path) -> list[Path]:
+    """Expand the stage's input keys (files, directories, globs) into a sorted file list.
+
+    Relative paths are resolved against the data dir. A pattern that matches nothing is an error
+    naming the key, since a silently empty input would build an empty dataset.
+    """
+    files: set[Path] = set()
+    for key in stage.input_keys:
+        for pattern in config[key]:
+            base = Path(pattern).expanduser()
+            full = base if base.is_absolute() else data_dir / base
+            matches = [Path(m) for m in sorted(glob.glob(str(full)))] if glob.has_magic(str(full)) else [full]
+            found = []
+            for m in matches:
+                if m.is_dir():
+                    found += [p for p in sorted(m.rglob("*")) if p.is_file() and stage.accepts_input(p)]
+                elif m.is_file():
+                    found.append(m)
+            if not found:
+                raise UserError(
+                    f"{key}: '{pattern}' matches no input files (looked in {full}); "
+                    f"put files there or point {key} elsewhere with --set {key}=PATH"
+                )
+            files.update(p.resolve() for p in found)
+    return sorted(files)
+
+
+def code_version() -> str:
+    """The git commit of the project when it is a checkout, else the package version."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return f"alignx-pipeline {__version__}"
+
+
+@dataclass
+class Plan:
+    """What a stage would run on now, and whether its manifest already covers that."""
+
+    stage: Stage
+    state: str  # "up to date" | "stale" | "never run"
+    reasons: list[str] = field(default_factory=list)
+    config_hash: str = ""
+    inputs: dict[str, str] = field(default_factory=dict)  # stored path -> sha256 (raw and upstream)
+    raw_inputs: list[Path] = field(default_factory=list)  # the raw input files, resolved
+    fingerprint: str = ""
+    manifest: dict[str, Any] | None = None
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.state == "up to date"
+
+
+def _config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    keys = sorted(set(old) | set(new))
+    return [k for k in keys if old.get(k) != new.get(k)]
+
+
+def plan_stage(stage: Stage, config: Config, data_dir: Path, hashes: HashCache) -> Plan:
+    """Compare the stage's current inputs, config and version with its manifest."""
+    plan = Plan(stage, "stale", config_hash=section_hash(config, stage.config_sections()))
+    for up in stage.upstream:
+        up_manifest = read_manifest(data_dir, up)
+        if up_manifest is None:
+            plan.state = "never run"
+            plan.reasons.append(f"upstream stage {up} has not run")
+            continue
+        for path, info in up_manifest["outputs"].items():
+            plan.inputs[path] = info["sha256"]
+    if plan.reasons:
+        return plan
+    plan.raw_inputs = resolve_inputs(stage, config, data_dir)
+    for path in plan.raw_inputs:
+        plan.inputs[rel(data_dir, path)] = hashes.sha256(path)
+    plan.fingerprint = stable_hash(
+        {"stage": stage.name, "version": stage.version, "config": plan.config_hash, "inputs": plan.inputs}
+    )
+    manifest = plan.manifest = read_manifest(data_dir, stage.name)
+    if manifest is None:
+        plan.state = "never run"
+        plan.reasons.append("no manifest")
+        return plan
+    if manifest["stage_version"] != stage.version:
+        plan.reasons.append(f"stage version {manifest['stage_version']} -> {stage.version}")
+    if manifest["config_hash"] != plan.config_hash:
+        changed = _config_diff(manifest.get("config_full", {}), _public_config(config, stage))
+        plan.reasons.append("config changed: " + (", ".join(changed) or "values"))
+    old_inputs = manifest["inputs"]
+    added = sorted(set(plan.inputs) - set(old_inputs))
+    removed = sorted(set(old_inputs) - set(plan.inputs))
+    changed = sorted(p for p in set(plan.inputs) & set(old_inputs) if plan.inputs[p] != old_inputs[p])
+    for label, paths in (("new input", added), ("input removed", removed), ("input changed", changed)):
+        if paths:
+            more = f" (+{len(paths) - 3} more)" if len(paths) > 3 else ""
+            plan.reasons.append(f"{label}: {', '.join(paths[:3])}{more}")
+    for path, info in manifest["outputs"].items():
+        full = resolve(data_dir, path)
+        if not full.exists():
+            plan.reasons.append(f"output missing: {path}")
+            break
+        if full.stat().st_size != info["bytes"] or hashes.sha256(full) != info["sha256"]:
+            plan.reasons.append(f"output modified: {path}")
+            break
+    if not plan.reasons:
+        plan.state = "up to date"
+    return plan
+
+
+def _public_config(config: Config, stage: Stage) -> dict[str, Any]:
+    """The stage's config sections, secrets redacted, as dotted keys (for manifests and diffs)."""
+    return {f"{s}.{k}": v for s in stage.config_sections() for k, v in config.public_section(s).items()}
+
+
+def build_manifest(
+    plan: Plan, config: Config, data_dir: Path, outputs: dict[str, dict[str, Any]], stats_json: dict[str, Any],
+    started_at: str, finished_at: str, seconds: float, shards: dict[str, int],
+) -> dict[str, Any]:
+    stage = plan.stage
+    return {
+        "stage": stage.name,
+        "stage_version": stage.version,
+        "config_hash": plan.config_hash,
+        "config": config.public_section(stage.section),
+        "config_full": _public_config(config, stage),
+        "fingerprint": plan.fingerprint,
+        "inputs": plan.inputs,
+        "upstream": {up: (read_manifest(data_dir, up) or {}).get("fingerprint") for up in stage.upstream},
+        "outputs": outputs,
+        "records_in": stats_json["records_in"],
+        "records_out": stats_json["records_out"],
+        "dropped": stats_json["dropped"],
+        "counts": stats_json["counts"],
+        "shards": shards,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "seconds": round(seconds, 3),
+        "code_version": code_version(),
+    }
+
+
+def commit_manifest(data_dir: Path, stage: str, manifest: dict[str, Any]) -> None:
+    """The commit point of a stage run: once this rename lands, the new outputs are current."""
+    write_json(manifest_path(data_dir, stage), manifest)

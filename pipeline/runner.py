@@ -1,0 +1,266 @@
+"""The local runner: decides what is stale, runs shards on local processes, commits atomically.
+
+Layout under ``data/work/<stage>/``:
+
+- ``parts/<shard>-<hash>/``: one finished shard (its files plus ``_SUCCESS.json`` with their
+  sha256 and counts). The hash covers the stage version, its config and the shard's own input
+  hashes, so a rerun after a kill, or a build with one more month of dumps, reuses every shard
+  already done.
+- ``out-<fingerprint>/``: the stage's outputs, built in ``.tmp-out-*`` and renamed when complete.
+- ``_manifest.json``: written last (atomic rename); it is the commit point. Until it lands the
+  previous manifest and its outputs stay current and intact.
+- ``log.txt``: this stage's log, appended on every run.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipeline.config import Config
+from pipeline.errors import StageFailed, UserError
+from pipeline.io import parquet_rows, sha256_file, stable_hash, write_json
+from pipeline.logs import get_logger, progress, setup_logging, stage_log
+from pipeline.manifest import (
+    HashCache, Plan, build_manifest, commit_manifest, plan_stage, read_manifest, rel, resolve, work_dir,
+)
+from pipeline.stage import Shard, Stage, StageContext, Stats
+
+log = get_logger("runner")
+SUCCESS = "_SUCCESS.json"
+#: Fault injection for the reliability tests: SIGKILL this process after N shards are done.
+KILL_AFTER_SHARDS_ENV = "ALIGNX_INJECT_KILL_AFTER_SHARDS"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _files_with_hashes(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != SUCCESS
+    }
+
+
+def _part_is_complete(part: Path) -> Stats | None:
+    """Counts of a finished shard whose files still match their recorded sha256, else None."""
+    marker = part / SUCCESS
+    if not marker.exists():
+        return None
+    try:
+        record = json.loads(marker.read_text())
+    except json.JSONDecodeError:
+        return None
+    if _files_with_hashes(part) != record["files"]:
+        return None
+    return Stats.from_json(record["stats"])
+
+
+def _run_one_shard(stage_name: str, ctx: StageContext, shard: Shard, part: Path) -> Stats:
+    """Run a shard into a private temp folder, then rename it to ``part`` (worker entry point)."""
+    from stages import get_stage  # imported here so spawned workers load the registry
+
+    setup_logging()
+    stage = get_stage(stage_name)
+    tmp = part.with_name(f".tmp-{part.name}-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        stats = stage.run_shard(ctx, shard, tmp)
+        write_json(tmp / SUCCESS, {"shard": shard.key, "stats": stats.to_json(), "files": _files_with_hashes(tmp)})
+        if part.exists():
+            shutil.rmtree(part)
+        os.replace(tmp, part)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return stats
+
+
+class LocalRunner:
+    """Runs stages in order on this machine; ``workers`` processes for shard-level work."""
+
+    def __init__(self, stages: list[Stage], config: Config, data_dir: Path, *, workers: int | None = None,
+                 show_progress: bool | None = None):
+        self.stages = stages
+        self.by_name = {s.name: s for s in stages}
+        self.config = config
+        self.data_dir = Path(data_dir).resolve()
+        w = config["execution.workers"] if workers is None else workers
+        self.workers = w if w > 0 else (os.cpu_count() or 1)
+        self.show_progress = config["execution.progress"] if show_progress is None else show_progress
+        self.hashes = HashCache(self.data_dir)
+
+    # -- planning -----------------------------------------------------------------------------
+    def plan(self, stage: Stage) -> Plan:
+        return plan_stage(stage, self.config, self.data_dir, self.hashes)
+
+    def select(self, names: list[str] | None) -> list[Stage]:
+        if not names:
+            return list(self.stages)
+        unknown = [n for n in names if n not in self.by_name]
+        if unknown:
+            import difflib
+
+            hint = difflib.get_close_matches(unknown[0], list(self.by_name), n=1)
+            raise UserError(
+                f"unknown stage '{unknown[0]}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+                + f"; stages are: {', '.join(self.by_name)}"
+            )
+        return [s for s in self.stages if s.name in names]
+
+    # -- running ------------------------------------------------------------------------------
+    def run(self, names: list[str] | None = None, *, force: bool = False) -> list[dict]:
+        """Run the selected stages (all, in order, when ``names`` is empty); skip up-to-date ones."""
+        manifests = []
+        for stage in self.select(names):
+            plan = self.plan(stage)
+            if plan.state == "never run" and plan.reasons and plan.reasons[0].startswith("upstream"):
+                raise UserError(f"{stage.name}: {plan.reasons[0]}; run `alignx run` to build everything in order")
+            if plan.up_to_date and not force:
+                log.info("%s: up to date, skipped", stage.name)
+                manifests.append(plan.manifest)
+                continue
+            why = "forced" if plan.up_to_date else "; ".join(plan.reasons)
+            manifests.append(self.run_stage(plan, why))
+        self.hashes.save()
+        return manifests
+
+    def context(self, stage: Stage, inputs: list[Path]) -> StageContext:
+        upstream = {}
+        for up in stage.upstream:
+            m = read_manifest(self.data_dir, up) or {"outputs": {}}
+            upstream[up] = sorted(resolve(self.data_dir, p) for p in m["outputs"])
+        return StageContext(
+            stage=stage.name, section=stage.section, data_dir=self.data_dir,
+            work_dir=work_dir(self.data_dir, stage.name), config=self.config, seed=self.config["run.seed"],
+            inputs=inputs, upstream=upstream, progress=self.show_progress,
+        )
+
+    def _part_dir(self, plan: Plan, shard: Shard) -> Path:
+        # A shard that names its inputs depends on those alone, so adding a month of dumps
+        # leaves the other months' shards reusable; one that names none depends on everything.
+        inputs = {p: self.hashes.sha256(Path(p)) for p in shard.inputs} if shard.inputs else plan.inputs
+        h = stable_hash({"v": plan.stage.version, "config": plan.config_hash, "shard": shard.key,
+                         "params": shard.params, "inputs": inputs})
+        safe_key = "".join(c if c.isalnum() or c in "-_." else "_" for c in shard.key)
+        return work_dir(self.data_dir, plan.stage.name) / "parts" / f"{safe_key}-{h[:12]}"
+
+    def run_stage(self, plan: Plan, why: str) -> dict:
+        stage = plan.stage
+        wdir = work_dir(self.data_dir, stage.name)
+        wdir.mkdir(parents=True, exist_ok=True)
+        with stage_log(wdir / "log.txt"):
+            log.info("%s: running (%s)", stage.name, why)
+            started, t0 = _now(), time.perf_counter()
+            ctx = self.context(stage, plan.raw_inputs)
+            shards = sorted(stage.shards(ctx), key=lambda s: (-s.weight, s.key))
+            if len({s.key for s in shards}) != len(shards):
+                raise RuntimeError(f"{stage.name}: shard keys are not unique")
+            parts = {s.key: self._part_dir(plan, s) for s in shards}
+            stats, resumed = self._run_shards(stage, ctx, shards, parts)
+            out_dir = wdir / f"out-{plan.fingerprint[:12]}"
+            tmp_out = wdir / f".tmp-out-{os.getpid()}"
+            if tmp_out.exists():
+                shutil.rmtree(tmp_out)
+            tmp_out.mkdir()
+            ordered_parts = [parts[s.key] for s in sorted(shards, key=lambda s: s.key)]
+            stats = stage.finish(ctx, ordered_parts, stats, tmp_out)
+            if out_dir.exists():  # a forced rerun of the same fingerprint
+                os.replace(out_dir, wdir / f".tmp-old-{os.getpid()}")
+            os.replace(tmp_out, out_dir)
+            outputs = {}
+            for p in sorted(out_dir.rglob("*")):
+                if p.is_file():
+                    outputs[rel(self.data_dir, p)] = {
+                        "sha256": self.hashes.sha256(p),
+                        "bytes": p.stat().st_size,
+                        "rows": parquet_rows(p) if p.suffix == ".parquet" else None,
+                    }
+            seconds = time.perf_counter() - t0
+            manifest = build_manifest(
+                plan, self.config, self.data_dir, outputs, stats.to_json(), started, _now(), seconds,
+                {"total": len(shards), "resumed": resumed},
+            )
+            commit_manifest(self.data_dir, stage.name, manifest)
+            self._collect_garbage(wdir, out_dir, set(parts.values()))
+            dropped = sum(stats.dropped.values())
+            log.info("%s: done in %.1fs: %d records in, %d out, %d dropped%s", stage.name, seconds,
+                     stats.records_in, stats.records_out, dropped,
+                     f" ({resumed} of {len(shards)} shards resumed)" if resumed else "")
+            return manifest
+
+    def _run_shards(self, stage: Stage, ctx: StageContext, shards: list[Shard], parts: dict[str, Path]):
+        total = Stats()
+        todo = []
+        resumed = 0
+        for shard in shards:
+            done = _part_is_complete(parts[shard.key])
+            if done is not None:
+                total.merge(done)
+                resumed += 1
+            else:
+                todo.append(shard)
+        if resumed:
+            log.info("%s: resuming, %d of %d shards already complete", stage.name, resumed, len(shards))
+        kill_after = int(os.environ.get(KILL_AFTER_SHARDS_ENV, "0") or 0)
+        finished = 0
+        bar = progress(total=len(todo), desc=stage.name, unit="shard", enabled=self.show_progress)
+
+        def _one_done(stats: Stats) -> None:
+            nonlocal finished
+            total.merge(stats)
+            finished += 1
+            bar.update(1)
+            if kill_after and finished >= kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        try:
+            if self.workers == 1 or len(todo) <= 1:
+                for shard in todo:
+                    _one_done(_run_one_shard(stage.name, ctx, shard, parts[shard.key]))
+            else:
+                pool = ProcessPoolExecutor(
+                    max_workers=min(self.workers, len(todo)), mp_context=multiprocessing.get_context("spawn")
+                )
+                with pool:
+                    futures = {pool.submit(_run_one_shard, stage.name, ctx, s, parts[s.key]): s for s in todo}
+                    try:
+                        for fut in as_completed(futures):
+                            _one_done(fut.result())
+                    except BrokenProcessPool:
+                        raise StageFailed(
+                            f"{stage.name}: a worker process died (killed, or out of memory) while running "
+                            f"shards; finished shards are kept: rerun to resume"
+                        ) from None
+                    except BaseException:
+                        for f in futures:
+                            f.cancel()
+                        raise
+        finally:
+            bar.close()
+        return total, resumed
+
+    def _collect_garbage(self, wdir: Path, keep_out: Path, keep_parts: set[Path]) -> None:
+        """Remove outputs and parts the new manifest no longer references."""
+        for p in wdir.glob("out-*"):
+            if p != keep_out:
+                shutil.rmtree(p, ignore_errors=True)
+        for p in wdir.glob(".tmp-*"):
+            shutil.rmtree(p, ignore_errors=True)
+        parts_dir = wdir / "parts"
+        if parts_dir.exists():
+            for p in parts_dir.iterdir():
+                if p not in keep_parts:
+                    shutil.rmtree(p, ignore_errors=True)

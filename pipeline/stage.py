@@ -1,0 +1,145 @@
+"""The stage contract.
+
+A stage is a transform from input files (raw inputs named in config, or other stages' outputs)
+to output files plus counts. It splits its work into independent shards (``run_shard``), then
+optionally combines them (``finish``). It never decides where or how shards run: the runner
+(``pipeline.runner``) does, so a distributed engine can run the same stage unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pipeline.config import Config
+
+
+@dataclass
+class Stats:
+    """What a shard (or a whole stage) read, kept and dropped.
+
+    ``dropped`` maps a documented reason to a count; ``counts`` holds other named figures
+    (threads, replies with parent...). Both are summed across shards.
+    """
+
+    records_in: int = 0
+    records_out: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    counts: Counter = field(default_factory=Counter)
+
+    def merge(self, other: "Stats") -> "Stats":
+        self.records_in += other.records_in
+        self.records_out += other.records_out
+        self.dropped.update(other.dropped)
+        self.counts.update(other.counts)
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "records_in": self.records_in,
+            "records_out": self.records_out,
+            "dropped": dict(sorted(self.dropped.items())),
+            "counts": dict(sorted(self.counts.items())),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Stats":
+        return cls(d["records_in"], d["records_out"], Counter(d["dropped"]), Counter(d["counts"]))
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One independent unit of work. ``key`` names it within the stage (a file stem, a bucket)."""
+
+    key: str
+    inputs: tuple[str, ...] = ()  # input file paths (absolute) this shard reads
+    params: tuple[tuple[str, Any], ...] = ()  # JSON-able settings specific to this shard
+    weight: int = 0  # for scheduling: larger shards start first (e.g. input bytes)
+
+    def param(self, name: str, default: Any = None) -> Any:
+        return dict(self.params).get(name, default)
+
+
+@dataclass
+class StageContext:
+    """Everything a stage may read. Plain data, so it pickles into worker processes."""
+
+    stage: str
+    section: str  # the stage's config section
+    data_dir: Path
+    work_dir: Path  # data/work/<stage>: for the stage's own state (caches), not outputs
+    config: Config
+    seed: int
+    inputs: list[Path]  # raw input files, resolved from config
+    upstream: dict[str, list[Path]]  # stage name -> its output files (absolute), sorted
+    progress: bool = True
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The stage's own config section (``[reddit]`` for ingest_reddit...)."""
+        return self.config.section(self.section)
+
+    def upstream_files(self, stage: str, dataset: str | None = None, suffix: str = ".parquet") -> list[Path]:
+        """Output files of ``stage``; with ``dataset``, only those under that sub-folder."""
+        files = self.upstream.get(stage, [])
+        if dataset is not None:
+            files = [p for p in files if p.parent.name == dataset]
+        return [p for p in files if p.name.endswith(suffix)]
+
+
+class Stage:
+    """Base class. Subclasses set the class attributes and implement ``run_shard``.
+
+    Attributes:
+        name: the stage's name (CLI, ``data/work/<name>``, test and doc names).
+        version: bump when code changes what the stage outputs; makes old outputs stale.
+        section: the config section holding the stage's settings.
+        upstream: stages whose outputs this stage reads.
+        input_keys: config keys that list raw input files, directories or globs.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    section: ClassVar[str]
+    upstream: ClassVar[tuple[str, ...]] = ()
+    input_keys: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+
+    def accepts_input(self, path: Path) -> bool:
+        """Whether a file found in an input directory is one of this stage's inputs."""
+        return not path.name.startswith(".")
+
+    def config_sections(self) -> tuple[str, ...]:
+        """Sections whose values decide this stage's output (hashed into its fingerprint)."""
+        return (self.section,)
+
+    def shards(self, ctx: StageContext) -> list[Shard]:
+        """Split the work; the default is one shard over all inputs."""
+        return [Shard("all", tuple(str(p) for p in ctx.inputs))]
+
+    def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
+        """Write this shard's files under ``out_dir`` (a fresh private folder) and return its counts."""
+        raise NotImplementedError
+
+    def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
+        """Combine finished shard folders (in shard order) into the stage's outputs under ``out_dir``.
+
+        ``stats`` is the sum of the shards' counts. The default links every part's files into
+        ``out_dir`` unchanged, so shard outputs become stage outputs.
+        """
+        for part in parts:
+            for src in sorted(part.rglob("*")):
+                if src.is_file() and not src.name.startswith("_"):
+                    dst = out_dir / src.relative_to(part)
+                    if dst.exists():
+                        raise RuntimeError(f"{self.name}: two shards wrote {dst.relative_to(out_dir)}")
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    try:
+                        os.link(src, dst)
+                    except OSError:
+                        shutil.copy2(src, dst)
+        return stats

@@ -1,0 +1,16 @@
+"""The stages, in build order. Each module holds one stage; its config section, tests
+(``tests/test_<stage>.py``) and README row carry the same name."""
+
+from __future__ import annotations
+
+from pipeline.stage import Stage
+from stages.ingest_reddit import IngestReddit
+
+STAGES: list[Stage] = [IngestReddit()]
+
+
+def get_stage(name: str) -> Stage:
+    for stage in STAGES:
+        if stage.name == name:
+            return stage
+    raise KeyError(name)
