@@ -94,16 +94,22 @@ def iter_line_chunks(path: Path | str, chunk_bytes: int = 32 << 20) -> Iterator[
     for block in blocks:
         pending.append(block)
         size += len(block)
-        if size >= chunk_bytes:
-            buf = b"".join(pending)
-            cut = buf.rfind(b"\n") + 1
-            if cut:
-                chunk, rest = buf[:cut], buf[cut:]
-                yield line_no, chunk
-                line_no += chunk.count(b"\n")
-                pending, size = ([rest], len(rest)) if rest else ([], 0)
-            else:
-                pending, size = [buf], len(buf)
+        if size < chunk_bytes:
+            continue
+        buf = b"".join(pending)
+        start = 0
+        while len(buf) - start >= chunk_bytes:
+            cut = buf.rfind(b"\n", start, start + chunk_bytes) + 1
+            if cut <= start:  # one line longer than a chunk: take it whole
+                cut = buf.find(b"\n", start + chunk_bytes) + 1
+                if cut == 0:
+                    break
+            chunk = buf[start:cut]
+            yield line_no, chunk
+            line_no += chunk.count(b"\n")
+            start = cut
+        rest = buf[start:]
+        pending, size = ([rest], len(rest)) if rest else ([], 0)
     if pending:
         buf = b"".join(pending)
         if buf.strip():

@@ -36,8 +36,10 @@ from pipeline.stage import Shard, Stage, StageContext, Stats
 
 log = get_logger("runner")
 SUCCESS = "_SUCCESS.json"
-#: Fault injection for the reliability tests: SIGKILL this process after N shards are done.
+#: Fault injection for the reliability tests: SIGKILL the runner after N shards are done, or
+#: a worker process when it starts the shard with this key.
 KILL_AFTER_SHARDS_ENV = "ALIGNX_INJECT_KILL_AFTER_SHARDS"
+KILL_WORKER_ENV = "ALIGNX_INJECT_KILL_WORKER_ON_SHARD"
 
 
 def _now() -> str:
@@ -71,6 +73,8 @@ def _run_one_shard(stage_name: str, ctx: StageContext, shard: Shard, part: Path)
     from stages import get_stage  # imported here so spawned workers load the registry
 
     setup_logging()
+    if os.environ.get(KILL_WORKER_ENV) == shard.key and multiprocessing.parent_process() is not None:
+        os.kill(os.getpid(), signal.SIGKILL)
     stage = get_stage(stage_name)
     tmp = part.with_name(f".tmp-{part.name}-{os.getpid()}")
     if tmp.exists():

@@ -164,7 +164,7 @@ def normalize(raw: pl.DataFrame, file_kind: str | None, buckets: int) -> pl.Data
 
 
 def _english_expr(text: pl.Expr) -> pl.Expr:
-    """Cheap English test: >= 90% of letters are ASCII, and texts of 4+ words contain one of
+    """Cheap English test: >= 90% of letters are ASCII, and texts of 8+ words contain one of
     ~50 common English function words. Catches other scripts and most non-English Latin-script
     text; short texts pass on the script test alone (too little evidence either way)."""
     letters = text.str.count_matches(r"\p{L}")
@@ -172,7 +172,7 @@ def _english_expr(text: pl.Expr) -> pl.Expr:
     words = text.str.count_matches(r"\S+")
     has_function_word = text.str.to_lowercase().str.contains(rf"\b(?:{ENGLISH_WORDS})\b")
     script_ok = (letters == 0) | (ascii_letters >= 0.9 * letters)
-    return script_ok & ((words < 4) | has_function_word)
+    return script_ok & ((words < 8) | has_function_word)
 
 
 def drop_reason(df: pl.DataFrame, p: dict) -> pl.Expr:
