@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import io
 import zlib
+from collections import Counter
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -66,7 +67,7 @@ import polars as pl
 
 from pipeline.dumps import DUMP_SUFFIXES, dump_kind, iter_line_chunks
 from pipeline.errors import UserError
-from pipeline.io import read_parquets, write_parquet
+from pipeline.io import write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
 
@@ -267,18 +268,29 @@ class IngestReddit(Stage):
         return [Shard(p.name, (str(p),), weight=p.stat().st_size) for p in ctx.inputs]
 
     def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
+        """Parse, normalize and filter one file, one chunk at a time (memory: one chunk).
+
+        Writes ``records-NNNNN.parquet`` (kept records) and ``dropped-NNNNN.parquet`` (kind, id
+        and reason of dropped records, so comments of dropped posts can be dropped too) per
+        chunk, and ``rejects.jsonl`` for lines that are not JSON objects.
+        """
         p = ctx.params
         path = Path(shard.inputs[0])
         kind = dump_kind(path)
         stats = Stats()
-        frames, rejects = [], []
-        for first_line, data in iter_line_chunks(path, p["chunk_mb"] << 20):
+        rejects: list[dict] = []
+        for i, (first_line, data) in enumerate(iter_line_chunks(path, p["chunk_mb"] << 20)):
             raw, bad = _parse_chunk(data, first_line, path.name)
             rejects += bad
             stats.records_in += raw.height + len(bad)
-            if raw.height:
-                df = normalize(raw, kind, p["author_buckets"])
-                frames.append(df.with_columns(drop_reason(df, p).alias("drop_reason")))
+            df = normalize(raw, kind, p["author_buckets"])
+            df = df.with_columns(drop_reason(df, p).alias("drop_reason"))
+            dropped = df.filter(pl.col("drop_reason").is_not_null())
+            stats.dropped.update(dict(dropped.group_by("drop_reason").len().iter_rows()))
+            kept = df.filter(pl.col("drop_reason").is_null()).drop("drop_reason")
+            stats.records_out += kept.height
+            write_parquet(kept, out_dir / f"records-{i:05d}.parquet")
+            write_parquet(dropped.select("kind", "id", "link_id", "drop_reason"), out_dir / f"dropped-{i:05d}.parquet")
         stats.dropped["malformed_json"] += len(rejects)
         if stats.records_in and len(rejects) / stats.records_in > p["max_bad_line_share"]:
             first = rejects[0]
@@ -289,40 +301,36 @@ class IngestReddit(Stage):
             )
         for r in rejects[:5]:
             log.warning("%s line %d: %s (written to rejects)", r["file"], r["line"], r["reason"])
-        df = pl.concat(frames) if frames else normalize(
-            pl.DataFrame(schema=RAW_SCHEMA | {"source_file": pl.String, "source_line": pl.Int64}), kind, 1
-        ).with_columns(pl.lit(None, pl.String).alias("drop_reason"))
-        dropped = df.filter(pl.col("drop_reason").is_not_null())
-        stats.dropped.update(dict(dropped.group_by("drop_reason").len().iter_rows()))
-        kept = df.filter(pl.col("drop_reason").is_null()).drop("drop_reason")
-        # duplicates inside one file; duplicates across files are removed in finish()
-        deduped = kept.unique(subset=["kind", "id"], keep="first", maintain_order=True)
-        stats.dropped["duplicate_id"] += kept.height - deduped.height
-        stats.records_out = deduped.height
-        write_parquet(deduped, out_dir / "records.parquet")
-        # posts dropped by a rule: their comments are dropped too (reason in_filtered_post)
-        write_parquet(
-            dropped.filter(pl.col("kind") == "submission").select("id", "drop_reason"), out_dir / "dropped_posts.parquet"
-        )
         if rejects:
             (out_dir / "rejects.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rejects))
         return stats
 
     def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
-        p = ctx.params
-        records = read_parquets([part / "records.parquet" for part in parts])
-        before = records.height
-        records = records.unique(subset=["kind", "id"], keep="first", maintain_order=True)
-        stats.dropped["duplicate_id"] += before - records.height
-        posts = records.filter(pl.col("kind") == "submission")
-        comments = records.filter(pl.col("kind") == "comment")
-        filtered_posts = read_parquets([part / "dropped_posts.parquet" for part in parts])
-        filtered_ids = filtered_posts["id"].unique() if filtered_posts.height else pl.Series("id", [], pl.String)
-        in_filtered = comments.filter(pl.col("link_id").is_in(filtered_ids.implode()) &
-                                      ~pl.col("link_id").is_in(posts["id"].implode()))
-        stats.dropped["in_filtered_post"] += in_filtered.height
-        comments = comments.filter(~pl.col("id").is_in(in_filtered["id"].implode()))
+        """Deduplicate, join comments to submissions and write per-author-bucket tables.
 
+        Memory: the submissions' join columns plus one author bucket of comments at a time.
+        Duplicates are found within a bucket: two copies of one comment share an author
+        (a copy whose author was deleted was already dropped by the filters).
+        """
+        p = ctx.params
+        record_files = [f for part in parts for f in sorted(part.glob("records-*.parquet"))]
+        dropped_files = [f for part in parts for f in sorted(part.glob("dropped-*.parquet"))]
+        records = pl.scan_parquet(record_files) if record_files else None
+        if records is None:
+            return stats
+        stats.records_out = 0
+        posts = (
+            records.filter(pl.col("kind") == "submission")
+            .unique(subset="id", keep="first", maintain_order=True)
+            .collect()
+        )
+        n_post_records = records.filter(pl.col("kind") == "submission").select(pl.len()).collect().item()
+        stats.dropped["duplicate_id"] += n_post_records - posts.height
+        post_ids = posts["id"].implode()
+        filtered_post_ids = (
+            pl.scan_parquet(dropped_files).filter(pl.col("kind") == "submission").select("id").collect()["id"]
+            .implode()
+        )
         post_cols = posts.select(
             pl.col("id").alias("link_id"),
             pl.col("title").alias("post_title"),
@@ -330,41 +338,49 @@ class IngestReddit(Stage):
             pl.col("author").alias("post_author"),
             pl.col("score").alias("post_score"),
         )
-        threads = comments.join(post_cols, on="link_id", how="inner", maintain_order="left").with_columns(
-            # AlignX prompts are the post body, then its title
-            pl.when(pl.col("post_body").str.strip_chars() == "").then(pl.col("post_title"))
-            .otherwise(pl.col("post_body") + "\n\n" + pl.col("post_title")).alias("prompt")
-        )
-        orphans = comments.filter(~pl.col("link_id").is_in(posts["id"].implode()))
-        comment_ids = comments["id"]
-        stats.counts.update({
-            "submissions": posts.height,
-            "comments": comments.height,
-            "thread_comments": threads.height,
-            "orphan_comments": orphans.height,
-            "threads": threads["link_id"].n_unique() if threads.height else 0,
-            "top_level_comments": int(threads["is_top_level"].sum()) if threads.height else 0,
-            "replies": int((~threads["is_top_level"]).sum()) if threads.height else 0,
-            "replies_with_parent": int(
-                comments.filter(~pl.col("is_top_level") & pl.col("parent_id").is_in(comment_ids.implode())).height
-            ),
-        })
-        stats.records_out = posts.height + comments.height
-
-        order = ["bucket", "link_id", "created_utc", "id"]
-        for name, table in (("threads", threads), ("orphans", orphans)):
-            table = table.sort(order)
-            for b in range(p["author_buckets"]):
-                part = table.filter(pl.col("bucket") == b)
-                if part.height:
-                    write_parquet(part, out_dir / name / f"bucket-{b:03d}.parquet")
+        comment_ids = []
+        totals = Counter()
+        for b in range(p["author_buckets"]):
+            bucket = (
+                records.filter((pl.col("kind") == "comment") & (pl.col("bucket") == b))
+                .collect()
+                .unique(subset="id", keep="first", maintain_order=True)
+            )
+            n_raw = records.filter((pl.col("kind") == "comment") & (pl.col("bucket") == b)).select(pl.len()).collect().item()
+            stats.dropped["duplicate_id"] += n_raw - bucket.height
+            in_filtered = pl.col("link_id").is_in(filtered_post_ids) & ~pl.col("link_id").is_in(post_ids)
+            stats.dropped["in_filtered_post"] += bucket.filter(in_filtered).height
+            comments = bucket.filter(~in_filtered).sort("link_id", "created_utc", "id")
+            threads = comments.join(post_cols, on="link_id", how="inner", maintain_order="left").with_columns(
+                # AlignX prompts are the post body, then its title
+                pl.when(pl.col("post_body").str.strip_chars() == "").then(pl.col("post_title"))
+                .otherwise(pl.col("post_body") + "\n\n" + pl.col("post_title")).alias("prompt")
+            )
+            orphans = comments.filter(~pl.col("link_id").is_in(post_ids))
+            for name, table in (("threads", threads), ("orphans", orphans)):
+                if table.height:
+                    write_parquet(table, out_dir / name / f"bucket-{b:03d}.parquet")
+            comment_ids.append(comments.select("id", "parent_id", "is_top_level", "author", "link_id", "subreddit"))
+            totals.update({
+                "comments": comments.height, "thread_comments": threads.height, "orphan_comments": orphans.height,
+                "top_level_comments": int(threads["is_top_level"].sum()),
+                "replies": int((~threads["is_top_level"]).sum()),
+            })
+        comments = pl.concat(comment_ids) if comment_ids else pl.DataFrame()
+        totals["submissions"] = posts.height
+        totals["threads"] = comments.filter(pl.col("link_id").is_in(post_ids))["link_id"].n_unique()
+        totals["replies_with_parent"] = comments.filter(
+            ~pl.col("is_top_level") & pl.col("parent_id").is_in(comments["id"].implode())
+        ).height
+        stats.counts.update(totals)
+        stats.records_out = posts.height + totals["comments"]
         write_parquet(posts.sort("created_utc", "id"), out_dir / "submissions" / "part-000.parquet")
         write_parquet(users_table(comments, posts, p["author_buckets"]), out_dir / "users" / "users.parquet")
-        rejects = [part / "rejects.jsonl" for part in parts if (part / "rejects.jsonl").exists()]
-        for r in rejects:
-            dst = out_dir / "rejects" / f"{r.parent.name.rsplit('-', 1)[0]}.jsonl"
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.write_bytes(r.read_bytes())
+        for part in parts:
+            if (part / "rejects.jsonl").exists():
+                dst = out_dir / "rejects" / f"{part.name.rsplit('-', 1)[0]}.jsonl"
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_bytes((part / "rejects.jsonl").read_bytes())
         return stats
 
 

@@ -1,0 +1,12 @@
+"""Run every benchmark: python -m bench [NAME ...]"""
+
+import sys
+
+from bench import ingest
+
+BENCHMARKS = {"ingest": ingest.main}
+
+if __name__ == "__main__":
+    names = sys.argv[1:] or list(BENCHMARKS)
+    for name in names:
+        BENCHMARKS[name]()
