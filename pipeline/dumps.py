@@ -80,11 +80,11 @@ def _plain_blocks(path: Path) -> Iterator[bytes]:
             yield block
 
 
-def iter_line_chunks(path: Path | str, chunk_bytes: int = 32 << 20) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(first_line_number, data)`` where ``data`` holds whole lines (1-based numbering).
+def iter_line_chunks(path: Path | str, chunk_bytes: int = 32 << 20) -> Iterator[tuple[int, int, bytes]]:
+    """Yield ``(first_line_number, n_lines, data)`` where ``data`` holds whole lines (1-based).
 
     Each chunk is about ``chunk_bytes`` of decompressed text and ends with a newline (except
-    possibly the last); the next chunk starts at ``first_line_number + data.count(b"\\n")``.
+    possibly the last); the next chunk starts at ``first_line_number + n_lines``.
     """
     path = Path(path)
     blocks = _decompressed_blocks(path) if path.suffix == ".zst" else _plain_blocks(path)
@@ -105,21 +105,59 @@ def iter_line_chunks(path: Path | str, chunk_bytes: int = 32 << 20) -> Iterator[
                 if cut == 0:
                     break
             chunk = buf[start:cut]
-            yield line_no, chunk
-            line_no += chunk.count(b"\n")
+            n = chunk.count(b"\n")
+            yield line_no, n, chunk
+            line_no += n
             start = cut
         rest = buf[start:]
         pending, size = ([rest], len(rest)) if rest else ([], 0)
     if pending:
         buf = b"".join(pending)
         if buf.strip():
-            yield line_no, buf
+            yield line_no, buf.count(b"\n") + (not buf.endswith(b"\n")), buf
+
+
+def prefetch(iterator: Iterator, depth: int = 1) -> Iterator:
+    """Run ``iterator`` in a background thread, ``depth`` items ahead of the consumer.
+
+    Decompression (zstandard releases the GIL) then overlaps with parsing the previous chunk.
+    Exceptions are re-raised in the consumer.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in iterator:
+                if stop.is_set():
+                    return
+                q.put(item)
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def iter_records(path: Path | str) -> Iterator[tuple[int, dict | Exception]]:
     """``(line_number, record)`` for every non-blank line; a line that is not a JSON object
     yields the exception instead, so callers count it rather than stop."""
-    for first, chunk in iter_line_chunks(path):
+    for first, _, chunk in iter_line_chunks(path):
         for i, line in enumerate(chunk.split(b"\n")):
             if not line.strip():
                 continue

@@ -51,10 +51,17 @@ def write_json(path: Path | str, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
 
 
-def write_parquet(df: pl.DataFrame, path: Path | str) -> None:
-    """Atomically write one zstd parquet shard. Same frame, same bytes (no timestamps in the file)."""
+def write_parquet(df: pl.DataFrame, path: Path | str, *, scratch: bool = False) -> None:
+    """Atomically write one parquet file. Same frame, same bytes (no timestamps in the file).
+
+    Outputs are zstd-compressed; ``scratch`` files (a stage's intermediate shard parts, read
+    once by its own ``finish``) use lz4, several times faster to write.
+    """
     with atomic_path(path) as tmp:
-        df.write_parquet(tmp, compression="zstd", compression_level=PARQUET_COMPRESSION_LEVEL, statistics=True)
+        if scratch:
+            df.write_parquet(tmp, compression="lz4", statistics=True)
+        else:
+            df.write_parquet(tmp, compression="zstd", compression_level=PARQUET_COMPRESSION_LEVEL, statistics=True)
 
 
 def parquet_rows(path: Path | str) -> int:

@@ -65,7 +65,7 @@ from pathlib import Path
 import orjson
 import polars as pl
 
-from pipeline.dumps import DUMP_SUFFIXES, dump_kind, iter_line_chunks
+from pipeline.dumps import DUMP_SUFFIXES, dump_kind, iter_line_chunks, prefetch
 from pipeline.errors import UserError
 from pipeline.io import write_parquet
 from pipeline.logs import get_logger
@@ -95,6 +95,13 @@ ENGLISH_WORDS = (
 def author_bucket(author: str, buckets: int) -> int:
     """Stable bucket of an author (crc32, identical across runs, machines and versions)."""
     return zlib.crc32(author.encode("utf-8")) % buckets
+
+
+def author_buckets(authors: pl.Series, buckets: int) -> pl.Series:
+    """``author_bucket`` of every row, hashing each distinct name once."""
+    names = authors.unique()
+    values = pl.Series([author_bucket(a, buckets) for a in names.to_list()], dtype=pl.Int32)
+    return authors.replace_strict(names, values, return_dtype=pl.Int32)
 
 
 def _to_epoch(day: str, key: str) -> int | None:
@@ -154,9 +161,7 @@ def normalize(raw: pl.DataFrame, file_kind: str | None, buckets: int) -> pl.Data
         (pl.col("parent_id").str.starts_with("t3_") | (_strip_prefix("parent_id") == _strip_prefix("link_id")))
         .fill_null(False).alias("is_top_level"),
     )
-    df = df.with_columns(
-        pl.col("author").map_elements(lambda a: author_bucket(a, buckets), return_dtype=pl.Int32).alias("bucket")
-    )
+    df = df.with_columns(author_buckets(df["author"], buckets).alias("bucket"))
     return df.select(
         "kind", "id", "author", "author_fullname", "subreddit", "created_utc", "edited_utc", "score",
         "distinguished", "stickied", "over_18", "deleted_later", "body", "title", "link_id", "parent_id",
@@ -164,22 +169,34 @@ def normalize(raw: pl.DataFrame, file_kind: str | None, buckets: int) -> pl.Data
     )
 
 
-def _english_expr(text: pl.Expr) -> pl.Expr:
+def is_english(text: pl.Series) -> pl.Series:
     """Cheap English test: >= 90% of letters are ASCII, and texts of 8+ words contain one of
     ~50 common English function words. Catches other scripts and most non-English Latin-script
-    text; short texts pass on the script test alone (too little evidence either way)."""
-    letters = text.str.count_matches(r"\p{L}")
-    ascii_letters = text.str.count_matches(r"[A-Za-z]")
-    words = text.str.count_matches(r"\S+")
-    has_function_word = text.str.to_lowercase().str.contains(rf"\b(?:{ENGLISH_WORDS})\b")
-    script_ok = (letters == 0) | (ascii_letters >= 0.9 * letters)
-    return script_ok & ((words < 8) | has_function_word)
+    text; shorter texts pass on the script test alone (too little evidence either way).
+
+    Letters are counted only in the few texts that hold any non-ASCII letter; ASCII word
+    boundaries keep the function-word scan fast.
+    """
+    frame = pl.DataFrame({"t": text})
+    non_ascii = frame.select(pl.col("t").str.count_matches(r"[\p{L}&&[^A-Za-z]]"))["t"]
+    script_ok = non_ascii == 0
+    mixed = non_ascii > 0
+    if mixed.any():
+        sub = frame.filter(mixed).select(pl.col("t").str.count_matches(r"[A-Za-z]"))["t"]
+        ok = sub >= 9 * non_ascii.filter(mixed)  # ascii >= 0.9 * (ascii + non-ascii)
+        script_ok = script_ok.scatter(mixed.arg_true(), ok)
+    long_ = frame.select(pl.col("t").str.contains(r"^\s*(?:\S+\s+){7}\S"))["t"]
+    function_word = frame.select(pl.col("t").str.contains(rf"(?i-u:\b(?:{ENGLISH_WORDS})\b)"))["t"]
+    return (script_ok & (~long_ | function_word)).fill_null(True)
 
 
 def drop_reason(df: pl.DataFrame, p: dict) -> pl.Expr:
-    """The first filter rule a normalized record fails, or null when it is kept."""
+    """The first filter rule a normalized record fails, or null when it is kept.
+
+    ``df`` must hold the normalized schema plus ``text`` (body, or title + body for posts).
+    """
     is_comment = pl.col("kind") == "comment"
-    text = pl.when(is_comment).then(pl.col("body")).otherwise(pl.col("title") + "\n" + pl.col("body"))
+    text = pl.col("text")
     body = pl.col("body").str.strip_chars()
     sub = pl.col("subreddit").str.to_lowercase()
     allow = [s.lower() for s in p["subreddits_allow"]]
@@ -206,7 +223,7 @@ def drop_reason(df: pl.DataFrame, p: dict) -> pl.Expr:
          & ((pl.col("score") < p["min_score"]) | (pl.col("score") > p["max_score"]))),
         ("too_short", is_comment & (pl.col("body").str.len_chars() < p["min_length"])),
         ("too_long", text.str.len_chars() > p["max_length"]),
-        ("non_english", pl.lit(p["english_only"]) & ~_english_expr(text)),
+        ("non_english", pl.lit(p["english_only"]) & ~pl.col("english")),
     ]
     expr = pl.lit(None, pl.String)
     for reason, cond in reversed(rules):
@@ -214,23 +231,21 @@ def drop_reason(df: pl.DataFrame, p: dict) -> pl.Expr:
     return expr
 
 
-def _parse_chunk(data: bytes, first_line: int, source: str) -> tuple[pl.DataFrame, list[dict]]:
+def _parse_chunk(data: bytes, first_line: int, n_lines: int, source: str) -> tuple[pl.DataFrame, list[dict]]:
     """Parse one chunk of NDJSON into raw columns; returns (frame, rejected lines).
 
     The fast path hands the chunk to polars; a chunk with blank or malformed lines takes the
     slow path, which finds the bad lines with orjson so every good line keeps its number.
     """
-    if b"\n\n" not in data and not data.startswith(b"\n"):
-        try:
-            df = pl.read_ndjson(io.BytesIO(data), schema=RAW_SCHEMA)
-            n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-            if df.height == n_lines:
-                return df.with_columns(
-                    pl.lit(source).alias("source_file"),
-                    pl.int_range(first_line, first_line + df.height, dtype=pl.Int64).alias("source_line"),
-                ), []
-        except pl.exceptions.PolarsError:
-            pass
+    try:
+        df = pl.read_ndjson(io.BytesIO(data), schema=RAW_SCHEMA)
+        if df.height == n_lines:  # polars skips blank lines: then numbering needs the slow path
+            return df.with_columns(
+                pl.lit(source).alias("source_file"),
+                pl.int_range(first_line, first_line + df.height, dtype=pl.Int64).alias("source_line"),
+            ), []
+    except pl.exceptions.PolarsError:
+        pass
     good, numbers, rejects = [], [], []
     for i, line in enumerate(data.split(b"\n")):
         if not line.strip():
@@ -279,18 +294,25 @@ class IngestReddit(Stage):
         kind = dump_kind(path)
         stats = Stats()
         rejects: list[dict] = []
-        for i, (first_line, data) in enumerate(iter_line_chunks(path, p["chunk_mb"] << 20)):
-            raw, bad = _parse_chunk(data, first_line, path.name)
+        for i, (first_line, n_lines, data) in enumerate(prefetch(iter_line_chunks(path, p["chunk_mb"] << 20))):
+            raw, bad = _parse_chunk(data, first_line, n_lines, path.name)
             rejects += bad
             stats.records_in += raw.height + len(bad)
             df = normalize(raw, kind, p["author_buckets"])
-            df = df.with_columns(drop_reason(df, p).alias("drop_reason"))
+            text = df.select(
+                pl.when(pl.col("kind") == "comment").then(pl.col("body"))
+                .otherwise(pl.col("title") + "\n" + pl.col("body")).alias("text")
+            )["text"]
+            english = is_english(text) if p["english_only"] else pl.Series([True] * df.height)
+            df = df.with_columns(text.alias("text"), english.alias("english"))
+            df = df.with_columns(drop_reason(df, p).alias("drop_reason")).drop("text", "english")
             dropped = df.filter(pl.col("drop_reason").is_not_null())
             stats.dropped.update(dict(dropped.group_by("drop_reason").len().iter_rows()))
             kept = df.filter(pl.col("drop_reason").is_null()).drop("drop_reason")
             stats.records_out += kept.height
-            write_parquet(kept, out_dir / f"records-{i:05d}.parquet")
-            write_parquet(dropped.select("kind", "id", "link_id", "drop_reason"), out_dir / f"dropped-{i:05d}.parquet")
+            write_parquet(kept, out_dir / f"records-{i:05d}.parquet", scratch=True)
+            write_parquet(dropped.select("kind", "id", "link_id", "drop_reason"), out_dir / f"dropped-{i:05d}.parquet",
+                          scratch=True)
         stats.dropped["malformed_json"] += len(rejects)
         if stats.records_in and len(rejects) / stats.records_in > p["max_bad_line_share"]:
             first = rejects[0]
@@ -392,13 +414,12 @@ def users_table(comments: pl.DataFrame, posts: pl.DataFrame, buckets: int) -> pl
         pl.col("subreddit").n_unique().alias("n_subreddits"),
     )
     per_post = posts.group_by("author").agg(pl.len().alias("n_posts"))
-    return (
+    users = (
         per_comment.join(per_post, on="author", how="full", coalesce=True)
         .with_columns(
             pl.col("n_comments").fill_null(0), pl.col("n_threads").fill_null(0),
             pl.col("n_subreddits").fill_null(0), pl.col("n_posts").fill_null(0),
         )
         .sort("author")
-        .with_columns(pl.col("author").map_elements(lambda a: author_bucket(a, buckets), return_dtype=pl.Int32)
-                      .alias("bucket"))
     )
+    return users.with_columns(author_buckets(users["author"], buckets).alias("bucket"))

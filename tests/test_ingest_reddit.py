@@ -172,16 +172,16 @@ def test_default_window_limit_would_fail_so_we_raise_it(reddit_dir):
     raw = (reddit_dir / "RC_2005-12.zst").read_bytes()
     with pytest.raises(zstandard.ZstdError, match="too much memory"):
         zstandard.ZstdDecompressor().decompressobj().decompress(raw)
-    assert sum(chunk.count(b"\n") for _, chunk in iter_line_chunks(reddit_dir / "RC_2005-12.zst")) == 1075
+    assert sum(n for _, n, _ in iter_line_chunks(reddit_dir / "RC_2005-12.zst")) == 1075
 
 
 def test_small_chunks_keep_line_numbers(reddit_dir):
     chunks = list(iter_line_chunks(reddit_dir / "RC_2005-12.zst", chunk_bytes=10_000))
     assert len(chunks) > 50
     expected = 1
-    for first, data in chunks:
-        assert first == expected and data.endswith(b"\n")
-        expected += data.count(b"\n")
+    for first, n, data in chunks:
+        assert first == expected and data.endswith(b"\n") and n == data.count(b"\n")
+        expected += n
     assert expected == 1076
 
 
