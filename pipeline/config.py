@@ -70,7 +70,7 @@ def _check_type(key: str, value: Any, default: Any, origin: str) -> Any:
     if not ok:
         raise UserError(
             f"{origin}: key '{key}' must be {_type_name(default)} (like {json.dumps(default)}), "
-            f"got {json.dumps(value)}"
+            f"got {json.dumps(value, default=str)}"
         )
     return value
 
@@ -93,6 +93,8 @@ def parse_override(text: str) -> tuple[str, str]:
 
 
 def _parse_value(raw: str, default: Any) -> Any:
+    if isinstance(default, str) and not raw.startswith(("'", '"')):
+        return raw  # --set reddit.date_from=2024-01-01 is the string, not a TOML date
     try:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:

@@ -193,3 +193,40 @@ def test_provenance_traces_a_record_to_its_dump_line(tmp_path, reddit_dir):
     assert "lineage:" in out and "ingest_reddit v1" in out
     proc = alignx("provenance", "nope", data_dir=tmp_path, check=False)
     assert proc.returncode == 2 and "no record with this id" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "override, reason, expected",
+    [
+        ('reddit.subreddits_deny=["cooking", "BOOKS"]', "subreddit_denied", None),
+        ('reddit.subreddits_allow=["Fitness"]', "subreddit_not_allowed", None),
+        ("reddit.date_to=2024-03-05", "date_out_of_range", None),
+        ("reddit.min_score=0", "score_out_of_range", None),
+    ],
+)
+def test_configurable_filters_on_the_demo_corpus(tmp_path, override, reason, expected):
+    records = [r for f in sorted(SAMPLE_REDDIT.glob("*.zst")) for _, r in iter_records(f)]
+    m = run_ingest(tmp_path, *sorted(SAMPLE_REDDIT.glob("*.zst")), extra=("--set", override))
+    kept = table(tmp_path, "threads")
+    if reason == "subreddit_denied":
+        assert not set(kept["subreddit"]) & {"Cooking", "books"}
+        assert m["dropped"][reason] > 0
+    elif reason == "subreddit_not_allowed":
+        assert set(kept["subreddit"]) == {"Fitness"}
+        posts = table(tmp_path, "submissions")
+        assert set(posts["subreddit"]) == {"Fitness"}
+    elif reason == "date_out_of_range":
+        assert kept["created_utc"].max() < 1709596800  # 2024-03-05T00:00Z
+        late = sum(1 for r in records if r["created_utc"] >= 1709596800)
+        # every late record is dropped by this rule unless an earlier rule took it first
+        assert 0 < m["dropped"][reason] <= late
+    else:
+        assert kept["score"].min() >= 0
+        negative = sum(1 for r in records if r["score"] < 0)
+        assert 0 < m["dropped"][reason] <= negative
+
+
+def test_bad_date_setting_is_a_clear_error(tmp_path):
+    proc = alignx("run", "--set", "reddit.date_from=March", "--set", f"reddit.inputs={SAMPLE_REDDIT}",
+                  data_dir=tmp_path, check=False)
+    assert proc.returncode == 2 and "reddit.date_from: 'March' is not a date" in proc.stderr
