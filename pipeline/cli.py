@@ -112,6 +112,9 @@ def cmd_status(args) -> int:
         elif plan and plan.manifest:
             m = plan.manifest
             line += f"  ({m['records_out']} records, {sum(m['dropped'].values())} dropped, {m['finished_at']})"
+            extra = stage.summary(m)
+            if extra:
+                line += f"\n{'':<{width}}  {extra}"
         print(line)
     runner.hashes.save()
     return 0

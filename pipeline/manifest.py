@@ -84,14 +84,14 @@ class HashCache:
             self.dirty = False
 
 
-def resolve_inputs(stage: Stage, config: Config, data_dir: Path) -> list[Path]:
-    """Expand the stage's input keys (files, directories, globs) into a sorted file list.
+def resolve_inputs(stage: Stage, config: Config, data_dir: Path, keys: tuple[str, ...] | None = None) -> list[Path]:
+    """Expand the stage's input keys (or ``keys``: files, directories, globs) into a sorted file list.
 
     Relative paths are resolved against the data dir. A pattern that matches nothing is an error
     naming the key, since a silently empty input would build an empty dataset.
     """
     files: set[Path] = set()
-    for key in stage.input_keys:
+    for key in stage.input_keys if keys is None else keys:
         for pattern in config[key]:
             base = Path(pattern).expanduser()
             full = base if base.is_absolute() else data_dir / base

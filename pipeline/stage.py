@@ -113,6 +113,10 @@ class Stage:
         """Whether a file found in an input directory is one of this stage's inputs."""
         return not path.name.startswith(".")
 
+    def summary(self, manifest: dict[str, Any]) -> str:
+        """A short line of the stage's own figures for ``alignx status`` ("" for none)."""
+        return ""
+
     def config_sections(self) -> tuple[str, ...]:
         """Sections whose values decide this stage's output (hashed into its fingerprint)."""
         return (self.section,)

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from pipeline.stage import Stage
+from stages.ingest_alignment import IngestAlignment
 from stages.ingest_reddit import IngestReddit
 
-STAGES: list[Stage] = [IngestReddit()]
+STAGES: list[Stage] = [IngestReddit(), IngestAlignment()]
 
 
 def get_stage(name: str) -> Stage:
