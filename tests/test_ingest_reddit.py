@@ -135,13 +135,13 @@ def test_garbage_lines_fail_with_file_and_line(tmp_path, reddit_dir):
     garbage.parent.mkdir()
     garbage.write_text("\n".join(lines[:10] + ['{"id": "x", "body": broken', "[1, 2]"] + lines[10:]) + "\n")
     raw = copy_inputs([garbage], tmp_path / "data" / "raw")
-    proc = alignx("run", "--set", f"reddit.inputs={raw}", data_dir=tmp_path / "data", check=False)
+    proc = alignx("run", "ingest_reddit", "--set", f"reddit.inputs={raw}", data_dir=tmp_path / "data", check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "garbage.ndjson: 2 of 29 lines are not JSON objects" in proc.stderr
     assert "line 11" in proc.stderr
     assert not (tmp_path / "data/work/ingest_reddit/_manifest.json").exists()
 
-    alignx("run", "--set", f"reddit.inputs={raw}", "--set", "reddit.max_bad_line_share=0.1",
+    alignx("run", "ingest_reddit", "--set", f"reddit.inputs={raw}", "--set", "reddit.max_bad_line_share=0.1",
            data_dir=tmp_path / "data")
     m = json.loads((tmp_path / "data/work/ingest_reddit/_manifest.json").read_text())
     assert m["dropped"]["malformed_json"] == 2 and m["records_in"] == 29
