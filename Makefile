@@ -29,6 +29,7 @@ $(STAMP): pyproject.toml
 build-dataset: $(STAMP)
 	$(ALIGNX) run $(ARGS)
 	$(ALIGNX) status $(ARGS)
+	$(ALIGNX) audit-privacy $(ARGS)
 
 stage: $(STAMP)
 	@test -n "$(STAGE)" || { echo "usage: make stage STAGE=<name>"; exit 2; }

@@ -67,6 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="file name prefix (default: <subreddit>-<UTC time>)")
     p.add_argument("--site", help="praw.ini site holding the credentials")
     _common(p)
+
+    p = sub.add_parser(
+        "audit-privacy", help="prove no Reddit identity or personal data is in a release",
+        description="Scan every text of every parquet shard under DIR for real author names (from "
+        "data/private), u/ mentions, emails, phone numbers, IPs and card numbers. Prints counts and "
+        "masked examples; exits 1 on any finding. DIR defaults to the newest release in "
+        "DATA_DIR/release, else the anonymize stage's outputs.",
+    )
+    p.add_argument("release_dir", nargs="?", metavar="DIR")
+    _common(p)
     return parser
 
 
@@ -142,7 +152,44 @@ def cmd_collect(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "status": cmd_status, "provenance": cmd_provenance, "collect": cmd_collect}
+def cmd_audit_privacy(args) -> int:
+    import polars as pl
+
+    from pipeline.manifest import work_dir
+    from pipeline.privacy import audit_tables
+
+    config, data_dir = _config(args)
+    if args.release_dir:
+        root = Path(args.release_dir)
+    else:
+        releases = sorted(p for p in (data_dir / "release").glob("*") if p.is_dir())
+        outs = sorted(work_dir(data_dir, "anonymize").glob("out-*"))
+        root = releases[-1] if releases else (outs[-1] if outs else None)
+        if root is None:
+            raise UserError(f"no release in {data_dir}/release and no anonymize output: run `alignx run` or pass DIR")
+    if not root.is_dir():
+        raise UserError(f"{root}: not a directory")
+    names_file = data_dir / "private" / "anonymize" / "authors.parquet"
+    names = pl.read_parquet(names_file)["author"].to_list() if names_file.exists() else []
+    if not names:
+        log.warning("%s not found: author names cannot be checked, only mentions and personal data", names_file)
+    p = config.section("anonymize")
+    counts, findings, scanned = audit_tables(root, names, min_name_length=p["min_name_length"],
+                                             ordinary_word_zipf=p["ordinary_word_zipf"])
+    print(f"audit-privacy {root}: {scanned} texts scanned, {len(names)} real author names checked")
+    for kind in ("author_name", "mention", "email", "phone", "ip", "card"):
+        print(f"  {kind:<12} {counts.get(kind, 0)}")
+    for f in findings:
+        print(f"  found {f.kind} in {f.file} column {f.column} row {f.row}: {f.text}")
+    if counts:
+        print(f"FAILED: {sum(counts.values())} findings")
+        return 1
+    print("passed: no findings")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "status": cmd_status, "provenance": cmd_provenance, "collect": cmd_collect,
+            "audit-privacy": cmd_audit_privacy}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -137,6 +137,7 @@ class Plan:
     config_hash: str = ""
     inputs: dict[str, str] = field(default_factory=dict)  # stored path -> sha256 (raw and upstream)
     raw_inputs: list[Path] = field(default_factory=list)  # the raw input files, resolved
+    extra: dict[str, str] = field(default_factory=dict)  # Stage.fingerprint_extra
     fingerprint: str = ""
     manifest: dict[str, Any] | None = None
 
@@ -152,7 +153,11 @@ def _config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 def plan_stage(stage: Stage, config: Config, data_dir: Path, hashes: HashCache) -> Plan:
     """Compare the stage's current inputs, config and version with its manifest."""
-    plan = Plan(stage, "stale", config_hash=section_hash(config, stage.config_sections()))
+    extra = stage.fingerprint_extra(config, data_dir)
+    config_hash = section_hash(config, stage.config_sections())
+    if extra:
+        config_hash = stable_hash({"config": config_hash, "extra": extra})
+    plan = Plan(stage, "stale", config_hash=config_hash, extra=extra)
     for up in stage.upstream:
         up_manifest = read_manifest(data_dir, up)
         if up_manifest is None:
@@ -178,6 +183,8 @@ def plan_stage(stage: Stage, config: Config, data_dir: Path, hashes: HashCache) 
         plan.reasons.append(f"stage version {manifest['stage_version']} -> {stage.version}")
     if manifest["config_hash"] != plan.config_hash:
         changed = _config_diff(manifest.get("config_full", {}), _public_config(config, stage))
+        changed += [k for k in sorted(set(extra) | set(manifest.get("extra", {})))
+                    if extra.get(k) != manifest.get("extra", {}).get(k)]
         plan.reasons.append("config changed: " + (", ".join(changed) or "values"))
     old_inputs = manifest["inputs"]
     added = sorted(set(plan.inputs) - set(old_inputs))
@@ -217,6 +224,7 @@ def build_manifest(
         "config": config.public_section(stage.section),
         "config_full": _public_config(config, stage),
         "fingerprint": plan.fingerprint,
+        "extra": plan.extra,
         "inputs": plan.inputs,
         "upstream": {up: (read_manifest(data_dir, up) or {}).get("fingerprint") for up in stage.upstream},
         "outputs": outputs,

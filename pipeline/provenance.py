@@ -40,6 +40,15 @@ def find_record(stages: list[Stage], data_dir: Path, record_id: str) -> list[dic
     return hits
 
 
+def private_record(data_dir: Path, record_id: str) -> dict[str, Any] | None:
+    """The maintainer-only map row of a pseudonymous id (real id, author, source), if present."""
+    for path in sorted((data_dir / "private").glob("*/map/*.parquet")):
+        rows = pl.scan_parquet(path).filter(pl.col("id") == record_id).collect()
+        if rows.height:
+            return rows.row(0, named=True)
+    return None
+
+
 def lineage(stages: list[Stage], data_dir: Path, stage_name: str) -> list[dict[str, Any]]:
     """Manifests of ``stage_name`` and everything upstream of it, upstream first."""
     by_name = {s.name: s for s in stages}
@@ -72,6 +81,12 @@ def format_hits(hits: list[dict[str, Any]], stages: list[Stage], data_dir: Path)
             if col not in PROVENANCE_COLUMNS and isinstance(value, str) and value:
                 text = value if len(value) <= 80 else value[:77] + "..."
                 lines.append(f"  {col}: {text!r}")
+        private = private_record(data_dir, row["id"])
+        if private:
+            lines.append("  private map (data/private, maintainers only; never publish):")
+            for col, value in private.items():
+                if col != "id":
+                    lines.append(f"    {col}: {value}")
         lines.append("  lineage:")
         for m in lineage(stages, data_dir, hit["stage"]):
             lines.append(

@@ -129,6 +129,7 @@ class LocalRunner:
         """Run the selected stages (all, in order, when ``names`` is empty); skip up-to-date ones."""
         manifests = []
         for stage in self.select(names):
+            stage.prepare(self.config, self.data_dir)
             plan = self.plan(stage)
             if plan.state == "never run" and plan.reasons and plan.reasons[0].startswith("upstream"):
                 raise UserError(f"{stage.name}: {plan.reasons[0]}; run `alignx run` to build everything in order")

@@ -113,6 +113,15 @@ class Stage:
         """Whether a file found in an input directory is one of this stage's inputs."""
         return not path.name.startswith(".")
 
+    def prepare(self, config: Config, data_dir: Path) -> None:
+        """Create state the stage needs before it is planned and run (e.g. a key); runs only
+        for ``alignx run``, never for ``status``."""
+
+    def fingerprint_extra(self, config: Config, data_dir: Path) -> dict[str, str]:
+        """Values outside the config that decide the output (e.g. a key's public id); they are
+        hashed into the fingerprint and recorded in the manifest, so must hold no secret."""
+        return {}
+
     def summary(self, manifest: dict[str, Any]) -> str:
         """A short line of the stage's own figures for ``alignx status`` ("" for none)."""
         return ""

@@ -215,6 +215,7 @@ SPECIAL_COMMENTS = [
     ("quietkettle", "I agree with u/fernwood_grows here, and /u/grandma_of_seven gave me the same advice years ago. It really works."),
     ("nope_not_today", "u/deadlift_dave already said it. Listen to him and stop reading forums."),
     ("rust_or_bust", "As u/query_planner pointed out, measure first. I'd add: the allocator matters more than people think in hot loops."),
+    ("packlight_pia", "Honestly maple_syrup_dan nailed it in the other thread, same experience here with the night train."),
 ]
 
 

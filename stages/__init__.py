@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from pipeline.stage import Stage
+from stages.anonymize import Anonymize
 from stages.ingest_alignment import IngestAlignment
 from stages.ingest_reddit import IngestReddit
 
-STAGES: list[Stage] = [IngestReddit(), IngestAlignment()]
+STAGES: list[Stage] = [IngestReddit(), IngestAlignment(), Anonymize()]
 
 
 def get_stage(name: str) -> Stage:

@@ -44,6 +44,8 @@ Outputs (``data/work/ingest_reddit/out-*/``):
 - ``orphans/bucket-NNN.parquet``: kept comments whose submission is not in the inputs.
 - ``submissions/part-000.parquet``: kept submissions.
 - ``users/users.parquet``: per author: eligible comments, posts, distinct threads, subreddits.
+- ``authors/authors.parquet``: every author name in the inputs, dropped records included (the
+  anonymizer scrubs all of them from text).
 - ``rejects/<file>.jsonl``: lines that are not JSON objects, with file, line and reason.
 
 Drop reasons (the manifest's ``dropped``; each record counted once, by the first rule it fails,
@@ -294,11 +296,13 @@ class IngestReddit(Stage):
         kind = dump_kind(path)
         stats = Stats()
         rejects: list[dict] = []
+        authors: set[str] = set()
         for i, (first_line, n_lines, data) in enumerate(prefetch(iter_line_chunks(path, p["chunk_mb"] << 20))):
             raw, bad = _parse_chunk(data, first_line, n_lines, path.name)
             rejects += bad
             stats.records_in += raw.height + len(bad)
             df = normalize(raw, kind, p["author_buckets"])
+            authors.update(df["author"].unique().to_list())
             text = df.select(
                 pl.when(pl.col("kind") == "comment").then(pl.col("body"))
                 .otherwise(pl.col("title") + "\n" + pl.col("body")).alias("text")
@@ -325,6 +329,8 @@ class IngestReddit(Stage):
             log.warning("%s line %d: %s (written to rejects)", r["file"], r["line"], r["reason"])
         if rejects:
             (out_dir / "rejects.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rejects))
+        write_parquet(pl.DataFrame({"author": sorted(authors - {DELETED})}, schema={"author": pl.String}),
+                      out_dir / "authors.parquet", scratch=True)
         return stats
 
     def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
@@ -398,6 +404,10 @@ class IngestReddit(Stage):
         stats.records_out = posts.height + totals["comments"]
         write_parquet(posts.sort("created_utc", "id"), out_dir / "submissions" / "part-000.parquet")
         write_parquet(users_table(comments, posts, p["author_buckets"]), out_dir / "users" / "users.parquet")
+        # every author in the inputs, kept or not: the anonymizer's dictionary of names
+        authors = pl.concat([pl.read_parquet(part / "authors.parquet") for part in parts]).unique().sort("author")
+        write_parquet(authors, out_dir / "authors" / "authors.parquet")
+        stats.counts["authors_seen"] = authors.height
         for part in parts:
             if (part / "rejects.jsonl").exists():
                 dst = out_dir / "rejects" / f"{part.name.rsplit('-', 1)[0]}.jsonl"

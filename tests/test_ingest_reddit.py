@@ -89,15 +89,15 @@ def test_deleted_later_can_be_kept_by_config(tmp_path, reddit_dir):
 
 def test_demo_corpus_threads_and_users(tmp_path):
     m = run_ingest(tmp_path, *sorted(SAMPLE_REDDIT.glob("*.zst")))
-    assert m["records_in"] == 53 + 435
+    assert m["records_in"] == 53 + 436
     assert nonzero(m["dropped"]) == {
         "bot": 21, "deleted_body": 6, "removed_body": 6, "deleted_later": 1, "duplicate_id": 1,
         "nsfw": 1, "in_filtered_post": 1,
     }
     c = m["counts"]
-    assert c["submissions"] == 50 and c["thread_comments"] == 401 and c["orphan_comments"] == 0
+    assert c["submissions"] == 50 and c["thread_comments"] == 402 and c["orphan_comments"] == 0
     threads = table(tmp_path, "threads")
-    assert threads.height == 401 and threads["link_id"].n_unique() == c["threads"] == 49
+    assert threads.height == 402 and threads["link_id"].n_unique() == c["threads"] == 49
     # AlignX prompts: the post body, then its title
     row = threads.row(0, named=True)
     assert row["prompt"] == f"{row['post_body']}\n\n{row['post_title']}"
