@@ -2,9 +2,9 @@
 
 import sys
 
-from bench import ingest
+from bench import ingest, privacy
 
-BENCHMARKS = {"ingest": ingest.main}
+BENCHMARKS = {"ingest": ingest.main, "privacy": privacy.main}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHMARKS)

@@ -1,0 +1,107 @@
+"""Recall and precision of the scrubber on labelled PII text in ../shared/data/pii.
+
+- Presidio's synthetic evaluation set (1,500 template sentences with character spans): per
+  kind, recall = share of gold spans overlapped by a finding of that kind; precision = share
+  of findings of that kind overlapping a gold span of the matching type ("any PII" precision
+  counts a finding overlapping any gold span, e.g. a phone finding on a US SSN).
+- WNUT-17 dev (1,009 real social-media sentences, BIO tags): person-name recall of the
+  regex + dictionary layers with no dictionary (what the layers catch of strangers' names),
+  and the share of sentences where anything is flagged at all (over-scrubbing).
+
+Writes bench/results/privacy.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from pipeline.privacy import Scrubber
+
+ROOT = Path(__file__).resolve().parent.parent
+PII = Path(os.environ.get("ALIGNX_SHARED_DATA", ROOT.parent / "shared" / "data")) / "pii"
+RESULTS = ROOT / "bench" / "results"
+KINDS = {"email": ["EMAIL_ADDRESS"], "phone": ["PHONE_NUMBER"], "address": ["STREET_ADDRESS"],
+         "card": ["CREDIT_CARD"], "ip": ["IP_ADDRESS"]}
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def presidio(scrubber: Scrubber) -> dict:
+    rows = json.loads((PII / "synth_dataset_v2.json").read_text())
+    t0 = time.perf_counter()
+    found = [scrubber.find(r["full_text"]) for r in rows]
+    seconds = time.perf_counter() - t0
+    out = {}
+    for kind, types in KINDS.items():
+        gold = [(i, (s["start_position"], s["end_position"])) for i, r in enumerate(rows)
+                for s in r["spans"] if s["entity_type"] in types]
+        hit = sum(any(k == kind and _overlap((a, b), span) for a, b, k in found[i]) for i, span in gold)
+        preds = [(i, (a, b)) for i, f in enumerate(found) for a, b, k in f if k == kind]
+        correct = sum(any(_overlap(span, (s["start_position"], s["end_position"])) and s["entity_type"] in types
+                          for s in rows[i]["spans"]) for i, span in preds)
+        any_pii = sum(any(_overlap(span, (s["start_position"], s["end_position"])) for s in rows[i]["spans"])
+                      for i, span in preds)
+        out[kind] = {
+            "gold": len(gold), "found": len(preds),
+            "recall": round(hit / len(gold), 3) if gold else None,
+            "precision": round(correct / len(preds), 3) if preds else None,
+            "precision_any_pii": round(any_pii / len(preds), 3) if preds else None,
+        }
+    out["texts_per_second"] = round(len(rows) / seconds)
+    return out
+
+
+def wnut(scrubber: Scrubber) -> dict:
+    sentences, tokens, tags = [], [], []
+    for line in (PII / "emerging.dev.conll").read_text().splitlines() + [""]:
+        if not line.strip():
+            if tokens:
+                sentences.append((tokens, tags))
+            tokens, tags = [], []
+        else:
+            tok, tag = line.split("\t")[:2]
+            tokens.append(tok)
+            tags.append(tag)
+    persons = caught = flagged = 0
+    for toks, tgs in sentences:
+        text, spans, pos = "", [], 0
+        for tok, tag in zip(toks, tgs):
+            start = len(text)
+            text += tok + " "
+            spans.append((start, start + len(tok), tag))
+        found = scrubber.find(text)
+        flagged += bool(found)
+        i = 0
+        while i < len(spans):
+            if spans[i][2] == "B-person":
+                j = i + 1
+                while j < len(spans) and spans[j][2] == "I-person":
+                    j += 1
+                person = (spans[i][0], spans[j - 1][1])
+                persons += 1
+                caught += any(_overlap(person, (a, b)) for a, b, _ in found)
+                i = j
+            else:
+                i += 1
+    return {"sentences": len(sentences), "person_names": persons,
+            "person_recall": round(caught / persons, 3), "sentences_flagged": round(flagged / len(sentences), 3)}
+
+
+def main() -> None:
+    if not PII.is_dir():
+        raise SystemExit(f"bench privacy needs {PII}")
+    scrubber = Scrubber([])
+    report = {"presidio_synthetic": presidio(scrubber), "wnut17_dev": wnut(scrubber),
+              "layers": "regex + libphonenumber + Luhn; author-name dictionary empty (no NER)"}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "privacy.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
