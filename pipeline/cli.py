@@ -77,6 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("release_dir", nargs="?", metavar="DIR")
     _common(p)
+
+    p = sub.add_parser(
+        "annotate", help="run the annotate stage, or --estimate its tokens and cost first",
+        description="With --estimate: count the items the configured annotator would still have to rate "
+        "(the cache is consulted), and print the projected tokens and cost; nothing is sent. Without it: "
+        "the same as `alignx run annotate`.",
+    )
+    p.add_argument("--estimate", action="store_true", help="print projected tokens and cost, send nothing")
+    p.add_argument("--force", action="store_true", help="rerun even when up to date")
+    _common(p)
     return parser
 
 
@@ -188,8 +198,28 @@ def cmd_audit_privacy(args) -> int:
     return 0
 
 
+def cmd_annotate(args) -> int:
+    if not args.estimate:
+        args.stages, args.workers = ["annotate"], None
+        return cmd_run(args)
+    from pipeline.annotation import estimate
+    from pipeline.manifest import read_manifest, resolve
+
+    config, data_dir = _config(args)
+    m = read_manifest(data_dir, "anonymize")
+    if m is None:
+        raise UserError("annotate --estimate needs the anonymize stage's output: run `alignx run anonymize` first")
+    files = sorted(resolve(data_dir, p) for p in m["outputs"] if "/threads/" in p)
+    e = estimate(config.section("annotate"), data_dir, files)
+    print(f"annotate estimate ({e['annotator']}): {e['items']} items, {e['cached']} cached, {e['to_send']} to send")
+    print(f"  tokens in  ~{e['tokens_in']:,}")
+    print(f"  tokens out ~{e['tokens_out']:,}")
+    print(f"  cost       ~${e['cost_usd']:.2f}  (prices from annotate.price_*; batch discount applied)")
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "status": cmd_status, "provenance": cmd_provenance, "collect": cmd_collect,
-            "audit-privacy": cmd_audit_privacy}
+            "audit-privacy": cmd_audit_privacy, "annotate": cmd_annotate}
 
 
 def main(argv: list[str] | None = None) -> int:

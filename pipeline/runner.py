@@ -137,8 +137,8 @@ class LocalRunner:
                 log.info("%s: up to date, skipped", stage.name)
                 manifests.append(plan.manifest)
                 continue
-            why = "forced" if plan.up_to_date else "; ".join(plan.reasons)
-            manifests.append(self.run_stage(plan, why))
+            why = "forced" if force else "; ".join(plan.reasons)
+            manifests.append(self.run_stage(plan, why, fresh=force))
         self.hashes.save()
         return manifests
 
@@ -162,7 +162,8 @@ class LocalRunner:
         safe_key = "".join(c if c.isalnum() or c in "-_." else "_" for c in shard.key)
         return work_dir(self.data_dir, plan.stage.name) / "parts" / f"{safe_key}-{h[:12]}"
 
-    def run_stage(self, plan: Plan, why: str) -> dict:
+    def run_stage(self, plan: Plan, why: str, fresh: bool = False) -> dict:
+        """Run one stage; ``fresh`` (forced runs) redoes every shard instead of reusing finished ones."""
         stage = plan.stage
         wdir = work_dir(self.data_dir, stage.name)
         wdir.mkdir(parents=True, exist_ok=True)
@@ -174,6 +175,9 @@ class LocalRunner:
             if len({s.key for s in shards}) != len(shards):
                 raise RuntimeError(f"{stage.name}: shard keys are not unique")
             parts = {s.key: self._part_dir(plan, s) for s in shards}
+            if fresh:
+                for part in parts.values():
+                    shutil.rmtree(part, ignore_errors=True)
             stats, resumed = self._run_shards(stage, ctx, shards, parts)
             out_dir = wdir / f"out-{plan.fingerprint[:12]}"
             tmp_out = wdir / f".tmp-out-{os.getpid()}"
@@ -232,7 +236,7 @@ class LocalRunner:
                 os.kill(os.getpid(), signal.SIGKILL)
 
         try:
-            if self.workers == 1 or len(todo) <= 1:
+            if self.workers == 1 or len(todo) <= 1 or not stage.parallel:
                 for shard in todo:
                     _one_done(_run_one_shard(stage.name, ctx, shard, parts[shard.key]))
             else:

@@ -100,6 +100,7 @@ class Stage:
         section: the config section holding the stage's settings.
         upstream: stages whose outputs this stage reads.
         input_keys: config keys that list raw input files, directories or globs.
+        parallel: whether shards may run in separate processes at once.
     """
 
     name: ClassVar[str]
@@ -108,6 +109,9 @@ class Stage:
     upstream: ClassVar[tuple[str, ...]] = ()
     input_keys: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
+    #: False: shards run one after another in one process (a stage that holds a model in
+    #: memory, or that runs its own concurrency against an API).
+    parallel: ClassVar[bool] = True
 
     def accepts_input(self, path: Path) -> bool:
         """Whether a file found in an input directory is one of this stage's inputs."""

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from pipeline.stage import Stage
+from stages.annotate import Annotate
 from stages.anonymize import Anonymize
 from stages.ingest_alignment import IngestAlignment
 from stages.ingest_reddit import IngestReddit
 
-STAGES: list[Stage] = [IngestReddit(), IngestAlignment(), Anonymize()]
+STAGES: list[Stage] = [IngestReddit(), IngestAlignment(), Anonymize(), Annotate()]
 
 
 def get_stage(name: str) -> Stage:

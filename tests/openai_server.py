@@ -1,0 +1,180 @@
+"""A real HTTP server on 127.0.0.1 that speaks the OpenAI protocol the annotator uses:
+chat completions (structured output), files (upload, content) and batches (create, retrieve).
+
+Answers are schema-conforming ratings derived from a hash of the request, so the same
+request always gets the same ratings. ``faults`` is a queue of behaviours for the next chat
+requests, consumed one per request:
+
+  "429"        status 429 with Retry-After: 1
+  "500"        status 500
+  "hang"       no answer for ``hang_s`` seconds (past the client's timeout)
+  "truncated"  an answer whose JSON content is cut off
+  "schema"     valid JSON that breaks the schema (d00 = 7)
+  "garbage"    an HTTP 200 whose body is not JSON at all
+
+``always`` applies one behaviour to every request while set. ``latency_s`` delays every answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def ratings_for(text: str) -> dict[str, int]:
+    h = hashlib.sha256(text.encode()).digest()
+    return {f"d{i:02d}": (h[i % 32] + i) % 5 - 2 for i in range(90)}
+
+
+class OpenAIServer:
+    def __init__(self, latency_s: float = 0.0, hang_s: float = 3.0):
+        self.faults: deque[str] = deque()
+        self.always: str | None = None
+        self.latency_s = latency_s
+        self.hang_s = hang_s
+        self.lock = threading.Lock()
+        self.chat_requests = 0
+        self.request_times: list[float] = []
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self.uploads = 0
+        self.batch_creates = 0
+        self.hold_batches = False
+
+    # -- chat ---------------------------------------------------------------------------------
+    def completion(self, body: dict, content: str) -> dict:
+        prompt = "".join(m.get("content") or "" for m in body.get("messages", []))
+        return {
+            "id": "chatcmpl-" + hashlib.sha1(prompt.encode()).hexdigest()[:12], "object": "chat.completion",
+            "created": 1700000000, "model": body.get("model", "test-model"),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": 540,
+                      "total_tokens": len(prompt) // 4 + 540},
+        }
+
+    def answer_chat(self, body: dict) -> tuple[int, dict, bytes]:
+        with self.lock:
+            self.chat_requests += 1
+            self.request_times.append(time.monotonic())
+            fault = self.always or (self.faults.popleft() if self.faults else "ok")
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        first_user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        good = json.dumps(ratings_for(first_user))
+        if fault == "429":
+            return 429, {"Retry-After": "1"}, b'{"error": {"message": "rate limited", "type": "rate_limit"}}'
+        if fault == "500":
+            return 500, {}, b'{"error": {"message": "internal error", "type": "server_error"}}'
+        if fault == "hang":
+            time.sleep(self.hang_s)
+        if fault == "garbage":
+            return 200, {}, b"<html>bad gateway</html>"
+        if fault == "truncated":
+            return 200, {}, json.dumps(self.completion(body, good[: len(good) // 2])).encode()
+        if fault == "schema":
+            bad = json.loads(good)
+            bad["d00"] = 7
+            return 200, {}, json.dumps(self.completion(body, json.dumps(bad))).encode()
+        return 200, {}, json.dumps(self.completion(body, good)).encode()
+
+    # -- files and batches --------------------------------------------------------------------
+    def run_batch(self, batch: dict) -> None:
+        out = []
+        for line in self.files[batch["input_file_id"]].decode().splitlines():
+            if line.strip():
+                req = json.loads(line)
+                status, _, raw = self.answer_chat(req["body"])
+                out.append(json.dumps({"id": "req", "custom_id": req["custom_id"], "error": None,
+                                       "response": {"status_code": status, "request_id": "r",
+                                                    "body": json.loads(raw) if status == 200 else {}}}))
+        file_id = f"file-out-{len(self.files)}"
+        self.files[file_id] = ("\n".join(out) + "\n").encode()
+        batch.update(status="completed", output_file_id=file_id,
+                     request_counts={"total": len(out), "completed": len(out), "failed": 0})
+
+    def __enter__(self) -> "OpenAIServer":
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _send(self, status: int, body: bytes, headers: dict | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                path = self.path.split("?")[0]
+                if path.endswith("/chat/completions"):
+                    status, headers, body = server.answer_chat(json.loads(raw))
+                    try:
+                        self._send(status, body, headers)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                elif path.endswith("/files"):
+                    # multipart/form-data: take the part holding the JSONL
+                    boundary = self.headers["Content-Type"].split("boundary=")[1].encode()
+                    parts = [p for p in raw.split(b"--" + boundary) if b"filename=" in p]
+                    content = parts[0].split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n", 1)[0]
+                    with server.lock:
+                        server.uploads += 1
+                        file_id = f"file-{len(server.files)}"
+                        server.files[file_id] = content
+                    self._send(200, json.dumps({"id": file_id, "object": "file", "bytes": len(content),
+                                                "created_at": 1700000000, "filename": "requests.jsonl",
+                                                "purpose": "batch", "status": "processed"}).encode())
+                elif path.endswith("/batches"):
+                    req = json.loads(raw)
+                    with server.lock:
+                        server.batch_creates += 1
+                        batch_id = f"batch-{len(server.batches)}"
+                        server.batches[batch_id] = {
+                            "id": batch_id, "object": "batch", "endpoint": req["endpoint"],
+                            "input_file_id": req["input_file_id"], "completion_window": req["completion_window"],
+                            "status": "in_progress", "created_at": 1700000000, "output_file_id": None,
+                            "error_file_id": None}
+                    self._send(200, json.dumps(server.batches[batch_id]).encode())
+                else:
+                    self._send(404, b'{"error": {"message": "not found"}}')
+
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                if "/batches/" in path:
+                    batch = server.batches[path.rsplit("/", 1)[1]]
+                    if batch["status"] == "in_progress" and not server.hold_batches:
+                        server.run_batch(batch)
+                    self._send(200, json.dumps(batch).encode())
+                elif path.endswith("/content"):
+                    self.send_response(200)
+                    body = server.files[path.split("/")[-2]]
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                else:
+                    self._send(404, b'{"error": {"message": "not found"}}')
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
