@@ -2,9 +2,9 @@
 
 import sys
 
-from bench import ingest, privacy
+from bench import annotate, ingest, privacy
 
-BENCHMARKS = {"ingest": ingest.main, "privacy": privacy.main}
+BENCHMARKS = {"ingest": ingest.main, "privacy": privacy.main, "annotate": annotate.main}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHMARKS)
