@@ -2,9 +2,10 @@
 
 import sys
 
-from bench import annotate, ingest, privacy
+from bench import annotate, cluster, ingest, privacy
 
-BENCHMARKS = {"ingest": ingest.main, "privacy": privacy.main, "annotate": annotate.main}
+BENCHMARKS = {"ingest": ingest.main, "privacy": privacy.main, "annotate": annotate.main,
+              "cluster": cluster.main}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHMARKS)

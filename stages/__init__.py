@@ -6,10 +6,11 @@ from __future__ import annotations
 from pipeline.stage import Stage
 from stages.annotate import Annotate
 from stages.anonymize import Anonymize
+from stages.cluster import Cluster
 from stages.ingest_alignment import IngestAlignment
 from stages.ingest_reddit import IngestReddit
 
-STAGES: list[Stage] = [IngestReddit(), IngestAlignment(), Anonymize(), Annotate()]
+STAGES: list[Stage] = [IngestReddit(), IngestAlignment(), Anonymize(), Annotate(), Cluster()]
 
 
 def get_stage(name: str) -> Stage:
