@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pipeline.stage import Stage
 from stages.annotate import Annotate
+from stages.assemble import Assemble
 from stages.anonymize import Anonymize
 from stages.cluster import Cluster
+from stages.emit import Emit
 from stages.ingest_alignment import IngestAlignment
 from stages.ingest_reddit import IngestReddit
 
-STAGES: list[Stage] = [IngestReddit(), IngestAlignment(), Anonymize(), Annotate(), Cluster()]
+STAGES: list[Stage] = [IngestReddit(), IngestAlignment(), Anonymize(), Annotate(), Cluster(), Assemble(), Emit()]
 
 
 def get_stage(name: str) -> Stage:

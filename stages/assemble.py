@@ -1,0 +1,274 @@
+"""Stage ``assemble``: personas, preference pairs and user-disjoint splits in the AlignX shape.
+
+Config section ``[assemble]``. Upstream: ``anonymize`` (texts), ``annotate`` (ratings),
+``cluster`` (archetypes), ``ingest_alignment`` (single-attribute pairs).
+
+Reddit users (DESIGN.md 2.2): a pseudonymous author with >= ``min_comments`` rated comments.
+For a target post P the user commented on, the orienting profile is the profile rule over the
+directions of the user's own comments on *other* posts. Each pair (a, b) of other users'
+comments on P gets ``margin`` = (dimensions where pair_direction(a, b) equals the profile) -
+(dimensions where it is the opposite), over the profile's non-neutral dimensions; the pair is
+oriented so the margin is >= 0 and kept when it is >= ``min_margin``. The user's own comment is
+never a candidate. History never touches P: User-Generated Content = the user's own comments on
+other posts; Pair-wise Comparative Feedback = the best-oriented pairs on other posts the user
+commented on. Demographic Information is rendered from the profile of the history items only.
+
+``community_order`` follows SHP: the later of the two comments is preferred by the community
+when its score is at least twice the earlier one's and both are >= 2 ("agrees" when the user's
+chosen is that comment, "disagrees" otherwise); "undetermined" in every other case.
+
+Alignment pairs join as single-attribute users: PAIR history from other pairs of the same
+source/attribute, no UGC. ``alignment_share`` sets their share of the mix.
+
+Splits: ``test_share`` of Reddit users per archetype go to test; train examples whose target
+post is a test target are dropped (``post_in_test``), so splits are disjoint by user and by
+target post. Each test target appears four times, with persona_type ugc / pair / demo / all.
+Alignment examples are in train.
+
+Outputs ``examples/train.parquet``, ``examples/test.parquet`` with: id (stable hash of the
+example's sources), source, user_type, user, post_id, prompt, chosen, rejected, direction,
+ugc, pair, demographic, persona_type, community_order, margin, archetype, source_ids.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from pipeline.annotation import pair_direction, single_direction
+from pipeline.errors import UserError
+from pipeline.io import stable_hash, write_parquet
+from pipeline.logs import get_logger
+from pipeline.stage import Shard, Stage, StageContext, Stats
+from pipeline.taxonomy import N_DIMENSIONS, profile, render_profile
+
+log = get_logger("assemble")
+MAX_CANDIDATES = 30  # other users' comments considered per post (435 pairs)
+UGC_TYPE = pl.List(pl.Struct({"prompt": pl.String, "comment": pl.String,
+                              "Preference Direction": pl.List(pl.Float32)}))
+PAIR_TYPE = pl.List(pl.Struct({"prompt": pl.String, "chosen": pl.String, "rejected": pl.String,
+                               "Preference Direction": pl.List(pl.Float32)}))
+SCHEMA = {
+    "id": pl.String, "source": pl.String, "user_type": pl.String, "user": pl.String, "post_id": pl.String,
+    "prompt": pl.String, "chosen": pl.String, "rejected": pl.String, "direction": pl.List(pl.Float32),
+    "ugc": UGC_TYPE, "pair": PAIR_TYPE, "demographic": pl.String, "persona_type": pl.String,
+    "community_order": pl.String, "margin": pl.Int32, "archetype": pl.Int32, "source_ids": pl.List(pl.String),
+}
+PERSONAS = ("ugc", "pair", "demo", "all")
+
+
+def demographic_text(history_directions: list[np.ndarray]) -> str:
+    """The documented template: the profile rule over the history's directions, rendered as
+    labels. Never sees the target."""
+    if not history_directions:
+        return ""
+    labels = render_profile(profile(np.stack(history_directions)))
+    return f"Based on this user's history, they can be described as: {labels}." if labels else ""
+
+
+def orient(a: dict, b: dict, prof: np.ndarray) -> tuple[dict, dict, int]:
+    """(chosen, rejected, margin >= 0) of comments a, b under profile ``prof``."""
+    d = pair_direction(a["ratings"], b["ratings"])
+    strong = prof != 0.5
+    agree = int(((d == prof) & strong).sum())
+    disagree = int(((d == 1 - prof) & strong).sum())
+    return (a, b, agree - disagree) if agree >= disagree else (b, a, disagree - agree)
+
+
+def best_pair(comments: list[dict], prof: np.ndarray, min_margin: int) -> tuple[dict, dict, int] | None:
+    best = None
+    for a, b in itertools.combinations(comments[:MAX_CANDIDATES], 2):
+        if a["ratings"] == b["ratings"]:
+            continue
+        chosen, rejected, margin = orient(a, b, prof)
+        if margin >= min_margin and (best is None or margin > best[2]):
+            best = (chosen, rejected, margin)
+    return best
+
+
+def community_order(chosen: dict, rejected: dict) -> str:
+    early, late = sorted((chosen, rejected), key=lambda c: (c["created_utc"], c["id"]))
+    if early["score"] is None or late["score"] is None:
+        return "undetermined"
+    if early["score"] >= 2 and late["score"] >= 2 and late["score"] >= 2 * early["score"] \
+            and late["created_utc"] > early["created_utc"]:
+        return "agrees" if chosen is late else "disagrees"
+    return "undetermined"
+
+
+def f32(direction) -> list[float]:
+    return [float(x) for x in direction]
+
+
+def load_comments(ctx: StageContext) -> pl.DataFrame:
+    threads = pl.concat([
+        pl.read_parquet(f, columns=["id", "link_id", "author", "body", "prompt", "score", "created_utc"])
+        for f in ctx.upstream_files("anonymize", "threads")])
+    ratings = pl.concat([pl.read_parquet(f, columns=["id", "ratings", "status"])
+                         for f in ctx.upstream_files("annotate", "ratings")])
+    return (threads.join(ratings.filter(pl.col("status") == "ok").drop("status"), on="id", how="inner")
+            .sort("link_id", "created_utc", "id"))
+
+
+class Assemble(Stage):
+    name = "assemble"
+    version = "1"
+    section = "assemble"
+    upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")
+    description = "personas, preference pairs, user-disjoint splits"
+
+    def shards(self, ctx: StageContext) -> list[Shard]:
+        if ctx.params["demographic"] != "template":
+            raise UserError(f"assemble.demographic: '{ctx.params['demographic']}' must be \"template\"")
+        files = ctx.upstream_files("anonymize", "threads")
+        return [Shard(f.stem) for f in files]
+
+    def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
+        p = ctx.params
+        comments = load_comments(ctx)
+        bucket = int(shard.key.split("-")[1])
+        threads_bucket = pl.read_parquet(next(f for f in ctx.upstream_files("anonymize", "threads")
+                                              if f.stem == shard.key), columns=["author"])
+        authors = sorted(set(threads_bucket["author"]))
+        by_post: dict[str, list[dict]] = {}
+        for row in comments.iter_rows(named=True):
+            by_post.setdefault(row["link_id"], []).append(row)
+        archetypes = dict(pl.read_parquet(ctx.upstream_files("cluster", "archetypes")[0],
+                                          columns=["author", "archetype"]).iter_rows())
+        stats = Stats()
+        rows = []
+        for user in authors:
+            own = [c for c in comments.filter(pl.col("author") == user).iter_rows(named=True)]
+            stats.records_in += 1
+            if len(own) < p["min_comments"]:
+                stats.dropped["user_too_few_comments"] += 1
+                continue
+            rng = np.random.default_rng([ctx.seed, int(stable_hash(user)[:8], 16)])
+            posts = sorted({c["link_id"] for c in own})
+            candidates = []
+            for post in posts:
+                history_own = [c for c in own if c["link_id"] != post]
+                if not history_own:
+                    continue
+                prof = profile(np.stack([single_direction(c["ratings"]) for c in history_own]))
+                others = [c for c in by_post.get(post, []) if c["author"] != user]
+                pair = best_pair(others, prof, p["min_margin"])
+                if pair:
+                    candidates.append((post, pair, prof, history_own))
+            if not candidates:
+                stats.dropped["user_no_target"] += 1
+                continue
+            picks = rng.permutation(len(candidates))[: p["targets_per_user"]]
+            for k in sorted(picks):
+                post, (chosen, rejected, margin), prof, history_own = candidates[k]
+                rows.append(self._reddit_example(user, post, chosen, rejected, margin, prof, history_own, by_post,
+                                                 p, rng, archetypes.get(user, -1)))
+            stats.records_out += 1
+        stats.counts["reddit_examples"] = len(rows)
+        write_parquet(pl.DataFrame(rows, schema=SCHEMA), out_dir / "reddit" / f"{shard.key}.parquet", scratch=True)
+        return stats
+
+    def _reddit_example(self, user, post, chosen, rejected, margin, prof, history_own, by_post, p, rng, archetype):
+        ugc_pool = sorted(history_own, key=lambda c: c["id"])
+        ugc_pick = sorted(rng.permutation(len(ugc_pool))[: p["ugc_items"]].tolist())
+        ugc = [ugc_pool[i] for i in ugc_pick]
+        pair_pool = []
+        for other_post in sorted({c["link_id"] for c in history_own}):
+            others = [c for c in by_post.get(other_post, []) if c["author"] != user]
+            best = best_pair(others, prof, p["min_margin"])
+            if best:
+                pair_pool.append(best)
+        pair_pick = sorted(rng.permutation(len(pair_pool))[: p["pair_items"]].tolist())
+        pairs = [pair_pool[i] for i in pair_pick]
+        ugc_items = [{"prompt": c["prompt"], "comment": c["body"],
+                      "Preference Direction": f32(single_direction(c["ratings"]))} for c in ugc]
+        pair_items = [{"prompt": a["prompt"], "chosen": a["body"], "rejected": b["body"],
+                       "Preference Direction": f32(pair_direction(a["ratings"], b["ratings"]))} for a, b, _ in pairs]
+        history = [np.array(x["Preference Direction"]) for x in ugc_items + pair_items]
+        source_ids = [post, chosen["id"], rejected["id"], *(c["id"] for c in ugc),
+                      *(x for a, b, _ in pairs for x in (a["id"], b["id"]))]
+        return {
+            "id": "ax-" + stable_hash(["reddit", user, *source_ids])[:20], "source": "reddit",
+            "user_type": "reddit", "user": user, "post_id": post, "prompt": chosen["prompt"],
+            "chosen": chosen["body"], "rejected": rejected["body"],
+            "direction": f32(pair_direction(chosen["ratings"], rejected["ratings"])),
+            "ugc": ugc_items, "pair": pair_items, "demographic": demographic_text(history), "persona_type": "all",
+            "community_order": community_order(chosen, rejected), "margin": margin, "archetype": archetype,
+            "source_ids": source_ids,
+        }
+
+    def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
+        p = ctx.params
+        reddit = pl.concat([pl.read_parquet(part / "reddit" / f"{part.name.rsplit('-', 1)[0]}.parquet")
+                            for part in parts]).sort("id") if parts else pl.DataFrame(schema=SCHEMA)
+        alignment = self._alignment_examples(ctx, reddit.height, stats)
+        # splits: a share of users per archetype, then no train target on a test target's post
+        users = reddit.select("user", "archetype").unique().sort("user")
+        test_users = set()
+        for (arch,), group in sorted(users.group_by(["archetype"]), key=lambda kv: kv[0]):
+            names = group["user"].sort().to_list()
+            rng = np.random.default_rng([ctx.seed, int(arch) + 1000])
+            k = int(round(len(names) * p["test_share"]))
+            test_users |= {names[i] for i in rng.permutation(len(names))[:k]}
+        test = reddit.filter(pl.col("user").is_in(sorted(test_users)))
+        train = reddit.filter(~pl.col("user").is_in(sorted(test_users)))
+        clash = train["post_id"].is_in(test["post_id"].implode())
+        stats.dropped["post_in_test"] += int(clash.sum())
+        train = pl.concat([train.filter(~clash), alignment]).sort("source", "id")
+        test = pl.concat([
+            test.with_columns(
+                pl.lit(persona).alias("persona_type"),
+                (pl.col("id") + f"-{persona}").alias("id"),
+                *([pl.lit([], dtype=UGC_TYPE).alias("ugc")] if persona in ("pair", "demo") else []),
+                *([pl.lit([], dtype=PAIR_TYPE).alias("pair")] if persona in ("ugc", "demo") else []),
+                *([pl.lit("").alias("demographic")] if persona in ("ugc", "pair") else []),
+            ) for persona in PERSONAS]).sort("id") if test.height else test
+        write_parquet(train, out_dir / "examples" / "train.parquet")
+        write_parquet(test, out_dir / "examples" / "test.parquet")
+        stats.records_out = train.height + test.height
+        stats.counts.update({
+            "train": train.height, "test": test.height, "test_targets": test.height // len(PERSONAS),
+            "train_users": train.filter(pl.col("source") == "reddit")["user"].n_unique(),
+            "test_users": len(test_users), "alignment_examples": alignment.height,
+            **{f"community.{k}": v for k, v in Counter(reddit["community_order"].to_list()).items()},
+            **{f"source.{k}": v for k, v in Counter(train["user_type"].to_list()).items()},
+        })
+        return stats
+
+    def _alignment_examples(self, ctx: StageContext, n_reddit: int, stats: Stats) -> pl.DataFrame:
+        p = ctx.params
+        pairs = pl.read_parquet(ctx.upstream_files("ingest_alignment", "pairs")[0]).sort("id")
+        share = p["alignment_share"]
+        want = int(round(n_reddit * share / (1 - share))) if share < 1 else pairs.height
+        rng = np.random.default_rng([ctx.seed, 7])
+        take = pairs if want >= pairs.height else pairs[np.sort(rng.choice(pairs.height, want, replace=False))]
+        stats.counts["alignment_available"] = pairs.height
+        rows = []
+        by_type = {k: g for (k,), g in pairs.group_by(["user_type"])}
+        for r in take.iter_rows(named=True):
+            pool = by_type[r["user_type"]].filter(pl.col("id") != r["id"])
+            pick = np.sort(np.random.default_rng([ctx.seed, int(r["id"][4:12], 16)])
+                           .permutation(pool.height)[: p["pair_items"]])
+            hist = [pool.row(int(i), named=True) for i in pick]
+            pair_items = [{"prompt": h["prompt"], "chosen": h["chosen"], "rejected": h["rejected"],
+                           "Preference Direction": f32(h["direction"])} for h in hist]
+            source_ids = [r["id"], *(h["id"] for h in hist)]
+            rows.append({
+                "id": "ax-" + stable_hash(["alignment", *source_ids])[:20], "source": r["source"],
+                "user_type": r["user_type"], "user": r["user_type"], "post_id": r["id"], "prompt": r["prompt"],
+                "chosen": r["chosen"], "rejected": r["rejected"], "direction": f32(r["direction"]), "ugc": [],
+                "pair": pair_items, "demographic": demographic_text([np.array(x["Preference Direction"])
+                                                                      for x in pair_items]),
+                "persona_type": "all", "community_order": "undetermined", "margin": 0, "archetype": -1,
+                "source_ids": source_ids,
+            })
+        return pl.DataFrame(rows, schema=SCHEMA)
+
+    def summary(self, manifest: dict) -> str:
+        c = manifest.get("counts", {})
+        return (f"train {c.get('train', 0)}, test {c.get('test', 0)} ({c.get('test_targets', 0)} targets x 4 "
+                f"personas), {c.get('alignment_examples', 0)} alignment examples")
