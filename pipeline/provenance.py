@@ -87,6 +87,22 @@ def format_hits(hits: list[dict[str, Any]], stages: list[Stage], data_dir: Path)
             for col, value in private.items():
                 if col != "id":
                     lines.append(f"    {col}: {value}")
+        if row.get("source_ids"):
+            lines.append("  sources:")
+            for source_id in row["source_ids"]:
+                found = find_record(stages, data_dir, source_id)
+                where = f"{found[0]['stage']} ({found[0]['file']})" if found else "not found"
+                lines.append(f"    {source_id}: {where}")
+                real = private_record(data_dir, source_id)
+                if real:
+                    lines.append(f"      private: real_id {real.get('real_id')}, author {real.get('real_author')}, "
+                                 f"{real.get('source_file')} line {real.get('source_line')}")
+                shown = set()
+                for hit in found:  # the annotator from annotate's row, the dataset row from ingest...
+                    for col in ("annotator", "prompt_version", "dataset", "source_file", "row"):
+                        if col not in shown and hit["row"].get(col) is not None:
+                            shown.add(col)
+                            lines.append(f"      {col}: {hit['row'][col]}")
         lines.append("  lineage:")
         for m in lineage(stages, data_dir, hit["stage"]):
             lines.append(
