@@ -87,6 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--estimate", action="store_true", help="print projected tokens and cost, send nothing")
     p.add_argument("--force", action="store_true", help="rerun even when up to date")
     _common(p)
+
+    p = sub.add_parser(
+        "evaluate", help="alignment accuracy per persona type of release shards or benchmark files",
+        description="Evaluate release shards (a folder or .parquet) or benchmark files in the AlignX format "
+        "(JSON list or jsonl with prompt, chosen, rejected and persona fields) with the predictors of "
+        "evaluate.predictors; writes report.json, report.md and accuracy.png per input.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--out", metavar="DIR", default=None, help="report folder (default: DATA_DIR/work/evaluate/adhoc)")
+    _common(p)
     return parser
 
 
@@ -218,8 +228,32 @@ def cmd_annotate(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from stages.evaluate import make_predictors, write_report
+
+    config, data_dir = _config(args)
+    p = config.section("evaluate")
+    out = Path(args.out) if args.out else data_dir / "work" / "evaluate" / "adhoc"
+    predictors = make_predictors(p["predictors"], p["embedding_model"], config["run.seed"],
+                                 data_dir / "cache" / "embeddings")
+    from pipeline.evaluation import load_examples
+
+    for path in map(Path, args.paths):
+        examples = load_examples(path)
+        name = path.stem if path.is_file() else path.name
+        report = write_report(name, examples, predictors, p["leakage_margin"], out / name, path.is_file())
+        print(f"{name}: {len(examples)} examples -> {out / name}/report.md")
+        for r in report["results"]:
+            print(f"  {r['predictor']:<10} {r['persona']:<7} {100 * r['accuracy']:5.1f}%  "
+                  f"[{100 * r['ci95'][0]:.1f}, {100 * r['ci95'][1]:.1f}]  n={r['n']}")
+        for w in report["leakage_warnings"]:
+            print(f"  {w}")
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "status": cmd_status, "provenance": cmd_provenance, "collect": cmd_collect,
-            "audit-privacy": cmd_audit_privacy, "annotate": cmd_annotate}
+            "audit-privacy": cmd_audit_privacy, "annotate": cmd_annotate,
+            "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,10 +9,11 @@ from stages.assemble import Assemble
 from stages.anonymize import Anonymize
 from stages.cluster import Cluster
 from stages.emit import Emit
+from stages.evaluate import Evaluate
 from stages.ingest_alignment import IngestAlignment
 from stages.ingest_reddit import IngestReddit
 
-STAGES: list[Stage] = [IngestReddit(), IngestAlignment(), Anonymize(), Annotate(), Cluster(), Assemble(), Emit()]
+STAGES: list[Stage] = [IngestReddit(), IngestAlignment(), Anonymize(), Annotate(), Cluster(), Assemble(), Emit(), Evaluate()]
 
 
 def get_stage(name: str) -> Stage:

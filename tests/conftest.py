@@ -16,14 +16,14 @@ SHARED_DATA = Path(os.environ.get("ALIGNX_SHARED_DATA", ROOT.parent / "shared" /
 SAMPLE_REDDIT = ROOT / "data" / "sample" / "reddit"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real test data not found at {SHARED_DATA} (set ALIGNX_SHARED_DATA to its path)")
     return SHARED_DATA
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def reddit_dir(shared_data) -> Path:
     return shared_data / "reddit"
 

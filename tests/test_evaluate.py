@@ -1,0 +1,100 @@
+"""Stage evaluate and `alignx evaluate`: P-SOUPS (real benchmark) and the demo release."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from pipeline.evaluation import profile_from_labels, wilson
+from pipeline.taxonomy import load_taxonomy, render_profile
+
+from conftest import alignx
+
+
+def test_wilson_interval_hand_computed():
+    lo, hi = wilson(8, 10)  # p = 0.8, n = 10: the textbook interval is [0.490, 0.943]
+    assert round(lo, 3) == 0.490 and round(hi, 3) == 0.943
+    assert wilson(0, 0) == (0.0, 0.0)
+
+
+def test_profile_labels_with_commas_parse_back():
+    tax = load_taxonomy()
+    prof = np.full(90, 0.5)
+    superficial = tax.find("superficial interaction").index  # its label holds a comma
+    prof[[0, 16, superficial]] = [1.0, 0.0, 1.0]
+    text = render_profile(prof)
+    assert "(casual, stress-free chat)" in text
+    assert (profile_from_labels(text) == prof).all()
+
+
+@pytest.fixture(scope="module")
+def psoups(tmp_path_factory, shared_data):
+    out = tmp_path_factory.mktemp("eval")
+    proc = alignx("evaluate", str(shared_data / "benchmarks" / "p-soups_student_phd.json"), "--out", str(out),
+                  data_dir=out / "data")
+    report = json.loads((out / "p-soups_student_phd" / "report.json").read_text())
+    return out, proc, {(r["predictor"], r["persona"]): r for r in report["results"]}
+
+
+def test_psoups_every_offline_predictor_runs_and_the_report_lands(psoups):
+    out, proc, results = psoups
+    assert {p for p, _ in results} == {"profile", "embedding", "length", "random"}
+    assert {q for _, q in results} == {"pair", "demo", "all"}
+    assert all(r["n"] == 600 for r in results.values())
+    md = (out / "p-soups_student_phd" / "report.md").read_text()
+    assert "(published)" in md and "63.33" in md  # AlignXpert-ICA on P-SOUPS, labelled as published
+    png = (out / "p-soups_student_phd" / "accuracy.png").read_bytes()
+    assert png[:4] == b"\x89PNG" and len(png) > 5000
+
+
+def test_psoups_embedding_pair_beats_065_and_random_stays_near_half(psoups):
+    _, _, results = psoups
+    assert results[("embedding", "pair")]["accuracy"] > 0.65
+    assert abs(results[("random", "pair")]["accuracy"] - 0.5) < 0.07
+    lo, hi = results[("embedding", "pair")]["ci95"]
+    assert lo < results[("embedding", "pair")]["accuracy"] < hi
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    from test_release import build
+
+    d = tmp_path_factory.mktemp("evalrelease") / "data"
+    return d, build(d)
+
+
+def test_build_ends_with_an_evaluation_of_its_release(release):
+    d, _ = release
+    report = json.loads(next((d / "work/evaluate").glob("out-*/release/report.json")).read_text())
+    personas = {r["persona"] for r in report["results"]}
+    assert personas == {"ugc", "pair", "demo", "all", "golden"}
+    assert report["leakage_warnings"] == []  # DEMO is built from the history, never the target
+
+
+def test_leakage_audit_flags_a_demographic_text_written_from_the_target(release, tmp_path):
+    d, rel = release
+    test = pl.concat([pl.read_parquet(f) for f in rel.glob("test-*.parquet")])
+    # what the released AlignX appears to do: describe the user from the target's own direction,
+    # while the history says little about the target (here: another user's history, shifted by one)
+    leaked = test.sort("persona_type", "id").with_columns(
+        pl.Series("Demographic Information", [render_profile(np.array(direction))
+                                              for direction in test.sort("persona_type", "id")["Preference Direction"].to_list()]),
+        pl.col("User-Generated Content").shift(1).over("persona_type"),
+        pl.col("Pair-wise Comparative Feedback").shift(1).over("persona_type"),
+    ).filter(pl.col("User-Generated Content").is_not_null() | (pl.col("persona_type") == "demo"))
+    path = tmp_path / "leaky.parquet"
+    leaked.write_parquet(path)
+    out = alignx("evaluate", str(path), "--out", str(tmp_path / "out"), data_dir=d).stdout
+    assert "LEAKAGE: profile" in out
+    report = json.loads((tmp_path / "out/leaky/report.json").read_text())
+    assert any(w.startswith("LEAKAGE: profile") for w in report["leakage_warnings"])
+
+
+def test_unknown_predictor_is_a_clear_error(tmp_path, shared_data):
+    proc = alignx("evaluate", str(shared_data / "benchmarks" / "p-soups_student_phd.json"), "--set",
+                  'evaluate.predictors=["oracle"]', data_dir=tmp_path, check=False)
+    assert proc.returncode == 2 and "evaluate.predictors: unknown 'oracle'" in proc.stderr
