@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--out", metavar="DIR", default=None, help="report folder (default: DATA_DIR/work/evaluate/adhoc)")
+    p.add_argument("--win-rate", action="store_true",
+                   help="instead: generate a response with and without the persona (evaluate.judge_model at "
+                   "evaluate.judge_base_url) and report the judge's win/tie/loss")
+    p.add_argument("--limit", type=int, default=100, help="examples per file for --win-rate (default 100)")
     _common(p)
     return parser
 
@@ -229,15 +233,31 @@ def cmd_annotate(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    import json
+
     from stages.evaluate import make_predictors, write_report
 
     config, data_dir = _config(args)
     p = config.section("evaluate")
     out = Path(args.out) if args.out else data_dir / "work" / "evaluate" / "adhoc"
-    predictors = make_predictors(p["predictors"], p["embedding_model"], config["run.seed"],
-                                 data_dir / "cache" / "embeddings")
     from pipeline.evaluation import load_examples
 
+    predictors = [] if args.win_rate else make_predictors(config, data_dir / "cache" / "embeddings")
+
+    if args.win_rate:
+        from pipeline.evaluation import win_rate
+
+        a = config.section("annotate")
+        judge = {**a, "backend": "llm-judge", "model": p["judge_model"], "base_url": p["judge_base_url"] or a["base_url"]}
+        for path in map(Path, args.paths):
+            examples = [e for e in load_examples(path) if e.get("persona_type", "all") == "all"][: args.limit]
+            result = win_rate(examples, judge)
+            name = path.stem if path.is_file() else path.name
+            (out / name).mkdir(parents=True, exist_ok=True)
+            (out / name / "win_rate.json").write_text(json.dumps(result, indent=2) + "\n")
+            print(f"{name}: win {result['win']}, tie {result['tie']}, loss {result['loss']} of {result['n']} "
+                  f"(win rate {100 * result['win_rate']:.1f}%, {result['judge_invalid_answers']} invalid answers)")
+        return 0
     for path in map(Path, args.paths):
         examples = load_examples(path)
         name = path.stem if path.is_file() else path.name
@@ -248,6 +268,8 @@ def cmd_evaluate(args) -> int:
                   f"[{100 * r['ci95'][0]:.1f}, {100 * r['ci95'][1]:.1f}]  n={r['n']}")
         for w in report["leakage_warnings"]:
             print(f"  {w}")
+        for pred, n in report["judge_invalid_answers"].items():
+            print(f"  {pred}: {n} invalid answers of {report['judge_requests'][pred]} requests")
     return 0
 
 

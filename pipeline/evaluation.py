@@ -346,3 +346,169 @@ def chart(cells: list[Cell], path: Path, title: str) -> None:
     fig.savefig(tmp, format="png", metadata={"Software": None})
     plt.close(fig)
     tmp.replace(path)
+
+
+# -- persona prompts (logprob and llm-judge) ----------------------------------------------------
+def persona_text(e: dict, persona: str) -> str:
+    """The persona as text, in the in-context (ICA) style: history items, then the description."""
+    parts = []
+    if persona in ("ugc", "all"):
+        for x in e.get(UGC) or []:
+            parts.append(f"The user wrote, on \"{x['prompt'][:300]}\":\n{x['comment']}")
+    if persona in ("pair", "all"):
+        for x in e.get(PAIR) or []:
+            parts.append(f"On \"{x['prompt'][:300]}\" the user preferred:\n{x['chosen']}\nover:\n{x['rejected']}")
+    if persona in ("demo", "all") and demo_text(e):
+        parts.append(f"About the user: {demo_text(e)}")
+    if persona == "golden" and e.get("Preference Direction") is not None:
+        from pipeline.taxonomy import render_profile
+
+        parts.append(f"About the user: {render_profile(np.asarray(e['Preference Direction']))}")
+    return "\n\n".join(parts) or "(no information about the user)"
+
+
+def ica_prompt(e: dict, persona: str) -> str:
+    """The policy's context for a response: persona, then the post."""
+    return f"{persona_text(e, persona)}\n\nPost:\n{e['prompt']}\n\nResponse this user prefers:\n"
+
+
+class LogprobPredictor:
+    """The paper's metric with local Hugging Face causal LMs: reward = beta x (policy log-prob -
+    reference log-prob) of a response given the persona prompt; the score is chosen's reward
+    minus rejected's. Inputs are left-truncated to ``max_length`` tokens (the response's own
+    tokens are kept), batched, on the GPU when torch sees one."""
+
+    name = "logprob"
+
+    def __init__(self, policy, reference, tokenizer, *, beta: float = 0.1, max_length: int = 1024,
+                 batch_size: int = 8):
+        import torch
+
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.policy = policy.to(self.device).eval()
+        self.reference = reference.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.beta, self.max_length, self.batch_size = beta, max_length, batch_size
+
+    @classmethod
+    def from_pretrained(cls, policy: str, reference: str, **kw) -> "LogprobPredictor":
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(policy)
+        return cls(AutoModelForCausalLM.from_pretrained(policy), AutoModelForCausalLM.from_pretrained(reference),
+                   tok, **kw)
+
+    def _encode(self, prompt: str, response: str) -> tuple[list[int], int]:
+        """Token ids of prompt + response, left-truncated; and how many trailing ids are the response."""
+        p = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        r = self.tokenizer(response, add_special_tokens=False)["input_ids"][: self.max_length - 1]
+        ids = (p + r)[-self.max_length:]
+        return ids, len(r)
+
+    def sequence_logprobs(self, model, prompts: list[str], responses: list[str]) -> np.ndarray:
+        """Sum over the response's tokens of log p(token | everything before it), per pair."""
+        import torch
+
+        out = []
+        for start in range(0, len(prompts), self.batch_size):
+            batch = [self._encode(p, r) for p, r in zip(prompts[start:start + self.batch_size],
+                                                          responses[start:start + self.batch_size])]
+            width = max(len(ids) for ids, _ in batch)
+            pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for i, (ids, _) in enumerate(batch):  # left padding: every sequence ends at the last column
+                input_ids[i, width - len(ids):] = torch.tensor(ids)
+                mask[i, width - len(ids):] = 1
+            positions = (mask.cumsum(dim=1) - 1).clamp(min=0)  # left padding must not shift positions
+            with torch.no_grad():
+                logits = model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
+                               position_ids=positions.to(self.device)).logits
+            logp = torch.log_softmax(logits.float()[:, :-1], dim=-1)
+            token_logp = logp.gather(-1, input_ids.to(self.device)[:, 1:].unsqueeze(-1)).squeeze(-1)
+            for i, (ids, n_resp) in enumerate(batch):
+                out.append(float(token_logp[i, width - 1 - n_resp:].sum()) if n_resp else 0.0)
+        return np.array(out)
+
+    def rewards(self, prompts: list[str], responses: list[str]) -> np.ndarray:
+        return self.beta * (self.sequence_logprobs(self.policy, prompts, responses)
+                            - self.sequence_logprobs(self.reference, prompts, responses))
+
+    def scores(self, examples, persona):
+        prompts = [ica_prompt(e, persona) for e in examples]
+        return (self.rewards(prompts, [e["chosen"] for e in examples])
+                - self.rewards(prompts, [e["rejected"] for e in examples]))
+
+
+JUDGE_SCHEMA = {"type": "object", "properties": {"preferred": {"type": "string", "enum": ["A", "B"]}},
+                "required": ["preferred"], "additionalProperties": False}
+
+
+class JudgePredictor:
+    """Any OpenAI-compatible chat model is shown the persona, the post and two responses and asked
+    which this user prefers; both orders are asked to cancel position bias. Score = votes for
+    chosen - votes for rejected (-2..2); an answer outside the schema is a counted abstention."""
+
+    name = "llm-judge"
+
+    def __init__(self, p: dict):
+        from pipeline.annotation import _client_kwargs
+
+        import openai
+
+        self.p = p
+        self.client = openai.OpenAI(**_client_kwargs(p))
+        self.invalid = 0
+        self.requests = 0
+
+    def _ask(self, e: dict, persona: str, a: str, b: str) -> str | None:
+        content = (f"{persona_text(e, persona)}\n\nPost:\n{e['prompt']}\n\nResponse A:\n{a}\n\nResponse B:\n{b}\n\n"
+                   "Which response would this user prefer? Answer with a JSON object {\"preferred\": \"A\" or \"B\"}.")
+        self.requests += 1
+        try:
+            resp = self.client.chat.completions.create(
+                model=self.p["model"], messages=[{"role": "user", "content": content}],
+                temperature=self.p["temperature"], seed=self.p["sampling_seed"], max_tokens=20,
+                extra_body={"response_format": {"type": "json_schema", "json_schema": {
+                    "name": "judge", "strict": True, "schema": JUDGE_SCHEMA}}})
+            answer = json.loads(resp.choices[0].message.content)["preferred"]
+            if answer not in ("A", "B"):
+                raise ValueError(answer)
+            return answer
+        except Exception:  # any failure to get a valid verdict is an abstention, counted
+            self.invalid += 1
+            return None
+
+    def scores(self, examples, persona):
+        out = np.zeros(len(examples))
+        for i, e in enumerate(examples):
+            first = self._ask(e, persona, e["chosen"], e["rejected"])
+            second = self._ask(e, persona, e["rejected"], e["chosen"])
+            out[i] = (first == "A") - (first == "B") + (second == "B") - (second == "A")
+        return out
+
+
+def win_rate(examples: list[dict], p: dict, persona: str = "all") -> dict:
+    """Generate a response per example conditioned on the persona and one without it (the
+    baseline) with the same OpenAI-compatible model, then have the judge compare them in both
+    orders: a win needs both orders, a loss both orders the other way; anything else is a tie."""
+    judge = JudgePredictor(p)
+    counts = {"win": 0, "tie": 0, "loss": 0}
+    for e in examples:
+        personalized = _generate(judge, f"{persona_text(e, persona)}\n\nAnswer this post the way this user would "
+                                        f"prefer:\n{e['prompt']}")
+        baseline = _generate(judge, f"Answer this post:\n{e['prompt']}")
+        first = judge._ask(e, persona, personalized, baseline)
+        second = judge._ask(e, persona, baseline, personalized)
+        votes = (first == "A") - (first == "B") + (second == "B") - (second == "A")
+        counts["win" if votes == 2 else "loss" if votes == -2 else "tie"] += 1
+    n = len(examples)
+    return {**counts, "n": n, "win_rate": counts["win"] / n if n else 0.0, "judge_invalid_answers": judge.invalid,
+            "generator": p["model"], "judge": p["model"]}
+
+
+def _generate(judge: "JudgePredictor", content: str) -> str:
+    resp = judge.client.chat.completions.create(
+        model=judge.p["model"], messages=[{"role": "user", "content": content}],
+        temperature=judge.p["temperature"], seed=judge.p["sampling_seed"], max_tokens=400)
+    return resp.choices[0].message.content or ""

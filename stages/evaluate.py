@@ -16,17 +16,20 @@ from pipeline.annotation import EmbeddingAnnotator
 from pipeline.embeddings import EmbeddingCache
 from pipeline.errors import UserError
 from pipeline.evaluation import (
-    EmbeddingPredictor, LengthPredictor, ProfilePredictor, RandomPredictor, chart, evaluate, leakage, load_examples,
-    markdown_report,
+    EmbeddingPredictor, JudgePredictor, LengthPredictor, LogprobPredictor, ProfilePredictor, RandomPredictor, chart,
+    evaluate, leakage, load_examples, markdown_report,
 )
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
 
 log = get_logger("evaluate")
-PREDICTORS = ("profile", "embedding", "length", "random")
+PREDICTORS = ("profile", "embedding", "length", "random", "llm-judge", "logprob")
 
 
-def make_predictors(names: list[str], model: str, seed: int, cache_dir: Path | None):
+def make_predictors(config, cache_dir: Path | None):
+    """The predictors named in evaluate.predictors, built from the config."""
+    p = config.section("evaluate")
+    names, model, seed = p["predictors"], p["embedding_model"], config["run.seed"]
     unknown = [n for n in names if n not in PREDICTORS]
     if unknown:
         raise UserError(f"evaluate.predictors: unknown '{unknown[0]}'; choose from {', '.join(PREDICTORS)}")
@@ -38,8 +41,19 @@ def make_predictors(names: list[str], model: str, seed: int, cache_dir: Path | N
             out.append(EmbeddingPredictor(EmbeddingCache(cache_dir, model)))
         elif name == "length":
             out.append(LengthPredictor())
-        else:
+        elif name == "random":
             out.append(RandomPredictor(seed))
+        elif name == "llm-judge":
+            a = config.section("annotate")
+            out.append(JudgePredictor({**a, "backend": "llm-judge", "model": p["judge_model"],
+                                       "base_url": p["judge_base_url"] or a["base_url"]}))
+        else:
+            if not p["policy_model"] or not p["reference_model"]:
+                raise UserError("evaluate.predictors has \"logprob\": set evaluate.policy_model and "
+                                "evaluate.reference_model (Hugging Face names or local paths)")
+            out.append(LogprobPredictor.from_pretrained(
+                p["policy_model"], p["reference_model"], beta=p["logprob_beta"],
+                max_length=p["logprob_max_length"], batch_size=p["logprob_batch_size"]))
     return out
 
 
@@ -51,7 +65,9 @@ def write_report(name: str, examples: list[dict], predictors, margin: float, out
         log.warning("%s: %s", name, w)
     out.mkdir(parents=True, exist_ok=True)
     report = {"dataset": name, "examples": len(examples), "results": [c.to_json() for c in cells],
-              "leakage_warnings": warnings}
+              "leakage_warnings": warnings,
+              "judge_invalid_answers": {pr.name: pr.invalid for pr in predictors if hasattr(pr, "invalid")},
+              "judge_requests": {pr.name: pr.requests for pr in predictors if hasattr(pr, "requests")}}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text(markdown_report(name, cells, warnings, benchmark), encoding="utf-8")
     chart(cells, out / "accuracy.png", f"Alignment accuracy: {name}")
@@ -78,8 +94,7 @@ class Evaluate(Stage):
             test = ctx.upstream_files("emit", "release")
             path, name, benchmark = Path(next(f for f in test if f.name.startswith("test-"))).parent, "release", False
         examples = load_examples(path)
-        predictors = make_predictors(p["predictors"], p["embedding_model"], ctx.seed,
-                                     ctx.data_dir / "cache" / "embeddings")
+        predictors = make_predictors(ctx.config, ctx.data_dir / "cache" / "embeddings")
         report = write_report(name, examples, predictors, p["leakage_margin"], out_dir / name, benchmark)
         stats = Stats(records_in=len(examples), records_out=len(examples))
         stats.counts["leakage_warnings"] = len(report["leakage_warnings"])

@@ -65,6 +65,14 @@ class OpenAIServer:
         if self.latency_s:
             time.sleep(self.latency_s)
         first_user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        schema_name = ((body.get("response_format") or {}).get("json_schema") or {}).get("name")
+        if schema_name == "judge":  # a judge that prefers the longer response, whatever the order
+            a, b = first_user.split("Response A:\n", 1)[1].split("\n\nResponse B:\n", 1)
+            b = b.split("\n\nWhich response", 1)[0]
+            verdict = "C" if fault == "schema" else ("A" if len(a) >= len(b) else "B")
+            return 200, {}, json.dumps(self.completion(body, json.dumps({"preferred": verdict}))).encode()
+        if schema_name is None and "Answer this post" in first_user:  # generation: longer with a persona
+            return 200, {}, json.dumps(self.completion(body, "An answer. " * (len(first_user) // 100 + 1))).encode()
         good = json.dumps(ratings_for(first_user))
         if fault == "429":
             return 429, {"Retry-After": "1"}, b'{"error": {"message": "rate limited", "type": "rate_limit"}}'

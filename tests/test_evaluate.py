@@ -98,3 +98,82 @@ def test_unknown_predictor_is_a_clear_error(tmp_path, shared_data):
     proc = alignx("evaluate", str(shared_data / "benchmarks" / "p-soups_student_phd.json"), "--set",
                   'evaluate.predictors=["oracle"]', data_dir=tmp_path, check=False)
     assert proc.returncode == 2 and "evaluate.predictors: unknown 'oracle'" in proc.stderr
+
+
+def test_llm_judge_asks_both_orders_and_counts_invalid_answers(tmp_path, shared_data):
+    from openai_server import OpenAIServer
+
+    rows = json.loads((shared_data / "benchmarks" / "p-soups_student_phd.json").read_text())[:20]
+    bench = tmp_path / "small.json"
+    bench.write_text(json.dumps(rows))
+    with OpenAIServer() as server:
+        server.faults.extend(["schema", "schema", "schema"])
+        out = alignx("evaluate", str(bench), "--out", str(tmp_path / "out"), "--set",
+                     'evaluate.predictors=["llm-judge", "length"]', "--set", f"evaluate.judge_base_url={server.url}",
+                     data_dir=tmp_path, env={"OPENAI_API_KEY": "sk-test"}).stdout
+        assert server.chat_requests == 20 * 2 * 3  # both orders, for pair, demo and all
+    report = json.loads((tmp_path / "out/small/report.json").read_text())
+    assert report["judge_invalid_answers"] == {"llm-judge": 3}
+    results = {(r["predictor"], r["persona"]): r["accuracy"] for r in report["results"]}
+    # the test judge prefers the longer response in either order, so it agrees with the length
+    # baseline except where an invalid answer made it abstain
+    assert abs(results[("llm-judge", "pair")] - results[("length", "pair")]) <= 3 / 20
+    assert "3 invalid answers of 120 requests" in out
+
+
+def test_logprob_arithmetic_matches_a_hand_computation():
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    from pipeline.evaluation import LogprobPredictor
+
+    words = ["[PAD]", "[UNK]", "post", "user", "likes", "cats", "dogs", "yes", "no", "about", "the", ":"]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]")
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(words), n_positions=32, n_embd=16, n_layer=1, n_head=2)
+    policy, reference = GPT2LMHeadModel(config), GPT2LMHeadModel(config)
+    pred = LogprobPredictor(policy, reference, tokenizer, beta=0.1, max_length=6, batch_size=2)
+
+    def by_hand(model, prompt: str, response: str) -> float:
+        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        r = tokenizer(response, add_special_tokens=False)["input_ids"]
+        ids = (p + r)[-6:]  # left-truncated to max_length
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor([ids])).logits[0], dim=-1)
+        return sum(float(logp[t - 1, ids[t]]) for t in range(len(ids) - len(r), len(ids)))
+
+    prompts = ["about the user : likes cats post", "post"]
+    responses = ["yes cats", "no dogs dogs"]
+    got = pred.rewards(prompts, responses)
+    want = [0.1 * (by_hand(policy, p, r) - by_hand(reference, p, r)) for p, r in zip(prompts, responses)]
+    assert np.allclose(got, want, atol=1e-5)
+    # accuracy counts chosen strictly above rejected
+    example = {"prompt": "post", "chosen": "yes cats", "rejected": "no dogs", "Pair-wise Comparative Feedback": []}
+    score = pred.scores([example], "pair")[0]
+    p = ica_prompt_for(example)
+    assert np.isclose(score, (0.1 * (by_hand(policy, p, "yes cats") - by_hand(reference, p, "yes cats")))
+                      - (0.1 * (by_hand(policy, p, "no dogs") - by_hand(reference, p, "no dogs"))), atol=1e-5)
+
+
+def ica_prompt_for(example):
+    from pipeline.evaluation import ica_prompt
+
+    return ica_prompt(example, "pair")
+
+
+def test_win_rate_against_the_local_server(tmp_path, shared_data):
+    from openai_server import OpenAIServer
+
+    bench = shared_data / "benchmarks" / "p-soups_student_phd.json"
+    with OpenAIServer() as server:
+        out = alignx("evaluate", str(bench), "--win-rate", "--limit", "10", "--out", str(tmp_path / "out"),
+                     "--set", f"evaluate.judge_base_url={server.url}", data_dir=tmp_path,
+                     env={"OPENAI_API_KEY": "sk-test"}).stdout
+        assert server.chat_requests == 10 * 4  # two generations and two judgements per example
+    result = json.loads((tmp_path / "out/p-soups_student_phd/win_rate.json").read_text())
+    assert result["win"] + result["tie"] + result["loss"] == result["n"] == 10
+    # the test server writes longer answers when given a persona and its judge prefers longer ones
+    assert result["win"] == 10 and "win 10, tie 0, loss 0 of 10" in out
