@@ -89,6 +89,24 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser(
+        "forget", help="honour a request to be removed: add authors to the opt-out list",
+        description="Store the keyed hash of each name (never the name) in DATA_DIR/private/optout.txt. From "
+        "the next build on, their posts and comments are dropped before anything else sees them and their "
+        "name is scrubbed where others mention it. Run `alignx run` to rebuild, then `alignx diff-release`.",
+    )
+    p.add_argument("--author", action="append", default=[], metavar="NAME", help="a Reddit username (repeatable)")
+    p.add_argument("--file", metavar="LIST", help="a file of usernames, one a line")
+    _common(p)
+
+    p = sub.add_parser("diff-release", help="added, removed and changed example ids between two releases",
+                       description="Compare two release folders by example id; a changed example has the same id "
+                       "and different content. For a changelog after `alignx forget` or a new month of data.")
+    p.add_argument("old", metavar="OLD")
+    p.add_argument("new", metavar="NEW")
+    p.add_argument("--ids", action="store_true", help="list every id, not only the counts and a sample")
+    _common(p)
+
+    p = sub.add_parser(
         "evaluate", help="alignment accuracy per persona type of release shards or benchmark files",
         description="Evaluate release shards (a folder or .parquet) or benchmark files in the AlignX format "
         "(JSON list or jsonl with prompt, chosen, rejected and persona fields) with the predictors of "
@@ -133,6 +151,7 @@ def cmd_status(args) -> int:
     config, data_dir = _config(args)
     runner = LocalRunner(STAGES, config, data_dir)
     width = max(len(s.name) for s in STAGES)
+    not_current: set[str] = set()
     for stage in STAGES:
         try:
             plan = runner.plan(stage)
@@ -140,6 +159,11 @@ def cmd_status(args) -> int:
         except UserError as exc:
             plan, why = None, str(exc)
         state = plan.state if plan else "error"
+        behind = [up for up in stage.upstream if up in not_current]
+        if behind and state == "up to date":
+            state, why = "stale", f"upstream {', '.join(behind)} will rerun first"
+        if state != "up to date":
+            not_current.add(stage.name)
         line = f"{stage.name:<{width}}  {state}"
         if why:
             line += f"  ({why})"
@@ -273,9 +297,43 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_forget(args) -> int:
+    from pipeline.privacy import add_optout, load_key
+
+    config, data_dir = _config(args)
+    names = list(args.author)
+    if args.file:
+        try:
+            names += [line.strip() for line in Path(args.file).read_text().splitlines() if line.strip()]
+        except OSError as exc:
+            raise UserError(f"{args.file}: cannot read ({exc})") from None
+    if not names:
+        raise UserError("forget: give --author NAME or --file LIST")
+    key = load_key(data_dir / config["anonymize.key_file"])
+    added = add_optout(data_dir, key, names)
+    print(f"{added} new of {len(names)} name(s) added to {data_dir / 'private' / 'optout.txt'} (as keyed hashes); "
+          f"run `alignx run` to rebuild without them")
+    return 0
+
+
+def cmd_diff_release(args) -> int:
+    from pipeline.release_diff import diff_releases
+
+    d = diff_releases(Path(args.old), Path(args.new))
+    print(f"{args.old} -> {args.new}: {len(d['added'])} added, {len(d['removed'])} removed, "
+          f"{len(d['changed'])} changed, {d['unchanged']} unchanged")
+    for kind in ("added", "removed", "changed"):
+        ids = d[kind] if args.ids else d[kind][:10]
+        for i in ids:
+            print(f"  {kind[0].upper()} {i}")
+        if not args.ids and len(d[kind]) > 10:
+            print(f"  ... {len(d[kind]) - 10} more {kind} (--ids lists all)")
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "status": cmd_status, "provenance": cmd_provenance, "collect": cmd_collect,
             "audit-privacy": cmd_audit_privacy, "annotate": cmd_annotate,
-            "evaluate": cmd_evaluate}
+            "evaluate": cmd_evaluate, "forget": cmd_forget, "diff-release": cmd_diff_release}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -334,6 +334,7 @@ def chart(cells: list[Cell], path: Path, title: str) -> None:
                  if (pred, p) in by else 0 for p in personas],
                 [100 * (wilson(by[(pred, p)].correct, by[(pred, p)].n)[1] - by[(pred, p)].accuracy)
                  if (pred, p) in by else 0 for p in personas]]
+        errs = np.clip(np.array(errs), 0, None)  # float noise at p = 0 or 1
         ax.bar(xs, vals, width, yerr=errs, label=pred, capsize=2)
     ax.axhline(50, color="grey", linewidth=0.8, linestyle="--")
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(personas))], personas)

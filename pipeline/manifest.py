@@ -186,10 +186,16 @@ def plan_stage(stage: Stage, config: Config, data_dir: Path, hashes: HashCache) 
         changed += [k for k in sorted(set(extra) | set(manifest.get("extra", {})))
                     if extra.get(k) != manifest.get("extra", {}).get(k)]
         plan.reasons.append("config changed: " + (", ".join(changed) or "values"))
-    old_inputs = manifest["inputs"]
-    added = sorted(set(plan.inputs) - set(old_inputs))
-    removed = sorted(set(old_inputs) - set(plan.inputs))
-    changed = sorted(p for p in set(plan.inputs) & set(old_inputs) if plan.inputs[p] != old_inputs[p])
+    for up in stage.upstream:
+        now = (read_manifest(data_dir, up) or {}).get("fingerprint")
+        if manifest.get("upstream", {}).get(up) != now:
+            plan.reasons.append(f"upstream {up} changed")
+    # upstream outputs are covered by the line above; list raw inputs by name
+    old_inputs = {k: v for k, v in manifest["inputs"].items() if not k.startswith("work/")}
+    current = {k: v for k, v in plan.inputs.items() if not k.startswith("work/")}
+    added = sorted(set(current) - set(old_inputs))
+    removed = sorted(set(old_inputs) - set(current))
+    changed = sorted(p for p in set(current) & set(old_inputs) if current[p] != old_inputs[p])
     for label, paths in (("new input", added), ("input removed", removed), ("input changed", changed)):
         if paths:
             more = f" (+{len(paths) - 3} more)" if len(paths) > 3 else ""

@@ -148,7 +148,9 @@ class ScrubRules:
 class Scrubber:
     """Finds and replaces personal data. ``names``: author names known to the corpus."""
 
-    def __init__(self, names: Iterable[str], rules: ScrubRules = ScrubRules(), key: bytes | None = None):
+    def __init__(self, names: Iterable[str], rules: ScrubRules = ScrubRules(), key: bytes | None = None,
+                 forced: Iterable[str] = ()):
+        """``forced``: names scrubbed even when short or ordinary words (people who opted out)."""
         import ahocorasick
 
         if rules.mention_style not in ("placeholder", "pseudonym") or (rules.mention_style == "pseudonym" and not key):
@@ -159,12 +161,15 @@ class Scrubber:
         self.rules = rules
         self.key = key
         self.automaton = None
-        if rules.author_names:
+        forced = {n for n in forced if n}
+        if rules.author_names or forced:
             automaton = ahocorasick.Automaton()
-            for name in names:
+            for name in names if rules.author_names else ():
                 if (name and len(name) >= rules.min_name_length and name != "[deleted]"
                         and not is_ordinary_word(name, rules.ordinary_word_zipf)):
                     automaton.add_word(name.lower(), name)
+            for name in forced:
+                automaton.add_word(name.lower(), name)
             if len(automaton):
                 automaton.make_automaton()
                 self.automaton = automaton
@@ -324,3 +329,47 @@ def audit_tables(root: Path, names: Iterable[str], *, min_name_length: int = 4,
                                 findings.append(Finding(kind, str(path.relative_to(root)), column, row,
                                                         mask(text[start:end])))
     return counts, findings, scanned
+
+
+# -- opt-out ("forget me") ----------------------------------------------------------------------
+OPTOUT_FILE = Path("private") / "optout.txt"
+
+
+def optout_hash(key: bytes, name: str) -> str:
+    """What the opt-out list stores for a name: a keyed hash, never the name itself."""
+    return hmac.new(key, f"forget:{name.lower()}".encode(), hashlib.sha256).hexdigest()
+
+
+def load_optout(data_dir: Path) -> set[str]:
+    path = data_dir / OPTOUT_FILE
+    if not path.exists():
+        return set()
+    return {line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")}
+
+
+def optout_id(data_dir: Path) -> str:
+    """A fingerprint of the opt-out list (hashes of hashes): changes when someone is added."""
+    entries = sorted(load_optout(data_dir))
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()[:12] if entries else "none"
+
+
+def add_optout(data_dir: Path, key: bytes, names: Iterable[str]) -> int:
+    """Add names (as keyed hashes) to the opt-out list; returns how many were new."""
+    path = data_dir / OPTOUT_FILE
+    current = load_optout(data_dir)
+    new = sorted({optout_hash(key, n.strip()) for n in names if n.strip()} - current)
+    if new:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        header = "# alignx opt-out list: keyed hashes of usernames, one a line (alignx forget)\n"
+        tmp.write_text(header + "".join(f"{h}\n" for h in sorted(current | set(new))))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    return len(new)
+
+
+def opted_out_names(names: Iterable[str], key: bytes | None, optout: set[str]) -> set[str]:
+    """The names in ``names`` whose keyed hash is on the opt-out list."""
+    if not optout or key is None:
+        return set()
+    return {n for n in names if optout_hash(key, n) in optout}

@@ -27,7 +27,9 @@ import polars as pl
 
 from pipeline.config import Config
 from pipeline.io import write_parquet
-from pipeline.privacy import ScrubRules, Scrubber, key_id, load_key, pseudonym
+from pipeline.privacy import (
+    ScrubRules, Scrubber, key_id, load_key, load_optout, opted_out_names, optout_id, pseudonym,
+)
 from pipeline.stage import Shard, Stage, StageContext, Stats
 
 PRIVATE_MAP = Path("private") / "anonymize" / "map"
@@ -58,7 +60,7 @@ class Anonymize(Stage):
 
     def fingerprint_extra(self, config: Config, data_dir: Path) -> dict[str, str]:
         key = self._key(config.section(self.section), data_dir, create=False)
-        return {"key_id": key_id(key) if key else "no key yet"}
+        return {"key_id": key_id(key) if key else "no key yet", "optout": optout_id(data_dir)}
 
     def shards(self, ctx: StageContext) -> list[Shard]:
         files = [f for f in ctx.upstream_files("ingest_reddit") if f.parent.name != "authors"]
@@ -71,7 +73,9 @@ class Anonymize(Stage):
         table = path.parent.name  # threads | orphans | submissions | users
         df = pl.read_parquet(path)
         names = pl.read_parquet(ctx.upstream_files("ingest_reddit", "authors")[0])["author"].to_list()
-        scrubber = Scrubber(names, scrub_rules(p), key)
+        # people who asked to be forgotten are scrubbed where others name them, even "bob"
+        forced = opted_out_names(names, key, load_optout(ctx.data_dir))
+        scrubber = Scrubber(names, scrub_rules(p), key, forced=forced)
         stats = Stats(records_in=df.height, records_out=df.height)
 
         def user(name: str | None) -> str | None:

@@ -20,14 +20,16 @@ chosen is that comment, "disagrees" otherwise); "undetermined" in every other ca
 Alignment pairs join as single-attribute users: PAIR history from other pairs of the same
 source/attribute, no UGC. ``alignment_share`` sets their share of the mix.
 
-Splits: ``test_share`` of Reddit users per archetype go to test; train examples whose target
-post is a test target are dropped (``post_in_test``), so splits are disjoint by user and by
-target post. Each test target appears four times, with persona_type ugc / pair / demo / all.
+Splits: each Reddit user goes to test when a seeded hash of their pseudonym falls below
+``test_share`` (so each archetype sends about that share, and removing a user moves no one
+else); train examples whose target post is a test target are dropped (``post_in_test``), so
+splits are disjoint by user and by target post. Every sampling choice is a seeded hash of the
+item itself, so forgetting a user changes only the examples that used their content. Each test target appears four times, with persona_type ugc / pair / demo / all.
 Alignment examples are in train.
 
 Outputs ``examples/train.parquet``, ``examples/test.parquet`` with: id (stable hash of the
 example's sources), source, user_type, user, post_id, prompt, chosen, rejected, direction,
-ugc, pair, demographic, persona_type, community_order, margin, archetype, source_ids.
+subreddit, ugc, pair, demographic, persona_type, community_order, margin, archetype, source_ids.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ PAIR_TYPE = pl.List(pl.Struct({"prompt": pl.String, "chosen": pl.String, "reject
                                "Preference Direction": pl.List(pl.Float32)}))
 SCHEMA = {
     "id": pl.String, "source": pl.String, "user_type": pl.String, "user": pl.String, "post_id": pl.String,
+    "subreddit": pl.String,
     "prompt": pl.String, "chosen": pl.String, "rejected": pl.String, "direction": pl.List(pl.Float32),
     "ugc": UGC_TYPE, "pair": PAIR_TYPE, "demographic": pl.String, "persona_type": pl.String,
     "community_order": pl.String, "margin": pl.Int32, "archetype": pl.Int32, "source_ids": pl.List(pl.String),
@@ -100,13 +103,20 @@ def community_order(chosen: dict, rejected: dict) -> str:
     return "undetermined"
 
 
+def ranked(items: list, key, *scope) -> list:
+    """``items`` in a seeded order that depends on each item alone: removing one item (a user
+    who asked to be forgotten) never reorders the others, so unaffected examples keep their
+    content and ids."""
+    return sorted(items, key=lambda it: stable_hash([*scope, key(it)]))
+
+
 def f32(direction) -> list[float]:
     return [float(x) for x in direction]
 
 
 def load_comments(ctx: StageContext) -> pl.DataFrame:
     threads = pl.concat([
-        pl.read_parquet(f, columns=["id", "link_id", "author", "body", "prompt", "score", "created_utc"])
+        pl.read_parquet(f, columns=["id", "link_id", "author", "subreddit", "body", "prompt", "score", "created_utc"])
         for f in ctx.upstream_files("anonymize", "threads")])
     ratings = pl.concat([pl.read_parquet(f, columns=["id", "ratings", "status"])
                          for f in ctx.upstream_files("annotate", "ratings")])
@@ -116,7 +126,7 @@ def load_comments(ctx: StageContext) -> pl.DataFrame:
 
 class Assemble(Stage):
     name = "assemble"
-    version = "1"
+    version = "2"
     section = "assemble"
     upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")
     description = "personas, preference pairs, user-disjoint splits"
@@ -147,7 +157,6 @@ class Assemble(Stage):
             if len(own) < p["min_comments"]:
                 stats.dropped["user_too_few_comments"] += 1
                 continue
-            rng = np.random.default_rng([ctx.seed, int(stable_hash(user)[:8], 16)])
             posts = sorted({c["link_id"] for c in own})
             candidates = []
             for post in posts:
@@ -162,28 +171,26 @@ class Assemble(Stage):
             if not candidates:
                 stats.dropped["user_no_target"] += 1
                 continue
-            picks = rng.permutation(len(candidates))[: p["targets_per_user"]]
-            for k in sorted(picks):
-                post, (chosen, rejected, margin), prof, history_own = candidates[k]
+            picks = ranked(candidates, lambda c: c[0], ctx.seed, "target", user)[: p["targets_per_user"]]
+            for post, (chosen, rejected, margin), prof, history_own in sorted(picks, key=lambda c: c[0]):
                 rows.append(self._reddit_example(user, post, chosen, rejected, margin, prof, history_own, by_post,
-                                                 p, rng, archetypes.get(user, -1)))
+                                                 p, ctx.seed, archetypes.get(user, -1)))
             stats.records_out += 1
         stats.counts["reddit_examples"] = len(rows)
         write_parquet(pl.DataFrame(rows, schema=SCHEMA), out_dir / "reddit" / f"{shard.key}.parquet", scratch=True)
         return stats
 
-    def _reddit_example(self, user, post, chosen, rejected, margin, prof, history_own, by_post, p, rng, archetype):
-        ugc_pool = sorted(history_own, key=lambda c: c["id"])
-        ugc_pick = sorted(rng.permutation(len(ugc_pool))[: p["ugc_items"]].tolist())
-        ugc = [ugc_pool[i] for i in ugc_pick]
+    def _reddit_example(self, user, post, chosen, rejected, margin, prof, history_own, by_post, p, seed, archetype):
+        ugc = sorted(ranked(history_own, lambda c: c["id"], seed, "ugc", user, post)[: p["ugc_items"]],
+                     key=lambda c: c["id"])
         pair_pool = []
         for other_post in sorted({c["link_id"] for c in history_own}):
             others = [c for c in by_post.get(other_post, []) if c["author"] != user]
             best = best_pair(others, prof, p["min_margin"])
             if best:
-                pair_pool.append(best)
-        pair_pick = sorted(rng.permutation(len(pair_pool))[: p["pair_items"]].tolist())
-        pairs = [pair_pool[i] for i in pair_pick]
+                pair_pool.append((other_post, best))
+        pairs = [b for _, b in sorted(ranked(pair_pool, lambda x: x[0], seed, "pair", user, post)[: p["pair_items"]],
+                                      key=lambda x: x[0])]
         ugc_items = [{"prompt": c["prompt"], "comment": c["body"],
                       "Preference Direction": f32(single_direction(c["ratings"]))} for c in ugc]
         pair_items = [{"prompt": a["prompt"], "chosen": a["body"], "rejected": b["body"],
@@ -193,7 +200,8 @@ class Assemble(Stage):
                       *(x for a, b, _ in pairs for x in (a["id"], b["id"]))]
         return {
             "id": "ax-" + stable_hash(["reddit", user, *source_ids])[:20], "source": "reddit",
-            "user_type": "reddit", "user": user, "post_id": post, "prompt": chosen["prompt"],
+            "user_type": "reddit", "user": user, "post_id": post, "subreddit": chosen["subreddit"],
+            "prompt": chosen["prompt"],
             "chosen": chosen["body"], "rejected": rejected["body"],
             "direction": f32(pair_direction(chosen["ratings"], rejected["ratings"])),
             "ugc": ugc_items, "pair": pair_items, "demographic": demographic_text(history), "persona_type": "all",
@@ -206,14 +214,11 @@ class Assemble(Stage):
         reddit = pl.concat([pl.read_parquet(part / "reddit" / f"{part.name.rsplit('-', 1)[0]}.parquet")
                             for part in parts]).sort("id") if parts else pl.DataFrame(schema=SCHEMA)
         alignment = self._alignment_examples(ctx, reddit.height, stats)
-        # splits: a share of users per archetype, then no train target on a test target's post
-        users = reddit.select("user", "archetype").unique().sort("user")
-        test_users = set()
-        for (arch,), group in sorted(users.group_by(["archetype"]), key=lambda kv: kv[0]):
-            names = group["user"].sort().to_list()
-            rng = np.random.default_rng([ctx.seed, int(arch) + 1000])
-            k = int(round(len(names) * p["test_share"]))
-            test_users |= {names[i] for i in rng.permutation(len(names))[:k]}
+        # splits: each user by a seeded hash of their own pseudonym, so every archetype sends about
+        # test_share of its users to test and removing a user moves nobody else; then no train
+        # target on a test target's post
+        test_users = {u for u in reddit["user"].unique().to_list()
+                      if int(stable_hash([ctx.seed, "split", u])[:8], 16) / 16**8 < p["test_share"]}
         test = reddit.filter(pl.col("user").is_in(sorted(test_users)))
         train = reddit.filter(~pl.col("user").is_in(sorted(test_users)))
         clash = train["post_id"].is_in(test["post_id"].implode())
@@ -244,22 +249,22 @@ class Assemble(Stage):
         pairs = pl.read_parquet(ctx.upstream_files("ingest_alignment", "pairs")[0]).sort("id")
         share = p["alignment_share"]
         want = int(round(n_reddit * share / (1 - share))) if share < 1 else pairs.height
-        rng = np.random.default_rng([ctx.seed, 7])
-        take = pairs if want >= pairs.height else pairs[np.sort(rng.choice(pairs.height, want, replace=False))]
+        order = ranked(list(range(pairs.height)), lambda i: pairs["id"][i], ctx.seed, "alignment")
+        take = pairs[sorted(order[:want])]
         stats.counts["alignment_available"] = pairs.height
         rows = []
         by_type = {k: g for (k,), g in pairs.group_by(["user_type"])}
         for r in take.iter_rows(named=True):
-            pool = by_type[r["user_type"]].filter(pl.col("id") != r["id"])
-            pick = np.sort(np.random.default_rng([ctx.seed, int(r["id"][4:12], 16)])
-                           .permutation(pool.height)[: p["pair_items"]])
-            hist = [pool.row(int(i), named=True) for i in pick]
+            pool = by_type[r["user_type"]].filter(pl.col("id") != r["id"]).to_dicts()
+            hist = sorted(ranked(pool, lambda h: h["id"], ctx.seed, "history", r["id"])[: p["pair_items"]],
+                          key=lambda h: h["id"])
             pair_items = [{"prompt": h["prompt"], "chosen": h["chosen"], "rejected": h["rejected"],
                            "Preference Direction": f32(h["direction"])} for h in hist]
             source_ids = [r["id"], *(h["id"] for h in hist)]
             rows.append({
                 "id": "ax-" + stable_hash(["alignment", *source_ids])[:20], "source": r["source"],
-                "user_type": r["user_type"], "user": r["user_type"], "post_id": r["id"], "prompt": r["prompt"],
+                "user_type": r["user_type"], "user": r["user_type"], "post_id": r["id"], "subreddit": None,
+                "prompt": r["prompt"],
                 "chosen": r["chosen"], "rejected": r["rejected"], "direction": f32(r["direction"]), "ugc": [],
                 "pair": pair_items, "demographic": demographic_text([np.array(x["Preference Direction"])
                                                                       for x in pair_items]),

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from pipeline.bias import bias_report, flags, plots
 from pipeline.io import sha256_file, write_parquet
 from pipeline.manifest import read_manifest
 from pipeline.privacy import Scrubber
@@ -109,7 +110,7 @@ def shard_paths(split: str, n_rows: int, shard_rows: int) -> list[tuple[str, int
 
 class Emit(Stage):
     name = "emit"
-    version = "1"
+    version = "2"
     section = "emit"
     upstream = ("assemble", "cluster", "annotate", "ingest_alignment")
     parallel = False
@@ -123,9 +124,10 @@ class Emit(Stage):
         scrubbed: Counter = Counter()
         scrubber = Scrubber([])
         stats = Stats()
-        splits = {}
+        splits, assembled = {}, {}
         for split in ("train", "test"):
             df = pl.read_parquet(next(f for f in ctx.upstream_files("assemble", "examples") if f.stem == split))
+            assembled[split] = df
             stats.records_in += df.height
             release = to_release(df.sort("id"), scrubber, scrubbed)
             splits[split] = release
@@ -136,7 +138,14 @@ class Emit(Stage):
         heat = ctx.upstream_files("cluster", "correlation", suffix=".png")
         if heat:
             shutil.copyfile(heat[0], out_dir / "release" / "correlation_heatmap.png")
-        (out_dir / "release" / "README.md").write_text(dataset_card(ctx, splits, p), encoding="utf-8")
+        users = pl.read_parquet(ctx.upstream_files("cluster", "archetypes")[0], columns=["author", "profile"])
+        bias = bias_report(assembled, dict(users.iter_rows()))
+        bias_flags = flags(bias, p["bias_max_pole_share"], p["bias_max_top10_subreddit_share"], p["bias_max_user_gini"])
+        (out_dir / "release" / "bias.json").write_text(json.dumps({"report": bias, "flags": bias_flags}, indent=2)
+                                                       + "\n")
+        plots(bias, out_dir / "release")
+        (out_dir / "release" / "README.md").write_text(dataset_card(ctx, splits, p, bias, bias_flags),
+                                                       encoding="utf-8")
         files = sorted(f for f in (out_dir / "release").iterdir() if f.name != "checksums.sha256")
         (out_dir / "release" / "checksums.sha256").write_text(
             "".join(f"{sha256_file(f)}  {f.name}\n" for f in files))
@@ -176,7 +185,28 @@ def _features_yaml() -> str:
     ])
 
 
-def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict) -> str:
+def bias_section(bias: dict) -> list[str]:
+    lines = ["## Bias report", "",
+             "Who the personas say the users are (demographic and Big Five dimensions; share of Reddit users by "
+             "their own comments' profile, and of examples by their history's profile) and where the Reddit "
+             "part comes from. Figures in `bias.json`.", "",
+             "![persona directions](bias_directions.png)", "", "![subreddit concentration](bias_subreddits.png)", ""]
+    for split, r in bias.items():
+        lines += [f"### {split}", "", f"{r['examples']} examples; sources: "
+                  + ", ".join(f"{k} {100 * v:.1f}%" for k, v in r["sources"].items()) + ".", "",
+                  "| dimension | label_1 | users | examples | label_0 | users | examples |", "|---|---|---|---|---|---|---|"]
+        for dim, s in r["demographics_over_users"].items():
+            e = r["demographics_over_examples"][dim]
+            lines.append(f"| {dim} | {s['label_1']} | {100 * s['share_1']:.0f}% | {100 * e['share_1']:.0f}% | "
+                         f"{s['label_0']} | {100 * s['share_0']:.0f}% | {100 * e['share_0']:.0f}% |")
+        lines += ["", f"Subreddits: {r['subreddits']}, top-10 share {100 * r['top10_subreddit_share']:.0f}%, Gini "
+                  f"{r['subreddit_gini']:.2f}. Users: {r['users']}, {r['examples_per_user_mean']:.2f} examples per user "
+                  f"on average (max {r['examples_per_user_max']}, Gini {r['user_gini']:.2f}).", ""]
+    return lines
+
+
+def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bias: dict,
+                 bias_flags: list[str]) -> str:
     tax = load_taxonomy()
     train, test = splits["train"], splits["test"]
     assemble_m = read_manifest(ctx.data_dir, "assemble") or {}
@@ -222,6 +252,7 @@ def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict) ->
         share = (lambda v: f"{(col == v).mean():.2f}" if len(col) else "-")
         lines.append(f"| {d.index} | {d.description} | {share(1.0)} | {share(0.0)} | {share(0.5)} |")
     usage = annotate_m.get("counts", {})
+    lines += [""] + bias_section(bias)
     lines += ["", "## Dimension correlation", "", "![correlation of directions](correlation_heatmap.png)", "",
               "## How it was built", "",
               "Built by alignx-pipeline: ingest_reddit -> anonymize -> annotate -> cluster -> assemble -> emit, "
@@ -244,6 +275,7 @@ def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict) ->
               "Directions come from the annotator; Demographic Information is generated from the history's "
               "profile only, never from the target, so it does not leak the label.", "",
               "## Known limitations", "",
+              *(f"- Skew: {f}" for f in bias_flags),
               "- Annotation quality bounds everything: the default offline annotator is an embedding model, "
               "weaker than an LLM; see bench/results/annotate.json.",
               "- Authors are pseudonymous, not anonymous: writing style and content can still identify a person.",

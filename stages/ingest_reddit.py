@@ -49,7 +49,8 @@ Outputs (``data/work/ingest_reddit/out-*/``):
 - ``rejects/<file>.jsonl``: lines that are not JSON objects, with file, line and reason.
 
 Drop reasons (the manifest's ``dropped``; each record counted once, by the first rule it fails,
-in this order): ``malformed_json``, ``missing_id``, ``unknown_kind``, ``deleted_later``,
+in this order): ``malformed_json``, ``opted_out`` (the author asked to be forgotten: ``alignx
+forget``; only keyed hashes of their names are stored), ``missing_id``, ``unknown_kind``, ``deleted_later``,
 ``deleted_body``, ``removed_body``, ``deleted_author``, ``bot``, ``distinguished``, ``stickied``,
 ``nsfw``, ``subreddit_denied``, ``subreddit_not_allowed``, ``date_out_of_range``,
 ``score_out_of_range``, ``too_short``, ``too_long``, ``non_english``, ``duplicate_id``,
@@ -71,6 +72,7 @@ from pipeline.dumps import DUMP_SUFFIXES, dump_kind, iter_line_chunks, prefetch
 from pipeline.errors import UserError
 from pipeline.io import write_parquet
 from pipeline.logs import get_logger
+from pipeline.privacy import load_key, load_optout, opted_out_names, optout_id
 from pipeline.stage import Shard, Stage, StageContext, Stats
 
 log = get_logger("ingest_reddit")
@@ -207,6 +209,7 @@ def drop_reason(df: pl.DataFrame, p: dict) -> pl.Expr:
     start = _to_epoch(p["date_from"], "reddit.date_from")
     end = _to_epoch(p["date_to"], "reddit.date_to")
     rules: list[tuple[str, pl.Expr]] = [
+        ("opted_out", pl.col("opted_out")),
         ("missing_id", pl.col("id").is_null() | pl.col("created_utc").is_null()),
         ("unknown_kind", pl.col("kind").is_null()),
         ("deleted_later", pl.lit(p["drop_deleted_later"]) & pl.col("deleted_later")),
@@ -281,6 +284,9 @@ class IngestReddit(Stage):
     def accepts_input(self, path: Path) -> bool:
         return not path.name.startswith(".") and path.name.endswith(DUMP_SUFFIXES)
 
+    def fingerprint_extra(self, config, data_dir: Path) -> dict[str, str]:
+        return {"optout": optout_id(data_dir)}
+
     def shards(self, ctx: StageContext) -> list[Shard]:
         return [Shard(p.name, (str(p),), weight=p.stat().st_size) for p in ctx.inputs]
 
@@ -297,6 +303,11 @@ class IngestReddit(Stage):
         stats = Stats()
         rejects: list[dict] = []
         authors: set[str] = set()
+        optout = load_optout(ctx.data_dir)  # people who asked to be forgotten: dropped before any rule
+        key = load_key(ctx.data_dir / ctx.config["anonymize.key_file"], create=False) if optout else None
+        if optout and key is None:
+            raise UserError(f"{ctx.data_dir / 'private/optout.txt'} lists people to forget but the pseudonymization "
+                            f"key is missing; restore the key the list was made with")
         for i, (first_line, n_lines, data) in enumerate(prefetch(iter_line_chunks(path, p["chunk_mb"] << 20))):
             raw, bad = _parse_chunk(data, first_line, n_lines, path.name)
             rejects += bad
@@ -308,8 +319,10 @@ class IngestReddit(Stage):
                 .otherwise(pl.col("title") + "\n" + pl.col("body")).alias("text")
             )["text"]
             english = is_english(text) if p["english_only"] else pl.Series([True] * df.height)
-            df = df.with_columns(text.alias("text"), english.alias("english"))
-            df = df.with_columns(drop_reason(df, p).alias("drop_reason")).drop("text", "english")
+            opted = opted_out_names(df["author"].unique().to_list(), key, optout)
+            df = df.with_columns(text.alias("text"), english.alias("english"),
+                                 pl.col("author").is_in(sorted(opted)).alias("opted_out"))
+            df = df.with_columns(drop_reason(df, p).alias("drop_reason")).drop("text", "english", "opted_out")
             dropped = df.filter(pl.col("drop_reason").is_not_null())
             stats.dropped.update(dict(dropped.group_by("drop_reason").len().iter_rows()))
             kept = df.filter(pl.col("drop_reason").is_null()).drop("drop_reason")
