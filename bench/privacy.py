@@ -69,7 +69,7 @@ def wnut(scrubber: Scrubber) -> dict:
             tags.append(tag)
     persons = caught = flagged = 0
     for toks, tgs in sentences:
-        text, spans, pos = "", [], 0
+        text, spans = "", []
         for tok, tag in zip(toks, tgs):
             start = len(text)
             text += tok + " "

@@ -28,7 +28,7 @@ import re
 import sqlite3
 import time
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable

@@ -10,7 +10,6 @@ and the compressed byte offset: a truncated read is never taken for the end of t
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Iterator
 
@@ -154,20 +153,26 @@ def prefetch(iterator: Iterator, depth: int = 1) -> Iterator:
         stop.set()
 
 
+def parse_lines(chunk: bytes, first_line: int) -> Iterator[tuple[int, dict | Exception, bytes]]:
+    """``(line_number, record or the parse error, raw line)`` for every non-blank line of a chunk."""
+    for i, line in enumerate(chunk.split(b"\n")):
+        if not line.strip():
+            continue
+        try:
+            rec = orjson.loads(line)
+            if not isinstance(rec, dict):
+                raise ValueError(f"a JSON {type(rec).__name__}, not an object")
+            yield first_line + i, rec, line
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            yield first_line + i, exc, line
+
+
 def iter_records(path: Path | str) -> Iterator[tuple[int, dict | Exception]]:
     """``(line_number, record)`` for every non-blank line; a line that is not a JSON object
     yields the exception instead, so callers count it rather than stop."""
     for first, _, chunk in iter_line_chunks(path):
-        for i, line in enumerate(chunk.split(b"\n")):
-            if not line.strip():
-                continue
-            try:
-                rec = orjson.loads(line)
-                if not isinstance(rec, dict):
-                    raise ValueError(f"expected a JSON object, got {type(rec).__name__}")
-                yield first + i, rec
-            except (orjson.JSONDecodeError, ValueError) as exc:
-                yield first + i, exc
+        for n, rec, _ in parse_lines(chunk, first):
+            yield n, rec
 
 
 class DumpWriter:
@@ -200,10 +205,3 @@ class DumpWriter:
             os.replace(self._tmp, self.path.with_name(self.path.name + ".partial"))
         self._atomic.__exit__(exc_type, exc, tb)
 
-
-_ID_PREFIX = re.compile(r"^t[1-6]_")
-
-
-def strip_prefix(fullname: str | None) -> str | None:
-    """'t3_abc' -> 'abc'; ids without a prefix are returned unchanged."""
-    return None if fullname is None else _ID_PREFIX.sub("", fullname)

@@ -46,7 +46,7 @@ from pipeline.errors import UserError
 from pipeline.io import stable_hash, write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
-from pipeline.taxonomy import N_DIMENSIONS, profile, render_profile
+from pipeline.taxonomy import profile, render_profile
 
 log = get_logger("assemble")
 MAX_CANDIDATES = 30  # other users' comments considered per post (435 pairs)
@@ -140,7 +140,6 @@ class Assemble(Stage):
     def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
         p = ctx.params
         comments = load_comments(ctx)
-        bucket = int(shard.key.split("-")[1])
         threads_bucket = pl.read_parquet(next(f for f in ctx.upstream_files("anonymize", "threads")
                                               if f.stem == shard.key), columns=["author"])
         authors = sorted(set(threads_bucket["author"]))

@@ -153,9 +153,6 @@ class Cluster(Stage):
     parallel = False
     description = "topics, interest mapping, user archetypes, dimension correlation"
 
-    def shards(self, ctx: StageContext) -> list[Shard]:
-        return [Shard("all")]
-
     def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
         p = ctx.params
         # topics over every kept comment, with or without its post in the inputs

@@ -116,9 +116,6 @@ class Emit(Stage):
     parallel = False
     description = "release shards, JSON Schema, checksums and dataset card"
 
-    def shards(self, ctx: StageContext) -> list[Shard]:
-        return [Shard("release")]
-
     def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
         p = ctx.params
         scrubbed: Counter = Counter()

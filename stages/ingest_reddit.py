@@ -68,7 +68,7 @@ from pathlib import Path
 import orjson
 import polars as pl
 
-from pipeline.dumps import DUMP_SUFFIXES, dump_kind, iter_line_chunks, prefetch
+from pipeline.dumps import DUMP_SUFFIXES, dump_kind, iter_line_chunks, parse_lines, prefetch
 from pipeline.errors import UserError
 from pipeline.io import write_parquet
 from pipeline.logs import get_logger
@@ -252,22 +252,16 @@ def _parse_chunk(data: bytes, first_line: int, n_lines: int, source: str) -> tup
     except pl.exceptions.PolarsError:
         pass
     good, numbers, rejects = [], [], []
-    for i, line in enumerate(data.split(b"\n")):
-        if not line.strip():
-            continue
-        try:
-            rec = orjson.loads(line)
-            if not isinstance(rec, dict):
-                raise ValueError(f"a JSON {type(rec).__name__}, not an object")
-        except (orjson.JSONDecodeError, ValueError) as exc:
-            rejects.append({"file": source, "line": first_line + i, "reason": f"malformed_json: {exc}",
+    for number, rec, line in parse_lines(data, first_line):
+        if isinstance(rec, Exception):
+            rejects.append({"file": source, "line": number, "reason": f"malformed_json: {rec}",
                             "text": line[:300].decode("utf-8", "replace")})
             continue
         fields = {k: rec[k] for k in RAW_FIELDS if k in rec and not isinstance(rec[k], (dict, list))}
         if isinstance(rec.get("_meta"), dict):
             fields["_meta"] = rec["_meta"]
         good.append(orjson.dumps(fields))
-        numbers.append(first_line + i)
+        numbers.append(number)
     if not good:
         return pl.DataFrame(schema=RAW_SCHEMA | {"source_file": pl.String, "source_line": pl.Int64}), rejects
     df = pl.read_ndjson(io.BytesIO(b"\n".join(good)), schema=RAW_SCHEMA)

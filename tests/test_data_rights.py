@@ -12,9 +12,9 @@ import pytest
 
 from pipeline.bias import gini
 from pipeline.privacy import pseudonym
-from pipeline.taxonomy import load_taxonomy, profile
+from pipeline.taxonomy import load_taxonomy
 
-from conftest import ROOT, SAMPLE_REDDIT, alignx, copy_inputs
+from conftest import SAMPLE_REDDIT, alignx, copy_inputs
 
 KEY = "rights-test-key-" + "f" * 40
 ENV = {"ALIGNX_PSEUDONYM_KEY": KEY}
