@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("stages", nargs="*", metavar="STAGE", help="stages to run (default: all, in order)")
     p.add_argument("--force", action="store_true", help="rerun even when up to date")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: execution.workers)")
+    p.add_argument("--engine", choices=["local", "ray"], default=None,
+                   help="where shards run: local processes, or Ray tasks (default: execution.engine)")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help='Ray cluster to join ("auto", "ray://host:10001"); default: a local Ray instance')
     _common(p)
 
     p = sub.add_parser("status", help="show each stage: up to date, stale or never run, and why",
@@ -139,7 +143,16 @@ def cmd_run(args) -> int:
     from stages import STAGES
 
     config, data_dir = _config(args)
-    runner = LocalRunner(STAGES, config, data_dir, workers=args.workers)
+    engine = getattr(args, "engine", None) or config["execution.engine"]
+    if engine == "ray":
+        from pipeline.runner import RayRunner
+
+        address = getattr(args, "ray_address", None) or config["execution.ray_address"]
+        runner = RayRunner(STAGES, config, data_dir, workers=args.workers, address=address)
+    elif engine == "local":
+        runner = LocalRunner(STAGES, config, data_dir, workers=args.workers)
+    else:
+        raise UserError(f"execution.engine: '{engine}' must be \"local\" or \"ray\"")
     runner.run(args.stages, force=args.force)
     return 0
 
@@ -238,7 +251,7 @@ def cmd_audit_privacy(args) -> int:
 
 def cmd_annotate(args) -> int:
     if not args.estimate:
-        args.stages, args.workers = ["annotate"], None
+        args.stages, args.workers, args.engine, args.ray_address = ["annotate"], None, None, None
         return cmd_run(args)
     from pipeline.annotation import estimate
     from pipeline.manifest import read_manifest, resolve

@@ -240,26 +240,32 @@ class LocalRunner:
                 for shard in todo:
                     _one_done(_run_one_shard(stage.name, ctx, shard, parts[shard.key]))
             else:
-                pool = ProcessPoolExecutor(
-                    max_workers=min(self.workers, len(todo)), mp_context=multiprocessing.get_context("spawn")
-                )
-                with pool:
-                    futures = {pool.submit(_run_one_shard, stage.name, ctx, s, parts[s.key]): s for s in todo}
-                    try:
-                        for fut in as_completed(futures):
-                            _one_done(fut.result())
-                    except BrokenProcessPool:
-                        raise StageFailed(
-                            f"{stage.name}: a worker process died (killed, or out of memory) while running "
-                            f"shards; finished shards are kept: rerun to resume"
-                        ) from None
-                    except BaseException:
-                        for f in futures:
-                            f.cancel()
-                        raise
+                self._execute_parallel(stage, ctx, todo, parts, _one_done)
         finally:
             bar.close()
         return total, resumed
+
+    def _execute_parallel(self, stage: Stage, ctx: StageContext, todo: list[Shard], parts: dict[str, Path],
+                          done) -> None:
+        """Run independent shards at once; ``done(stats)`` for each as it finishes. The only
+        thing another engine overrides."""
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(todo)),
+                                   mp_context=multiprocessing.get_context("spawn"))
+        with pool:
+            futures = {pool.submit(_run_one_shard, stage.name, ctx, s, parts[s.key]): s for s in todo}
+            try:
+                for fut in as_completed(futures):
+                    done(fut.result())
+            except BrokenProcessPool:
+                raise StageFailed(
+                    f"{stage.name}: a worker process died (killed, or out of memory) while running "
+                    f"shards; finished shards are kept: rerun to resume"
+                ) from None
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+
 
     def _collect_garbage(self, wdir: Path, keep_out: Path, keep_parts: set[Path]) -> None:
         """Remove outputs and parts the new manifest no longer references."""
@@ -273,3 +279,45 @@ class LocalRunner:
             for p in parts_dir.iterdir():
                 if p not in keep_parts:
                     shutil.rmtree(p, ignore_errors=True)
+
+
+class RayRunner(LocalRunner):
+    """The same stages on a Ray cluster: each shard is a Ray task (GPUs used by the stages where
+    the cluster's workers have them). ``address``: "" starts a local Ray instance with
+    ``workers`` CPUs; "auto" or "ray://host:10001" joins a running cluster, whose workers must
+    see the same data dir (a shared filesystem) and have the project installed."""
+
+    def __init__(self, *args, address: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.address = address
+
+    def _execute_parallel(self, stage, ctx, todo, parts, done) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise UserError("--engine ray needs Ray: pip install -e '.[ray]'") from None
+        if not ray.is_initialized():
+            if self.address:
+                ray.init(address=self.address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
+        task = ray.remote(max_retries=0)(_run_one_shard)
+        pending = {task.remote(stage.name, ctx, s, parts[s.key]): s for s in todo}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                shard = pending.pop(ref)
+                try:
+                    done(ray.get(ref))
+                except ray.exceptions.RayTaskError as exc:
+                    for other in pending:
+                        ray.cancel(other, force=True)
+                    cause = exc.as_instanceof_cause()
+                    if isinstance(cause, (UserError, StageFailed)):
+                        raise cause from None
+                    raise StageFailed(f"{stage.name}: shard {shard.key} failed on Ray: {exc}") from None
+                except ray.exceptions.RayError as exc:  # a worker died
+                    for other in pending:
+                        ray.cancel(other, force=True)
+                    raise StageFailed(f"{stage.name}: the Ray worker running shard {shard.key} died ({type(exc).__name__}); "
+                                      f"finished shards are kept: rerun to resume") from None
