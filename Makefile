@@ -7,7 +7,7 @@ ALIGNX := $(BIN)/alignx
 STAGE ?=
 ARGS ?=
 
-.PHONY: build-dataset test stage bench clean status help
+.PHONY: build-dataset test stage bench reliability clean status help
 
 help:
 	@echo "make build-dataset   run every stage in order on the configured inputs (demo corpus by default)"
@@ -15,6 +15,7 @@ help:
 	@echo "make stage STAGE=x   rerun one stage, forced"
 	@echo "make status          show which stages are up to date"
 	@echo "make bench           run the benchmarks; results in bench/results/"
+	@echo "make reliability     kill every stage mid-way and check reruns give the same release"
 	@echo "make clean           remove data/work and data/release (keeps data/raw and data/private)"
 
 # Reinstall when the project's dependency list changes.
@@ -43,6 +44,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
+
+reliability: $(STAMP)
+	$(BIN)/python scripts/reliability.py
 
 clean:
 	rm -rf data/work data/release

@@ -39,6 +39,7 @@ SUCCESS = "_SUCCESS.json"
 #: Fault injection for the reliability tests: SIGKILL the runner after N shards are done, or
 #: a worker process when it starts the shard with this key.
 KILL_AFTER_SHARDS_ENV = "ALIGNX_INJECT_KILL_AFTER_SHARDS"
+KILL_STAGE_ENV = "ALIGNX_INJECT_KILL_STAGE"  # limit the kill to this stage
 KILL_WORKER_ENV = "ALIGNX_INJECT_KILL_WORKER_ON_SHARD"
 
 
@@ -224,6 +225,8 @@ class LocalRunner:
         if resumed:
             log.info("%s: resuming, %d of %d shards already complete", stage.name, resumed, len(shards))
         kill_after = int(os.environ.get(KILL_AFTER_SHARDS_ENV, "0") or 0)
+        if os.environ.get(KILL_STAGE_ENV, stage.name) != stage.name:
+            kill_after = 0
         finished = 0
         bar = progress(total=len(todo), desc=stage.name, unit="shard", enabled=self.show_progress)
 
