@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -30,9 +31,20 @@ def stable_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
+#: Fault injection for the reliability tests: fail the N-th atomic write of this process with
+#: ENOSPC, as a full disk would.
+ENOSPC_ENV = "ALIGNX_INJECT_ENOSPC_AFTER_WRITES"
+_writes = 0
+
+
 @contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds."""
+    global _writes
+    _writes += 1
+    limit = int(os.environ.get(ENOSPC_ENV, "0") or 0)
+    if limit and _writes >= limit:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

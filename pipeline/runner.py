@@ -14,6 +14,7 @@ Layout under ``data/work/<stage>/``:
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import os
@@ -165,6 +166,20 @@ class LocalRunner:
 
     def run_stage(self, plan: Plan, why: str, fresh: bool = False) -> dict:
         """Run one stage; ``fresh`` (forced runs) redoes every shard instead of reusing finished ones."""
+        try:
+            return self._run_stage(plan, why, fresh)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            wdir = work_dir(self.data_dir, plan.stage.name)
+            for tmp in wdir.glob(".tmp-*"):  # give back what the failed attempt took
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise StageFailed(
+                f"{plan.stage.name}: disk full while writing {exc.filename or 'its output'}; the previous output "
+                f"and manifest are intact and finished shards are kept: free space under {self.data_dir} and rerun"
+            ) from None
+
+    def _run_stage(self, plan: Plan, why: str, fresh: bool) -> dict:
         stage = plan.stage
         wdir = work_dir(self.data_dir, stage.name)
         wdir.mkdir(parents=True, exist_ok=True)

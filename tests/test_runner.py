@@ -160,3 +160,17 @@ def test_modified_output_is_detected_and_rebuilt(data_dir):
 def test_unknown_stage_is_a_clear_error(tmp_path):
     proc = alignx("run", "ingest_redit", data_dir=tmp_path, check=False)
     assert proc.returncode == 2 and "did you mean 'ingest_reddit'" in proc.stderr
+
+
+def test_disk_full_is_a_clear_error_and_leaves_the_previous_output(data_dir):
+    alignx("run", "ingest_reddit", *RAW, data_dir=data_dir)
+    good_manifest = (data_dir / "work/ingest_reddit/_manifest.json").read_bytes()
+    good_outputs = output_hashes(data_dir)
+    proc = alignx("run", "ingest_reddit", *RAW, "--force", data_dir=data_dir, check=False,
+                  env={"ALIGNX_INJECT_ENOSPC_AFTER_WRITES": "4"})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "disk full while writing" in proc.stderr and "previous output and manifest are intact" in proc.stderr
+    assert (data_dir / "work/ingest_reddit/_manifest.json").read_bytes() == good_manifest
+    assert output_hashes(data_dir) == good_outputs
+    assert not list((data_dir / "work/ingest_reddit").glob(".tmp-*"))
+    alignx("run", "ingest_reddit", *RAW, data_dir=data_dir)  # space is back: the rerun finishes
