@@ -46,6 +46,7 @@ from pipeline.errors import UserError
 from pipeline.io import stable_hash, write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
+from pipeline.demographic import llm_descriptions, template
 from pipeline.taxonomy import profile, render_profile
 
 log = get_logger("assemble")
@@ -65,12 +66,15 @@ PERSONAS = ("ugc", "pair", "demo", "all")
 
 
 def demographic_text(history_directions: list[np.ndarray]) -> str:
-    """The documented template: the profile rule over the history's directions, rendered as
-    labels. Never sees the target."""
-    if not history_directions:
+    """The documented template over the profile rule of the history's directions. Never sees
+    the target. (``assemble.demographic = "llm"`` rewrites it from the same labels in finish.)"""
+    return template(history_labels(history_directions))
+
+
+def history_labels(history_directions: list) -> str:
+    if not len(history_directions):
         return ""
-    labels = render_profile(profile(np.stack(history_directions)))
-    return f"Based on this user's history, they can be described as: {labels}." if labels else ""
+    return render_profile(profile(np.stack([np.asarray(d, dtype=float) for d in history_directions])))
 
 
 def orient(a: dict, b: dict, prof: np.ndarray) -> tuple[dict, dict, int]:
@@ -132,8 +136,8 @@ class Assemble(Stage):
     description = "personas, preference pairs, user-disjoint splits"
 
     def shards(self, ctx: StageContext) -> list[Shard]:
-        if ctx.params["demographic"] != "template":
-            raise UserError(f"assemble.demographic: '{ctx.params['demographic']}' must be \"template\"")
+        if ctx.params["demographic"] not in ("template", "llm"):
+            raise UserError(f"assemble.demographic: '{ctx.params['demographic']}' must be \"template\" or \"llm\"")
         files = ctx.upstream_files("anonymize", "threads")
         return [Shard(f.stem) for f in files]
 
@@ -213,6 +217,8 @@ class Assemble(Stage):
         reddit = pl.concat([pl.read_parquet(part / "reddit" / f"{part.name.rsplit('-', 1)[0]}.parquet")
                             for part in parts]).sort("id") if parts else pl.DataFrame(schema=SCHEMA)
         alignment = self._alignment_examples(ctx, reddit.height, stats)
+        if p["demographic"] == "llm":
+            reddit, alignment = (self._llm_demographics(ctx, df) for df in (reddit, alignment))
         # splits: each user by a seeded hash of their own pseudonym, so every archetype sends about
         # test_share of its users to test and removing a user moves nobody else; then no train
         # target on a test target's post
@@ -242,6 +248,23 @@ class Assemble(Stage):
             **{f"source.{k}": v for k, v in Counter(train["user_type"].to_list()).items()},
         })
         return stats
+
+    def _llm_demographics(self, ctx: StageContext, df: pl.DataFrame) -> pl.DataFrame:
+        """Replace the template by the model's description of the same history labels."""
+        if df.height == 0:
+            return df
+        labels = [history_labels([x["Preference Direction"] for x in (r["ugc"] or []) + (r["pair"] or [])])
+                  for r in df.select("ugc", "pair").iter_rows(named=True)]
+        a = ctx.config.section("annotate")
+        model = ctx.params["demographic_model"] or a["model"]
+        texts = llm_descriptions(labels, {**a, "model": model, "backend": "demographic"},
+                                 ctx.data_dir / "cache" / "demographics.sqlite")
+        return df.with_columns(pl.Series("demographic", [texts.get(lab, "") for lab in labels], dtype=pl.String))
+
+    def fingerprint_extra(self, config, data_dir: Path) -> dict[str, str]:
+        from pipeline.demographic import prompt_version
+
+        return {"demographic_prompt": prompt_version()} if config["assemble.demographic"] == "llm" else {}
 
     def _alignment_examples(self, ctx: StageContext, n_reddit: int, stats: Stats) -> pl.DataFrame:
         p = ctx.params

@@ -71,6 +71,10 @@ class OpenAIServer:
             b = b.split("\n\nWhich response", 1)[0]
             verdict = "C" if fault == "schema" else ("A" if len(a) >= len(b) else "B")
             return 200, {}, json.dumps(self.completion(body, json.dumps({"preferred": verdict}))).encode()
+        if schema_name is None and "Describe this user" in first_user:  # a description, with an email to scrub
+            traits = first_user.rsplit("Traits: ", 1)[1].strip()
+            return 200, {}, json.dumps(self.completion(
+                body, f"This user comes across as {traits.lower()}. Reach them at someone@example.com.")).encode()
         if schema_name is None and "Answer this post" in first_user:  # generation: longer with a persona
             return 200, {}, json.dumps(self.completion(body, "An answer. " * (len(first_user) // 100 + 1))).encode()
         good = json.dumps(ratings_for(first_user))

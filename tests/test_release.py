@@ -170,3 +170,28 @@ def test_provenance_of_a_released_example(built):
     shutil.rmtree(d / "private")
     out = alignx("provenance", row["id"], data_dir=d, env=ENV).stdout
     assert "private:" not in out and "real_id" not in out
+
+
+def test_llm_demographic_is_cached_scrubbed_and_history_only(tmp_path):
+    from openai_server import OpenAIServer
+
+    d = tmp_path / "data"
+    copy_inputs(sorted(SAMPLE_REDDIT.glob("*.zst")), d / "raw" / "reddit")
+    copy_inputs(sorted((SAMPLE_REDDIT.parent / "alignment").glob("*.jsonl")), d / "sample" / "alignment")
+    with OpenAIServer() as server:
+        args = ["--set", "reddit.inputs=raw/reddit", "--set", "assemble.demographic=llm",
+                "--set", f"annotate.base_url={server.url}", "--set", "annotate.model=test-model"]
+        alignx("run", *args, data_dir=d, env={**ENV, "OPENAI_API_KEY": "sk-test"})
+        asked = server.chat_requests
+        assert asked > 0
+        alignx("run", "assemble", "emit", "--force", *args, data_dir=d, env={**ENV, "OPENAI_API_KEY": "sk-test"})
+        assert server.chat_requests == asked  # every description came from the cache
+    train = examples(d, "train").filter(pl.col("source") == "reddit")
+    for r in train.iter_rows(named=True):
+        history = [x["Preference Direction"] for x in r["ugc"] + r["pair"]]
+        labels = render_profile(profile(np.array(history)))
+        # written from the history's labels, never the target's direction
+        assert r["demographic"] == f"This user comes across as {labels.lower()}. Reach them at someone@example.com."
+    released = split(d / "release" / "0.1.0", "train")["Demographic Information"].to_list()
+    assert all("example.com" not in t for t in released) and any("[email]" in t for t in released)
+    assert "passed: no findings" in alignx("audit-privacy", data_dir=d, env=ENV).stdout
