@@ -7,7 +7,6 @@ of the wrong type is an error naming the key and the expected type.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import hashlib
 import json
@@ -127,16 +126,6 @@ class Config:
     def public_section(self, name: str) -> dict[str, Any]:
         """``section(name)`` with secret values replaced by ``"<redacted>"``: safe for manifests."""
         return {k: ("<redacted>" if SECRET_KEY.search(k) and v else v) for k, v in self.section(name).items()}
-
-    def with_overrides(self, overrides: dict[str, Any]) -> "Config":
-        """A copy with ``{dotted_key: value}`` applied, checked like ``--set``."""
-        new = Config(copy.deepcopy(self.values), dict(self.origin))
-        for key, value in overrides.items():
-            if key not in new.values:
-                raise _unknown_key(key, sorted(new.values), "override")
-            new.values[key] = _check_type(key, value, new.values[key], "override")
-            new.origin[key] = "override"
-        return new
 
 
 def section_hash(config: Config, sections: tuple[str, ...]) -> str:

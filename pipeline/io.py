@@ -6,7 +6,6 @@ import errno
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,17 +79,3 @@ def parquet_rows(path: Path | str) -> int:
     import pyarrow.parquet as pq
 
     return pq.read_metadata(path).num_rows
-
-
-def read_parquets(paths: list[Path]) -> pl.DataFrame:
-    """Concatenate shards in the given order (callers sort for determinism)."""
-    if not paths:
-        return pl.DataFrame()
-    return pl.concat([pl.read_parquet(p) for p in paths], how="diagonal_relaxed")
-
-
-def replace_dir(src: Path, dst: Path) -> None:
-    """Move a finished directory into place; an older ``dst`` is removed first."""
-    if dst.exists():
-        shutil.rmtree(dst)
-    os.replace(src, dst)
