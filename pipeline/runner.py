@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -68,6 +69,17 @@ def _part_is_complete(part: Path) -> Stats | None:
     if _files_with_hashes(part) != record["files"]:
         return None
     return Stats.from_json(record["stats"])
+
+
+def _die_with_parent(parent: int) -> None:
+    """Pool worker initializer: exit when the runner dies (SIGKILL included), so no orphan
+    worker outlives a killed build holding its pipes. Linux prctl(PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the runner died before the line above
+        os._exit(1)
 
 
 def _run_one_shard(stage_name: str, ctx: StageContext, shard: Shard, part: Path) -> Stats:
@@ -268,7 +280,8 @@ class LocalRunner:
         """Run independent shards at once; ``done(stats)`` for each as it finishes. The only
         thing another engine overrides."""
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(todo)),
-                                   mp_context=multiprocessing.get_context("spawn"))
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_die_with_parent, initargs=(os.getpid(),))
         with pool:
             futures = {pool.submit(_run_one_shard, stage.name, ctx, s, parts[s.key]): s for s in todo}
             try:

@@ -174,3 +174,20 @@ def test_disk_full_is_a_clear_error_and_leaves_the_previous_output(data_dir):
     assert output_hashes(data_dir) == good_outputs
     assert not list((data_dir / "work/ingest_reddit").glob(".tmp-*"))
     alignx("run", "ingest_reddit", *RAW, data_dir=data_dir)  # space is back: the rerun finishes
+
+
+def test_killed_parallel_run_leaves_no_orphan_workers(data_dir):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    # SIGKILL the runner after its first shard while a pool of 2 workers is busy; the workers must
+    # follow it (otherwise they hold the pipes open and a caller waiting for EOF hangs forever)
+    env = {**os.environ, "ALIGNX_INJECT_KILL_AFTER_SHARDS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "run", "ingest_reddit", *RAW, "--set",
+                           "execution.workers=2", "--data-dir", str(data_dir)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    # subprocess.run returned: every process holding the output pipes (the workers) has exited
+    assert proc.returncode == -9
