@@ -116,7 +116,7 @@ def plots(report: dict, out_dir: Path) -> list[str]:
     ax.set_yticks(ys, [f"{s['label_1']} / {s['label_0']}" for _, s in dims], fontsize=7)
     ax.set_xlabel("share of train users")
     ax.set_title("Persona directions on demographic and Big Five dimensions")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     for name, figure in (("bias_directions.png", fig),):
         figure.savefig(out_dir / name, format="png", metadata={"Software": None})
