@@ -111,6 +111,24 @@ def resolve_inputs(stage: Stage, config: Config, data_dir: Path, keys: tuple[str
     return sorted(files)
 
 
+#: Libraries whose versions every manifest records (what produced the outputs).
+RECORDED_LIBRARIES = ("polars", "pyarrow", "zstandard", "numpy", "scikit-learn", "hdbscan", "sentence-transformers",
+                      "torch", "openai", "praw")
+
+
+def environment() -> dict[str, str]:
+    import platform
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in RECORDED_LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
 def code_version() -> str:
     """The git commit of the project when it is a checkout, else the package version."""
     root = Path(__file__).resolve().parent.parent
@@ -243,6 +261,7 @@ def build_manifest(
         "finished_at": finished_at,
         "seconds": round(seconds, 3),
         "code_version": code_version(),
+        "environment": environment(),
     }
 
 
