@@ -62,7 +62,9 @@ def load_examples(path: Path) -> list[dict[str, Any]]:
 
 
 def persona_types(examples: list[dict]) -> list[str]:
-    """Which persona types the examples can be evaluated under."""
+    """Which persona types the examples can be evaluated under (none for no examples)."""
+    if not examples:
+        return []
     first = examples[0]
     out = []
     if any(e.get(UGC) for e in examples):
@@ -79,7 +81,7 @@ def persona_types(examples: list[dict]) -> list[str]:
 
 def rows_for(examples: list[dict], persona: str) -> list[dict]:
     """A release's test split holds each target once per persona_type; benchmarks hold each once."""
-    if "persona_type" in examples[0]:
+    if examples and "persona_type" in examples[0]:
         want = "all" if persona == "golden" else persona
         return [e for e in examples if e.get("persona_type") == want]
     return examples
@@ -311,6 +313,8 @@ def markdown_report(name: str, cells: list[Cell], warnings: list[str], benchmark
     for model, acc in PUBLISHED.items():
         lines.append(f"| {model} (published) | " + (f"{acc['P-SOUPS']} |" if benchmark else
                                                      f"{acc['ugc']} | {acc['pair']} | {acc['demo']} | {acc['all']} |"))
+    if not cells:
+        lines.insert(2, "**No examples to evaluate** (an empty test split?).\n")
     lines += ["", "## Label leakage", ""] + ([f"**{w}**" for w in warnings] or
                                              ["No leakage: DEMO-only accuracy stays clear of the golden direction's."])
     return "\n".join(lines) + "\n"

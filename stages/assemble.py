@@ -222,8 +222,10 @@ class Assemble(Stage):
         # splits: each user by a seeded hash of their own pseudonym, so every archetype sends about
         # test_share of its users to test and removing a user moves nobody else; then no train
         # target on a test target's post
-        test_users = {u for u in reddit["user"].unique().to_list()
-                      if int(stable_hash([ctx.seed, "split", u])[:8], 16) / 16**8 < p["test_share"]}
+        split_hash = {u: int(stable_hash([ctx.seed, "split", u])[:8], 16) / 16**8 for u in reddit["user"].unique()}
+        test_users = {u for u, h in split_hash.items() if h < p["test_share"]}
+        if not test_users and p["test_share"] > 0 and len(split_hash) >= 2:
+            test_users = {min(split_hash, key=lambda u: (split_hash[u], u))}  # a test split is never empty
         test = reddit.filter(pl.col("user").is_in(sorted(test_users)))
         train = reddit.filter(~pl.col("user").is_in(sorted(test_users)))
         clash = train["post_id"].is_in(test["post_id"].implode())

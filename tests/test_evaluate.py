@@ -176,3 +176,13 @@ def test_win_rate_against_the_local_server(tmp_path, shared_data):
     assert result["win"] + result["tie"] + result["loss"] == result["n"] == 10
     # the test server writes longer answers when given a persona and its judge prefers longer ones
     assert result["win"] == 10 and "win 10, tie 0, loss 0 of 10" in out
+
+
+def test_an_empty_split_gets_a_report_not_a_crash(release, tmp_path):
+    d, rel = release
+    test = pl.concat([pl.read_parquet(f) for f in rel.glob("test-*.parquet")])
+    empty = tmp_path / "empty.parquet"
+    test.head(0).write_parquet(empty)
+    out = alignx("evaluate", str(empty), "--out", str(tmp_path / "out"), data_dir=d).stdout
+    assert "empty: 0 examples" in out
+    assert "No examples to evaluate" in (tmp_path / "out/empty/report.md").read_text()
