@@ -130,7 +130,7 @@ def load_comments(ctx: StageContext) -> pl.DataFrame:
 
 class Assemble(Stage):
     name = "assemble"
-    version = "2"
+    version = "3"
     section = "assemble"
     upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")
     description = "personas, preference pairs, user-disjoint splits"
