@@ -236,6 +236,14 @@ FEATURE_DIMENSIONS = (
 )
 
 
+def embedding_version(calibration: dict | None = None) -> str:
+    """The embedding annotator's version: its anchors, the taxonomy and the calibration."""
+    calibration = calibration if calibration is not None else json.loads(CALIBRATION_FILE.read_text())
+    h = hashlib.sha256(ANCHORS_FILE.read_bytes() + TAXONOMY_FILE.read_bytes()
+                       + json.dumps(calibration, sort_keys=True).encode())
+    return "e" + h.hexdigest()[:12]
+
+
 class EmbeddingAnnotator:
     backend = "embedding"
 
@@ -249,9 +257,7 @@ class EmbeddingAnnotator:
 
     @property
     def version(self) -> str:
-        h = hashlib.sha256(ANCHORS_FILE.read_bytes() + TAXONOMY_FILE.read_bytes()
-                           + json.dumps(self.calibration, sort_keys=True).encode())
-        return "e" + h.hexdigest()[:12]
+        return embedding_version(self.calibration)
 
     def raw_scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(anchor similarity differences, shape (n, 90); text features, shape (n, 2))."""

@@ -284,8 +284,9 @@ def cmd_evaluate(args) -> int:
     if args.win_rate:
         from pipeline.evaluation import win_rate
 
-        a = config.section("annotate")
-        judge = {**a, "backend": "llm-judge", "model": p["judge_model"], "base_url": p["judge_base_url"] or a["base_url"]}
+        from stages.evaluate import judge_settings
+
+        judge = judge_settings(config)
         for path in map(Path, args.paths):
             examples = [e for e in load_examples(path) if e.get("persona_type", "all") == "all"][: args.limit]
             result = win_rate(examples, judge)

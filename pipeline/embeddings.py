@@ -32,7 +32,8 @@ def model_path(name: str) -> str:
 
 @lru_cache(maxsize=2)
 def load_model(name: str = DEFAULT_MODEL):
-    os.environ.setdefault("HF_HUB_OFFLINE", "1" if name == DEFAULT_MODEL else os.environ.get("HF_HUB_OFFLINE", "0"))
+    if name == DEFAULT_MODEL:  # the weights ship in a package: never ask the hub
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
     from sentence_transformers import SentenceTransformer

@@ -333,11 +333,14 @@ def chart(cells: list[Cell], path: Path, title: str) -> None:
     width = 0.8 / max(1, len(predictors))
     for k, pred in enumerate(predictors):
         xs = [i + k * width for i in range(len(personas))]
-        vals = [100 * by[(pred, p)].accuracy if (pred, p) in by else 0 for p in personas]
-        errs = [[100 * (by[(pred, p)].accuracy - wilson(by[(pred, p)].correct, by[(pred, p)].n)[0])
-                 if (pred, p) in by else 0 for p in personas],
-                [100 * (wilson(by[(pred, p)].correct, by[(pred, p)].n)[1] - by[(pred, p)].accuracy)
-                 if (pred, p) in by else 0 for p in personas]]
+        vals, errs = [], [[], []]
+        for persona in personas:
+            c = by.get((pred, persona))
+            acc = c.accuracy if c else 0.0
+            lo, hi = wilson(c.correct, c.n) if c else (0.0, 0.0)
+            vals.append(100 * acc)
+            errs[0].append(100 * (acc - lo))
+            errs[1].append(100 * (hi - acc))
         errs = np.clip(np.array(errs), 0, None)  # float noise at p = 0 or 1
         ax.bar(xs, vals, width, yerr=errs, label=pred, capsize=2)
     ax.axhline(50, color="grey", linewidth=0.8, linestyle="--")

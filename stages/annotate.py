@@ -73,14 +73,9 @@ class Annotate(Stage):
         p = config.section(self.section)
         if p["backend"] not in BACKENDS:
             raise UserError(f"annotate.backend: '{p['backend']}' must be one of {', '.join(BACKENDS)}")
-        from pipeline.annotation import ANCHORS_FILE, CALIBRATION_FILE, prompt_version
-        from pipeline.io import sha256_file
+        from pipeline.annotation import embedding_version, prompt_version
 
-        if p["backend"] == "embedding":
-            version = "e" + sha256_file(ANCHORS_FILE)[:8] + sha256_file(CALIBRATION_FILE)[:8]
-        else:
-            version = prompt_version()
-        return {"annotator_version": version}
+        return {"annotator_version": embedding_version() if p["backend"] == "embedding" else prompt_version()}
 
     def shards(self, ctx: StageContext) -> list[Shard]:
         files = ctx.upstream_files("anonymize", "threads")

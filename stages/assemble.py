@@ -23,7 +23,8 @@ source/attribute, no UGC. ``alignment_share`` sets their share of the mix.
 Splits: each Reddit user goes to test when a seeded hash of their pseudonym falls below
 ``test_share`` (so each archetype sends about that share, and removing a user moves no one
 else); train examples whose target post is a test target are dropped (``post_in_test``), so
-splits are disjoint by user and by target post. Every sampling choice is a seeded hash of the
+splits are disjoint by user and by target post. Alignment pairs beyond the mix are counted as
+``alignment_not_in_mix``. Every sampling choice is a seeded hash of the
 item itself, so forgetting a user changes only the examples that used their content. Each test target appears four times, with persona_type ugc / pair / demo / all.
 Alignment examples are in train.
 
@@ -148,14 +149,16 @@ class Assemble(Stage):
                                               if f.stem == shard.key), columns=["author"])
         authors = sorted(set(threads_bucket["author"]))
         by_post: dict[str, list[dict]] = {}
+        by_author: dict[str, list[dict]] = {}
         for row in comments.iter_rows(named=True):
             by_post.setdefault(row["link_id"], []).append(row)
+            by_author.setdefault(row["author"], []).append(row)
         archetypes = dict(pl.read_parquet(ctx.upstream_files("cluster", "archetypes")[0],
                                           columns=["author", "archetype"]).iter_rows())
         stats = Stats()
         rows = []
         for user in authors:
-            own = [c for c in comments.filter(pl.col("author") == user).iter_rows(named=True)]
+            own = by_author.get(user, [])
             stats.records_in += 1
             if len(own) < p["min_comments"]:
                 stats.dropped["user_too_few_comments"] += 1
@@ -276,6 +279,7 @@ class Assemble(Stage):
         order = ranked(list(range(pairs.height)), lambda i: pairs["id"][i], ctx.seed, "alignment")
         take = pairs[sorted(order[:want])]
         stats.counts["alignment_available"] = pairs.height
+        stats.dropped["alignment_not_in_mix"] += pairs.height - take.height
         rows = []
         by_type = {k: g for (k,), g in pairs.group_by(["user_type"])}
         for r in take.iter_rows(named=True):

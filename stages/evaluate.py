@@ -26,6 +26,12 @@ log = get_logger("evaluate")
 PREDICTORS = ("profile", "embedding", "length", "random", "llm-judge", "logprob")
 
 
+def judge_settings(config) -> dict:
+    """The llm-judge's endpoint: annotate's key and sampling, evaluate's model and URL."""
+    a, p = config.section("annotate"), config.section("evaluate")
+    return {**a, "backend": "llm-judge", "model": p["judge_model"], "base_url": p["judge_base_url"] or a["base_url"]}
+
+
 def make_predictors(config, cache_dir: Path | None):
     """The predictors named in evaluate.predictors, built from the config."""
     p = config.section("evaluate")
@@ -44,9 +50,7 @@ def make_predictors(config, cache_dir: Path | None):
         elif name == "random":
             out.append(RandomPredictor(seed))
         elif name == "llm-judge":
-            a = config.section("annotate")
-            out.append(JudgePredictor({**a, "backend": "llm-judge", "model": p["judge_model"],
-                                       "base_url": p["judge_base_url"] or a["base_url"]}))
+            out.append(JudgePredictor(judge_settings(config)))
         else:
             if not p["policy_model"] or not p["reference_model"]:
                 raise UserError("evaluate.predictors has \"logprob\": set evaluate.policy_model and "

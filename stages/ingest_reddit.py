@@ -354,13 +354,9 @@ class IngestReddit(Stage):
         if records is None:
             return stats
         stats.records_out = 0
-        posts = (
-            records.filter(pl.col("kind") == "submission")
-            .unique(subset="id", keep="first", maintain_order=True)
-            .collect()
-        )
-        n_post_records = records.filter(pl.col("kind") == "submission").select(pl.len()).collect().item()
-        stats.dropped["duplicate_id"] += n_post_records - posts.height
+        all_posts = records.filter(pl.col("kind") == "submission").collect()
+        posts = all_posts.unique(subset="id", keep="first", maintain_order=True)
+        stats.dropped["duplicate_id"] += all_posts.height - posts.height
         post_ids = posts["id"].implode()
         filtered_post_ids = (
             pl.scan_parquet(dropped_files).filter(pl.col("kind") == "submission").select("id").collect()["id"]
@@ -376,13 +372,9 @@ class IngestReddit(Stage):
         comment_ids = []
         totals = Counter()
         for b in range(p["author_buckets"]):
-            bucket = (
-                records.filter((pl.col("kind") == "comment") & (pl.col("bucket") == b))
-                .collect()
-                .unique(subset="id", keep="first", maintain_order=True)
-            )
-            n_raw = records.filter((pl.col("kind") == "comment") & (pl.col("bucket") == b)).select(pl.len()).collect().item()
-            stats.dropped["duplicate_id"] += n_raw - bucket.height
+            raw = records.filter((pl.col("kind") == "comment") & (pl.col("bucket") == b)).collect()
+            bucket = raw.unique(subset="id", keep="first", maintain_order=True)
+            stats.dropped["duplicate_id"] += raw.height - bucket.height
             in_filtered = pl.col("link_id").is_in(filtered_post_ids) & ~pl.col("link_id").is_in(post_ids)
             stats.dropped["in_filtered_post"] += bucket.filter(in_filtered).height
             comments = bucket.filter(~in_filtered).sort("link_id", "created_utc", "id")
