@@ -27,9 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.annotation import EmbeddingAnnotator, Item, OpenAIAnnotator, Spend, pair_direction, ratings_from_z
+from alignx.directions import pair_direction
+from stages.annotate.embedding import EmbeddingAnnotator, ratings_from_z
+from stages.annotate.llm import OpenAIAnnotator
+from stages.annotate.ratings import Item, Spend
 from pipeline.config import load_config
-from pipeline.taxonomy import load_taxonomy
+from alignx.taxonomy import load_taxonomy
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("ALIGNX_SHARED_DATA", ROOT.parent / "shared" / "data"))

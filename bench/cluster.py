@@ -24,8 +24,8 @@ SIZES = (100_000, 1_000_000)
 
 
 def points(n: int, seed: int = 0) -> np.ndarray:
-    from pipeline.dumps import iter_records
-    from pipeline.embeddings import EmbeddingCache
+    from alignx.dumps import iter_records
+    from alignx.embeddings import EmbeddingCache
 
     texts = [r["body"] for _, r in iter_records(ROOT / "data/sample/reddit/RC_2024-03.zst")
              if r["body"] not in ("[deleted]", "[removed]")]

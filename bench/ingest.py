@@ -95,8 +95,8 @@ def pipeline(path: Path) -> dict:
 
     shutil.rmtree(data_dir / "work", ignore_errors=True)
     subprocess.run(
-        [sys.executable, "-m", "pipeline", "run", "ingest_reddit", "--data-dir", str(data_dir),
-         "--set", f"reddit.inputs={path}", "--set", "execution.progress=false"],
+        [sys.executable, "-m", "alignx", "run", "ingest_reddit", "--data-dir", str(data_dir),
+         "--set", f"ingest_reddit.inputs={path}", "--set", "execution.progress=false"],
         check=True, cwd=ROOT,
     )
     m = json.loads((data_dir / "work/ingest_reddit/_manifest.json").read_text())

@@ -18,7 +18,7 @@ import os
 import time
 from pathlib import Path
 
-from pipeline.privacy import Scrubber
+from alignx.privacy import Scrubber
 
 ROOT = Path(__file__).resolve().parent.parent
 PII = Path(os.environ.get("ALIGNX_SHARED_DATA", ROOT.parent / "shared" / "data")) / "pii"

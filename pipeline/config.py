@@ -87,20 +87,20 @@ def parse_override(text: str) -> tuple[str, str]:
     key, raw = text.split("=", 1)
     key = key.strip()
     if "." not in key:
-        raise UserError(f"--set {text}: the key must name its section, like reddit.min_length")
+        raise UserError(f"--set {text}: the key must name its section, like ingest_reddit.min_length")
     return key, raw.strip()
 
 
 def _parse_value(raw: str, default: Any) -> Any:
     if isinstance(default, str) and not raw.startswith(("'", '"')):
-        return raw  # --set reddit.date_from=2024-01-01 is the string, not a TOML date
+        return raw  # --set ingest_reddit.date_from=2024-01-01 is the string, not a TOML date
     try:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         pass
     if isinstance(default, str):
         return raw
-    if isinstance(default, list):  # --set reddit.inputs=/dumps/RC_*.zst
+    if isinstance(default, list):  # --set ingest_reddit.inputs=/dumps/RC_*.zst
         return [raw]
     return raw  # reported as a type error by _check_type
 
@@ -123,9 +123,42 @@ class Config:
         prefix = name + "."
         return {k[len(prefix):]: v for k, v in self.values.items() if k.startswith(prefix)}
 
+    def restrict(self, sections: tuple[str, ...], owner: str) -> "Config":
+        """A view holding only ``sections``: reading another key raises ``UndeclaredRead``."""
+        keep = {k: v for k, v in self.values.items() if k.split(".", 1)[0] in sections}
+        return RestrictedConfig(keep, {k: self.origin.get(k, "") for k in keep}, owner=owner, allowed=tuple(sections))
+
     def public_section(self, name: str) -> dict[str, Any]:
         """``section(name)`` with secret values replaced by ``"<redacted>"``: safe for manifests."""
         return {k: ("<redacted>" if SECRET_KEY.search(k) and v else v) for k, v in self.section(name).items()}
+
+
+class UndeclaredRead(KeyError):
+    """A stage read a config key of a section it does not declare."""
+
+
+@dataclass
+class RestrictedConfig(Config):
+    owner: str = ""
+    allowed: tuple[str, ...] = ()
+
+    def _check(self, key: str) -> None:
+        section = key.split(".", 1)[0]
+        if section not in self.allowed:
+            raise UndeclaredRead(f"stage {self.owner} reads '{key}' but does not declare section [{section}] "
+                                 f"in its `reads`; declare it so a change to it makes the stage stale")
+
+    def __getitem__(self, key: str) -> Any:
+        self._check(key)
+        return self.values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._check(key)
+        return self.values.get(key, default)
+
+    def section(self, name: str) -> dict[str, Any]:
+        self._check(name + ".")
+        return super().section(name)
 
 
 def section_hash(config: Config, sections: tuple[str, ...]) -> str:
@@ -138,9 +171,22 @@ def section_hash(config: Config, sections: tuple[str, ...]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+#: The defaults file may map old section names to new ones; an old name is an error naming the new.
+RENAMED = "renamed_sections"
+
+
+def _renamed_hint(key: str, renamed: dict[str, str], origin: str) -> None:
+    section, _, rest = key.partition(".")
+    if section in renamed:
+        new = f"{renamed[section]}.{rest}"
+        raise UserError(f"{origin}: section [{section}] is now [{renamed[section]}]: use {new}")
+
+
 def load_config(path: Path | str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Defaults, then the user's file, then ``--set`` overrides, each checked against the defaults."""
-    defaults = _flatten(_read_toml(DEFAULT_CONFIG))
+    raw_defaults = _read_toml(DEFAULT_CONFIG)
+    renamed = raw_defaults.pop(RENAMED, {})
+    defaults = _flatten(raw_defaults)
     values = dict(defaults)
     origin = {k: str(DEFAULT_CONFIG) for k in defaults}
     valid = sorted(defaults)
@@ -149,12 +195,14 @@ def load_config(path: Path | str | None = None, overrides: list[str] | tuple[str
         for key, value in _flatten(_read_toml(path)).items():
             if key not in defaults:
                 # a table given where a value is expected, or a real typo
+                _renamed_hint(key, renamed, str(path))
                 raise _unknown_key(key, valid, str(path))
             values[key] = _check_type(key, value, defaults[key], str(path))
             origin[key] = str(path)
     for text in overrides:
         key, raw = parse_override(text)
         if key not in defaults:
+            _renamed_hint(key, renamed, f"--set {text}")
             raise _unknown_key(key, valid, f"--set {text}")
         values[key] = _check_type(key, _parse_value(raw, defaults[key]), defaults[key], f"--set {text}")
         origin[key] = "--set"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -30,20 +29,16 @@ def stable_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
-#: Fault injection for the reliability tests: fail the N-th atomic write of this process with
-#: ENOSPC, as a full disk would.
-ENOSPC_ENV = "ALIGNX_INJECT_ENOSPC_AFTER_WRITES"
-_writes = 0
+#: Called with the target path before every atomic write. Empty in normal runs; the fault
+#: injection of ``pipeline.testing`` adds to it (a full disk after N writes).
+BEFORE_WRITE: list = []
 
 
 @contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds."""
-    global _writes
-    _writes += 1
-    limit = int(os.environ.get(ENOSPC_ENV, "0") or 0)
-    if limit and _writes >= limit:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    for hook in BEFORE_WRITE:
+        hook(path)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

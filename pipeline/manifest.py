@@ -145,12 +145,15 @@ def code_version() -> str:
         return f"alignx-pipeline {__version__}"
 
 
+UP_TO_DATE, STALE, NEVER_RUN = "up to date", "stale", "never run"
+
+
 @dataclass
 class Plan:
     """What a stage would run on now, and whether its manifest already covers that."""
 
     stage: Stage
-    state: str  # "up to date" | "stale" | "never run"
+    state: str  # UP_TO_DATE | STALE | NEVER_RUN
     reasons: list[str] = field(default_factory=list)
     config_hash: str = ""
     inputs: dict[str, str] = field(default_factory=dict)  # stored path -> sha256 (raw and upstream)
@@ -158,10 +161,11 @@ class Plan:
     extra: dict[str, str] = field(default_factory=dict)  # Stage.fingerprint_extra
     fingerprint: str = ""
     manifest: dict[str, Any] | None = None
+    missing_upstream: list[str] = field(default_factory=list)  # upstream stages that have not run
 
     @property
     def up_to_date(self) -> bool:
-        return self.state == "up to date"
+        return self.state == UP_TO_DATE
 
 
 def _config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -175,11 +179,12 @@ def plan_stage(stage: Stage, config: Config, data_dir: Path, hashes: HashCache) 
     config_hash = section_hash(config, stage.config_sections())
     if extra:
         config_hash = stable_hash({"config": config_hash, "extra": extra})
-    plan = Plan(stage, "stale", config_hash=config_hash, extra=extra)
+    plan = Plan(stage, STALE, config_hash=config_hash, extra=extra)
     for up in stage.upstream:
         up_manifest = read_manifest(data_dir, up)
         if up_manifest is None:
-            plan.state = "never run"
+            plan.state = NEVER_RUN
+            plan.missing_upstream.append(up)
             plan.reasons.append(f"upstream stage {up} has not run")
             continue
         for path, info in up_manifest["outputs"].items():
@@ -194,7 +199,7 @@ def plan_stage(stage: Stage, config: Config, data_dir: Path, hashes: HashCache) 
     )
     manifest = plan.manifest = read_manifest(data_dir, stage.name)
     if manifest is None:
-        plan.state = "never run"
+        plan.state = NEVER_RUN
         plan.reasons.append("no manifest")
         return plan
     if manifest["stage_version"] != stage.version:
@@ -227,7 +232,7 @@ def plan_stage(stage: Stage, config: Config, data_dir: Path, hashes: HashCache) 
             plan.reasons.append(f"output modified: {path}")
             break
     if not plan.reasons:
-        plan.state = "up to date"
+        plan.state = UP_TO_DATE
     return plan
 
 

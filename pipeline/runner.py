@@ -38,11 +38,13 @@ from pipeline.stage import Shard, Stage, StageContext, Stats
 
 log = get_logger("runner")
 SUCCESS = "_SUCCESS.json"
-#: Fault injection for the reliability tests: SIGKILL the runner after N shards are done, or
-#: a worker process when it starts the shard with this key.
-KILL_AFTER_SHARDS_ENV = "ALIGNX_INJECT_KILL_AFTER_SHARDS"
-KILL_STAGE_ENV = "ALIGNX_INJECT_KILL_STAGE"  # limit the kill to this stage
-KILL_WORKER_ENV = "ALIGNX_INJECT_KILL_WORKER_ON_SHARD"
+
+
+def _faults():
+    """The reliability suite's fault injection, only when its environment asks for it."""
+    from pipeline import testing
+
+    return testing.install() if testing.requested() else None
 
 
 def _now() -> str:
@@ -82,14 +84,13 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _run_one_shard(stage_name: str, ctx: StageContext, shard: Shard, part: Path) -> Stats:
-    """Run a shard into a private temp folder, then rename it to ``part`` (worker entry point)."""
-    from stages import get_stage  # imported here so spawned workers load the registry
-
+def _run_one_shard(stage: Stage, ctx: StageContext, shard: Shard, part: Path) -> Stats:
+    """Run a shard into a private temp folder, then rename it to ``part`` (worker entry point;
+    the stage object travels to the worker by pickling, so the runner never looks stages up)."""
     setup_logging()
-    if os.environ.get(KILL_WORKER_ENV) == shard.key and multiprocessing.parent_process() is not None:
-        os.kill(os.getpid(), signal.SIGKILL)
-    stage = get_stage(stage_name)
+    faults = _faults()
+    if faults:
+        faults.shard_started(shard.key)
     tmp = part.with_name(f".tmp-{part.name}-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -145,7 +146,7 @@ class LocalRunner:
         for stage in self.select(names):
             stage.prepare(self.config, self.data_dir)
             plan = self.plan(stage)
-            if plan.state == "never run" and plan.reasons and plan.reasons[0].startswith("upstream"):
+            if plan.missing_upstream:
                 raise UserError(f"{stage.name}: {plan.reasons[0]}; run `alignx run` to build everything in order")
             if plan.up_to_date and not force:
                 log.info("%s: up to date, skipped", stage.name)
@@ -157,14 +158,14 @@ class LocalRunner:
         return manifests
 
     def context(self, stage: Stage, inputs: list[Path]) -> StageContext:
-        upstream = {}
+        upstream, manifests = {}, {}
         for up in stage.upstream:
-            m = read_manifest(self.data_dir, up) or {"outputs": {}}
+            m = manifests[up] = read_manifest(self.data_dir, up) or {"outputs": {}}
             upstream[up] = sorted(resolve(self.data_dir, p) for p in m["outputs"])
         return StageContext(
-            stage=stage.name, section=stage.section, data_dir=self.data_dir,
-            work_dir=work_dir(self.data_dir, stage.name), config=self.config, seed=self.config["run.seed"],
-            inputs=inputs, upstream=upstream, progress=self.show_progress,
+            stage=stage.name, data_dir=self.data_dir, work_dir=work_dir(self.data_dir, stage.name),
+            config=self.config.restrict(stage.config_sections(), stage.name), seed=self.config["run.seed"],
+            inputs=inputs, upstream=upstream, progress=self.show_progress, manifests=manifests,
         )
 
     def _part_dir(self, plan: Plan, shard: Shard) -> Path:
@@ -218,7 +219,9 @@ class LocalRunner:
                 os.replace(out_dir, wdir / f".tmp-old-{os.getpid()}")
             os.replace(tmp_out, out_dir)
             outputs = {}
-            for p in sorted(out_dir.rglob("*")):
+            external = [x for root in stage.external_outputs(self.config, self.data_dir)
+                        for x in ([root] if root.is_file() else sorted(root.rglob("*")))]
+            for p in sorted(out_dir.rglob("*")) + external:
                 if p.is_file():
                     outputs[rel(self.data_dir, p)] = {
                         "sha256": self.hashes.sha256(p),
@@ -251,9 +254,7 @@ class LocalRunner:
                 todo.append(shard)
         if resumed:
             log.info("%s: resuming, %d of %d shards already complete", stage.name, resumed, len(shards))
-        kill_after = int(os.environ.get(KILL_AFTER_SHARDS_ENV, "0") or 0)
-        if os.environ.get(KILL_STAGE_ENV, stage.name) != stage.name:
-            kill_after = 0
+        faults = _faults()
         finished = 0
         bar = progress(total=len(todo), desc=stage.name, unit="shard", enabled=self.show_progress)
 
@@ -262,13 +263,13 @@ class LocalRunner:
             total.merge(stats)
             finished += 1
             bar.update(1)
-            if kill_after and finished >= kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
+            if faults:
+                faults.shards_done(stage.name, finished)
 
         try:
             if self.workers == 1 or len(todo) <= 1 or not stage.parallel:
                 for shard in todo:
-                    _one_done(_run_one_shard(stage.name, ctx, shard, parts[shard.key]))
+                    _one_done(_run_one_shard(stage, ctx, shard, parts[shard.key]))
             else:
                 self._execute_parallel(stage, ctx, todo, parts, _one_done)
         finally:
@@ -283,7 +284,7 @@ class LocalRunner:
                                    mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_die_with_parent, initargs=(os.getpid(),))
         with pool:
-            futures = {pool.submit(_run_one_shard, stage.name, ctx, s, parts[s.key]): s for s in todo}
+            futures = {pool.submit(_run_one_shard, stage, ctx, s, parts[s.key]): s for s in todo}
             try:
                 for fut in as_completed(futures):
                     done(fut.result())
@@ -333,7 +334,7 @@ class RayRunner(LocalRunner):
             else:
                 ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
         task = ray.remote(max_retries=0)(_run_one_shard)
-        pending = {task.remote(stage.name, ctx, s, parts[s.key]): s for s in todo}
+        pending = {task.remote(stage, ctx, s, parts[s.key]): s for s in todo}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:

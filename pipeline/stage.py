@@ -66,10 +66,14 @@ class Shard:
 
 @dataclass
 class StageContext:
-    """Everything a stage may read. Plain data, so it pickles into worker processes."""
+    """Everything a stage may read, and only that. Plain data, so it pickles into worker processes.
+
+    ``config`` holds only the sections the stage declares (``Stage.config_sections``), and
+    ``upstream`` / ``manifests`` only its declared upstream stages: reading anything else
+    fails, so an undeclared dependency cannot leave an output stale unnoticed.
+    """
 
     stage: str
-    section: str  # the stage's config section
     data_dir: Path
     work_dir: Path  # data/work/<stage>: for the stage's own state (caches), not outputs
     config: Config
@@ -77,15 +81,29 @@ class StageContext:
     inputs: list[Path]  # raw input files, resolved from config
     upstream: dict[str, list[Path]]  # stage name -> its output files (absolute), sorted
     progress: bool = True
+    manifests: dict[str, dict[str, Any]] = field(default_factory=dict)  # upstream stage -> its manifest
+
+    @property
+    def section(self) -> str:
+        return self.stage
 
     @property
     def params(self) -> dict[str, Any]:
-        """The stage's own config section (``[reddit]`` for ingest_reddit...)."""
-        return self.config.section(self.section)
+        """The stage's own config section (``[ingest_reddit]`` for ingest_reddit...)."""
+        return self.config.section(self.stage)
+
+    def manifest(self, stage: str) -> dict[str, Any]:
+        """The manifest of a declared upstream stage."""
+        if stage not in self.manifests:
+            raise KeyError(f"stage {self.stage} reads the manifest of {stage!r}, which it does not declare "
+                           f"in its upstream")
+        return self.manifests[stage]
 
     def upstream_files(self, stage: str, dataset: str | None = None, suffix: str = ".parquet") -> list[Path]:
         """Output files of ``stage``; with ``dataset``, only those under that sub-folder."""
-        files = self.upstream.get(stage, [])
+        if stage not in self.upstream:
+            raise KeyError(f"stage {self.stage} reads outputs of {stage!r}, which it does not declare in its upstream")
+        files = self.upstream[stage]
         if dataset is not None:
             files = [p for p in files if p.parent.name == dataset]
         return [p for p in files if p.name.endswith(suffix)]
@@ -95,18 +113,18 @@ class Stage:
     """Base class. Subclasses set the class attributes and implement ``run_shard``.
 
     Attributes:
-        name: the stage's name (CLI, ``data/work/<name>``, test and doc names).
+        name: the stage's name (CLI, ``data/work/<name>``, config section, test and doc names).
         version: bump when code changes what the stage outputs; makes old outputs stale.
-        section: the config section holding the stage's settings.
-        upstream: stages whose outputs this stage reads.
+        upstream: stages whose outputs or manifests this stage reads.
+        reads: config sections besides its own (and ``[run]``) whose values decide its output.
         input_keys: config keys that list raw input files, directories or globs.
         parallel: whether shards may run in separate processes at once.
     """
 
     name: ClassVar[str]
     version: ClassVar[str]
-    section: ClassVar[str]
     upstream: ClassVar[tuple[str, ...]] = ()
+    reads: ClassVar[tuple[str, ...]] = ()
     input_keys: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
     #: False: shards run one after another in one process (a stage that holds a model in
@@ -130,9 +148,21 @@ class Stage:
         """A short line of the stage's own figures for ``alignx status`` ("" for none)."""
         return ""
 
+    @property
+    def section(self) -> str:
+        """The stage's config section: its name."""
+        return self.name
+
     def config_sections(self) -> tuple[str, ...]:
-        """Sections whose values decide this stage's output (hashed into its fingerprint)."""
-        return (self.section,)
+        """Sections whose values decide this stage's output (hashed into its fingerprint, and
+        the only ones its ``StageContext`` serves)."""
+        return ("run", self.name, *self.reads)
+
+    def external_outputs(self, config: Config, data_dir: Path) -> list[Path]:
+        """Files or folders the stage writes outside its work folder (a release, a private map).
+        Every file under them is hashed into the manifest, so a deleted or modified one makes
+        the stage stale."""
+        return []
 
     def shards(self, ctx: StageContext) -> list[Shard]:
         """Split the work; the default is one shard over all inputs."""

@@ -1,4 +1,4 @@
-"""Recompute pipeline/resources/embedding_calibration.json: the mean and standard deviation of
+"""Recompute stages/annotate/resources/embedding_calibration.json: the mean and standard deviation of
 the embedding annotator's raw scores (anchor similarity differences and text features) over
 the demo corpus comments, so its z-scores are comparable across dimensions.
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.annotation import CALIBRATION_FILE, EmbeddingAnnotator
-from pipeline.dumps import iter_records
-from pipeline.embeddings import DEFAULT_MODEL
+from stages.annotate.embedding import CALIBRATION_FILE, EmbeddingAnnotator
+from alignx.dumps import iter_records
+from alignx.embeddings import DEFAULT_MODEL
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,7 +5,7 @@ The texts are written for this project. Each file holds the awkward cases the co
 rules must handle: PKU rows with both responses safe or unsafe and better != safer;
 UltraFeedback "N/A" and out-of-range ratings, ties, small gaps and an instruction with one
 completion; HelpSteer2 prompts differing on exactly one attribute, on several, on none, and a
-prompt with a single response. tests/test_ingest_alignment.py asserts the pairs they give.
+prompt with a single response. tests/stages/test_ingest_alignment.py asserts the pairs they give.
 
 Run: python scripts/make_demo_alignment.py [--out DIR]
 """

@@ -15,7 +15,7 @@ import argparse
 import random
 from pathlib import Path
 
-from pipeline.dumps import DumpWriter
+from alignx.dumps import DumpWriter
 
 SEED = 7
 BASE_TIME = 1709251200  # 2024-03-01T00:00:00Z

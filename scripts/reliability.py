@@ -25,8 +25,8 @@ ENV = {**os.environ, "ALIGNX_PSEUDONYM_KEY": "reliability-key-" + "k" * 40}
 
 def run(data_dir: Path, *extra_env: tuple[str, str], check: bool = True) -> subprocess.CompletedProcess:
     env = {**ENV, **dict(extra_env)}
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "run", "--data-dir", str(data_dir), "--set",
-                           "reddit.inputs=raw/reddit", "--set", "execution.workers=2"],
+    proc = subprocess.run([sys.executable, "-m", "alignx", "run", "--data-dir", str(data_dir), "--set",
+                           "ingest_reddit.inputs=raw/reddit", "--set", "execution.workers=2"],
                           cwd=ROOT, env=env, capture_output=True, text=True)
     if check and proc.returncode:
         raise SystemExit(f"build failed in {data_dir}:\n{proc.stderr[-3000:]}")

@@ -1,23 +1,28 @@
-"""The stages, in build order. Each module holds one stage; its config section, tests
-(``tests/test_<stage>.py``) and README row carry the same name."""
+"""The stages, in build order.
+
+Each stage lives in ``stages/<name>/``: ``stage.py`` holds the Stage subclass, the other
+modules beside it hold its domain code. Its config section is ``[<name>]`` in
+``configs/default.toml``, its tests ``tests/stages/test_<name>.py`` and its documentation the
+README section "Stage `<name>`". The framework (``pipeline/``) never imports this package;
+the command line (``alignx/cli``) hands these stage objects to the runner.
+"""
 
 from __future__ import annotations
 
 from pipeline.stage import Stage
-from stages.annotate import Annotate
-from stages.assemble import Assemble
-from stages.anonymize import Anonymize
-from stages.cluster import Cluster
-from stages.emit import Emit
-from stages.evaluate import Evaluate
-from stages.ingest_alignment import IngestAlignment
-from stages.ingest_reddit import IngestReddit
+from stages.annotate.stage import Annotate
+from stages.anonymize.stage import Anonymize
+from stages.assemble.stage import Assemble
+from stages.cluster.stage import Cluster
+from stages.emit.stage import Emit
+from stages.evaluate.stage import Evaluate
+from stages.ingest_alignment.stage import IngestAlignment
+from stages.ingest_reddit.stage import IngestReddit
 
-STAGES: list[Stage] = [IngestReddit(), IngestAlignment(), Anonymize(), Annotate(), Cluster(), Assemble(), Emit(), Evaluate()]
+#: The stage classes in build order.
+STAGES: list[type[Stage]] = [IngestReddit, IngestAlignment, Anonymize, Annotate, Cluster, Assemble, Emit, Evaluate]
 
 
-def get_stage(name: str) -> Stage:
-    for stage in STAGES:
-        if stage.name == name:
-            return stage
-    raise KeyError(name)
+def build() -> list[Stage]:
+    """Fresh stage objects, one per stage, for one command."""
+    return [cls() for cls in STAGES]

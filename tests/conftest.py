@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +31,7 @@ def reddit_dir(shared_data) -> Path:
 
 def alignx(*args: str, data_dir: Path, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess (exit codes, stderr and kills behave as for a user)."""
-    cmd = [sys.executable, "-m", "pipeline", *args, "--data-dir", str(data_dir)]
+    cmd = [sys.executable, "-m", "alignx", *args, "--data-dir", str(data_dir)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr}")
@@ -43,3 +44,36 @@ def copy_inputs(files: list[Path], dest: Path) -> Path:
     for f in files:
         shutil.copy2(f, dest / f.name)
     return dest
+
+
+# -- the demo build shared by the assemble, emit and evaluate tests -----------------------------
+DEMO_ENV = {"ALIGNX_PSEUDONYM_KEY": "release-test-key-" + "r" * 40}
+
+
+#: The demo build's settings; a path relative to the data dir, so two data dirs share one configuration.
+DEMO_ARGS = ("--set", "ingest_reddit.inputs=raw/reddit", "--set",
+             f"ingest_alignment.pku_inputs={SAMPLE_REDDIT.parent / 'alignment' / 'pku_saferlhf.jsonl'}",
+             "--set", f"ingest_alignment.ultrafeedback_inputs={SAMPLE_REDDIT.parent / 'alignment' / 'ultrafeedback.jsonl'}",
+             "--set", f"ingest_alignment.helpsteer2_inputs={SAMPLE_REDDIT.parent / 'alignment' / 'helpsteer2.jsonl'}",
+             "--set", "assemble.alignment_share=0.1")
+
+
+def build_demo(data_dir: Path) -> Path:
+    copy_inputs(sorted(SAMPLE_REDDIT.glob("*.zst")), data_dir / "raw" / "reddit")
+    alignx("run", *DEMO_ARGS, data_dir=data_dir, env=DEMO_ENV)
+    return data_dir / "release" / "0.1.0"
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """The demo corpus built once per test session: (data dir, release dir). Read, never modify."""
+    d = tmp_path_factory.mktemp("release") / "data"
+    return d, build_demo(d)
+
+
+def split(release: Path, name: str) -> pl.DataFrame:
+    return pl.concat([pl.read_parquet(f) for f in sorted(release.glob(f"{name}-*.parquet"))])
+
+
+def examples(data_dir: Path, name: str) -> pl.DataFrame:
+    return pl.read_parquet(next((data_dir / "work/assemble").glob(f"out-*/examples/{name}.parquet")))

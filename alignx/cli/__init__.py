@@ -1,0 +1,47 @@
+"""The ``alignx`` command line (also ``python -m alignx``): the only place that hands the
+stages to the framework's runner. One module per group of commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from alignx.cli import collect, diff_release, evaluate, privacy, provenance, run
+from pipeline.errors import StageFailed, UserError
+from pipeline.logs import setup_logging
+
+COMMAND_MODULES = (run, provenance, collect, privacy, diff_release, evaluate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from stages import STAGES
+
+    parser = argparse.ArgumentParser(
+        prog="alignx",
+        description="Build, inspect and trace the AlignX personalized-preference dataset.",
+        epilog="Stages run in order: " + ", ".join(s.name for s in STAGES) + ". See README.md.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"alignx: error: {exc}", file=sys.stderr)
+        return 2
+    except StageFailed as exc:
+        print(f"alignx: failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("alignx: interrupted; finished shards are kept, rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,31 @@
+"""What every command shares: the common options and loading the configuration."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.config import Config, load_config
+from pipeline.logs import get_logger
+
+log = get_logger("cli")
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="TOML file whose keys override configs/default.toml")
+    p.add_argument("--set", dest="overrides", metavar="SECTION.KEY=VALUE", action="append", default=[],
+                   help="override one setting (repeatable), e.g. --set ingest_reddit.min_length=20")
+    p.add_argument("--data-dir", metavar="DIR", default="data",
+                   help="root of raw/, sample/, work/, release/ (default: ./data)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="debug logging")
+
+
+def load(args) -> tuple[Config, Path]:
+    return load_config(args.config, args.overrides), Path(args.data_dir)
+
+
+def stages():
+    """Fresh stage objects for one command (no state carries over between runs)."""
+    from stages import build
+
+    return build()

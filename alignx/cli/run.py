@@ -1,0 +1,114 @@
+"""Commands that run stages or report on them: run, status, annotate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alignx.cli.common import add_common, load, log, stages
+from pipeline.errors import UserError
+from pipeline.manifest import STALE, UP_TO_DATE
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="run stages (all by default), skipping those up to date",
+                       description="Run the named stages, or every stage in order. A stage whose inputs, "
+                       "config and version match its manifest is skipped unless --force.")
+    p.add_argument("stages", nargs="*", metavar="STAGE", help="stages to run (default: all, in order)")
+    p.add_argument("--force", action="store_true", help="rerun even when up to date")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: execution.workers)")
+    p.add_argument("--engine", choices=["local", "ray"], default=None,
+                   help="where shards run: local processes, or Ray tasks (default: execution.engine)")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help='Ray cluster to join ("auto", "ray://host:10001"); default: a local Ray instance')
+    add_common(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("status", help="show each stage: up to date, stale or never run, and why",
+                       description="Compare each stage's current inputs, config and version with its manifest.")
+    add_common(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser(
+        "annotate", help="run the annotate stage, or --estimate its tokens and cost first",
+        description="With --estimate: count the items the configured annotator would still have to rate "
+        "(the cache is consulted), and print the projected tokens and cost; nothing is sent. Without it: "
+        "the same as `alignx run annotate`.",
+    )
+    p.add_argument("--estimate", action="store_true", help="print projected tokens and cost, send nothing")
+    p.add_argument("--force", action="store_true", help="rerun even when up to date")
+    add_common(p)
+    p.set_defaults(func=cmd_annotate)
+
+
+def cmd_run(args) -> int:
+    STAGES = stages()
+    from pipeline.runner import LocalRunner
+
+    config, data_dir = load(args)
+    engine = getattr(args, "engine", None) or config["execution.engine"]
+    if engine == "ray":
+        from pipeline.runner import RayRunner
+
+        address = getattr(args, "ray_address", None) or config["execution.ray_address"]
+        runner = RayRunner(STAGES, config, data_dir, workers=args.workers, address=address)
+    elif engine == "local":
+        runner = LocalRunner(STAGES, config, data_dir, workers=args.workers)
+    else:
+        raise UserError(f"execution.engine: '{engine}' must be \"local\" or \"ray\"")
+    runner.run(args.stages, force=args.force)
+    return 0
+
+
+def cmd_status(args) -> int:
+    STAGES = stages()
+    from pipeline.runner import LocalRunner
+
+    config, data_dir = load(args)
+    runner = LocalRunner(STAGES, config, data_dir)
+    width = max(len(s.name) for s in STAGES)
+    not_current: set[str] = set()
+    for stage in STAGES:
+        try:
+            plan = runner.plan(stage)
+            why = "; ".join(plan.reasons)
+        except UserError as exc:
+            plan, why = None, str(exc)
+        state = plan.state if plan else "error"
+        behind = [up for up in stage.upstream if up in not_current]
+        if behind and state == UP_TO_DATE:
+            state, why = STALE, f"upstream {', '.join(behind)} will rerun first"
+        if state != UP_TO_DATE:
+            not_current.add(stage.name)
+        line = f"{stage.name:<{width}}  {state}"
+        if why:
+            line += f"  ({why})"
+        elif plan and plan.manifest:
+            m = plan.manifest
+            line += f"  ({m['records_out']} records, {sum(m['dropped'].values())} dropped, {m['finished_at']})"
+            extra = stage.summary(m)
+            if extra:
+                line += f"\n{'':<{width}}  {extra}"
+        print(line)
+    runner.hashes.save()
+    return 0
+
+
+def cmd_annotate(args) -> int:
+    STAGES = stages()
+    if not args.estimate:
+        args.stages, args.workers, args.engine, args.ray_address = ["annotate"], None, None, None
+        return cmd_run(args)
+    from stages.annotate.estimate import estimate
+    from pipeline.manifest import read_manifest, resolve
+
+    config, data_dir = load(args)
+    m = read_manifest(data_dir, "anonymize")
+    if m is None:
+        raise UserError("annotate --estimate needs the anonymize stage's output: run `alignx run anonymize` first")
+    files = sorted(resolve(data_dir, p) for p in m["outputs"] if "/threads/" in p)
+    e = estimate(config.section("annotate"), data_dir, files)
+    print(f"annotate estimate ({e['annotator']}): {e['items']} items, {e['cached']} cached, {e['to_send']} to send")
+    print(f"  tokens in  ~{e['tokens_in']:,}")
+    print(f"  tokens out ~{e['tokens_out']:,}")
+    print(f"  cost       ~${e['cost_usd']:.2f}  (prices from annotate.price_*; batch discount applied)")
+    return 0

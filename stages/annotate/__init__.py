@@ -1,0 +1,1 @@
+"""Stage `annotate`: see `stage.py`."""

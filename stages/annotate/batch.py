@@ -1,0 +1,97 @@
+"""Backend ``openai-batch``: the OpenAI Batch API (half price), resumable by batch id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from alignx.llm import client_kwargs
+from pipeline.io import write_json
+from pipeline.logs import get_logger
+from stages.annotate.llm import parse_answer, request_body
+from stages.annotate.ratings import Result, prompt_version
+
+log = get_logger("annotate")
+
+
+class BatchAnnotator:
+    """The OpenAI Batch API: request JSONL -> upload -> batch -> poll -> download -> validate.
+
+    The request file is the format vLLM's ``run_batch`` reads, so self-hosted models serve full
+    builds too. Batch ids are kept in ``state_file`` by the request file's hash: an interrupted
+    run resumes polling the same batches instead of paying twice. ``custom_id`` is the cache key.
+    """
+
+    backend = "openai-batch"
+
+    def __init__(self, p: dict, state_file: Path):
+        self.p = p
+        self.model = p["model"]
+        self.version = prompt_version()
+        self.state_file = state_file
+
+    def _state(self) -> dict:
+        return json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
+
+    def _save(self, state: dict) -> None:
+        write_json(self.state_file, state)
+
+    def annotate(self, items, keys, on_result, spend, show_progress=True) -> None:
+        import openai
+
+        client = openai.OpenAI(**client_kwargs(self.p))
+        lines = [json.dumps({"custom_id": k, "method": "POST", "url": "/v1/chat/completions",
+                             "body": request_body(self.p, it)}, sort_keys=True) for it, k in zip(items, keys)]
+        payload = ("\n".join(lines) + "\n").encode()
+        digest = hashlib.sha256(payload).hexdigest()
+        state = self._state()
+        batch_id = state.get(digest)
+        if batch_id is None:
+            spend.check()
+            upload = client.files.create(file=("requests.jsonl", payload), purpose="batch")
+            batch = client.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions",
+                                          completion_window="24h")
+            batch_id = state[digest] = batch.id
+            self._save(state)
+            log.info("annotate: submitted batch %s with %d requests", batch_id, len(lines))
+        else:
+            log.info("annotate: resuming batch %s", batch_id)
+        while True:
+            batch = client.batches.retrieve(batch_id)
+            if batch.status in ("completed", "failed", "expired", "cancelled"):
+                break
+            time.sleep(self.p["batch_poll_s"])
+        results: dict[str, Result] = {}
+        if batch.output_file_id:
+            for line in client.files.content(batch.output_file_id).text.splitlines():
+                if not line.strip():
+                    continue
+                rec = json.loads(line)
+                res = Result(rec["custom_id"])
+                body = (rec.get("response") or {}).get("body") or {}
+                usage = body.get("usage") or {}
+                res.tokens_in, res.tokens_out = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+                spend.add(res.tokens_in, res.tokens_out)
+                status = (rec.get("response") or {}).get("status_code", 0)
+                if status != 200:
+                    res.error = f"http_{status}: batch request failed"
+                else:
+                    try:
+                        res.ratings = parse_answer(body["choices"][0]["message"]["content"])
+                    except (ValueError, KeyError, IndexError) as exc:
+                        res.error = f"invalid_output: {exc}"
+                results[res.key] = res
+        if batch.error_file_id:
+            for line in client.files.content(batch.error_file_id).text.splitlines():
+                if line.strip():
+                    rec = json.loads(line)
+                    err = (rec.get("error") or {}).get("message") or json.dumps(rec.get("response"))[:200]
+                    results[rec["custom_id"]] = Result(rec["custom_id"], error=f"batch_error: {err}")
+        for k in keys:
+            if k not in results:
+                results[k] = Result(k, error=f"batch_{batch.status}: no result for this request")
+        on_result(list(results.values()))
+        state.pop(digest, None)  # done: a later run with new items submits a new batch
+        self._save(state)

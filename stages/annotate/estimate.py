@@ -1,0 +1,42 @@
+"""``alignx annotate --estimate``: projected requests, tokens and cost; nothing is sent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from stages.annotate.ratings import RatingCache, cache_key, render_prompt
+from stages.annotate.stage import cache_path, make_annotator, make_spend
+
+#: Output tokens of one answer: 90 '"dNN": v' pairs at about 6 tokens each, plus braces.
+OUTPUT_TOKENS_PER_ITEM = 545
+
+
+def estimate(p: dict, data_dir: Path, thread_files: list[Path]) -> dict[str, Any]:
+    """Projected requests, tokens and cost of annotating ``thread_files`` (nothing is sent).
+
+    Input tokens are counted as characters / 4 of the rendered prompt (the usual rule of thumb
+    for English with OpenAI tokenizers)."""
+    annotator = make_annotator(p, data_dir) if p["backend"] != "embedding" else None
+    backend = p["backend"]
+    model = p["model"] if annotator else p["embedding_model"]
+    version = annotator.version if annotator else "n/a"
+    cache = RatingCache(cache_path(data_dir))
+    items = cached = tokens_in = 0
+    for f in thread_files:
+        df = pl.read_parquet(f, columns=["prompt", "body"])
+        keys = [cache_key(backend, model, version, a, b) for a, b in zip(df["prompt"], df["body"])]
+        hit = cache.get_ok(keys)
+        for k, post, body in zip(keys, df["prompt"], df["body"]):
+            items += 1
+            if k in hit:
+                cached += 1
+            elif annotator:
+                tokens_in += len(render_prompt(post, body)) // 4 + 20
+    to_send = items - cached if annotator else 0
+    spend = make_spend(p)
+    spend.add(tokens_in, to_send * OUTPUT_TOKENS_PER_ITEM)
+    return {"annotator": f"{backend}:{model}", "items": items, "cached": cached, "to_send": to_send,
+            "tokens_in": spend.tokens_in, "tokens_out": spend.tokens_out, "cost_usd": spend.cost}

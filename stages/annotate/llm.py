@@ -1,0 +1,124 @@
+"""Backend ``openai``: any OpenAI-compatible chat endpoint with strict structured output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from alignx.llm import client_kwargs
+from pipeline.logs import progress
+from stages.annotate.ratings import RATINGS_SCHEMA, Item, Result, Spend, prompt_version, render_prompt, validate_ratings
+
+def request_body(p: dict, item: Item) -> dict:
+    return {
+        "model": p["model"],
+        "messages": [
+            {"role": "system", "content": "You annotate preference dimensions. Answer only with the JSON object."},
+            {"role": "user", "content": render_prompt(item.post, item.response)},
+        ],
+        "temperature": p["temperature"],
+        "seed": p["sampling_seed"],
+        "max_tokens": p["max_output_tokens"],
+        "response_format": {"type": "json_schema",
+                            "json_schema": {"name": "ratings", "strict": True, "schema": RATINGS_SCHEMA}},
+    }
+
+
+def parse_answer(content: str | None) -> list[int]:
+    if not content:
+        raise ValueError("empty answer")
+    try:
+        obj = json.loads(content)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at char {exc.pos})") from None
+    return validate_ratings(obj)
+
+
+class OpenAIAnnotator:
+    """Chat completions with strict structured output, bounded concurrency, retries.
+
+    Transport errors (429 honouring Retry-After, 5xx, timeouts, connection errors) are retried
+    by the openai client with exponential backoff and jitter (``max_retries``). An answer that
+    is not valid JSON or breaks the schema is asked again with the error shown to the model,
+    up to ``invalid_retries`` times; then the item is recorded as failed with the reason.
+    """
+
+    backend = "openai"
+
+    def __init__(self, p: dict):
+        self.p = p
+        self.model = p["model"]
+        self.version = prompt_version()
+
+    async def _one(self, client, sem, item: Item, key: str, spend: Spend) -> Result:
+        import openai
+
+        body = request_body(self.p, item)
+        messages = list(body.pop("messages"))
+        # passed untyped: the client's recursive transform of a 90-property schema costs ~1.5 ms a request
+        body["extra_body"] = {"response_format": body.pop("response_format")}
+        result = Result(key)
+        async with sem:
+            for attempt in range(self.p["invalid_retries"] + 1):
+                spend.check()
+                try:
+                    spend.requests += 1
+                    resp = await client.chat.completions.create(messages=messages, **body)
+                except openai.APITimeoutError:
+                    result.error = "timeout: no answer within annotate.timeout_s after retries"
+                    return result
+                except openai.RateLimitError as exc:
+                    result.error = f"rate_limited: {exc.message}"[:300]
+                    return result
+                except openai.APIStatusError as exc:
+                    result.error = f"http_{exc.status_code}: {exc.message}"[:300]
+                    return result
+                except openai.APIConnectionError as exc:
+                    result.error = f"connection: {exc}"[:300]
+                    return result
+                except (json.JSONDecodeError, openai.APIResponseValidationError) as exc:  # unparseable body
+                    content, err = None, f"the response body is not valid JSON ({exc})"[:300]
+                else:
+                    usage = resp.usage
+                    if usage:
+                        result.tokens_in += usage.prompt_tokens or 0
+                        result.tokens_out += usage.completion_tokens or 0
+                        spend.add(usage.prompt_tokens or 0, usage.completion_tokens or 0)
+                    content = resp.choices[0].message.content if resp.choices else None
+                    try:
+                        result.ratings = parse_answer(content)
+                        result.error = None
+                        return result
+                    except ValueError as exc:
+                        err = str(exc)
+                result.error = f"invalid_output: {err}"
+                messages = messages + [
+                    {"role": "assistant", "content": content or ""},
+                    {"role": "user", "content": f"That answer was invalid: {err}. Answer again with only the JSON "
+                                                f"object with every key d00..d89, each an integer from -2 to 2."},
+                ]
+        return result
+
+    async def _run(self, items, keys, on_result, spend, show_progress):
+        import openai
+
+        client = openai.AsyncOpenAI(**client_kwargs(self.p))
+        sem = asyncio.Semaphore(self.p["concurrency"])
+        tasks = [asyncio.create_task(self._one(client, sem, it, k, spend)) for it, k in zip(items, keys)]
+        bar = progress(total=len(tasks), enabled=show_progress, desc=f"annotate ({self.model})", unit="item")
+        try:
+            for fut in asyncio.as_completed(tasks):
+                result = await fut
+                on_result([result])
+                bar.update(1)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            bar.close()
+            await client.close()
+
+    def annotate(self, items, keys, on_result, spend, show_progress=True) -> None:
+        asyncio.run(self._run(items, keys, on_result, spend, show_progress))

@@ -1,0 +1,130 @@
+"""Stage ``annotate``: 90-dimension preference intensities for every comment that can enter the dataset.
+
+Config section ``[annotate]``. Upstream: ``anonymize`` (its ``threads``: comments with their
+post). One shard per author bucket; shards run one after another in one process, since the
+backend holds a model or runs its own bounded concurrency against an API.
+
+Output ``ratings/bucket-NNN.parquet``: ``id``, ``link_id``, ``author``, ``ratings`` (90 int8 in
+-2..2, null when failed), ``status`` ("ok" / "failed"), ``error`` (the reason), ``annotator``
+(backend:model), ``prompt_version``. Failed items are kept with their reason, counted in the
+manifest's ``dropped`` as ``failed_<kind>``, and retried on the next run. The manifest's
+``counts`` hold ``cached``, ``requested``, ``usage.tokens_in``, ``usage.tokens_out``,
+``usage.requests`` and ``usage.cost_usd``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.config import Config
+from pipeline.errors import UserError
+from pipeline.io import write_parquet
+from pipeline.logs import get_logger
+from pipeline.stage import Shard, Stage, StageContext, Stats
+from stages.annotate.batch import BatchAnnotator
+from stages.annotate.embedding import EmbeddingAnnotator, embedding_version
+from stages.annotate.llm import OpenAIAnnotator
+from stages.annotate.ratings import Item, RatingCache, Result, Spend, cache_key, prompt_version
+
+log = get_logger("annotate")
+BACKENDS = ("embedding", "openai", "openai-batch")
+
+
+def cache_path(data_dir: Path) -> Path:
+    return data_dir / "cache" / "annotations.sqlite"
+
+
+def make_annotator(p: dict, data_dir: Path):
+    if p["backend"] == "embedding":
+        return EmbeddingAnnotator(p["embedding_model"], data_dir / "cache" / "embeddings")
+    if p["backend"] == "openai":
+        return OpenAIAnnotator(p)
+    if p["backend"] == "openai-batch":
+        return BatchAnnotator(p, data_dir / "work" / "annotate" / "batches.json")
+    raise UserError(f"annotate.backend: '{p['backend']}' must be one of {', '.join(BACKENDS)}")
+
+
+def make_spend(p: dict) -> Spend:
+    free = p["backend"] == "embedding"
+    return Spend(
+        price_in=0.0 if free else p["price_input_per_mtok"], price_out=0.0 if free else p["price_output_per_mtok"],
+        discount=p["batch_discount"] if p["backend"] == "openai-batch" else 1.0, max_cost=p["max_cost"],
+    )
+
+
+def thread_items(path: Path) -> tuple[pl.DataFrame, list[Item]]:
+    df = pl.read_parquet(path, columns=["id", "link_id", "author", "prompt", "body"])
+    return df, [Item(i, post, body) for i, post, body in zip(df["id"], df["prompt"], df["body"])]
+
+
+class Annotate(Stage):
+    name = "annotate"
+    version = "1"
+    upstream = ("anonymize",)
+    parallel = False
+    description = "rate every comment on the 90 dimensions (-2..2) with the configured annotator"
+
+    def prepare(self, config: Config, data_dir: Path) -> None:
+        self.spend = make_spend(config.section(self.section))
+
+    def fingerprint_extra(self, config: Config, data_dir: Path) -> dict[str, str]:
+        p = config.section(self.section)
+        if p["backend"] not in BACKENDS:
+            raise UserError(f"annotate.backend: '{p['backend']}' must be one of {', '.join(BACKENDS)}")
+        return {"annotator_version": embedding_version() if p["backend"] == "embedding" else prompt_version()}
+
+    def shards(self, ctx: StageContext) -> list[Shard]:
+        files = ctx.upstream_files("anonymize", "threads")
+        return [Shard(f.stem, (str(f),), weight=f.stat().st_size) for f in files]
+
+    def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
+        p = ctx.params
+        annotator = make_annotator(p, ctx.data_dir)
+        spend = getattr(self, "spend", None) or make_spend(p)
+        cache = RatingCache(cache_path(ctx.data_dir))
+        df, items = thread_items(Path(shard.inputs[0]))
+        keys = [cache_key(annotator.backend, annotator.model, annotator.version, it.post, it.response) for it in items]
+        cached = cache.get_ok(keys)
+        todo = list({k: (it, k) for it, k in zip(items, keys) if k not in cached}.values())  # one request per text
+        results: dict[str, Result] = {k: Result(k, r) for k, r in cached.items()}
+        before = (spend.tokens_in, spend.tokens_out, spend.requests, spend.cost)
+
+        def on_result(batch: list[Result]) -> None:
+            cache.put(batch)  # each answer is kept as soon as it arrives: nothing paid for is lost
+            results.update({r.key: r for r in batch})
+
+        if todo:
+            annotator.annotate([it for it, _ in todo], [k for _, k in todo], on_result, spend, ctx.progress)
+        ratings = [results[k].ratings if k in results and results[k].ok else None for k in keys]
+        errors = [None if r is not None else (results[k].error if k in results else "not_annotated: interrupted")
+                  for k, r in zip(keys, ratings)]
+        out = df.select("id", "link_id", "author").with_columns(
+            pl.Series("ratings", ratings, dtype=pl.List(pl.Int8)),
+            pl.Series("status", ["ok" if r is not None else "failed" for r in ratings]),
+            pl.Series("error", errors, dtype=pl.String),
+            pl.lit(f"{annotator.backend}:{annotator.model}").alias("annotator"),
+            pl.lit(annotator.version).alias("prompt_version"),
+        )
+        write_parquet(out, out_dir / "ratings" / f"{shard.key}.parquet")
+        stats = Stats(records_in=len(items), records_out=sum(r is not None for r in ratings))
+        for e in errors:
+            if e:
+                stats.dropped[f"failed_{e.split(':', 1)[0]}"] += 1
+        stats.counts.update({
+            "cached": len(cached), "requested": len(todo),
+            "usage.tokens_in": spend.tokens_in - before[0], "usage.tokens_out": spend.tokens_out - before[1],
+            "usage.requests": spend.requests - before[2],
+        })
+        stats.counts["usage.cost_usd"] = round(spend.cost - before[3], 6)
+        if stats.dropped:
+            log.warning("annotate %s: %d items failed (%s); they are retried on the next run", shard.key,
+                        sum(stats.dropped.values()), ", ".join(f"{k} {v}" for k, v in stats.dropped.items()))
+        return stats
+
+    def summary(self, manifest: dict) -> str:
+        c = manifest.get("counts", {})
+        return (f"{c.get('cached', 0)} cached, {c.get('requested', 0)} requested, "
+                f"{c.get('usage.tokens_in', 0)} tokens in, {c.get('usage.tokens_out', 0)} out, "
+                f"${c.get('usage.cost_usd', 0):.4f}")

@@ -1,0 +1,1 @@
+"""Stage `anonymize`: see `stage.py`."""

@@ -1,0 +1,135 @@
+"""Stage ``anonymize``: pseudonymous users and ids, personal data scrubbed from every text.
+
+Config section ``[anonymize]``. Upstream: ``ingest_reddit``.
+
+Shards: one per table file of ``ingest_reddit`` (each author bucket of ``threads`` and
+``orphans``, ``submissions``, ``users``). For each row:
+
+- ``author`` / ``post_author`` become ``u_<hmac>`` (keyed HMAC-SHA256 of the lower-cased
+  name: Reddit names are unique regardless of case); ``id``, ``link_id``, ``parent_id`` become
+  ``c_<hmac>`` (comments) or ``p_<hmac>`` (posts).
+- ``body``, ``post_title``, ``post_body`` (and ``title`` of submissions) are scrubbed by
+  ``alignx.privacy.Scrubber``; ``prompt`` is rebuilt from the scrubbed post.
+- ``author_fullname``, ``source_file`` and ``source_line`` are removed: with the dump they
+  would lead back to the real record.
+
+The map back (pseudonymous id -> real id, author, source file and line) is written only to
+``data/private/anonymize/map/`` (git-ignored, never released); ``alignx provenance`` reads
+it when present. Replacements are counted by kind in the manifest (``scrubbed.<kind>``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.config import Config
+from pipeline.io import write_parquet
+from alignx.privacy import (
+    ScrubRules, Scrubber, key_id, load_key, load_optout, opted_out_names, optout_id, pseudonym,
+)
+from pipeline.stage import Shard, Stage, StageContext, Stats
+
+PRIVATE_MAP = Path("private") / "anonymize" / "map"
+TEXT_COLUMNS = ("body", "title", "post_title", "post_body")
+DROP_COLUMNS = ("author_fullname", "source_file", "source_line")
+
+
+def scrub_rules(p: dict) -> ScrubRules:
+    return ScrubRules(**{f: p[f] for f in ScrubRules.__dataclass_fields__})
+
+
+def private_map_dir(data_dir: Path) -> Path:
+    return data_dir / PRIVATE_MAP
+
+
+class Anonymize(Stage):
+    name = "anonymize"
+    version = "1"
+    upstream = ("ingest_reddit",)
+    description = "pseudonymize users and ids; scrub personal data from text"
+
+    def _key(self, p: dict, data_dir: Path, create: bool = True) -> bytes | None:
+        return load_key(data_dir / p["key_file"], create=create)
+
+    def prepare(self, config: Config, data_dir: Path) -> None:
+        self._key(config.section(self.section), data_dir)
+
+    def fingerprint_extra(self, config: Config, data_dir: Path) -> dict[str, str]:
+        key = self._key(config.section(self.section), data_dir, create=False)
+        return {"key_id": key_id(key) if key else "no key yet", "optout": optout_id(data_dir)}
+
+    def external_outputs(self, config: Config, data_dir: Path) -> list[Path]:
+        return [private_map_dir(data_dir).parent]  # the map back to real ids, and the author names
+
+    def shards(self, ctx: StageContext) -> list[Shard]:
+        files = [f for f in ctx.upstream_files("ingest_reddit") if f.parent.name != "authors"]
+        return [Shard(f"{f.parent.name}-{f.stem}", (str(f),), weight=f.stat().st_size) for f in files]
+
+    def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
+        p = ctx.params
+        key = self._key(p, ctx.data_dir)
+        path = Path(shard.inputs[0])
+        table = path.parent.name  # threads | orphans | submissions | users
+        df = pl.read_parquet(path)
+        names = pl.read_parquet(ctx.upstream_files("ingest_reddit", "authors")[0])["author"].to_list()
+        # people who asked to be forgotten are scrubbed where others name them, even "bob"
+        forced = opted_out_names(names, key, load_optout(ctx.data_dir))
+        scrubber = Scrubber(names, scrub_rules(p), key, forced=forced)
+        stats = Stats(records_in=df.height, records_out=df.height)
+
+        def user(name: str | None) -> str | None:
+            return None if name is None else pseudonym(key, "u", name.lower())
+
+        columns: dict[str, list] = {}
+        if "author" in df.columns:
+            columns["author"] = [user(a) for a in df["author"]]
+        if "post_author" in df.columns:
+            columns["post_author"] = [user(a) for a in df["post_author"]]
+        if "id" in df.columns:
+            ns = "p" if table == "submissions" else "c"
+            columns["id"] = [pseudonym(key, ns, i) for i in df["id"]]
+            columns["link_id"] = [pseudonym(key, "p", i) for i in df["link_id"]]
+            columns["parent_id"] = [
+                "" if not par else pseudonym(key, "p" if top else "c", par)
+                for par, top in zip(df["parent_id"], df["is_top_level"])
+            ]
+        if "subreddit" in df.columns:  # a user's profile subreddit, u_<name>, names the user
+            columns["subreddit"] = [
+                pseudonym(key, "u", s[2:].lower()) if s and s.lower().startswith("u_") else s for s in df["subreddit"]
+            ]
+        scrubbed: Counter = Counter()
+        for col in TEXT_COLUMNS:
+            if col in df.columns:
+                values = []
+                for text in df[col]:
+                    clean, counts = scrubber.scrub(text)
+                    scrubbed.update(counts)
+                    values.append(clean)
+                columns[col] = values
+        out = df.with_columns(*(pl.Series(name, values, dtype=df.schema[name]) for name, values in columns.items()))
+        if "prompt" in out.columns:
+            out = out.with_columns(
+                pl.when(pl.col("post_body").str.strip_chars() == "").then(pl.col("post_title"))
+                .otherwise(pl.col("post_body") + "\n\n" + pl.col("post_title")).alias("prompt")
+            )
+        out = out.drop([c for c in DROP_COLUMNS if c in out.columns])
+        write_parquet(out, out_dir / table / path.name)
+        stats.counts.update({f"scrubbed.{k}": v for k, v in scrubbed.items()})
+
+        if "id" in df.columns:
+            private = pl.DataFrame({
+                "id": columns["id"], "real_id": df["id"], "kind": df["kind"],
+                "author": columns["author"], "real_author": df["author"],
+                "source_file": df["source_file"], "source_line": df["source_line"],
+            })
+            write_parquet(private, private_map_dir(ctx.data_dir) / f"{table}-{path.stem}.parquet")
+        return stats
+
+    def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
+        # the private dictionary of real names, for `alignx audit-privacy`
+        authors = pl.read_parquet(ctx.upstream_files("ingest_reddit", "authors")[0])
+        write_parquet(authors, private_map_dir(ctx.data_dir).parent / "authors.parquet")
+        return super().finish(ctx, parts, stats, out_dir)

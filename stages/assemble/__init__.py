@@ -1,0 +1,1 @@
+"""Stage `assemble`: see `stage.py`."""

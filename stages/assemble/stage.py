@@ -1,0 +1,307 @@
+"""Stage ``assemble``: personas, preference pairs and user-disjoint splits in the AlignX shape.
+
+Config section ``[assemble]``. Upstream: ``anonymize`` (texts), ``annotate`` (ratings),
+``cluster`` (archetypes), ``ingest_alignment`` (single-attribute pairs).
+
+Reddit users (docs/design.md 2.2): a pseudonymous author with >= ``min_comments`` rated comments.
+For a target post P the user commented on, the orienting profile is the profile rule over the
+directions of the user's own comments on *other* posts. Each pair (a, b) of other users'
+comments on P gets ``margin`` = (dimensions where pair_direction(a, b) equals the profile) -
+(dimensions where it is the opposite), over the profile's non-neutral dimensions; the pair is
+oriented so the margin is >= 0 and kept when it is >= ``min_margin``. The user's own comment is
+never a candidate. History never touches P: User-Generated Content = the user's own comments on
+other posts; Pair-wise Comparative Feedback = the best-oriented pairs on other posts the user
+commented on. Demographic Information is rendered from the profile of the history items only.
+
+``community_order`` follows SHP: the later of the two comments is preferred by the community
+when its score is at least twice the earlier one's and both are >= 2 ("agrees" when the user's
+chosen is that comment, "disagrees" otherwise); "undetermined" in every other case.
+
+Alignment pairs join as single-attribute users: PAIR history from other pairs of the same
+source/attribute, no UGC. ``alignment_share`` sets their share of the mix.
+
+Splits: each Reddit user goes to test when a seeded hash of their pseudonym falls below
+``test_share`` (so each archetype sends about that share, and removing a user moves no one
+else); train examples whose target post is a test target are dropped (``post_in_test``), so
+splits are disjoint by user and by target post. Alignment pairs beyond the mix are counted as
+``alignment_not_in_mix``. Every sampling choice is a seeded hash of the
+item itself, so forgetting a user changes only the examples that used their content. Each test target appears four times, with persona_type ugc / pair / demo / all.
+Alignment examples are in train.
+
+Outputs ``examples/train.parquet``, ``examples/test.parquet`` with: id (stable hash of the
+example's sources), source, user_type, user, post_id, prompt, chosen, rejected, direction,
+subreddit, ugc, pair, demographic, persona_type, community_order, margin, archetype, source_ids.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from alignx.directions import pair_direction, single_direction
+from pipeline.errors import UserError
+from pipeline.io import stable_hash, write_parquet
+from pipeline.logs import get_logger
+from pipeline.stage import Shard, Stage, StageContext, Stats
+from stages.assemble.demographic import llm_descriptions, template
+from alignx.taxonomy import profile, render_profile
+
+log = get_logger("assemble")
+MAX_CANDIDATES = 30  # other users' comments considered per post (435 pairs)
+UGC_TYPE = pl.List(pl.Struct({"prompt": pl.String, "comment": pl.String,
+                              "Preference Direction": pl.List(pl.Float32)}))
+PAIR_TYPE = pl.List(pl.Struct({"prompt": pl.String, "chosen": pl.String, "rejected": pl.String,
+                               "Preference Direction": pl.List(pl.Float32)}))
+SCHEMA = {
+    "id": pl.String, "source": pl.String, "user_type": pl.String, "user": pl.String, "post_id": pl.String,
+    "subreddit": pl.String,
+    "prompt": pl.String, "chosen": pl.String, "rejected": pl.String, "direction": pl.List(pl.Float32),
+    "ugc": UGC_TYPE, "pair": PAIR_TYPE, "demographic": pl.String, "persona_type": pl.String,
+    "community_order": pl.String, "margin": pl.Int32, "archetype": pl.Int32, "source_ids": pl.List(pl.String),
+}
+PERSONAS = ("ugc", "pair", "demo", "all")
+
+
+def demographic_text(history_directions: list[np.ndarray]) -> str:
+    """The documented template over the profile rule of the history's directions. Never sees
+    the target. (``assemble.demographic = "llm"`` rewrites it from the same labels in finish.)"""
+    return template(history_labels(history_directions))
+
+
+def history_labels(history_directions: list) -> str:
+    if not len(history_directions):
+        return ""
+    return render_profile(profile(np.stack([np.asarray(d, dtype=float) for d in history_directions])))
+
+
+def orient(a: dict, b: dict, prof: np.ndarray) -> tuple[dict, dict, int]:
+    """(chosen, rejected, margin >= 0) of comments a, b under profile ``prof``."""
+    d = pair_direction(a["ratings"], b["ratings"])
+    strong = prof != 0.5
+    agree = int(((d == prof) & strong).sum())
+    disagree = int(((d == 1 - prof) & strong).sum())
+    return (a, b, agree - disagree) if agree >= disagree else (b, a, disagree - agree)
+
+
+def best_pair(comments: list[dict], prof: np.ndarray, min_margin: int) -> tuple[dict, dict, int] | None:
+    best = None
+    for a, b in itertools.combinations(comments[:MAX_CANDIDATES], 2):
+        if a["ratings"] == b["ratings"]:
+            continue
+        chosen, rejected, margin = orient(a, b, prof)
+        if margin >= min_margin and (best is None or margin > best[2]):
+            best = (chosen, rejected, margin)
+    return best
+
+
+def community_order(chosen: dict, rejected: dict) -> str:
+    early, late = sorted((chosen, rejected), key=lambda c: (c["created_utc"], c["id"]))
+    if early["score"] is None or late["score"] is None:
+        return "undetermined"
+    if early["score"] >= 2 and late["score"] >= 2 and late["score"] >= 2 * early["score"] \
+            and late["created_utc"] > early["created_utc"]:
+        return "agrees" if chosen is late else "disagrees"
+    return "undetermined"
+
+
+def ranked(items: list, key, *scope) -> list:
+    """``items`` in a seeded order that depends on each item alone: removing one item (a user
+    who asked to be forgotten) never reorders the others, so unaffected examples keep their
+    content and ids."""
+    return sorted(items, key=lambda it: stable_hash([*scope, key(it)]))
+
+
+def f32(direction) -> list[float]:
+    return [float(x) for x in direction]
+
+
+def load_comments(ctx: StageContext) -> pl.DataFrame:
+    threads = pl.concat([
+        pl.read_parquet(f, columns=["id", "link_id", "author", "subreddit", "body", "prompt", "score", "created_utc"])
+        for f in ctx.upstream_files("anonymize", "threads")])
+    ratings = pl.concat([pl.read_parquet(f, columns=["id", "ratings", "status"])
+                         for f in ctx.upstream_files("annotate", "ratings")])
+    return (threads.join(ratings.filter(pl.col("status") == "ok").drop("status"), on="id", how="inner")
+            .sort("link_id", "created_utc", "id"))
+
+
+class Assemble(Stage):
+    name = "assemble"
+    version = "3"
+    upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")
+    reads = ("annotate",)  # the LLM settings for Demographic Information
+    description = "personas, preference pairs, user-disjoint splits"
+
+    def shards(self, ctx: StageContext) -> list[Shard]:
+        if ctx.params["demographic"] not in ("template", "llm"):
+            raise UserError(f"assemble.demographic: '{ctx.params['demographic']}' must be \"template\" or \"llm\"")
+        files = ctx.upstream_files("anonymize", "threads")
+        return [Shard(f.stem) for f in files]
+
+    def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
+        p = ctx.params
+        comments = load_comments(ctx)
+        threads_bucket = pl.read_parquet(next(f for f in ctx.upstream_files("anonymize", "threads")
+                                              if f.stem == shard.key), columns=["author"])
+        authors = sorted(set(threads_bucket["author"]))
+        by_post: dict[str, list[dict]] = {}
+        by_author: dict[str, list[dict]] = {}
+        for row in comments.iter_rows(named=True):
+            by_post.setdefault(row["link_id"], []).append(row)
+            by_author.setdefault(row["author"], []).append(row)
+        archetypes = dict(pl.read_parquet(ctx.upstream_files("cluster", "archetypes")[0],
+                                          columns=["author", "archetype"]).iter_rows())
+        stats = Stats()
+        rows = []
+        for user in authors:
+            own = by_author.get(user, [])
+            stats.records_in += 1
+            if len(own) < p["min_comments"]:
+                stats.dropped["user_too_few_comments"] += 1
+                continue
+            posts = sorted({c["link_id"] for c in own})
+            candidates = []
+            for post in posts:
+                history_own = [c for c in own if c["link_id"] != post]
+                if not history_own:
+                    continue
+                prof = profile(np.stack([single_direction(c["ratings"]) for c in history_own]))
+                others = [c for c in by_post.get(post, []) if c["author"] != user]
+                pair = best_pair(others, prof, p["min_margin"])
+                if pair:
+                    candidates.append((post, pair, prof, history_own))
+            if not candidates:
+                stats.dropped["user_no_target"] += 1
+                continue
+            picks = ranked(candidates, lambda c: c[0], ctx.seed, "target", user)[: p["targets_per_user"]]
+            for post, (chosen, rejected, margin), prof, history_own in sorted(picks, key=lambda c: c[0]):
+                rows.append(self._reddit_example(user, post, chosen, rejected, margin, prof, history_own, by_post,
+                                                 p, ctx.seed, archetypes.get(user, -1)))
+            stats.records_out += 1
+        stats.counts["reddit_examples"] = len(rows)
+        write_parquet(pl.DataFrame(rows, schema=SCHEMA), out_dir / "reddit" / f"{shard.key}.parquet", scratch=True)
+        return stats
+
+    def _reddit_example(self, user, post, chosen, rejected, margin, prof, history_own, by_post, p, seed, archetype):
+        ugc = sorted(ranked(history_own, lambda c: c["id"], seed, "ugc", user, post)[: p["ugc_items"]],
+                     key=lambda c: c["id"])
+        pair_pool = []
+        for other_post in sorted({c["link_id"] for c in history_own}):
+            others = [c for c in by_post.get(other_post, []) if c["author"] != user]
+            best = best_pair(others, prof, p["min_margin"])
+            if best:
+                pair_pool.append((other_post, best))
+        pairs = [b for _, b in sorted(ranked(pair_pool, lambda x: x[0], seed, "pair", user, post)[: p["pair_items"]],
+                                      key=lambda x: x[0])]
+        ugc_items = [{"prompt": c["prompt"], "comment": c["body"],
+                      "Preference Direction": f32(single_direction(c["ratings"]))} for c in ugc]
+        pair_items = [{"prompt": a["prompt"], "chosen": a["body"], "rejected": b["body"],
+                       "Preference Direction": f32(pair_direction(a["ratings"], b["ratings"]))} for a, b, _ in pairs]
+        history = [np.array(x["Preference Direction"]) for x in ugc_items + pair_items]
+        source_ids = [post, chosen["id"], rejected["id"], *(c["id"] for c in ugc),
+                      *(x for a, b, _ in pairs for x in (a["id"], b["id"]))]
+        return {
+            "id": "ax-" + stable_hash(["reddit", user, *source_ids])[:20], "source": "reddit",
+            "user_type": "reddit", "user": user, "post_id": post, "subreddit": chosen["subreddit"],
+            "prompt": chosen["prompt"],
+            "chosen": chosen["body"], "rejected": rejected["body"],
+            "direction": f32(pair_direction(chosen["ratings"], rejected["ratings"])),
+            "ugc": ugc_items, "pair": pair_items, "demographic": demographic_text(history), "persona_type": "all",
+            "community_order": community_order(chosen, rejected), "margin": margin, "archetype": archetype,
+            "source_ids": source_ids,
+        }
+
+    def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
+        p = ctx.params
+        reddit = pl.concat([pl.read_parquet(part / "reddit" / f"{part.name.rsplit('-', 1)[0]}.parquet")
+                            for part in parts]).sort("id") if parts else pl.DataFrame(schema=SCHEMA)
+        alignment = self._alignment_examples(ctx, reddit.height, stats)
+        if p["demographic"] == "llm":
+            reddit, alignment = (self._llm_demographics(ctx, df) for df in (reddit, alignment))
+        # splits: each user by a seeded hash of their own pseudonym, so every archetype sends about
+        # test_share of its users to test and removing a user moves nobody else; then no train
+        # target on a test target's post
+        split_hash = {u: int(stable_hash([ctx.seed, "split", u])[:8], 16) / 16**8 for u in reddit["user"].unique()}
+        test_users = {u for u, h in split_hash.items() if h < p["test_share"]}
+        if not test_users and p["test_share"] > 0 and len(split_hash) >= 2:
+            test_users = {min(split_hash, key=lambda u: (split_hash[u], u))}  # a test split is never empty
+        test = reddit.filter(pl.col("user").is_in(sorted(test_users)))
+        train = reddit.filter(~pl.col("user").is_in(sorted(test_users)))
+        clash = train["post_id"].is_in(test["post_id"].implode())
+        stats.dropped["post_in_test"] += int(clash.sum())
+        train = pl.concat([train.filter(~clash), alignment]).sort("source", "id")
+        test = pl.concat([
+            test.with_columns(
+                pl.lit(persona).alias("persona_type"),
+                (pl.col("id") + f"-{persona}").alias("id"),
+                *([pl.lit([], dtype=UGC_TYPE).alias("ugc")] if persona in ("pair", "demo") else []),
+                *([pl.lit([], dtype=PAIR_TYPE).alias("pair")] if persona in ("ugc", "demo") else []),
+                *([pl.lit("").alias("demographic")] if persona in ("ugc", "pair") else []),
+            ) for persona in PERSONAS]).sort("id") if test.height else test
+        write_parquet(train, out_dir / "examples" / "train.parquet")
+        write_parquet(test, out_dir / "examples" / "test.parquet")
+        stats.records_out = train.height + test.height
+        stats.counts.update({
+            "train": train.height, "test": test.height, "test_targets": test.height // len(PERSONAS),
+            "train_users": train.filter(pl.col("source") == "reddit")["user"].n_unique(),
+            "test_users": len(test_users), "alignment_examples": alignment.height,
+            **{f"community.{k}": v for k, v in Counter(reddit["community_order"].to_list()).items()},
+            **{f"source.{k}": v for k, v in Counter(train["user_type"].to_list()).items()},
+        })
+        return stats
+
+    def _llm_demographics(self, ctx: StageContext, df: pl.DataFrame) -> pl.DataFrame:
+        """Replace the template by the model's description of the same history labels."""
+        if df.height == 0:
+            return df
+        labels = [history_labels([x["Preference Direction"] for x in (r["ugc"] or []) + (r["pair"] or [])])
+                  for r in df.select("ugc", "pair").iter_rows(named=True)]
+        a = ctx.config.section("annotate")
+        model = ctx.params["demographic_model"] or a["model"]
+        texts = llm_descriptions(labels, {**a, "model": model, "backend": "demographic"},
+                                 ctx.data_dir / "cache" / "demographics.sqlite")
+        return df.with_columns(pl.Series("demographic", [texts.get(lab, "") for lab in labels], dtype=pl.String))
+
+    def fingerprint_extra(self, config, data_dir: Path) -> dict[str, str]:
+        from stages.assemble.demographic import demographic_prompt_version
+
+        return {"demographic_prompt": demographic_prompt_version()} if config["assemble.demographic"] == "llm" else {}
+
+    def _alignment_examples(self, ctx: StageContext, n_reddit: int, stats: Stats) -> pl.DataFrame:
+        p = ctx.params
+        pairs = pl.read_parquet(ctx.upstream_files("ingest_alignment", "pairs")[0]).sort("id")
+        share = p["alignment_share"]
+        want = int(round(n_reddit * share / (1 - share))) if share < 1 else pairs.height
+        order = ranked(list(range(pairs.height)), lambda i: pairs["id"][i], ctx.seed, "alignment")
+        take = pairs[sorted(order[:want])]
+        stats.counts["alignment_available"] = pairs.height
+        stats.dropped["alignment_not_in_mix"] += pairs.height - take.height
+        rows = []
+        by_type = {k: g for (k,), g in pairs.group_by(["user_type"])}
+        for r in take.iter_rows(named=True):
+            pool = by_type[r["user_type"]].filter(pl.col("id") != r["id"]).to_dicts()
+            hist = sorted(ranked(pool, lambda h: h["id"], ctx.seed, "history", r["id"])[: p["pair_items"]],
+                          key=lambda h: h["id"])
+            pair_items = [{"prompt": h["prompt"], "chosen": h["chosen"], "rejected": h["rejected"],
+                           "Preference Direction": f32(h["direction"])} for h in hist]
+            source_ids = [r["id"], *(h["id"] for h in hist)]
+            rows.append({
+                "id": "ax-" + stable_hash(["alignment", *source_ids])[:20], "source": r["source"],
+                "user_type": r["user_type"], "user": r["user_type"], "post_id": r["id"], "subreddit": None,
+                "prompt": r["prompt"],
+                "chosen": r["chosen"], "rejected": r["rejected"], "direction": f32(r["direction"]), "ugc": [],
+                "pair": pair_items, "demographic": demographic_text([np.array(x["Preference Direction"])
+                                                                      for x in pair_items]),
+                "persona_type": "all", "community_order": "undetermined", "margin": 0, "archetype": -1,
+                "source_ids": source_ids,
+            })
+        return pl.DataFrame(rows, schema=SCHEMA)
+
+    def summary(self, manifest: dict) -> str:
+        c = manifest.get("counts", {})
+        return (f"train {c.get('train', 0)}, test {c.get('test', 0)} ({c.get('test_targets', 0)} targets x 4 "
+                f"personas), {c.get('alignment_examples', 0)} alignment examples")

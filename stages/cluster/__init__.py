@@ -1,0 +1,1 @@
+"""Stage `cluster`: see `stage.py`."""

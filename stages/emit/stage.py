@@ -1,0 +1,284 @@
+"""Stage ``emit``: the release a researcher downloads, in ``data/release/<version>/``.
+
+Config section ``[emit]``. Upstream: ``assemble`` (examples), ``cluster`` (heatmap),
+``annotate`` (annotator, usage), ``ingest_alignment`` (source counts).
+
+Files: ``train-NNNNN-of-NNNNN.parquet`` / ``test-...`` shards (``emit.shard_rows`` rows each)
+with the AlignX field names exactly (``prompt``, ``chosen``, ``rejected``, ``Preference
+Direction``, ``Demographic Information``, ``User-Generated Content``, ``Pair-wise
+Comparative Feedback``) plus ``id`` (stable hash of the example's sources), ``source`` and
+``persona_type``; ``schema.json`` (JSON Schema of a row); ``README.md`` (dataset card with
+Hugging Face YAML metadata); ``correlation_heatmap.png``; ``checksums.sha256``. Every text is
+scanned once more by the scrubber's regex layers before release (``scrubbed.<kind>`` counts).
+
+The same files are written under the stage's work folder (tracked by its manifest) and then
+copied to ``data/release/<version>/`` through a temporary folder and a rename.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from stages.emit.bias import bias_report, flags, plots
+from pipeline.io import sha256_file, write_parquet
+from alignx.privacy import Scrubber
+from pipeline.stage import Shard, Stage, StageContext, Stats
+from alignx.taxonomy import load_taxonomy
+
+RELEASE_FIELDS = ("id", "source", "persona_type", "prompt", "chosen", "rejected", "Preference Direction",
+                  "Demographic Information", "User-Generated Content", "Pair-wise Comparative Feedback")
+LICENCES = [
+    ("Reddit comments and posts", "Reddit User Agreement / Data API Terms; redistributed as pseudonymized, "
+     "scrubbed text for research"),
+    ("PKU-SafeRLHF", "CC-BY-NC-4.0: non-commercial use only, which restricts the whole mix"),
+    ("UltraFeedback", "MIT"),
+    ("HelpSteer2", "CC-BY-4.0"),
+]
+
+
+def to_release(df: pl.DataFrame, scrubber: Scrubber, scrubbed: Counter) -> pl.DataFrame:
+    """Assemble's columns -> the AlignX field names, every text scrubbed once more."""
+    def clean(text):
+        out, counts = scrubber.scrub(text)
+        scrubbed.update(counts)
+        return out
+
+    rows = []
+    for r in df.iter_rows(named=True):
+        rows.append({
+            "id": r["id"], "source": r["source"] if r["source"] == "reddit" else r["user_type"],
+            "persona_type": r["persona_type"], "prompt": clean(r["prompt"]), "chosen": clean(r["chosen"]),
+            "rejected": clean(r["rejected"]), "Preference Direction": r["direction"],
+            "Demographic Information": clean(r["demographic"]),
+            "User-Generated Content": [{"prompt": clean(u["prompt"]), "comment": clean(u["comment"]),
+                                        "Preference Direction": u["Preference Direction"]} for u in r["ugc"]],
+            "Pair-wise Comparative Feedback": [
+                {"prompt": clean(x["prompt"]), "chosen": clean(x["chosen"]), "rejected": clean(x["rejected"]),
+                 "Preference Direction": x["Preference Direction"]} for x in r["pair"]],
+        })
+    schema = {
+        "id": pl.String, "source": pl.String, "persona_type": pl.String, "prompt": pl.String, "chosen": pl.String,
+        "rejected": pl.String, "Preference Direction": pl.List(pl.Float32), "Demographic Information": pl.String,
+        "User-Generated Content": pl.List(pl.Struct({"prompt": pl.String, "comment": pl.String,
+                                                     "Preference Direction": pl.List(pl.Float32)})),
+        "Pair-wise Comparative Feedback": pl.List(pl.Struct({"prompt": pl.String, "chosen": pl.String,
+                                                             "rejected": pl.String,
+                                                             "Preference Direction": pl.List(pl.Float32)})),
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def json_schema() -> dict:
+    direction = {"type": "array", "items": {"enum": [0, 0.5, 1]}, "minItems": 90, "maxItems": 90}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "AlignX example",
+        "type": "object",
+        "required": list(RELEASE_FIELDS),
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string", "pattern": "^ax-[0-9a-f]{20}(-(ugc|pair|demo|all))?$"},
+            "source": {"type": "string"},
+            "persona_type": {"enum": ["ugc", "pair", "demo", "all"]},
+            "prompt": {"type": "string"}, "chosen": {"type": "string"}, "rejected": {"type": "string"},
+            "Preference Direction": direction,
+            "Demographic Information": {"type": "string"},
+            "User-Generated Content": {"type": "array", "maxItems": 4, "items": {
+                "type": "object", "required": ["prompt", "comment", "Preference Direction"],
+                "properties": {"prompt": {"type": "string"}, "comment": {"type": "string"},
+                               "Preference Direction": direction}}},
+            "Pair-wise Comparative Feedback": {"type": "array", "maxItems": 4, "items": {
+                "type": "object", "required": ["prompt", "chosen", "rejected", "Preference Direction"],
+                "properties": {"prompt": {"type": "string"}, "chosen": {"type": "string"},
+                               "rejected": {"type": "string"}, "Preference Direction": direction}}},
+        },
+    }
+
+
+def shard_paths(split: str, n_rows: int, shard_rows: int) -> list[tuple[str, int, int]]:
+    n = max(1, -(-n_rows // shard_rows))
+    return [(f"{split}-{i:05d}-of-{n:05d}.parquet", i * shard_rows, min(n_rows, (i + 1) * shard_rows))
+            for i in range(n)]
+
+
+class Emit(Stage):
+    name = "emit"
+    version = "2"
+    # ingest_reddit and anonymize: their manifests feed the dataset card
+    upstream = ("assemble", "cluster", "annotate", "ingest_alignment", "ingest_reddit", "anonymize")
+    parallel = False
+    description = "release shards, JSON Schema, checksums and dataset card"
+
+    def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
+        p = ctx.params
+        scrubbed: Counter = Counter()
+        scrubber = Scrubber([])
+        stats = Stats()
+        splits, assembled = {}, {}
+        for split in ("train", "test"):
+            df = pl.read_parquet(next(f for f in ctx.upstream_files("assemble", "examples") if f.stem == split))
+            assembled[split] = df
+            stats.records_in += df.height
+            release = to_release(df.sort("id"), scrubber, scrubbed)
+            splits[split] = release
+            for name, start, end in shard_paths(split, release.height, p["shard_rows"]):
+                write_parquet(release[start:end], out_dir / "release" / name)
+            stats.records_out += release.height
+        (out_dir / "release" / "schema.json").write_text(json.dumps(json_schema(), indent=2) + "\n")
+        heat = ctx.upstream_files("cluster", "correlation", suffix=".png")
+        if heat:
+            shutil.copyfile(heat[0], out_dir / "release" / "correlation_heatmap.png")
+        users = pl.read_parquet(ctx.upstream_files("cluster", "archetypes")[0], columns=["author", "profile"])
+        bias = bias_report(assembled, dict(users.iter_rows()))
+        bias_flags = flags(bias, p["bias_max_pole_share"], p["bias_max_top10_subreddit_share"], p["bias_max_user_gini"])
+        (out_dir / "release" / "bias.json").write_text(json.dumps({"report": bias, "flags": bias_flags}, indent=2)
+                                                       + "\n")
+        plots(bias, out_dir / "release")
+        (out_dir / "release" / "README.md").write_text(dataset_card(ctx, splits, p, bias, bias_flags),
+                                                       encoding="utf-8")
+        files = sorted(f for f in (out_dir / "release").iterdir() if f.name != "checksums.sha256")
+        (out_dir / "release" / "checksums.sha256").write_text(
+            "".join(f"{sha256_file(f)}  {f.name}\n" for f in files))
+        stats.counts.update({f"scrubbed.{k}": v for k, v in scrubbed.items()})
+        stats.counts.update({"train": splits["train"].height, "test": splits["test"].height})
+        return stats
+
+    def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
+        stats = super().finish(ctx, parts, stats, out_dir)
+        dest = ctx.data_dir / "release" / ctx.params["version"]
+        tmp = dest.with_name(f".tmp-{dest.name}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(out_dir / "release", tmp)
+        if dest.exists():
+            shutil.rmtree(dest)
+        tmp.rename(dest)
+        return stats
+
+    def external_outputs(self, config, data_dir: Path) -> list[Path]:
+        return [data_dir / "release" / config["emit.version"]]
+
+    def summary(self, manifest: dict) -> str:
+        c = manifest.get("counts", {})
+        return f"release {manifest['config'].get('version')}: train {c.get('train', 0)}, test {c.get('test', 0)}"
+
+
+def _features_yaml() -> str:
+    return "\n".join([
+        "  features:",
+        "  - name: id\n    dtype: string", "  - name: source\n    dtype: string",
+        "  - name: persona_type\n    dtype: string", "  - name: prompt\n    dtype: string",
+        "  - name: chosen\n    dtype: string", "  - name: rejected\n    dtype: string",
+        "  - name: Preference Direction\n    sequence: float32",
+        "  - name: Demographic Information\n    dtype: string",
+        "  - name: User-Generated Content\n    list:\n    - name: prompt\n      dtype: string\n"
+        "    - name: comment\n      dtype: string\n    - name: Preference Direction\n      sequence: float32",
+        "  - name: Pair-wise Comparative Feedback\n    list:\n    - name: prompt\n      dtype: string\n"
+        "    - name: chosen\n      dtype: string\n    - name: rejected\n      dtype: string\n"
+        "    - name: Preference Direction\n      sequence: float32",
+    ])
+
+
+def bias_section(bias: dict) -> list[str]:
+    lines = ["## Bias report", "",
+             "Who the personas say the users are (demographic and Big Five dimensions; share of Reddit users by "
+             "their own comments' profile, and of examples by their history's profile) and where the Reddit "
+             "part comes from. Figures in `bias.json`.", "",
+             "![persona directions](bias_directions.png)", "", "![subreddit concentration](bias_subreddits.png)", ""]
+    for split, r in bias.items():
+        lines += [f"### {split}", "", f"{r['examples']} examples; sources: "
+                  + ", ".join(f"{k} {100 * v:.1f}%" for k, v in r["sources"].items()) + ".", "",
+                  "| dimension | label_1 | users | examples | label_0 | users | examples |", "|---|---|---|---|---|---|---|"]
+        for dim, s in r["demographics_over_users"].items():
+            e = r["demographics_over_examples"][dim]
+            lines.append(f"| {dim} | {s['label_1']} | {100 * s['share_1']:.0f}% | {100 * e['share_1']:.0f}% | "
+                         f"{s['label_0']} | {100 * s['share_0']:.0f}% | {100 * e['share_0']:.0f}% |")
+        lines += ["", f"Subreddits: {r['subreddits']}, top-10 share {100 * r['top10_subreddit_share']:.0f}%, Gini "
+                  f"{r['subreddit_gini']:.2f}. Users: {r['users']}, {r['examples_per_user_mean']:.2f} examples per user "
+                  f"on average (max {r['examples_per_user_max']}, Gini {r['user_gini']:.2f}).", ""]
+    return lines
+
+
+def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bias: dict,
+                 bias_flags: list[str]) -> str:
+    tax = load_taxonomy()
+    train, test = splits["train"], splits["test"]
+    assemble_m = ctx.manifest("assemble")
+    annotate_m = ctx.manifest("annotate")
+    lines = [
+        "---", "license: cc-by-nc-4.0", "language:", "- en", "pretty_name: AlignX (rebuilt with alignx-pipeline)",
+        "task_categories:", "- text-generation", "tags:", "- personalization", "- preference", "- alignment",
+        "configs:", "- config_name: default", "  data_files:", "  - split: train", "    path: \"train-*.parquet\"",
+        "  - split: test", "    path: \"test-*.parquet\"", "dataset_info:", _features_yaml(), "  splits:",
+        f"  - name: train\n    num_examples: {train.height}", f"  - name: test\n    num_examples: {test.height}",
+        "---", "",
+        f"# AlignX, rebuilt (release {p['version']})", "",
+        "Personalized preference examples in the AlignX format (Li et al., arXiv 2503.15463): one user's "
+        "preference between two responses to a post, with evidence about that user (a persona).", "",
+        "## Counts", "", "| split | source | examples |", "|---|---|---|",
+    ]
+    for name, df in (("train", train), ("test", test)):
+        for src, n in sorted(Counter(df["source"].to_list()).items()):
+            lines.append(f"| {name} | {src} | {n} |")
+    lines += ["", "Test targets appear four times, with persona_type `ugc`, `pair`, `demo` and `all` "
+              "(AlignX-test style). Train and test are disjoint by user and by target post.", "",
+              "## Personas", "", "| split | mean UGC items | mean PAIR items | share with Demographic Information |",
+              "|---|---|---|---|"]
+    for name, df in (("train", train), ("test", test)):
+        if df.height:
+            ugc = df["User-Generated Content"].list.len().mean()
+            pair = df["Pair-wise Comparative Feedback"].list.len().mean()
+            demo = (df["Demographic Information"] != "").mean()
+            lines.append(f"| {name} | {ugc:.2f} | {pair:.2f} | {demo:.2f} |")
+    comm = {k.split(".", 1)[1]: v for k, v in assemble_m.get("counts", {}).items() if k.startswith("community.")}
+    total = sum(comm.values()) or 1
+    lines += ["", "## Agreement with the community's order", "",
+              "Reddit targets compared with the order SHP would infer from scores (the later comment preferred "
+              "when its score is at least twice the earlier one's, both >= 2):", "",
+              "| user's choice vs community | targets | share |", "|---|---|---|"]
+    lines += [f"| {k} | {v} | {v / total:.2f} |" for k, v in sorted(comm.items())]
+    lines += ["", "Personalized data is most informative where the user's choice disagrees with the community.",
+              "", "## Direction distribution per dimension (train)", "",
+              "| # | dimension | towards label_1 | towards label_0 | neutral |", "|---|---|---|---|---|"]
+    dirs = np.array(train["Preference Direction"].to_list()) if train.height else np.zeros((0, 90))
+    for d in tax:
+        col = dirs[:, d.index] if len(dirs) else np.array([])
+        share = (lambda v: f"{(col == v).mean():.2f}" if len(col) else "-")
+        lines.append(f"| {d.index} | {d.description} | {share(1.0)} | {share(0.0)} | {share(0.5)} |")
+    usage = annotate_m.get("counts", {})
+    lines += [""] + bias_section(bias)
+    lines += ["", "## Dimension correlation", "", "![correlation of directions](correlation_heatmap.png)", "",
+              "## How it was built", "",
+              "Built by alignx-pipeline: ingest_reddit -> anonymize -> annotate -> cluster -> assemble -> emit, "
+              "with ingest_alignment for PKU-SafeRLHF, UltraFeedback and HelpSteer2.", "",
+              "| stage | version | config hash | code |", "|---|---|---|---|"]
+    for stage in ("ingest_reddit", "ingest_alignment", "anonymize", "annotate", "cluster", "assemble"):
+        m = ctx.manifest(stage)
+        if m:
+            lines.append(f"| {stage} | {m['stage_version']} | {m['config_hash'][:12]} | {m['code_version'][:12]} |")
+    annotator = annotate_m.get("config", {})
+    lines += ["", f"Annotator: backend `{annotator.get('backend')}`, "
+              f"model `{annotator.get('model') if annotator.get('backend') != 'embedding' else annotator.get('embedding_model')}`, "
+              f"version `{(annotate_m.get('extra') or {}).get('annotator_version')}`; "
+              f"{usage.get('usage.tokens_in', 0)} input and {usage.get('usage.tokens_out', 0)} output tokens, "
+              f"${usage.get('usage.cost_usd', 0):.2f} in this build. Seed {ctx.seed}.", "",
+              "## What is observed and what is synthesized", "",
+              "- Observed: the users' own comments (User-Generated Content), pseudonymized and scrubbed.",
+              "- Synthesized: chosen/rejected of Reddit targets and Pair-wise Comparative Feedback are other users' "
+              "comments oriented by the user's annotated profile (Reddit publishes no per-user votes); Preference "
+              "Directions come from the annotator; Demographic Information is generated from the history's "
+              "profile only, never from the target, so it does not leak the label.", "",
+              "## Known limitations", "",
+              *(f"- Skew: {f}" for f in bias_flags),
+              "- Annotation quality bounds everything: the default offline annotator is an embedding model, "
+              "weaker than an LLM; see bench/results/annotate.json.",
+              "- Authors are pseudonymous, not anonymous: writing style and content can still identify a person.",
+              "- Reddit's population is not the world's: see the direction distribution above.", "",
+              "## Licences and terms of the sources", "", "| source | licence / terms |", "|---|---|"]
+    lines += [f"| {s} | {l} |" for s, l in LICENCES]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Stage `evaluate`: see `stage.py`."""

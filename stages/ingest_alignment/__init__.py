@@ -1,0 +1,1 @@
+"""Stage `ingest_alignment`: see `stage.py`."""

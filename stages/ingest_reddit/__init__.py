@@ -1,0 +1,1 @@
+"""Stage `ingest_reddit`: see `stage.py`."""

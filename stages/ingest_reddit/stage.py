@@ -1,0 +1,434 @@
+"""Stage ``ingest_reddit``: Reddit dumps of any era -> normalized, filtered threads per author bucket.
+
+Config section ``[ingest_reddit]``. Inputs: ``ingest_reddit.inputs`` (directories, files or globs of
+``RC_*.zst`` / ``RS_*.zst`` monthly dumps, ``<sub>_comments.zst`` / ``<sub>_submissions.zst``,
+or plain ``.ndjson`` / ``.jsonl`` / ``.json`` line files).
+
+Shards: one per input file (largest first). Each shard streams its file in chunks, parses them
+with polars' NDJSON reader (falling back to line-by-line parsing only for chunks holding bad or
+blank lines), normalizes every era to the schema below and applies the per-record filters.
+``finish`` removes duplicate ids, joins comments to their submissions and writes the tables
+partitioned by a stable hash of the author, so later per-user work is shard-local.
+
+Normalized schema (every era):
+
+==================  ========  ===================================================================
+column              type      meaning
+==================  ========  ===================================================================
+kind                str       "comment" or "submission"
+id                  str       base-36 id without ``t1_`` / ``t3_`` prefix (from ``id`` or ``name``)
+author              str       username as in the dump
+author_fullname     str?      ``t2_`` account id where the era has it
+subreddit           str       subreddit name as in the dump
+created_utc         i64       seconds since epoch (dumps hold int, float or str)
+edited_utc          i64?      when it was edited (null: never; 0: edited, time unknown)
+score               i64?
+distinguished       str?      "moderator", "admin", ... or null
+stickied            bool
+over_18             bool      submissions only (comments: false)
+deleted_later       bool      Arctic Shift ``_meta.was_deleted_later`` / ``removed_by_category``
+body                str       comment body; for submissions the selftext ("" for link posts)
+title               str       submissions only ("" for comments)
+link_id             str       comments: the submission id (no prefix); submissions: own id
+parent_id           str       comments: parent id (no prefix); submissions: ""
+is_top_level        bool      comments whose parent is the submission
+source_file         str       input file name (provenance)
+source_line         i64       1-based line in the decompressed file (provenance)
+bucket              i32       crc32(author) mod ``ingest_reddit.author_buckets``
+==================  ========  ===================================================================
+
+Outputs (``data/work/ingest_reddit/out-*/``):
+
+- ``threads/bucket-NNN.parquet``: kept comments joined to their submission (``post_title``,
+  ``post_body``, ``post_author``, ``prompt`` = body then title, as AlignX builds prompts).
+- ``orphans/bucket-NNN.parquet``: kept comments whose submission is not in the inputs.
+- ``submissions/part-000.parquet``: kept submissions.
+- ``users/users.parquet``: per author: eligible comments, posts, distinct threads, subreddits.
+- ``authors/authors.parquet``: every author name in the inputs, dropped records included (the
+  anonymizer scrubs all of them from text).
+- ``rejects/<file>.jsonl``: lines that are not JSON objects, with file, line and reason.
+
+Drop reasons (the manifest's ``dropped``; each record counted once, by the first rule it fails,
+in this order): ``malformed_json``, ``opted_out`` (the author asked to be forgotten: ``alignx
+forget``; only keyed hashes of their names are stored), ``missing_id``, ``unknown_kind``, ``deleted_later``,
+``deleted_body``, ``removed_body``, ``deleted_author``, ``bot``, ``distinguished``, ``stickied``,
+``nsfw``, ``subreddit_denied``, ``subreddit_not_allowed``, ``date_out_of_range``,
+``score_out_of_range``, ``too_short``, ``too_long``, ``non_english``, ``duplicate_id``,
+``in_filtered_post`` (a comment whose submission was dropped by a rule above).
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections import Counter
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import orjson
+import polars as pl
+
+from alignx.dumps import DUMP_SUFFIXES, dump_kind, iter_line_chunks, parse_lines, prefetch
+from pipeline.errors import UserError
+from pipeline.io import write_parquet
+from pipeline.logs import get_logger
+from alignx.privacy import load_key, load_optout, opted_out_names, optout_id
+from pipeline.stage import Shard, Stage, StageContext, Stats
+
+log = get_logger("ingest_reddit")
+
+#: Raw fields read from every record; everything is read as a string and cast during
+#: normalization, because eras disagree on types (created_utc: int, float or str...).
+RAW_FIELDS = (
+    "id", "name", "author", "author_fullname", "subreddit", "created_utc", "edited", "score",
+    "distinguished", "stickied", "over_18", "body", "title", "selftext", "link_id", "parent_id",
+    "removed_by_category",
+)
+RAW_SCHEMA = {f: pl.String for f in RAW_FIELDS} | {
+    "_meta": pl.Struct({"was_deleted_later": pl.String, "removal_type": pl.String})
+}
+DELETED = "[deleted]"
+REMOVED = "[removed]"
+#: Function words for the non-English heuristic (see ``_english_expr``).
+ENGLISH_WORDS = (
+    "the|and|is|are|was|to|of|a|an|i|you|it|that|this|in|on|for|with|be|not|have|has|but|my|"
+    "your|just|so|if|or|what|they|we|he|she|do|don't|can|at|as|me|no|yes|all|like"
+)
+
+
+def author_bucket(author: str, buckets: int) -> int:
+    """Stable bucket of an author (crc32, identical across runs, machines and versions)."""
+    return zlib.crc32(author.encode("utf-8")) % buckets
+
+
+def author_buckets(authors: pl.Series, buckets: int) -> pl.Series:
+    """``author_bucket`` of every row, hashing each distinct name once."""
+    names = authors.unique()
+    values = pl.Series([author_bucket(a, buckets) for a in names.to_list()], dtype=pl.Int32)
+    return authors.replace_strict(names, values, return_dtype=pl.Int32)
+
+
+def _to_epoch(day: str, key: str) -> int | None:
+    if not day:
+        return None
+    try:
+        d = date.fromisoformat(day)
+    except ValueError:
+        raise UserError(f"{key}: '{day}' is not a date like 2024-01-31") from None
+    return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp())
+
+
+def _strip_prefix(col: str) -> pl.Expr:
+    return pl.col(col).str.replace(r"^t[1-6]_", "")
+
+
+def _bool(col: str) -> pl.Expr:
+    return pl.col(col).str.to_lowercase().is_in(["true", "1"]).fill_null(False)
+
+
+def normalize(raw: pl.DataFrame, file_kind: str | None, buckets: int) -> pl.DataFrame:
+    """Raw string columns (RAW_SCHEMA plus ``source_file``/``source_line``) -> the normalized schema."""
+    if file_kind is None:  # plain line files: tell records apart by their fields
+        kind = (
+            pl.when(pl.col("title").is_not_null()).then(pl.lit("submission"))
+            .when(pl.col("body").is_not_null() | pl.col("link_id").is_not_null()).then(pl.lit("comment"))
+            .otherwise(pl.lit(None))
+        )
+    else:
+        kind = pl.lit(file_kind)
+    meta = pl.col("_meta").struct
+    df = raw.with_columns(kind.alias("kind")).with_columns(
+        pl.coalesce(_strip_prefix("id"), _strip_prefix("name")).alias("id"),
+        pl.col("author").fill_null(DELETED),
+        pl.col("subreddit").fill_null(""),
+        pl.col("created_utc").cast(pl.Float64, strict=False).cast(pl.Int64).alias("created_utc"),
+        pl.when(pl.col("edited").is_null() | pl.col("edited").str.to_lowercase().is_in(["false", "0"]))
+        .then(pl.lit(None, pl.Int64))
+        .when(pl.col("edited").str.to_lowercase() == "true").then(pl.lit(0, pl.Int64))
+        .otherwise(pl.col("edited").cast(pl.Float64, strict=False).cast(pl.Int64))
+        .alias("edited_utc"),
+        pl.col("score").cast(pl.Float64, strict=False).cast(pl.Int64).alias("score"),
+        _bool("stickied").alias("stickied"),
+        (_bool("over_18") & (pl.col("kind") == "submission")).alias("over_18"),
+        (
+            meta.field("was_deleted_later").str.to_lowercase().eq("true").fill_null(False)
+            | pl.col("removed_by_category").is_not_null()
+        ).alias("deleted_later"),
+        pl.when(pl.col("kind") == "submission").then(pl.col("selftext").fill_null(""))
+        .otherwise(pl.col("body")).alias("body"),
+        pl.col("title").fill_null("").alias("title"),
+        pl.when(pl.col("kind") == "submission")
+        .then(pl.coalesce(_strip_prefix("id"), _strip_prefix("name")))
+        .otherwise(_strip_prefix("link_id")).alias("link_id"),
+        pl.when(pl.col("kind") == "submission").then(pl.lit(""))
+        .otherwise(_strip_prefix("parent_id").fill_null("")).alias("parent_id"),
+        (pl.col("parent_id").str.starts_with("t3_") | (_strip_prefix("parent_id") == _strip_prefix("link_id")))
+        .fill_null(False).alias("is_top_level"),
+    )
+    df = df.with_columns(author_buckets(df["author"], buckets).alias("bucket"))
+    return df.select(
+        "kind", "id", "author", "author_fullname", "subreddit", "created_utc", "edited_utc", "score",
+        "distinguished", "stickied", "over_18", "deleted_later", "body", "title", "link_id", "parent_id",
+        "is_top_level", "source_file", "source_line", "bucket",
+    )
+
+
+def is_english(text: pl.Series) -> pl.Series:
+    """Cheap English test: >= 90% of letters are ASCII, and texts of 8+ words contain one of
+    ~50 common English function words. Catches other scripts and most non-English Latin-script
+    text; shorter texts pass on the script test alone (too little evidence either way).
+
+    Letters are counted only in the few texts that hold any non-ASCII letter; ASCII word
+    boundaries keep the function-word scan fast.
+    """
+    frame = pl.DataFrame({"t": text})
+    non_ascii = frame.select(pl.col("t").str.count_matches(r"[\p{L}&&[^A-Za-z]]"))["t"]
+    script_ok = non_ascii == 0
+    mixed = non_ascii > 0
+    if mixed.any():
+        sub = frame.filter(mixed).select(pl.col("t").str.count_matches(r"[A-Za-z]"))["t"]
+        ok = sub >= 9 * non_ascii.filter(mixed)  # ascii >= 0.9 * (ascii + non-ascii)
+        script_ok = script_ok.scatter(mixed.arg_true(), ok)
+    long_ = frame.select(pl.col("t").str.contains(r"^\s*(?:\S+\s+){7}\S"))["t"]
+    function_word = frame.select(pl.col("t").str.contains(rf"(?i-u:\b(?:{ENGLISH_WORDS})\b)"))["t"]
+    return (script_ok & (~long_ | function_word)).fill_null(True)
+
+
+def drop_reason(df: pl.DataFrame, p: dict) -> pl.Expr:
+    """The first filter rule a normalized record fails, or null when it is kept.
+
+    ``df`` must hold the normalized schema plus ``text`` (body, or title + body for posts).
+    """
+    is_comment = pl.col("kind") == "comment"
+    text = pl.col("text")
+    body = pl.col("body").str.strip_chars()
+    sub = pl.col("subreddit").str.to_lowercase()
+    allow = [s.lower() for s in p["subreddits_allow"]]
+    deny = [s.lower() for s in p["subreddits_deny"]]
+    bots = list(p["bot_names"])
+    start = _to_epoch(p["date_from"], "ingest_reddit.date_from")
+    end = _to_epoch(p["date_to"], "ingest_reddit.date_to")
+    rules: list[tuple[str, pl.Expr]] = [
+        ("opted_out", pl.col("opted_out")),
+        ("missing_id", pl.col("id").is_null() | pl.col("created_utc").is_null()),
+        ("unknown_kind", pl.col("kind").is_null()),
+        ("deleted_later", pl.lit(p["drop_deleted_later"]) & pl.col("deleted_later")),
+        ("deleted_body", body == DELETED),
+        ("removed_body", body == REMOVED),
+        ("deleted_author", is_comment & (pl.col("author") == DELETED)),
+        ("bot", pl.col("author").is_in(bots) | pl.col("author").str.contains(p["bot_pattern"])),
+        ("distinguished", pl.col("distinguished").is_in(list(p["drop_distinguished"])).fill_null(False)),
+        ("stickied", pl.lit(p["drop_stickied"]) & pl.col("stickied")),
+        ("nsfw", pl.lit(p["drop_nsfw"]) & pl.col("over_18")),
+        ("subreddit_denied", sub.is_in(deny) if deny else pl.lit(False)),
+        ("subreddit_not_allowed", ~sub.is_in(allow) if allow else pl.lit(False)),
+        ("date_out_of_range", (pl.col("created_utc") < (start if start is not None else -(2**62)))
+         | (pl.col("created_utc") >= (end if end is not None else 2**62))),
+        ("score_out_of_range", pl.col("score").is_not_null()
+         & ((pl.col("score") < p["min_score"]) | (pl.col("score") > p["max_score"]))),
+        ("too_short", is_comment & (pl.col("body").str.len_chars() < p["min_length"])),
+        ("too_long", text.str.len_chars() > p["max_length"]),
+        ("non_english", pl.lit(p["english_only"]) & ~pl.col("english")),
+    ]
+    expr = pl.lit(None, pl.String)
+    for reason, cond in reversed(rules):
+        expr = pl.when(cond.fill_null(False)).then(pl.lit(reason)).otherwise(expr)
+    return expr
+
+
+def _parse_chunk(data: bytes, first_line: int, n_lines: int, source: str) -> tuple[pl.DataFrame, list[dict]]:
+    """Parse one chunk of NDJSON into raw columns; returns (frame, rejected lines).
+
+    The fast path hands the chunk to polars; a chunk with blank or malformed lines takes the
+    slow path, which finds the bad lines with orjson so every good line keeps its number.
+    """
+    try:
+        df = pl.read_ndjson(io.BytesIO(data), schema=RAW_SCHEMA)
+        if df.height == n_lines:  # polars skips blank lines: then numbering needs the slow path
+            return df.with_columns(
+                pl.lit(source).alias("source_file"),
+                pl.int_range(first_line, first_line + df.height, dtype=pl.Int64).alias("source_line"),
+            ), []
+    except pl.exceptions.PolarsError:
+        pass
+    good, numbers, rejects = [], [], []
+    for number, rec, line in parse_lines(data, first_line):
+        if isinstance(rec, Exception):
+            rejects.append({"file": source, "line": number, "reason": f"malformed_json: {rec}",
+                            "text": line[:300].decode("utf-8", "replace")})
+            continue
+        fields = {k: rec[k] for k in RAW_FIELDS if k in rec and not isinstance(rec[k], (dict, list))}
+        if isinstance(rec.get("_meta"), dict):
+            fields["_meta"] = rec["_meta"]
+        good.append(orjson.dumps(fields))
+        numbers.append(number)
+    if not good:
+        return pl.DataFrame(schema=RAW_SCHEMA | {"source_file": pl.String, "source_line": pl.Int64}), rejects
+    df = pl.read_ndjson(io.BytesIO(b"\n".join(good)), schema=RAW_SCHEMA)
+    return df.with_columns(pl.lit(source).alias("source_file"), pl.Series("source_line", numbers, pl.Int64)), rejects
+
+
+class IngestReddit(Stage):
+    name = "ingest_reddit"
+    version = "1"
+    input_keys = ("ingest_reddit.inputs",)
+    reads = ("anonymize",)  # anonymize.key_file: the opt-out list is keyed
+    description = "Reddit dumps (any era) -> normalized, filtered threads, partitioned by author"
+
+    def accepts_input(self, path: Path) -> bool:
+        return not path.name.startswith(".") and path.name.endswith(DUMP_SUFFIXES)
+
+    def fingerprint_extra(self, config, data_dir: Path) -> dict[str, str]:
+        return {"optout": optout_id(data_dir)}
+
+    def shards(self, ctx: StageContext) -> list[Shard]:
+        return [Shard(p.name, (str(p),), weight=p.stat().st_size) for p in ctx.inputs]
+
+    def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
+        """Parse, normalize and filter one file, one chunk at a time (memory: one chunk).
+
+        Writes ``records-NNNNN.parquet`` (kept records) and ``dropped-NNNNN.parquet`` (kind, id
+        and reason of dropped records, so comments of dropped posts can be dropped too) per
+        chunk, and ``rejects.jsonl`` for lines that are not JSON objects.
+        """
+        p = ctx.params
+        path = Path(shard.inputs[0])
+        kind = dump_kind(path)
+        stats = Stats()
+        rejects: list[dict] = []
+        authors: set[str] = set()
+        optout = load_optout(ctx.data_dir)  # people who asked to be forgotten: dropped before any rule
+        key = load_key(ctx.data_dir / ctx.config["anonymize.key_file"], create=False) if optout else None
+        if optout and key is None:
+            raise UserError(f"{ctx.data_dir / 'private/optout.txt'} lists people to forget but the pseudonymization "
+                            f"key is missing; restore the key the list was made with")
+        for i, (first_line, n_lines, data) in enumerate(prefetch(iter_line_chunks(path, p["chunk_mb"] << 20))):
+            raw, bad = _parse_chunk(data, first_line, n_lines, path.name)
+            rejects += bad
+            stats.records_in += raw.height + len(bad)
+            df = normalize(raw, kind, p["author_buckets"])
+            authors.update(df["author"].unique().to_list())
+            text = df.select(
+                pl.when(pl.col("kind") == "comment").then(pl.col("body"))
+                .otherwise(pl.col("title") + "\n" + pl.col("body")).alias("text")
+            )["text"]
+            english = is_english(text) if p["english_only"] else pl.Series([True] * df.height)
+            opted = opted_out_names(df["author"].unique().to_list(), key, optout)
+            df = df.with_columns(text.alias("text"), english.alias("english"),
+                                 pl.col("author").is_in(sorted(opted)).alias("opted_out"))
+            df = df.with_columns(drop_reason(df, p).alias("drop_reason")).drop("text", "english", "opted_out")
+            dropped = df.filter(pl.col("drop_reason").is_not_null())
+            stats.dropped.update(dict(dropped.group_by("drop_reason").len().iter_rows()))
+            kept = df.filter(pl.col("drop_reason").is_null()).drop("drop_reason")
+            stats.records_out += kept.height
+            write_parquet(kept, out_dir / f"records-{i:05d}.parquet", scratch=True)
+            write_parquet(dropped.select("kind", "id", "link_id", "drop_reason"), out_dir / f"dropped-{i:05d}.parquet",
+                          scratch=True)
+        stats.dropped["malformed_json"] += len(rejects)
+        if stats.records_in and len(rejects) / stats.records_in > p["max_bad_line_share"]:
+            first = rejects[0]
+            raise UserError(
+                f"{path}: {len(rejects)} of {stats.records_in} lines are not JSON objects "
+                f"(more than ingest_reddit.max_bad_line_share={p['max_bad_line_share']}); first at line "
+                f"{first['line']}: {first['reason']}. Is this a Reddit dump? Raise the share to accept it."
+            )
+        for r in rejects[:5]:
+            log.warning("%s line %d: %s (written to rejects)", r["file"], r["line"], r["reason"])
+        if rejects:
+            (out_dir / "rejects.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rejects))
+        write_parquet(pl.DataFrame({"author": sorted(authors - {DELETED})}, schema={"author": pl.String}),
+                      out_dir / "authors.parquet", scratch=True)
+        return stats
+
+    def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
+        """Deduplicate, join comments to submissions and write per-author-bucket tables.
+
+        Memory: the submissions' join columns plus one author bucket of comments at a time.
+        Duplicates are found within a bucket: two copies of one comment share an author
+        (a copy whose author was deleted was already dropped by the filters).
+        """
+        p = ctx.params
+        record_files = [f for part in parts for f in sorted(part.glob("records-*.parquet"))]
+        dropped_files = [f for part in parts for f in sorted(part.glob("dropped-*.parquet"))]
+        records = pl.scan_parquet(record_files) if record_files else None
+        if records is None:
+            return stats
+        stats.records_out = 0
+        all_posts = records.filter(pl.col("kind") == "submission").collect()
+        posts = all_posts.unique(subset="id", keep="first", maintain_order=True)
+        stats.dropped["duplicate_id"] += all_posts.height - posts.height
+        post_ids = posts["id"].implode()
+        filtered_post_ids = (
+            pl.scan_parquet(dropped_files).filter(pl.col("kind") == "submission").select("id").collect()["id"]
+            .implode()
+        )
+        post_cols = posts.select(
+            pl.col("id").alias("link_id"),
+            pl.col("title").alias("post_title"),
+            pl.col("body").alias("post_body"),
+            pl.col("author").alias("post_author"),
+            pl.col("score").alias("post_score"),
+        )
+        comment_ids = []
+        totals = Counter()
+        for b in range(p["author_buckets"]):
+            raw = records.filter((pl.col("kind") == "comment") & (pl.col("bucket") == b)).collect()
+            bucket = raw.unique(subset="id", keep="first", maintain_order=True)
+            stats.dropped["duplicate_id"] += raw.height - bucket.height
+            in_filtered = pl.col("link_id").is_in(filtered_post_ids) & ~pl.col("link_id").is_in(post_ids)
+            stats.dropped["in_filtered_post"] += bucket.filter(in_filtered).height
+            comments = bucket.filter(~in_filtered).sort("link_id", "created_utc", "id")
+            threads = comments.join(post_cols, on="link_id", how="inner", maintain_order="left").with_columns(
+                # AlignX prompts are the post body, then its title
+                pl.when(pl.col("post_body").str.strip_chars() == "").then(pl.col("post_title"))
+                .otherwise(pl.col("post_body") + "\n\n" + pl.col("post_title")).alias("prompt")
+            )
+            orphans = comments.filter(~pl.col("link_id").is_in(post_ids))
+            for name, table in (("threads", threads), ("orphans", orphans)):
+                if table.height:
+                    write_parquet(table, out_dir / name / f"bucket-{b:03d}.parquet")
+            comment_ids.append(comments.select("id", "parent_id", "is_top_level", "author", "link_id", "subreddit"))
+            totals.update({
+                "comments": comments.height, "thread_comments": threads.height, "orphan_comments": orphans.height,
+                "top_level_comments": int(threads["is_top_level"].sum()),
+                "replies": int((~threads["is_top_level"]).sum()),
+            })
+        comments = pl.concat(comment_ids) if comment_ids else pl.DataFrame()
+        totals["submissions"] = posts.height
+        totals["threads"] = comments.filter(pl.col("link_id").is_in(post_ids))["link_id"].n_unique()
+        totals["replies_with_parent"] = comments.filter(
+            ~pl.col("is_top_level") & pl.col("parent_id").is_in(comments["id"].implode())
+        ).height
+        stats.counts.update(totals)
+        stats.records_out = posts.height + totals["comments"]
+        write_parquet(posts.sort("created_utc", "id"), out_dir / "submissions" / "part-000.parquet")
+        write_parquet(users_table(comments, posts, p["author_buckets"]), out_dir / "users" / "users.parquet")
+        # every author in the inputs, kept or not: the anonymizer's dictionary of names
+        authors = pl.concat([pl.read_parquet(part / "authors.parquet") for part in parts]).unique().sort("author")
+        write_parquet(authors, out_dir / "authors" / "authors.parquet")
+        stats.counts["authors_seen"] = authors.height
+        for part in parts:
+            if (part / "rejects.jsonl").exists():
+                dst = out_dir / "rejects" / f"{part.name.rsplit('-', 1)[0]}.jsonl"
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_bytes((part / "rejects.jsonl").read_bytes())
+        return stats
+
+
+def users_table(comments: pl.DataFrame, posts: pl.DataFrame, buckets: int) -> pl.DataFrame:
+    """Per author: eligible comments, distinct threads and subreddits commented in, posts written."""
+    per_comment = comments.group_by("author").agg(
+        pl.len().alias("n_comments"),
+        pl.col("link_id").n_unique().alias("n_threads"),
+        pl.col("subreddit").n_unique().alias("n_subreddits"),
+    )
+    per_post = posts.group_by("author").agg(pl.len().alias("n_posts"))
+    users = (
+        per_comment.join(per_post, on="author", how="full", coalesce=True)
+        .with_columns(
+            pl.col("n_comments").fill_null(0), pl.col("n_threads").fill_null(0),
+            pl.col("n_subreddits").fill_null(0), pl.col("n_posts").fill_null(0),
+        )
+        .sort("author")
+    )
+    return users.with_columns(author_buckets(users["author"], buckets).alias("bucket"))

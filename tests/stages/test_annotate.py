@@ -1,0 +1,254 @@
+"""Stage annotate: directions, the offline embedding backend, and the OpenAI-compatible
+backends against a real HTTP server on 127.0.0.1 (tests/openai_server.py), including its
+failures: 429 with Retry-After, 500, a hang past the timeout, truncated JSON, JSON that breaks
+the schema, a body that is not JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from alignx.directions import pair_direction, single_direction
+from stages.annotate.ratings import validate_ratings
+
+from conftest import ROOT, SAMPLE_REDDIT, alignx, copy_inputs
+from openai_server import OpenAIServer
+
+KEY_ENV = {"ALIGNX_PSEUDONYM_KEY": "test-key-" + "x" * 40, "OPENAI_API_KEY": "sk-test-not-a-real-key"}
+
+
+def test_directions_hand_computed():
+    chosen = np.zeros(90, dtype=int)
+    rejected = np.zeros(90, dtype=int)
+    chosen[[0, 1, 2]] = [2, -1, 1]
+    rejected[[0, 1, 2]] = [1, 1, 1]
+    d = pair_direction(chosen, rejected)
+    assert list(d[:3]) == [1.0, 0.0, 0.5] and (d[3:] == 0.5).all()
+    s = single_direction(chosen)
+    assert list(s[:3]) == [1.0, 0.0, 1.0] and (s[3:] == 0.5).all()
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"d00": 1}, "keys missing"),
+    ([0] * 89, "expected 90"),
+    ({f"d{i:02d}": (7 if i == 5 else 0) for i in range(90)}, "d05 = 7"),
+    ({f"d{i:02d}": 0.5 for i in range(90)}, "not an integer"),
+])
+def test_validate_ratings_says_what_is_wrong(bad, message):
+    with pytest.raises(ValueError, match=message):
+        validate_ratings(bad)
+
+
+@pytest.fixture(scope="module")
+def anonymized(tmp_path_factory) -> Path:
+    """A data dir with the demo corpus ingested and anonymized (copied by each test)."""
+    d = tmp_path_factory.mktemp("anon") / "data"
+    raw = copy_inputs(sorted(SAMPLE_REDDIT.glob("*.zst")), d / "raw" / "reddit")
+    alignx("run", "ingest_reddit", "anonymize", "--set", f"ingest_reddit.inputs={raw}", data_dir=d, env=KEY_ENV)
+    return d
+
+
+@pytest.fixture
+def data_dir(anonymized, tmp_path) -> Path:
+    d = tmp_path / "data"
+    shutil.copytree(anonymized, d)
+    return d
+
+
+@pytest.fixture
+def server():
+    with OpenAIServer() as s:
+        yield s
+
+
+def openai_args(server: OpenAIServer, *extra: str) -> list[str]:
+    args = ["--set", "annotate.backend=openai", "--set", f"annotate.base_url={server.url}",
+            "--set", "annotate.model=test-model", "--set", "annotate.timeout_s=1.0",
+            "--set", "annotate.max_retries=3"]
+    for e in extra:
+        args += ["--set", e]
+    return args
+
+
+def run_annotate(data_dir: Path, args: list[str], check: bool = True, env: dict | None = None):
+    return alignx("run", "annotate", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}", *args,
+                  data_dir=data_dir, env={**KEY_ENV, **(env or {})}, check=check)
+
+
+def ratings(data_dir: Path) -> pl.DataFrame:
+    files = sorted((data_dir / "work/annotate").glob("out-*/ratings/*.parquet"))
+    return pl.concat([pl.read_parquet(f) for f in files]).sort("id")
+
+
+def manifest(data_dir: Path) -> dict:
+    return json.loads((data_dir / "work/annotate/_manifest.json").read_text())
+
+
+def test_embedding_backend_rates_every_comment_and_caches(data_dir):
+    run_annotate(data_dir, [])
+    df = ratings(data_dir)
+    assert df.height == 402 and (df["status"] == "ok").all()
+    r = np.array(df["ratings"].to_list())
+    assert r.shape == (402, 90) and r.min() >= -2 and r.max() <= 2
+    assert 0.2 < (r != 0).mean() < 0.9  # most dimensions speak for some comments, not all
+    m = manifest(data_dir)
+    assert m["counts"]["usage.cost_usd"] == 0
+    first = df
+    run_annotate(data_dir, [], check=True)  # up to date: skipped
+    alignx("run", "annotate", "--force", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}", data_dir=data_dir,
+           env=KEY_ENV)
+    m = manifest(data_dir)
+    assert m["counts"]["requested"] == 0 and m["counts"]["cached"] == 402
+    assert ratings(data_dir).equals(first)
+
+
+def test_embedding_backend_separates_simple_from_technical_text():
+    from stages.annotate.embedding import EmbeddingAnnotator
+    from alignx.taxonomy import load_taxonomy
+
+    ann = EmbeddingAnnotator("all-MiniLM-L6-v2", None)
+    z = ann.zscores([
+        "The eigenvalue decomposition of the covariance operator characterizes the asymptotic variance.",
+        "The dog is big. It likes to run and play.",
+    ])
+    complexity = load_taxonomy().find("complexity of the statement").index
+    concise = load_taxonomy().find("Concise communication style").index
+    assert z[0, complexity] > z[1, complexity]
+    assert ann.zscores(["ok."])[0, concise] > ann.zscores([" ".join(["a long detailed explanation"] * 30)])[0, concise]
+
+
+def test_openai_backend_structured_output_and_zero_requests_on_rerun(data_dir, server):
+    run_annotate(data_dir, openai_args(server, "annotate.concurrency=8"))
+    df = ratings(data_dir)
+    assert df.height == 402 and (df["status"] == "ok").all()
+    assert server.chat_requests == 402 - 2  # two comments share their text and post: rated once
+    m = manifest(data_dir)
+    assert m["counts"]["usage.tokens_in"] > 0 and m["counts"]["usage.cost_usd"] > 0
+    assert m["counts"]["usage.requests"] == server.chat_requests
+    before = server.chat_requests
+    alignx("run", "annotate", "--force", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}",
+           *openai_args(server), data_dir=data_dir, env=KEY_ENV)
+    assert server.chat_requests == before  # everything came from the cache
+    assert ratings(data_dir).equals(df)
+
+
+def test_openai_backend_survives_every_failure(data_dir, server):
+    server.faults.extend(["429", "500", "hang", "truncated", "schema", "garbage"])
+    # one request at a time: the first item meets every fault, three transport faults (retried
+    # by the client, max_retries=3) then three bad answers (asked again, invalid_retries=3)
+    proc = run_annotate(data_dir, openai_args(server, "annotate.concurrency=1", "annotate.invalid_retries=3"))
+    df = ratings(data_dir)
+    assert (df["status"] == "ok").all(), df.filter(pl.col("status") != "ok")["error"].to_list()
+    # 429 then the retry: the client waited out Retry-After: 1
+    assert server.request_times[1] - server.request_times[0] >= 0.9
+    # each fault costs one extra request (the hang also one, after the 1 s timeout)
+    assert server.chat_requests == 400 + 6
+    assert "Traceback" not in proc.stderr
+
+
+def test_persistent_failures_are_recorded_with_reasons_and_retried_next_run(data_dir, server):
+    server.always = "schema"
+    run_annotate(data_dir, openai_args(server, "annotate.concurrency=4", "annotate.invalid_retries=1"))
+    df = ratings(data_dir)
+    assert (df["status"] == "failed").all()
+    assert df["error"].str.starts_with("invalid_output: d00 = 7").all()
+    m = manifest(data_dir)
+    assert m["dropped"] == {"failed_invalid_output": 402} and m["records_out"] == 0
+    assert server.chat_requests == 2 * m["counts"]["requested"]  # first try + one retry showing the error
+    server.always = "500"
+    before = server.chat_requests
+    alignx("run", "annotate", "--force", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}",
+           *openai_args(server, "annotate.concurrency=8", "annotate.max_retries=1"), data_dir=data_dir, env=KEY_ENV)
+    assert ratings(data_dir)["error"].str.starts_with("http_500").all()
+    requested = manifest(data_dir)["counts"]["requested"]
+    assert requested < server.chat_requests - before <= 2 * requested  # with the client's retry
+    server.always = None
+    alignx("run", "annotate", "--force", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}",
+           *openai_args(server, "annotate.concurrency=8"), data_dir=data_dir, env=KEY_ENV)
+    assert (ratings(data_dir)["status"] == "ok").all()
+
+
+def test_killed_run_resumes_to_the_same_output(data_dir, server, tmp_path):
+    clean = tmp_path / "clean"
+    shutil.copytree(data_dir, clean)
+    run_annotate(clean, openai_args(server, "annotate.concurrency=8"))
+    expected = ratings(clean)
+    sent = server.chat_requests
+    proc = run_annotate(data_dir, openai_args(server, "annotate.concurrency=8"), check=False,
+                        env={"ALIGNX_INJECT_KILL_AFTER_SHARDS": "3"})
+    assert proc.returncode == -9
+    assert sent < server.chat_requests < 2 * sent  # part of the work (each data dir has its own cache)
+    run_annotate(data_dir, openai_args(server, "annotate.concurrency=8"))
+    assert ratings(data_dir).equals(expected)
+    m = manifest(data_dir)
+    assert m["shards"]["resumed"] == 3 and server.chat_requests == 2 * sent
+
+
+def test_cost_limit_stops_cleanly_and_paid_ratings_stay(data_dir, server):
+    args = openai_args(server, "annotate.concurrency=1", "annotate.price_input_per_mtok=1000",
+                       "annotate.max_cost=20")
+    proc = run_annotate(data_dir, args, check=False)
+    assert proc.returncode == 1 and "cost limit reached" in proc.stderr and "annotate.max_cost=40" in proc.stderr
+    assert not (data_dir / "work/annotate/_manifest.json").exists()
+    paid = server.chat_requests
+    assert 0 < paid < 400
+    run_annotate(data_dir, openai_args(server, "annotate.concurrency=8"))
+    assert server.chat_requests == 400  # what was paid for was not asked again
+    assert (ratings(data_dir)["status"] == "ok").all()
+
+
+def test_estimate_sends_nothing(data_dir, server):
+    out = alignx("annotate", "--estimate", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}",
+                 *openai_args(server), data_dir=data_dir, env=KEY_ENV).stdout
+    assert "402 items, 0 cached, 402 to send" in out
+    tokens = int(re.search(r"tokens in\s+~([\d,]+)", out).group(1).replace(",", ""))
+    assert tokens > 402 * 1000  # the prompt carries the 90 dimension descriptions
+    assert server.chat_requests == 0
+
+
+def test_missing_api_key_is_a_clear_error(data_dir):
+    proc = alignx("run", "annotate", "--set", "annotate.backend=openai", "--set",
+                  f"ingest_reddit.inputs={data_dir / 'raw/reddit'}", data_dir=data_dir,
+                  env={**KEY_ENV, "OPENAI_API_KEY": ""}, check=False)
+    assert proc.returncode == 2 and "needs an API key in $OPENAI_API_KEY" in proc.stderr
+
+
+def test_batch_backend_resumes_the_same_batch(data_dir, server):
+    server.hold_batches = True
+    args = ["--set", "annotate.backend=openai-batch", "--set", f"annotate.base_url={server.url}",
+            "--set", "annotate.model=test-model", "--set", "annotate.batch_poll_s=0.2"]
+    cmd = [sys.executable, "-m", "alignx", "run", "annotate", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}",
+           *args, "--data-dir", str(data_dir)]
+    import os
+
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **KEY_ENV}, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while server.batch_creates == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.kill()
+    proc.wait()
+    state = json.loads((data_dir / "work/annotate/batches.json").read_text())
+    assert list(state.values()) == ["batch-0"]
+    server.hold_batches = False
+    alignx("run", "annotate", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}", *args, data_dir=data_dir,
+           env=KEY_ENV)
+    df = ratings(data_dir)
+    assert (df["status"] == "ok").all() and df.height == 402
+    # the interrupted shard's batch was polled again, not paid for twice
+    assert server.batch_creates == server.uploads == len(list((data_dir / "work/annotate/parts").iterdir()))
+    m = manifest(data_dir)
+    assert m["counts"]["usage.cost_usd"] > 0
+    lines = server.files["file-0"].decode().splitlines()
+    req = json.loads(lines[0])
+    assert req["url"] == "/v1/chat/completions" and req["body"]["response_format"]["json_schema"]["strict"]
+    assert req["body"]["temperature"] == 0.0 and "seed" in req["body"]

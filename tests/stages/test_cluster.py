@@ -1,0 +1,87 @@
+"""Stage cluster on the demo corpus and on the real 2005 dump: invariants that matter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from pipeline.io import sha256_file
+
+from conftest import SAMPLE_REDDIT, alignx, copy_inputs
+
+ENV = {"ALIGNX_PSEUDONYM_KEY": "cluster-test-key-" + "c" * 40}
+
+
+def build(data_dir: Path, inputs: list[Path], *sets: str) -> dict:
+    raw = copy_inputs(inputs, data_dir / "raw" / "reddit")
+    args = ["--set", f"ingest_reddit.inputs={raw}", *(x for s in sets for x in ("--set", s))]
+    alignx("run", "ingest_reddit", "anonymize", "annotate", "cluster", *args, data_dir=data_dir, env=ENV)
+    return json.loads((data_dir / "work/cluster/_manifest.json").read_text())
+
+
+def out(data_dir: Path) -> Path:
+    return next((data_dir / "work/cluster").glob("out-*"))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cluster") / "data"
+    return d, build(d, sorted(SAMPLE_REDDIT.glob("*.zst")))
+
+
+def test_every_comment_has_a_topic_or_noise(demo):
+    d, m = demo
+    assign = pl.read_parquet(out(d) / "topics/assignments.parquet")
+    assert assign.height == 402 == m["records_in"]
+    assert assign["topic"].min() >= -1
+    topics = pl.read_parquet(out(d) / "topics/topics.parquet")
+    assert topics.height == m["counts"]["topics"] >= 3
+    assert topics["size"].sum() == (assign["topic"] >= 0).sum()
+    assert all(len(k) > 0 for k in topics["keywords"].to_list())
+
+
+def test_interest_threshold_is_respected(demo):
+    d, m = demo
+    topics = pl.read_parquet(out(d) / "topics/topics.parquet")
+    mapped = topics.filter(pl.col("interest_dimension").is_not_null())
+    assert (mapped["similarity"] >= 0.25).all() and mapped["interest_label"].str.starts_with("Likes").all()
+    assert (topics.filter(pl.col("interest_dimension").is_null())["similarity"] < 0.25).all()
+    report = (out(d) / "cluster_report.md").read_text()
+    assert "candidate new dimension" in report or m["counts"]["topics_uncovered"] == 0
+
+
+def test_archetypes_and_heatmap(demo):
+    d, m = demo
+    users = pl.read_parquet(out(d) / "archetypes/users.parquet")
+    assert users["archetype"].min() >= -1 and users.height >= 30
+    assert (users.filter(pl.col("n_comments") < 3)["archetype"] == -1).all()
+    assert all(len(p) == 90 and set(p) <= {0.0, 0.5, 1.0} for p in users["profile"].to_list())
+    png = (out(d) / "correlation/heatmap.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    corr = pl.read_parquet(out(d) / "correlation/matrix.parquet").to_numpy()
+    assert corr.shape == (90, 90) and np.allclose(corr, corr.T, atol=1e-6) and np.allclose(np.diag(corr), 1)
+
+
+def test_same_seed_same_assignment(demo, tmp_path):
+    d, _ = demo
+    d2 = tmp_path / "again"
+    build(d2, sorted(SAMPLE_REDDIT.glob("*.zst")))
+    for name in ("topics/assignments.parquet", "topics/topics.parquet", "archetypes/users.parquet"):
+        assert sha256_file(out(d) / name) == sha256_file(out(d2) / name)
+
+
+def test_sampled_fit_assigns_the_rest(demo, tmp_path):
+    d3 = tmp_path / "sampled"
+    m = build(d3, sorted(SAMPLE_REDDIT.glob("*.zst")), "cluster.fit_sample=200")
+    assign = pl.read_parquet(out(d3) / "topics/assignments.parquet")
+    assert assign.height == 402 and assign["topic"].min() >= -1 and m["counts"]["topics"] >= 2
+
+
+def test_real_2005_dump_gets_topics(tmp_path, reddit_dir):
+    m = build(tmp_path, [reddit_dir / "RC_2005-12.zst"])
+    assign = pl.read_parquet(out(tmp_path) / "topics/assignments.parquet")
+    assert assign.height == 881 and m["counts"]["topics"] >= 2

@@ -1,0 +1,98 @@
+"""Stage emit on the demo corpus: the release's files, schema, loaders, determinism, privacy and provenance."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from alignx.taxonomy import profile, render_profile
+
+from conftest import DEMO_ENV as ENV, SAMPLE_REDDIT, alignx, build_demo as build, copy_inputs, examples, split
+
+
+def test_release_files_and_alignx_field_names(built):
+    d, release = built
+    names = sorted(f.name for f in release.iterdir())
+    assert names == ["README.md", "bias.json", "bias_directions.png", "bias_subreddits.png", "checksums.sha256",
+                     "correlation_heatmap.png", "schema.json", "test-00000-of-00001.parquet",
+                     "train-00000-of-00001.parquet"]
+    train = split(release, "train")
+    assert train.columns == ["id", "source", "persona_type", "prompt", "chosen", "rejected", "Preference Direction",
+                             "Demographic Information", "User-Generated Content", "Pair-wise Comparative Feedback"]
+    for line in (release / "checksums.sha256").read_text().splitlines():
+        digest, name = line.split("  ")
+        import hashlib
+
+        assert hashlib.sha256((release / name).read_bytes()).hexdigest() == digest
+    card = (release / "README.md").read_text()
+    assert card.startswith("---\nlicense: cc-by-nc-4.0") and "configs:" in card and "CC-BY-NC-4.0" in card
+    assert "## Agreement with the community's order" in card and "Synthesized" in card
+
+
+def test_rows_validate_against_the_json_schema(built):
+    import jsonschema
+
+    d, release = built
+    schema = json.loads((release / "schema.json").read_text())
+    for name in ("train", "test"):
+        for row in split(release, name).iter_rows(named=True):
+            jsonschema.validate(row, schema)
+
+
+def test_counts_match_the_manifest(built):
+    d, release = built
+    m = json.loads((d / "work/assemble/_manifest.json").read_text())
+    e = json.loads((d / "work/emit/_manifest.json").read_text())
+    assert split(release, "train").height == m["counts"]["train"] == e["counts"]["train"]
+    assert split(release, "test").height == m["counts"]["test"] == e["counts"]["test"]
+    train = split(release, "train")
+    assert (train["source"] != "reddit").sum() == m["counts"]["alignment_examples"] > 0
+
+
+def test_loads_in_datasets_polars_and_pandas(built):
+    import datasets
+    import pandas as pd
+
+    d, release = built
+    files = {"train": sorted(str(f) for f in release.glob("train-*.parquet")),
+             "test": sorted(str(f) for f in release.glob("test-*.parquet"))}
+    ds = datasets.load_dataset("parquet", data_files=files, cache_dir=str(d.parent / "hf-cache"))
+    assert ds["train"].num_rows == split(release, "train").height
+    assert len(ds["train"][0]["Preference Direction"]) == 90
+    assert set(ds["test"].column_names) >= {"User-Generated Content", "Pair-wise Comparative Feedback"}
+    frame = pd.read_parquet(files["train"][0])
+    assert len(frame) == ds["train"].num_rows
+    assert pl.read_parquet(files["test"][0]).height == ds["test"].num_rows
+
+
+def test_release_passes_the_privacy_audit(built):
+    d, release = built
+    proc = alignx("audit-privacy", data_dir=d, env=ENV)
+    assert "passed: no findings" in proc.stdout and str(release) in proc.stdout
+
+
+def test_same_inputs_same_bytes(built, tmp_path):
+    d, release = built
+    again = build(tmp_path / "again")
+    assert (again / "checksums.sha256").read_text() == (release / "checksums.sha256").read_text()
+    for f in release.glob("*.parquet"):
+        assert (again / f.name).read_bytes() == f.read_bytes()
+
+
+def test_provenance_of_a_released_example(built):
+    d, release = built
+    row = split(release, "train").filter(pl.col("source") == "reddit").row(0, named=True)
+    out = alignx("provenance", row["id"], data_dir=d, env=ENV).stdout
+    assert f"{row['id']} in stage emit" in out and "sources:" in out
+    assert re.search(r"private: real_id \w+, author \w+, RC_2024-03.zst line \d+", out)
+    assert "annotator: embedding:all-MiniLM-L6-v2" in out
+    assert re.search(r"emit v\d+ config [0-9a-f]{12}", out)
+    shutil.rmtree(d / "private")
+    out = alignx("provenance", row["id"], data_dir=d, env=ENV).stdout
+    assert "private:" not in out and "real_id" not in out

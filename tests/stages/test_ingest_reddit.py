@@ -1,0 +1,232 @@
+"""Stage ingest_reddit on the real dumps in ../shared/data/reddit and on the demo corpus.
+
+Expected counts were checked with an independent script (plain json + the documented rules,
+in rule order), not with the stage's code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+import zstandard
+
+from alignx.dumps import DumpError, iter_line_chunks, iter_records
+
+from conftest import SAMPLE_REDDIT, alignx, copy_inputs
+
+
+def run_ingest(data_dir: Path, *inputs: Path, extra: tuple[str, ...] = ()) -> dict:
+    raw = copy_inputs(list(inputs), data_dir / "raw" / "reddit")
+    alignx("run", "ingest_reddit", "--set", f"ingest_reddit.inputs={raw}", *extra, data_dir=data_dir)
+    return json.loads((data_dir / "work/ingest_reddit/_manifest.json").read_text())
+
+
+def table(data_dir: Path, name: str) -> pl.DataFrame:
+    files = sorted((data_dir / "work/ingest_reddit").glob(f"out-*/{name}/*.parquet"))
+    return pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame()
+
+
+def nonzero(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v}
+
+
+def test_pushshift_2005_comments(tmp_path, reddit_dir):
+    m = run_ingest(tmp_path, reddit_dir / "RC_2005-12.zst")
+    assert m["records_in"] == 1075
+    assert nonzero(m["dropped"]) == {"deleted_body": 105, "removed_body": 15, "deleted_author": 65, "too_short": 9}
+    assert m["records_out"] == 881
+    # no submissions file for this month: every kept comment is an orphan, counted, not dropped
+    assert m["counts"]["orphan_comments"] == 881 and m["counts"]["thread_comments"] == 0
+    # 314 replies have their parent in the raw file; 219 of them survive with their parent
+    assert m["counts"]["replies_with_parent"] == 219
+    orphans = table(tmp_path, "orphans")
+    assert orphans.height == 881
+    assert orphans["link_id"].n_unique() <= 396
+    first = orphans.filter(pl.col("id") == "c13").row(0, named=True)
+    assert first["source_file"] == "RC_2005-12.zst" and first["source_line"] == 1
+    assert first["created_utc"] == 1134365188 and first["link_id"] == "17863" and first["is_top_level"]
+    reply = orphans.filter(pl.col("id") == "c2102").row(0, named=True)
+    assert reply["parent_id"] == "c2101" and not reply["is_top_level"] and reply["source_line"] == 501
+
+
+def test_era_variations_normalize_to_one_schema(tmp_path, reddit_dir):
+    m = run_ingest(tmp_path, reddit_dir / "test_comments.json", reddit_dir / "test_submissions.json")
+    assert m["records_in"] == 27 + 31
+    assert nonzero(m["dropped"]) == {
+        # comments
+        "bot": 1, "deleted_author": 1, "deleted_body": 2, "too_short": 3,
+        # submissions: _meta.was_deleted_later x3, NSFW x3, a stickied post, German titles x2
+        "deleted_later": 3, "nsfw": 3, "stickied": 1, "non_english": 2,
+        # "[removed]" bodies: 2 comments, 1 submission
+        "removed_body": 3,
+    }
+    comments = table(tmp_path, "orphans")
+    posts = table(tmp_path, "submissions")
+    assert comments.height == 18 and posts.height == 21
+    assert comments.schema == table(tmp_path, "orphans").schema
+    assert comments.schema["created_utc"] == pl.Int64 and posts.schema["created_utc"] == pl.Int64
+    by_id = {r["id"]: r for r in comments.iter_rows(named=True)}
+    # created_utc was a float (2024), a string (2009/2012) and an int (2005) in the dump
+    assert by_id["kod0bkd"]["created_utc"] == 1706745600
+    assert by_id["c0cmuol"]["created_utc"] == 1251763200
+    assert by_id["c13"]["created_utc"] == 1134365188
+    assert all(not i.startswith("t1_") for i in by_id) and all(not r["link_id"].startswith("t3_") for r in by_id.values())
+    edited = {r["id"]: r["edited_utc"] for r in posts.iter_rows(named=True)}
+    assert edited["j08bcm"] == 1606781062 and edited["jk3lbh"] is None
+    assert "1afwvvg" not in set(posts["id"])  # was_deleted_later
+    kept_meta = pl.read_parquet(next((tmp_path / "work/ingest_reddit").glob("out-*/submissions/*.parquet")))
+    assert set(kept_meta["kind"]) == {"submission"}
+
+
+def test_deleted_later_can_be_kept_by_config(tmp_path, reddit_dir):
+    m = run_ingest(tmp_path, reddit_dir / "test_submissions.json",
+                   extra=("--set", "ingest_reddit.drop_deleted_later=false", "--set", "ingest_reddit.drop_nsfw=false"))
+    assert "deleted_later" not in nonzero(m["dropped"]) and "nsfw" not in nonzero(m["dropped"])
+
+
+def test_demo_corpus_threads_and_users(tmp_path):
+    m = run_ingest(tmp_path, *sorted(SAMPLE_REDDIT.glob("*.zst")))
+    assert m["records_in"] == 53 + 436
+    assert nonzero(m["dropped"]) == {
+        "bot": 21, "deleted_body": 6, "removed_body": 6, "deleted_later": 1, "duplicate_id": 1,
+        "nsfw": 1, "in_filtered_post": 1,
+    }
+    c = m["counts"]
+    assert c["submissions"] == 50 and c["thread_comments"] == 402 and c["orphan_comments"] == 0
+    threads = table(tmp_path, "threads")
+    assert threads.height == 402 and threads["link_id"].n_unique() == c["threads"] == 49
+    # AlignX prompts: the post body, then its title
+    row = threads.row(0, named=True)
+    assert row["prompt"] == f"{row['post_body']}\n\n{row['post_title']}"
+    # partitioned by author: each author lives in exactly one bucket file
+    files = sorted((tmp_path / "work/ingest_reddit").glob("out-*/threads/*.parquet"))
+    seen = {}
+    for f in files:
+        for author in pl.read_parquet(f)["author"].unique():
+            assert seen.setdefault(author, f) == f
+    users = table(tmp_path, "users")
+    assert users.filter(pl.col("n_threads") >= 6).height >= 12
+    assert "AutoModerator" not in set(threads["author"]) and "RemindMeBot" not in set(threads["author"])
+
+
+def test_demo_corpus_has_the_variety_later_stages_need():
+    posts = [r for _, r in iter_records(SAMPLE_REDDIT / "RS_2024-03.zst")]
+    comments = [r for _, r in iter_records(SAMPLE_REDDIT / "RC_2024-03.zst")]
+    assert len(posts) >= 40 and len({p["subreddit"] for p in posts}) >= 6
+    assert len(comments) >= 400
+    authors = {c["author"] for c in comments} - {"[deleted]", "AutoModerator", "RemindMeBot"}
+    assert len(authors) >= 30
+    posts_per_author: dict[str, set] = {}
+    for c in comments:
+        posts_per_author.setdefault(c["author"], set()).add(c["link_id"])
+    assert sum(len(v) >= 6 for a, v in posts_per_author.items() if a in authors) >= 12
+    bodies = " ".join(c["body"] for c in comments)
+    assert "[deleted]" in bodies and "[removed]" in bodies
+    assert "u/" in bodies and "@example.com" in bodies and "555-013-4477" in bodies
+    assert any(c["author"] == "AutoModerator" for c in comments)
+
+
+def test_garbage_lines_fail_with_file_and_line(tmp_path, reddit_dir):
+    lines = (reddit_dir / "test_comments.json").read_text().splitlines()
+    garbage = tmp_path / "in" / "garbage.ndjson"
+    garbage.parent.mkdir()
+    garbage.write_text("\n".join(lines[:10] + ['{"id": "x", "body": broken', "[1, 2]"] + lines[10:]) + "\n")
+    raw = copy_inputs([garbage], tmp_path / "data" / "raw")
+    proc = alignx("run", "ingest_reddit", "--set", f"ingest_reddit.inputs={raw}", data_dir=tmp_path / "data", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "garbage.ndjson: 2 of 29 lines are not JSON objects" in proc.stderr
+    assert "line 11" in proc.stderr
+    assert not (tmp_path / "data/work/ingest_reddit/_manifest.json").exists()
+
+    alignx("run", "ingest_reddit", "--set", f"ingest_reddit.inputs={raw}", "--set", "ingest_reddit.max_bad_line_share=0.1",
+           data_dir=tmp_path / "data")
+    m = json.loads((tmp_path / "data/work/ingest_reddit/_manifest.json").read_text())
+    assert m["dropped"]["malformed_json"] == 2 and m["records_in"] == 29
+    rejects = [json.loads(l) for f in (tmp_path / "data/work/ingest_reddit").glob("out-*/rejects/*.jsonl")
+               for l in f.read_text().splitlines()]
+    assert [(r["file"], r["line"]) for r in rejects] == [("garbage.ndjson", 11), ("garbage.ndjson", 12)]
+    kept = table(tmp_path / "data", "orphans")
+    # line numbers of good lines after the bad ones are still exact
+    assert kept.filter(pl.col("id") == "c13")["source_line"].to_list() == [18]
+
+
+def test_corrupt_zstd_names_file_and_offset(tmp_path, reddit_dir):
+    data = bytearray((reddit_dir / "RC_2005-12.zst").read_bytes())
+    data[70_000:70_016] = b"\x00" * 16
+    bad = tmp_path / "RC_2005-12.zst"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(DumpError, match=r"RC_2005-12.zst: zstandard data is corrupt near compressed byte"):
+        for _ in iter_line_chunks(bad):
+            pass
+    truncated = tmp_path / "RC_short.zst"
+    truncated.write_bytes(bytes(data[:50_000]))
+    with pytest.raises(DumpError, match=r"ends in the middle of a zstandard frame at compressed byte 50,000"):
+        for _ in iter_line_chunks(truncated):
+            pass
+
+
+def test_default_window_limit_would_fail_so_we_raise_it(reddit_dir):
+    raw = (reddit_dir / "RC_2005-12.zst").read_bytes()
+    with pytest.raises(zstandard.ZstdError, match="too much memory"):
+        zstandard.ZstdDecompressor().decompressobj().decompress(raw)
+    assert sum(n for _, n, _ in iter_line_chunks(reddit_dir / "RC_2005-12.zst")) == 1075
+
+
+def test_small_chunks_keep_line_numbers(reddit_dir):
+    chunks = list(iter_line_chunks(reddit_dir / "RC_2005-12.zst", chunk_bytes=10_000))
+    assert len(chunks) > 50
+    expected = 1
+    for first, n, data in chunks:
+        assert first == expected and data.endswith(b"\n") and n == data.count(b"\n")
+        expected += n
+    assert expected == 1076
+
+
+def test_provenance_traces_a_record_to_its_dump_line(tmp_path, reddit_dir):
+    run_ingest(tmp_path, reddit_dir / "RC_2005-12.zst")
+    out = alignx("provenance", "c2102", data_dir=tmp_path).stdout
+    assert "c2102 in stage ingest_reddit" in out
+    assert "source_file: RC_2005-12.zst" in out and "source_line: 501" in out
+    assert "lineage:" in out and "ingest_reddit v1" in out
+    proc = alignx("provenance", "nope", data_dir=tmp_path, check=False)
+    assert proc.returncode == 2 and "no record with this id" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "override, reason, expected",
+    [
+        ('ingest_reddit.subreddits_deny=["cooking", "BOOKS"]', "subreddit_denied", None),
+        ('ingest_reddit.subreddits_allow=["Fitness"]', "subreddit_not_allowed", None),
+        ("ingest_reddit.date_to=2024-03-05", "date_out_of_range", None),
+        ("ingest_reddit.min_score=0", "score_out_of_range", None),
+    ],
+)
+def test_configurable_filters_on_the_demo_corpus(tmp_path, override, reason, expected):
+    records = [r for f in sorted(SAMPLE_REDDIT.glob("*.zst")) for _, r in iter_records(f)]
+    m = run_ingest(tmp_path, *sorted(SAMPLE_REDDIT.glob("*.zst")), extra=("--set", override))
+    kept = table(tmp_path, "threads")
+    if reason == "subreddit_denied":
+        assert not set(kept["subreddit"]) & {"Cooking", "books"}
+        assert m["dropped"][reason] > 0
+    elif reason == "subreddit_not_allowed":
+        assert set(kept["subreddit"]) == {"Fitness"}
+        posts = table(tmp_path, "submissions")
+        assert set(posts["subreddit"]) == {"Fitness"}
+    elif reason == "date_out_of_range":
+        assert kept["created_utc"].max() < 1709596800  # 2024-03-05T00:00Z
+        late = sum(1 for r in records if r["created_utc"] >= 1709596800)
+        # every late record is dropped by this rule unless an earlier rule took it first
+        assert 0 < m["dropped"][reason] <= late
+    else:
+        assert kept["score"].min() >= 0
+        negative = sum(1 for r in records if r["score"] < 0)
+        assert 0 < m["dropped"][reason] <= negative
+
+
+def test_bad_date_setting_is_a_clear_error(tmp_path):
+    proc = alignx("run", "--set", "ingest_reddit.date_from=March", "--set", f"ingest_reddit.inputs={SAMPLE_REDDIT}",
+                  data_dir=tmp_path, check=False)
+    assert proc.returncode == 2 and "ingest_reddit.date_from: 'March' is not a date" in proc.stderr
