@@ -6,10 +6,12 @@ Shards: one per table file of ``ingest_reddit`` (each author bucket of ``threads
 ``orphans``, ``submissions``, ``users``). For each row:
 
 - ``author`` / ``post_author`` become ``u_<hmac>`` (keyed HMAC-SHA256 of the lower-cased
-  name: Reddit names are unique regardless of case); ``id``, ``link_id``, ``parent_id`` become
-  ``c_<hmac>`` (comments) or ``p_<hmac>`` (posts).
+  name: Reddit names are unique regardless of case); ``id``, ``link_id``, ``parent_id``,
+  ``chain_ids`` become ``c_<hmac>`` (comments) or ``p_<hmac>`` (posts).
 - ``body``, ``post_title``, ``post_body`` (and ``title`` of submissions) are scrubbed by
-  ``alignx.privacy.Scrubber``; ``prompt`` is rebuilt from the scrubbed post.
+  ``alignx.privacy.Scrubber``, and so is every text of the parent chain (``chain_texts``);
+  ``prompt`` is rebuilt from the scrubbed post and chain (``alignx.threads.render_prompt``) and
+  ``prompt_ids`` names its parts: the post's id, then the chain's comment ids, oldest first.
 - ``author_fullname``, ``source_file`` and ``source_line`` are removed: with the dump they
   would lead back to the real record.
 
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import polars as pl
 
+from alignx.threads import render_prompt
 from pipeline.config import Config
 from pipeline.io import write_parquet
 from alignx.privacy import (
@@ -47,8 +50,9 @@ def private_map_dir(data_dir: Path) -> Path:
 
 class Anonymize(Stage):
     name = "anonymize"
-    version = "1"
+    version = "2"
     upstream = ("ingest_reddit",)
+    reads = ("ingest_reddit",)  # prompt_max_chars: prompts are rebuilt from scrubbed text
     description = "pseudonymize users and ids; scrub personal data from text"
 
     def _key(self, p: dict, data_dir: Path, create: bool = True) -> bytes | None:
@@ -96,6 +100,8 @@ class Anonymize(Stage):
                 "" if not par else pseudonym(key, "p" if top else "c", par)
                 for par, top in zip(df["parent_id"], df["is_top_level"])
             ]
+        if "chain_ids" in df.columns:  # the parent chain: comments
+            columns["chain_ids"] = [[pseudonym(key, "c", i) for i in ids] for ids in df["chain_ids"]]
         if "subreddit" in df.columns:  # a user's profile subreddit, u_<name>, names the user
             columns["subreddit"] = [
                 pseudonym(key, "u", s[2:].lower()) if s and s.lower().startswith("u_") else s for s in df["subreddit"]
@@ -109,11 +115,23 @@ class Anonymize(Stage):
                     scrubbed.update(counts)
                     values.append(clean)
                 columns[col] = values
+        if "chain_texts" in df.columns:
+            chains = []
+            for texts in df["chain_texts"]:
+                clean_chain = []
+                for text in texts:
+                    clean, counts = scrubber.scrub(text)
+                    scrubbed.update(counts)
+                    clean_chain.append(clean)
+                chains.append(clean_chain)
+            columns["chain_texts"] = chains
         out = df.with_columns(*(pl.Series(name, values, dtype=df.schema[name]) for name, values in columns.items()))
-        if "prompt" in out.columns:
+        if "prompt" in out.columns:  # rebuilt from the scrubbed post and chain; its parts named in prompt_ids
+            max_chars = ctx.config["ingest_reddit.prompt_max_chars"]
             out = out.with_columns(
-                pl.when(pl.col("post_body").str.strip_chars() == "").then(pl.col("post_title"))
-                .otherwise(pl.col("post_body") + "\n\n" + pl.col("post_title")).alias("prompt")
+                pl.Series("prompt", [render_prompt(t, b, c, max_chars) for t, b, c in
+                                     out.select("post_title", "post_body", "chain_texts").iter_rows()], pl.String),
+                pl.concat_list(pl.col("link_id"), pl.col("chain_ids")).alias("prompt_ids"),
             )
         out = out.drop([c for c in DROP_COLUMNS if c in out.columns])
         write_parquet(out, out_dir / table / path.name)

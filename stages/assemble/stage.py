@@ -48,6 +48,7 @@ from pipeline.io import stable_hash, write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
 from stages.assemble.demographic import llm_descriptions, template
+from stages.assemble.pairs import PAIRS_FROM, CandidateIndex, Split, leak_counts, remove_leaks
 from alignx.taxonomy import profile, render_profile
 
 log = get_logger("assemble")
@@ -62,6 +63,8 @@ SCHEMA = {
     "prompt": pl.String, "chosen": pl.String, "rejected": pl.String, "direction": pl.List(pl.Float32),
     "ugc": UGC_TYPE, "pair": PAIR_TYPE, "demographic": pl.String, "persona_type": pl.String,
     "community_order": pl.String, "margin": pl.Int32, "archetype": pl.Int32, "source_ids": pl.List(pl.String),
+    "prompt_ids": pl.List(pl.String), "thread_ids": pl.List(pl.String),
+    "score_ratio": pl.Float64, "seconds_between": pl.Int64, "length_ratio": pl.Float64,
 }
 PERSONAS = ("ugc", "pair", "demo", "all")
 
@@ -121,7 +124,8 @@ def f32(direction) -> list[float]:
 
 def load_comments(ctx: StageContext) -> pl.DataFrame:
     threads = pl.concat([
-        pl.read_parquet(f, columns=["id", "link_id", "author", "subreddit", "body", "prompt", "score", "created_utc"])
+        pl.read_parquet(f, columns=["id", "link_id", "parent_id", "is_top_level", "author", "subreddit", "body",
+                                    "prompt", "prompt_ids", "score", "created_utc"])
         for f in ctx.upstream_files("anonymize", "threads")])
     ratings = pl.concat([pl.read_parquet(f, columns=["id", "ratings", "status"])
                          for f in ctx.upstream_files("annotate", "ratings")])
@@ -129,16 +133,30 @@ def load_comments(ctx: StageContext) -> pl.DataFrame:
             .sort("link_id", "created_utc", "id"))
 
 
+def community_signals(chosen: dict, rejected: dict) -> dict:
+    """What the crowd did with the two responses, as ComPRed ships it: ``score_ratio`` = chosen's
+    score / rejected's (null unless both are >= 1), ``seconds_between`` = chosen's time - rejected's
+    (seconds; > 0: chosen came later), ``length_ratio`` = chosen's characters / rejected's."""
+    a, b = chosen.get("score"), rejected.get("score")
+    return {
+        "score_ratio": float(a) / b if a is not None and b is not None and a >= 1 and b >= 1 else None,
+        "seconds_between": int(chosen["created_utc"] - rejected["created_utc"]),
+        "length_ratio": len(chosen["body"]) / max(len(rejected["body"]), 1),
+    }
+
+
 class Assemble(Stage):
     name = "assemble"
-    version = "3"
+    version = "4"
     upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")
     reads = ("annotate",)  # the LLM settings for Demographic Information
-    description = "personas, preference pairs, user-disjoint splits"
+    description = "personas, preference pairs among siblings, leak-free splits"
 
     def shards(self, ctx: StageContext) -> list[Shard]:
         if ctx.params["demographic"] not in ("template", "llm"):
             raise UserError(f"assemble.demographic: '{ctx.params['demographic']}' must be \"template\" or \"llm\"")
+        if ctx.params["pairs_from"] not in PAIRS_FROM:
+            raise UserError(f"assemble.pairs_from: '{ctx.params['pairs_from']}' must be one of {', '.join(PAIRS_FROM)}")
         files = ctx.upstream_files("anonymize", "threads")
         return [Shard(f.stem) for f in files]
 
@@ -148,53 +166,58 @@ class Assemble(Stage):
         threads_bucket = pl.read_parquet(next(f for f in ctx.upstream_files("anonymize", "threads")
                                               if f.stem == shard.key), columns=["author"])
         authors = sorted(set(threads_bucket["author"]))
-        by_post: dict[str, list[dict]] = {}
-        by_author: dict[str, list[dict]] = {}
-        for row in comments.iter_rows(named=True):
-            by_post.setdefault(row["link_id"], []).append(row)
-            by_author.setdefault(row["author"], []).append(row)
+        index = CandidateIndex(comments, p["pairs_from"])
+        split = Split.decide(comments["author"], comments["link_id"], ctx.seed, p["test_share"])
         archetypes = dict(pl.read_parquet(ctx.upstream_files("cluster", "archetypes")[0],
                                           columns=["author", "archetype"]).iter_rows())
         stats = Stats()
         rows = []
         for user in authors:
-            own = by_author.get(user, [])
             stats.records_in += 1
-            if len(own) < p["min_comments"]:
+            if len(index.by_author.get(user, [])) < p["min_comments"]:
                 stats.dropped["user_too_few_comments"] += 1
                 continue
-            posts = sorted({c["link_id"] for c in own})
+            # only the user's comments in threads of the user's split: the rest would carry
+            # a test user into train threads or a train thread into test
+            own, crossing = split.own_side(user, index.by_author[user])
+            stats.counts["split_crossing_comments"] += crossing
+            allowed = split.allowed_author(user)
+            profiles: dict[str, tuple] = {}
             candidates = []
-            for post in posts:
-                history_own = [c for c in own if c["link_id"] != post]
-                if not history_own:
+            for group in index.groups_of(own):
+                post = index.thread_of[group]
+                if post not in profiles:
+                    history_own = [c for c in own if c["link_id"] != post]
+                    prof = profile(np.stack([single_direction(c["ratings"]) for c in history_own])) \
+                        if history_own else None
+                    profiles[post] = (prof, history_own)
+                prof, history_own = profiles[post]
+                if prof is None:
                     continue
-                prof = profile(np.stack([single_direction(c["ratings"]) for c in history_own]))
-                others = [c for c in by_post.get(post, []) if c["author"] != user]
-                pair = best_pair(others, prof, p["min_margin"])
+                pair = best_pair(index.others(group, user, allowed), prof, p["min_margin"])
                 if pair:
-                    candidates.append((post, pair, prof, history_own))
+                    candidates.append((group, post, pair, prof, history_own))
             if not candidates:
-                stats.dropped["user_no_target"] += 1
+                stats.dropped["user_no_target" if own else "user_only_crossing_threads"] += 1
                 continue
             picks = ranked(candidates, lambda c: c[0], ctx.seed, "target", user)[: p["targets_per_user"]]
-            for post, (chosen, rejected, margin), prof, history_own in sorted(picks, key=lambda c: c[0]):
-                rows.append(self._reddit_example(user, post, chosen, rejected, margin, prof, history_own, by_post,
-                                                 p, ctx.seed, archetypes.get(user, -1)))
+            for group, post, (chosen, rejected, margin), prof, history_own in sorted(picks, key=lambda c: c[0]):
+                rows.append(self._reddit_example(user, post, chosen, rejected, margin, prof, history_own, index,
+                                                 allowed, p, ctx.seed, archetypes.get(user, -1)))
             stats.records_out += 1
         stats.counts["reddit_examples"] = len(rows)
         write_parquet(pl.DataFrame(rows, schema=SCHEMA), out_dir / "reddit" / f"{shard.key}.parquet", scratch=True)
         return stats
 
-    def _reddit_example(self, user, post, chosen, rejected, margin, prof, history_own, by_post, p, seed, archetype):
+    def _reddit_example(self, user, post, chosen, rejected, margin, prof, history_own, index, allowed, p, seed,
+                        archetype):
         ugc = sorted(ranked(history_own, lambda c: c["id"], seed, "ugc", user, post)[: p["ugc_items"]],
                      key=lambda c: c["id"])
         pair_pool = []
-        for other_post in sorted({c["link_id"] for c in history_own}):
-            others = [c for c in by_post.get(other_post, []) if c["author"] != user]
-            best = best_pair(others, prof, p["min_margin"])
+        for group in index.groups_of(history_own):
+            best = best_pair(index.others(group, user, allowed), prof, p["min_margin"])
             if best:
-                pair_pool.append((other_post, best))
+                pair_pool.append((group, best))
         pairs = [b for _, b in sorted(ranked(pair_pool, lambda x: x[0], seed, "pair", user, post)[: p["pair_items"]],
                                       key=lambda x: x[0])]
         ugc_items = [{"prompt": c["prompt"], "comment": c["body"],
@@ -204,6 +227,7 @@ class Assemble(Stage):
         history = [np.array(x["Preference Direction"]) for x in ugc_items + pair_items]
         source_ids = [post, chosen["id"], rejected["id"], *(c["id"] for c in ugc),
                       *(x for a, b, _ in pairs for x in (a["id"], b["id"]))]
+        history_parts = [i for c in [*ugc, *(x for a, b, _ in pairs for x in (a, b))] for i in c["prompt_ids"]]
         return {
             "id": "ax-" + stable_hash(["reddit", user, *source_ids])[:20], "source": "reddit",
             "user_type": "reddit", "user": user, "post_id": post, "subreddit": chosen["subreddit"],
@@ -212,7 +236,9 @@ class Assemble(Stage):
             "direction": f32(pair_direction(chosen["ratings"], rejected["ratings"])),
             "ugc": ugc_items, "pair": pair_items, "demographic": demographic_text(history), "persona_type": "all",
             "community_order": community_order(chosen, rejected), "margin": margin, "archetype": archetype,
-            "source_ids": source_ids,
+            "source_ids": source_ids, "prompt_ids": list(chosen["prompt_ids"]),
+            "thread_ids": sorted({post, *(i for i in history_parts if i.startswith("p_"))}),
+            **community_signals(chosen, rejected),
         }
 
     def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
@@ -222,18 +248,16 @@ class Assemble(Stage):
         alignment = self._alignment_examples(ctx, reddit.height, stats)
         if p["demographic"] == "llm":
             reddit, alignment = (self._llm_demographics(ctx, df) for df in (reddit, alignment))
-        # splits: each user by a seeded hash of their own pseudonym, so every archetype sends about
-        # test_share of its users to test and removing a user moves nobody else; then no train
-        # target on a test target's post
-        split_hash = {u: int(stable_hash([ctx.seed, "split", u])[:8], 16) / 16**8 for u in reddit["user"].unique()}
-        test_users = {u for u, h in split_hash.items() if h < p["test_share"]}
-        if not test_users and p["test_share"] > 0 and len(split_hash) >= 2:
-            test_users = {min(split_hash, key=lambda u: (split_hash[u], u))}  # a test split is never empty
-        test = reddit.filter(pl.col("user").is_in(sorted(test_users)))
-        train = reddit.filter(~pl.col("user").is_in(sorted(test_users)))
-        clash = train["post_id"].is_in(test["post_id"].implode())
-        stats.dropped["post_in_test"] += int(clash.sum())
-        train = pl.concat([train.filter(~clash), alignment]).sort("source", "id")
+        # the split was decided per user and thread in run_shard (stages/assemble/pairs.py);
+        # here test targets get their four personas and train loses whatever still touches test
+        comments = load_comments(ctx)
+        split = Split.decide(comments["author"], comments["link_id"], ctx.seed, p["test_share"])
+        is_test = pl.col("user").is_in(sorted(split.test_users))
+        test, train = reddit.filter(is_test), reddit.filter(~is_test)
+        train = pl.concat([train, alignment])
+        train, leaked = remove_leaks(train, test)
+        stats.dropped.update(leaked)
+        train = train.sort("source", "id")
         test = pl.concat([
             test.with_columns(
                 pl.lit(persona).alias("persona_type"),
@@ -245,10 +269,14 @@ class Assemble(Stage):
         write_parquet(train, out_dir / "examples" / "train.parquet")
         write_parquet(test, out_dir / "examples" / "test.parquet")
         stats.records_out = train.height + test.height
+        test_targets = test.height // len(PERSONAS)
         stats.counts.update({
-            "train": train.height, "test": test.height, "test_targets": test.height // len(PERSONAS),
+            "train": train.height, "test": test.height, "test_targets": test_targets,
+            "test_target_share": round(test_targets / max(test_targets + train.height, 1), 4),
             "train_users": train.filter(pl.col("source") == "reddit")["user"].n_unique(),
-            "test_users": len(test_users), "alignment_examples": alignment.height,
+            "test_users": test["user"].n_unique(), "test_threads": test["post_id"].n_unique(),
+            "alignment_examples": alignment.height,
+            **{f"leak.{k}": v for k, v in leak_counts(train, test).items()},
             **{f"community.{k}": v for k, v in Counter(reddit["community_order"].to_list()).items()},
             **{f"source.{k}": v for k, v in Counter(train["user_type"].to_list()).items()},
         })
@@ -297,7 +325,8 @@ class Assemble(Stage):
                 "pair": pair_items, "demographic": demographic_text([np.array(x["Preference Direction"])
                                                                       for x in pair_items]),
                 "persona_type": "all", "community_order": "undetermined", "margin": 0, "archetype": -1,
-                "source_ids": source_ids,
+                "source_ids": source_ids, "prompt_ids": [], "thread_ids": [],
+                "score_ratio": None, "seconds_between": None, "length_ratio": None,
             })
         return pl.DataFrame(rows, schema=SCHEMA)
 

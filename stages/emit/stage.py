@@ -32,7 +32,12 @@ from pipeline.stage import Shard, Stage, StageContext, Stats
 from alignx.taxonomy import load_taxonomy
 
 RELEASE_FIELDS = ("id", "source", "persona_type", "prompt", "chosen", "rejected", "Preference Direction",
-                  "Demographic Information", "User-Generated Content", "Pair-wise Comparative Feedback")
+                  "Demographic Information", "User-Generated Content", "Pair-wise Comparative Feedback",
+                  *("score_ratio", "seconds_between", "length_ratio"))
+#: Community signals after the AlignX fields (ComPRed's): chosen's score / rejected's (null unless
+#: both >= 1), chosen's time - rejected's in seconds, chosen's length / rejected's; null for
+#: alignment-dataset rows.
+COMMUNITY_FIELDS = ("score_ratio", "seconds_between", "length_ratio")
 LICENCES = [
     ("Reddit comments and posts", "Reddit User Agreement / Data API Terms; redistributed as pseudonymized, "
      "scrubbed text for research"),
@@ -61,6 +66,7 @@ def to_release(df: pl.DataFrame, scrubber: Scrubber, scrubbed: Counter) -> pl.Da
             "Pair-wise Comparative Feedback": [
                 {"prompt": clean(x["prompt"]), "chosen": clean(x["chosen"]), "rejected": clean(x["rejected"]),
                  "Preference Direction": x["Preference Direction"]} for x in r["pair"]],
+            **{k: r[k] for k in COMMUNITY_FIELDS},
         })
     schema = {
         "id": pl.String, "source": pl.String, "persona_type": pl.String, "prompt": pl.String, "chosen": pl.String,
@@ -70,6 +76,7 @@ def to_release(df: pl.DataFrame, scrubber: Scrubber, scrubbed: Counter) -> pl.Da
         "Pair-wise Comparative Feedback": pl.List(pl.Struct({"prompt": pl.String, "chosen": pl.String,
                                                              "rejected": pl.String,
                                                              "Preference Direction": pl.List(pl.Float32)})),
+        "score_ratio": pl.Float64, "seconds_between": pl.Int64, "length_ratio": pl.Float64,
     }
     return pl.DataFrame(rows, schema=schema)
 
@@ -97,6 +104,8 @@ def json_schema() -> dict:
                 "type": "object", "required": ["prompt", "chosen", "rejected", "Preference Direction"],
                 "properties": {"prompt": {"type": "string"}, "chosen": {"type": "string"},
                                "rejected": {"type": "string"}, "Preference Direction": direction}}},
+            "score_ratio": {"type": ["number", "null"]}, "seconds_between": {"type": ["integer", "null"]},
+            "length_ratio": {"type": ["number", "null"]},
         },
     }
 
@@ -109,7 +118,7 @@ def shard_paths(split: str, n_rows: int, shard_rows: int) -> list[tuple[str, int
 
 class Emit(Stage):
     name = "emit"
-    version = "2"
+    version = "3"
     # ingest_reddit and anonymize: their manifests feed the dataset card
     upstream = ("assemble", "cluster", "annotate", "ingest_alignment", "ingest_reddit", "anonymize")
     parallel = False
@@ -168,6 +177,39 @@ class Emit(Stage):
         return f"release {manifest['config'].get('version')}: train {c.get('train', 0)}, test {c.get('test', 0)}"
 
 
+def release_texts(df: pl.DataFrame) -> set[str]:
+    """Every text of a release split: prompts, responses and persona items."""
+    out = set(df["prompt"]) | set(df["chosen"]) | set(df["rejected"])
+    for items in df["User-Generated Content"].to_list():
+        out |= {t for it in items for t in (it["prompt"], it["comment"])}
+    for items in df["Pair-wise Comparative Feedback"].to_list():
+        out |= {t for it in items for t in (it["prompt"], it["chosen"], it["rejected"])}
+    return out - {""}
+
+
+def leak_section(train: pl.DataFrame, test: pl.DataFrame, assemble_m: dict) -> list[str]:
+    """The card's split section: test share of targets and what train and test share (texts
+    counted here, on the released text; ids and users from assemble's check)."""
+    c, d = assemble_m.get("counts", {}), assemble_m.get("dropped", {})
+    targets_test = test.filter(pl.col("persona_type") == "all").height
+    share = targets_test / max(targets_test + train.height, 1)
+    return [
+        "## Splits and leakage", "",
+        f"Test holds {targets_test} targets, {share:.3f} of all targets (assemble.test_share "
+        f"{assemble_m.get('config', {}).get('test_share', '-')}). Users and threads go to test by a seeded hash; "
+        "an example is built only where its user and its target thread are on the same side, and its history "
+        "comes from threads of that side.", "",
+        "| shared between train and test | count |", "|---|---|",
+        f"| texts (prompts, responses, persona items) | {len(release_texts(train) & release_texts(test))} |",
+        f"| posts and comments (ids) | {c.get('leak.ids', 0)} |",
+        f"| users | {c.get('leak.users', 0)} |", "",
+        f"Train examples dropped because they touched test: {d.get('user_in_test', 0)} by user, "
+        f"{d.get('post_in_test', 0)} by post or comment, {d.get('text_in_test', 0)} by identical text; "
+        f"{c.get('split_crossing_comments', 0)} comments were left out because their author and thread are on "
+        "different sides.",
+    ]
+
+
 def _features_yaml() -> str:
     return "\n".join([
         "  features:",
@@ -181,6 +223,8 @@ def _features_yaml() -> str:
         "  - name: Pair-wise Comparative Feedback\n    list:\n    - name: prompt\n      dtype: string\n"
         "    - name: chosen\n      dtype: string\n    - name: rejected\n      dtype: string\n"
         "    - name: Preference Direction\n      sequence: float32",
+        "  - name: score_ratio\n    dtype: float64", "  - name: seconds_between\n    dtype: int64",
+        "  - name: length_ratio\n    dtype: float64",
     ])
 
 
@@ -226,7 +270,9 @@ def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bi
         for src, n in sorted(Counter(df["source"].to_list()).items()):
             lines.append(f"| {name} | {src} | {n} |")
     lines += ["", "Test targets appear four times, with persona_type `ugc`, `pair`, `demo` and `all` "
-              "(AlignX-test style). Train and test are disjoint by user and by target post.", "",
+              "(AlignX-test style)."]
+    lines += [""] + leak_section(train, test, assemble_m)
+    lines += ["",
               "## Personas", "", "| split | mean UGC items | mean PAIR items | share with Demographic Information |",
               "|---|---|---|---|"]
     for name, df in (("train", train), ("test", test)):

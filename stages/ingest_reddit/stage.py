@@ -72,6 +72,7 @@ from alignx.dumps import DUMP_SUFFIXES, dump_kind, iter_line_chunks, parse_lines
 from pipeline.errors import UserError
 from pipeline.io import write_parquet
 from pipeline.logs import get_logger
+from alignx.threads import parent_chains, reachable_replies, render_prompt
 from alignx.privacy import load_key, load_optout, opted_out_names, optout_id
 from pipeline.stage import Shard, Stage, StageContext, Stats
 
@@ -89,6 +90,9 @@ RAW_SCHEMA = {f: pl.String for f in RAW_FIELDS} | {
 }
 DELETED = "[deleted]"
 REMOVED = "[removed]"
+#: ``removed_by_category`` values (Pushshift, 2018 on) that say the author or Reddit took the
+#: item down; "moderator" and "automod_filtered" removals hide the body but leave the thread public.
+TAKEN_DOWN = ["deleted", "author", "reddit", "anti_evil_ops", "copyright_takedown", "content_takedown"]
 #: Function words for the non-English heuristic (see ``_english_expr``).
 ENGLISH_WORDS = (
     "the|and|is|are|was|to|of|a|an|i|you|it|that|this|in|on|for|with|be|not|have|has|but|my|"
@@ -152,7 +156,7 @@ def normalize(raw: pl.DataFrame, file_kind: str | None, buckets: int) -> pl.Data
         (_bool("over_18") & (pl.col("kind") == "submission")).alias("over_18"),
         (
             meta.field("was_deleted_later").str.to_lowercase().eq("true").fill_null(False)
-            | pl.col("removed_by_category").is_not_null()
+            | pl.col("removed_by_category").is_in(TAKEN_DOWN).fill_null(False)
         ).alias("deleted_later"),
         pl.when(pl.col("kind") == "submission").then(pl.col("selftext").fill_null(""))
         .otherwise(pl.col("body")).alias("body"),
@@ -200,6 +204,8 @@ def drop_reason(df: pl.DataFrame, p: dict) -> pl.Expr:
     ``df`` must hold the normalized schema plus ``text`` (body, or title + body for posts).
     """
     is_comment = pl.col("kind") == "comment"
+    # a post whose body is gone keeps its thread (the title is the prompt) unless switched off
+    body_rule = is_comment | pl.lit(not p["keep_removed_posts"])
     text = pl.col("text")
     body = pl.col("body").str.strip_chars()
     sub = pl.col("subreddit").str.to_lowercase()
@@ -213,8 +219,8 @@ def drop_reason(df: pl.DataFrame, p: dict) -> pl.Expr:
         ("missing_id", pl.col("id").is_null() | pl.col("created_utc").is_null()),
         ("unknown_kind", pl.col("kind").is_null()),
         ("deleted_later", pl.lit(p["drop_deleted_later"]) & pl.col("deleted_later")),
-        ("deleted_body", body == DELETED),
-        ("removed_body", body == REMOVED),
+        ("deleted_body", body_rule & (body == DELETED)),
+        ("removed_body", body_rule & (body == REMOVED)),
         ("deleted_author", is_comment & (pl.col("author") == DELETED)),
         ("bot", pl.col("author").is_in(bots) | pl.col("author").str.contains(p["bot_pattern"])),
         ("distinguished", pl.col("distinguished").is_in(list(p["drop_distinguished"])).fill_null(False)),
@@ -270,7 +276,7 @@ def _parse_chunk(data: bytes, first_line: int, n_lines: int, source: str) -> tup
 
 class IngestReddit(Stage):
     name = "ingest_reddit"
-    version = "1"
+    version = "2"
     input_keys = ("ingest_reddit.inputs",)
     reads = ("anonymize",)  # anonymize.key_file: the opt-out list is keyed
     description = "Reddit dumps (any era) -> normalized, filtered threads, partitioned by author"
@@ -320,6 +326,9 @@ class IngestReddit(Stage):
             dropped = df.filter(pl.col("drop_reason").is_not_null())
             stats.dropped.update(dict(dropped.group_by("drop_reason").len().iter_rows()))
             kept = df.filter(pl.col("drop_reason").is_null()).drop("drop_reason")
+            gone = (pl.col("kind") == "submission") & pl.col("body").str.strip_chars().is_in([DELETED, REMOVED])
+            stats.counts["post_body_removed"] += kept.filter(gone).height
+            kept = kept.with_columns(pl.when(gone).then(pl.lit("")).otherwise(pl.col("body")).alias("body"))
             stats.records_out += kept.height
             write_parquet(kept, out_dir / f"records-{i:05d}.parquet", scratch=True)
             write_parquet(dropped.select("kind", "id", "link_id", "drop_reason"), out_dir / f"dropped-{i:05d}.parquet",
@@ -369,6 +378,8 @@ class IngestReddit(Stage):
             pl.col("author").alias("post_author"),
             pl.col("score").alias("post_score"),
         )
+        links = self._thread_links(records, post_ids, filtered_post_ids, p["prompt_depth"])
+        stats.dropped["parent_unavailable"] += links["unlinked"]
         comment_ids = []
         totals = Counter()
         for b in range(p["author_buckets"]):
@@ -377,13 +388,20 @@ class IngestReddit(Stage):
             stats.dropped["duplicate_id"] += raw.height - bucket.height
             in_filtered = pl.col("link_id").is_in(filtered_post_ids) & ~pl.col("link_id").is_in(post_ids)
             stats.dropped["in_filtered_post"] += bucket.filter(in_filtered).height
-            comments = bucket.filter(~in_filtered).sort("link_id", "created_utc", "id")
-            threads = comments.join(post_cols, on="link_id", how="inner", maintain_order="left").with_columns(
-                # AlignX prompts are the post body, then its title
-                pl.when(pl.col("post_body").str.strip_chars() == "").then(pl.col("post_title"))
-                .otherwise(pl.col("post_body") + "\n\n" + pl.col("post_title")).alias("prompt")
+            in_thread = pl.col("link_id").is_in(post_ids)
+            unlinked = in_thread & ~pl.col("id").is_in(links["linked"])
+            comments = bucket.filter(~in_filtered & ~unlinked).sort("link_id", "created_utc", "id")
+            threads = (
+                comments.filter(in_thread)
+                .join(post_cols, on="link_id", how="inner", maintain_order="left")
+                .join(links["chains"], on="id", how="left", maintain_order="left")
+                .with_columns(pl.col("chain_ids").fill_null([]), pl.col("chain_texts").fill_null([]))
             )
-            orphans = comments.filter(~pl.col("link_id").is_in(post_ids))
+            threads = threads.with_columns(pl.Series("prompt", [
+                render_prompt(t, b_, c, p["prompt_max_chars"])
+                for t, b_, c in threads.select("post_title", "post_body", "chain_texts").iter_rows()
+            ], dtype=pl.String))
+            orphans = comments.filter(~in_thread)
             for name, table in (("threads", threads), ("orphans", orphans)):
                 if table.height:
                     write_parquet(table, out_dir / name / f"bucket-{b:03d}.parquet")
@@ -413,6 +431,35 @@ class IngestReddit(Stage):
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 dst.write_bytes((part / "rejects.jsonl").read_bytes())
         return stats
+
+    @staticmethod
+    def _thread_links(records: pl.LazyFrame, post_ids: pl.Series, filtered_post_ids: pl.Series,
+                      depth: int) -> dict:
+        """Which thread comments reach their post through kept comments, and their parent chains.
+
+        Reads id, parent_id, is_top_level of every kept comment of a kept post (small), and the
+        bodies of the comments that are someone's ancestor within ``depth`` levels.
+        Returns {"linked": imploded ids, "unlinked": count, "chains": id, chain_ids, chain_texts}.
+        """
+        cols = ("id", "parent_id", "is_top_level", "link_id")
+        tree = (records.filter((pl.col("kind") == "comment") & pl.col("link_id").is_in(post_ids))
+                .select(*cols).collect().unique(subset="id", keep="first", maintain_order=True))
+        ok = reachable_replies(tree)
+        linked = tree.filter(ok)
+        # bodies of ancestors within `depth` levels of some linked comment
+        wanted = set()
+        frontier = set(linked.filter(~pl.col("is_top_level"))["parent_id"].to_list())
+        parent_of = dict(linked.select("id", "parent_id").iter_rows())
+        top = set(linked.filter(pl.col("is_top_level"))["id"].to_list())
+        for _ in range(depth):
+            wanted |= frontier
+            frontier = {parent_of[i] for i in frontier if i in parent_of and i not in top}
+        bodies = (records.filter((pl.col("kind") == "comment") & pl.col("id").is_in(sorted(wanted)))
+                  .select("id", "body").collect().unique(subset="id", keep="first", maintain_order=True))
+        chains = parent_chains(linked.join(bodies, on="id", how="left").with_columns(pl.col("body").fill_null("")),
+                               depth)
+        return {"linked": linked["id"].implode(), "unlinked": tree.height - linked.height,
+                "chains": chains.filter(pl.col("chain_ids").list.len() > 0)}
 
 
 def users_table(comments: pl.DataFrame, posts: pl.DataFrame, buckets: int) -> pl.DataFrame:

@@ -1,0 +1,179 @@
+"""Candidate pairs, splits and leak checks of stage ``assemble``.
+
+Candidate pairs are responses to the same text (SHP's rule): siblings, i.e. comments that
+answer the same parent (the post for top-level comments, a comment for replies), or, with
+``assemble.pairs_from = "top_level"``, only top-level comments of the same post (SHP's own
+choice). ``CandidateIndex`` groups responses by what they answer once, for all users.
+
+Splits (``Split``): a thread goes to test when a seeded hash of its post id falls below
+``share``, and so does a user, independently; an example is test when its user and its
+target thread both are, train when neither is, and the crossing combinations are not built
+(counted). Each example's history is drawn from threads of its own split only, and a train
+example never uses a comment written by a test user, so no text, post or user crosses. With
+``share`` = r / (1 + r), r = sqrt(test_share / (1 - test_share)), test and train users and
+threads make test about ``test_share`` of the (user, thread) combinations kept.
+``leaks`` then checks the built examples and ``remove_leaks`` drops, from train, whatever
+still shares text, an id or a user with test (identical texts in two threads: copypasta).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipeline.io import stable_hash
+
+PAIRS_FROM = ("siblings", "top_level")
+
+
+class CandidateIndex:
+    """Responses per reply group and comments per author, built once from the rated comments.
+
+    ``comments``: one row per rated comment with id, link_id, parent_id, is_top_level, author,
+    body, prompt, prompt_ids, ratings, score, created_utc, subreddit (sorted by link_id,
+    created_utc, id). A group is the parent a comment answers (``pairs_from = "siblings"``) or
+    the post (``"top_level"``, where only top-level comments are candidates).
+    """
+
+    def __init__(self, comments: pl.DataFrame, pairs_from: str):
+        self.siblings = pairs_from == "siblings"
+        self.by_group: dict[str, list[dict]] = {}
+        self.by_author: dict[str, list[dict]] = {}
+        self.thread_of: dict[str, str] = {}
+        for row in comments.iter_rows(named=True):
+            self.by_author.setdefault(row["author"], []).append(row)
+            if self.siblings or row["is_top_level"]:
+                g = self.group(row)
+                self.by_group.setdefault(g, []).append(row)
+                self.thread_of[g] = row["link_id"]
+
+    def group(self, comment: dict) -> str:
+        """What ``comment`` answers, as a group key: its parent's id, or its post's id."""
+        return comment["parent_id"] if self.siblings else comment["link_id"]
+
+    def groups_of(self, own: list[dict]) -> list[str]:
+        """The groups a user's comments answer (sorted), where there is someone else to pair."""
+        return sorted({self.group(c) for c in own} & self.by_group.keys())
+
+    def others(self, group: str, user: str, allowed=None) -> list[dict]:
+        """Candidates of ``group`` not written by ``user`` (and by an ``allowed`` author, when given)."""
+        return [c for c in self.by_group.get(group, []) if c["author"] != user and (allowed is None or allowed(c["author"]))]
+
+
+def split_share(test_share: float) -> float:
+    """Share of users and of threads sent to test so that about ``test_share`` of the kept
+    (user, thread) combinations are test: x^2 / (x^2 + (1 - x)^2) = test_share."""
+    if test_share <= 0:
+        return 0.0
+    if test_share >= 1:
+        return 1.0
+    r = math.sqrt(test_share / (1 - test_share))
+    return r / (1 + r)
+
+
+def split_hash(seed: int, kind: str, key: str) -> float:
+    """Seeded hash of one user or thread in [0, 1): removing one moves nobody else."""
+    h = int(stable_hash([seed, "split", key] if kind == "user" else [seed, "split", kind, key])[:8], 16)
+    return h / 16**8
+
+
+@dataclass
+class Split:
+    """Test users and test threads. A test split is never empty: when no hash falls below the
+    share, the user (thread) with the lowest hash goes to test."""
+
+    test_users: frozenset
+    test_threads: frozenset
+
+    @classmethod
+    def decide(cls, users, threads, seed: int, test_share: float) -> "Split":
+        share = split_share(test_share)
+
+        def pick(keys, kind):
+            h = {k: split_hash(seed, kind, k) for k in keys}
+            chosen = {k for k, v in h.items() if v < share}
+            if not chosen and test_share > 0 and len(h) >= 2:
+                chosen = {min(h, key=lambda k: (h[k], k))}
+            return frozenset(chosen)
+
+        return cls(pick(sorted(set(users)), "user"), pick(sorted(set(threads)), "thread"))
+
+    def user_is_test(self, user: str) -> bool:
+        return user in self.test_users
+
+    def thread_is_test(self, thread: str) -> bool:
+        return thread in self.test_threads
+
+    def own_side(self, user: str, own: list[dict]) -> tuple[list[dict], int]:
+        """The user's comments in threads of the user's own split, and how many cross."""
+        side = self.user_is_test(user)
+        kept = [c for c in own if self.thread_is_test(c["link_id"]) == side]
+        return kept, len(own) - len(kept)
+
+    def allowed_author(self, user: str):
+        """Whose comments a user's examples may use: anyone in test; in train, train users only
+        (a test user's words never reach train)."""
+        if self.user_is_test(user):
+            return None
+        return lambda author: author not in self.test_users
+
+
+# -- leak checks on built examples ----------------------------------------------------------------
+
+def example_texts(row: dict) -> set[str]:
+    """Every text of an example: target prompt, chosen, rejected, and its history items."""
+    out = {row["prompt"], row["chosen"], row["rejected"]}
+    for u in row["ugc"] or []:
+        out |= {u["prompt"], u["comment"]}
+    for x in row["pair"] or []:
+        out |= {x["prompt"], x["chosen"], x["rejected"]}
+    return out - {None, ""}
+
+
+def example_ids(row: dict) -> set[str]:
+    """Every post and comment id an example uses: target post, prompt parts, sources, history threads."""
+    return {row["post_id"], *(row["source_ids"] or []), *(row["prompt_ids"] or []),
+            *(row["thread_ids"] or [])} - {None, ""}
+
+
+def _test_sets(test: pl.DataFrame) -> tuple[set, set, set]:
+    texts, ids = set(), set()
+    for row in test.iter_rows(named=True):
+        texts |= example_texts(row)
+        ids |= example_ids(row)
+    return texts, ids, set(test.filter(pl.col("source") == "reddit")["user"].to_list())
+
+
+def leak_reasons(train: pl.DataFrame, test: pl.DataFrame) -> list[str | None]:
+    """Per train row, the first way it touches test (``user_in_test``, ``post_in_test``: shares
+    a post or comment id, ``text_in_test``: shares a text), or None."""
+    texts, ids, users = _test_sets(test)
+    reasons = []
+    for row in train.iter_rows(named=True):
+        if row["source"] == "reddit" and row["user"] in users:
+            reasons.append("user_in_test")
+        elif example_ids(row) & ids:
+            reasons.append("post_in_test")
+        elif example_texts(row) & texts:
+            reasons.append("text_in_test")
+        else:
+            reasons.append(None)
+    return reasons
+
+
+def remove_leaks(train: pl.DataFrame, test: pl.DataFrame) -> tuple[pl.DataFrame, Counter]:
+    """Train without the rows that touch test; the dropped rows counted by reason."""
+    reasons = leak_reasons(train, test)
+    counts = Counter(r for r in reasons if r)
+    keep = pl.Series([r is None for r in reasons], dtype=pl.Boolean)
+    return train.filter(keep) if train.height else train, counts
+
+
+def leak_counts(train: pl.DataFrame, test: pl.DataFrame) -> dict[str, int]:
+    """What train and test share: distinct texts, ids and users (all zero in a clean release)."""
+    te_texts, te_ids, te_users = _test_sets(test)
+    tr_texts, tr_ids, tr_users = _test_sets(train)
+    return {"texts": len(te_texts & tr_texts), "ids": len(te_ids & tr_ids), "users": len(te_users & tr_users)}

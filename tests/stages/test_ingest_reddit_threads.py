@@ -1,0 +1,144 @@
+"""Thread structure of ingest_reddit and anonymize: replies carry their parent chain in the
+prompt (checked against the raw dump lines read with plain json), prompts are cut from the
+oldest end, provenance names every part, and removed post bodies keep their threads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import zstandard
+
+from alignx.threads import CHAIN_DELIMITER, TRUNCATION_MARK, parent_chains, reachable_replies, render_prompt
+from alignx.privacy import pseudonym
+
+from conftest import DEMO_ENV, alignx, copy_inputs
+
+KEY = DEMO_ENV["ALIGNX_PSEUDONYM_KEY"]
+
+
+def raw_records(path: Path) -> list[dict]:
+    """Every JSON line of a zstandard dump, read independently of the stage's reader."""
+    with open(path, "rb") as f:
+        data = zstandard.ZstdDecompressor(max_window_size=2**31).stream_reader(f).read()
+    return [json.loads(line) for line in data.splitlines() if line.strip()]
+
+
+def table(data_dir: Path, stage: str, name: str) -> pl.DataFrame:
+    files = sorted((data_dir / "work" / stage).glob(f"out-*/{name}/*.parquet"))
+    return pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame()
+
+
+# -- prompt assembly and truncation ----------------------------------------------------------------
+
+def test_prompt_is_post_then_chain_oldest_first():
+    assert render_prompt("Title", "Body", [], 0) == "Body\n\nTitle"
+    assert render_prompt("Title", "", [], 0) == "Title"  # removed body: the title stands alone
+    p = render_prompt("Title", "Body", ["grandparent", "parent"], 0)
+    assert p == f"Body\n\nTitle{CHAIN_DELIMITER}grandparent{CHAIN_DELIMITER}parent"
+
+
+def test_prompt_is_cut_from_the_oldest_end():
+    p = render_prompt("T" * 50, "B" * 500, ["parent says this"], 100)
+    assert len(p) == 100 and p.startswith(TRUNCATION_MARK) and p.endswith(CHAIN_DELIMITER + "parent says this")
+    assert "B" not in p  # the post body, the oldest part, went first
+    assert render_prompt("Title", "Body", ["x"], 1000) == render_prompt("Title", "Body", ["x"], 0)
+
+
+def test_chains_stop_at_depth_and_unlinked_replies_are_found():
+    c = pl.DataFrame({
+        "id": ["a", "b", "c", "d", "e"], "parent_id": ["P", "a", "b", "gone", "d"],
+        "is_top_level": [True, False, False, False, False], "body": ["A", "B", "C", "D", "E"],
+    })
+    # d answers a comment that is not there; e answers d: both unlinked
+    assert reachable_replies(c).to_list() == [True, True, True, False, False]
+    linked = c.filter(reachable_replies(c))
+    chains = {r["id"]: r for r in parent_chains(linked, 2).iter_rows(named=True)}
+    assert chains["a"]["chain_ids"] == [] and chains["b"]["chain_texts"] == ["A"]
+    assert chains["c"]["chain_ids"] == ["a", "b"] and chains["c"]["chain_texts"] == ["A", "B"]
+    assert {r["id"]: r["chain_ids"] for r in parent_chains(linked, 1).iter_rows(named=True)}["c"] == ["b"]
+
+
+# -- real dumps ------------------------------------------------------------------------------------
+
+def test_cmv_replies_carry_their_parent_and_name_every_part(tmp_path, reddit_dir):
+    raw = copy_inputs(sorted((reddit_dir / "cmv").glob("*.zst")), tmp_path / "raw")
+    alignx("run", "ingest_reddit", "anonymize", "--set", f"ingest_reddit.inputs={raw}", "--set",
+           "ingest_reddit.prompt_depth=2", data_dir=tmp_path, env=DEMO_ENV)
+    records = raw_records(raw / "changemyview_comments.zst")
+    body_of = {r["id"]: r["body"] for r in records}
+    posts = {r["id"]: r for r in raw_records(raw / "changemyview_submissions.zst")}
+    threads = table(tmp_path, "ingest_reddit", "threads")
+    replies = threads.filter(~pl.col("is_top_level"))
+    assert replies.height >= 50 and replies.filter(pl.col("chain_ids").list.len() == 2).height >= 10
+    for r in replies.iter_rows(named=True):
+        parent = r["parent_id"]
+        assert r["chain_ids"][-1] == parent  # the parent comes last, right before the reply
+        post = posts[r["link_id"]]
+        body = "" if post.get("selftext") in (None, "[removed]", "[deleted]") else post["selftext"]
+        expected = render_prompt(post["title"], body, [body_of[i] for i in r["chain_ids"]], 6000)
+        assert r["prompt"] == expected and r["prompt"].endswith(CHAIN_DELIMITER + body_of[parent])
+    # anonymize: the prompt rebuilt from scrubbed text, its parts named by their pseudonyms
+    anon = table(tmp_path, "anonymize", "threads")
+    key = KEY.encode()
+    by_real = {pseudonym(key, "c", i): r for i, r in zip(threads["id"], threads.iter_rows(named=True))}
+    for a in anon.filter(~pl.col("is_top_level")).iter_rows(named=True):
+        real = by_real[a["id"]]
+        assert a["prompt_ids"] == [pseudonym(key, "p", real["link_id"]),
+                                   *(pseudonym(key, "c", i) for i in real["chain_ids"])]
+        assert CHAIN_DELIMITER in a["prompt"]
+    top = anon.filter(pl.col("is_top_level")).row(0, named=True)
+    assert top["prompt_ids"] == [top["link_id"]]
+
+
+def test_rc_2005_siblings_and_chains(tmp_path, reddit_dir):
+    """RC_2005-12 has no submissions file: its comments are orphans, but their reply trees are
+    real. Grouping by what each comment answers puts a reply only with replies to the same comment."""
+    from stages.assemble.pairs import CandidateIndex
+
+    raw = copy_inputs([reddit_dir / "RC_2005-12.zst"], tmp_path / "raw")
+    alignx("run", "ingest_reddit", "--set", f"ingest_reddit.inputs={raw}", data_dir=tmp_path)
+    orphans = table(tmp_path, "ingest_reddit", "orphans")
+    index = CandidateIndex(orphans.with_columns(pl.lit(None).alias("ratings")), "siblings")
+    parent_of = dict(orphans.select("id", "parent_id").iter_rows())
+    reply_groups = [g for g, members in index.by_group.items() if len(members) > 1 and g in parent_of]
+    assert len(reply_groups) >= 10
+    for g in reply_groups:
+        assert {c["parent_id"] for c in index.by_group[g]} == {g}
+        assert not any(c["is_top_level"] for c in index.by_group[g])
+    top = CandidateIndex(orphans.with_columns(pl.lit(None).alias("ratings")), "top_level")
+    assert all(c["is_top_level"] for members in top.by_group.values() for c in members)
+    # chains over the real tree: a reply's chain ends with its parent's raw body
+    body_of = {r["id"]: r["body"] for r in raw_records(raw / "RC_2005-12.zst")}
+    linked = orphans.filter(reachable_replies(orphans))
+    chains = parent_chains(linked, 1).filter(pl.col("chain_ids").list.len() > 0)
+    assert chains.height >= 100
+    for r in chains.iter_rows(named=True):
+        assert r["chain_texts"] == [body_of[r["chain_ids"][0]]]
+
+
+def test_a_removed_post_keeps_its_thread(tmp_path, reddit_dir):
+    """Real lines of r/changemyview: one post's body replaced by "[removed]" as Reddit shows it."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    posts = raw_records(reddit_dir / "cmv" / "changemyview_submissions.zst")
+    comments = raw_records(reddit_dir / "cmv" / "changemyview_comments.zst")
+    target = max(posts, key=lambda p: sum(c["link_id"] == f"t3_{p['id']}" for c in comments))
+    target = {**target, "selftext": "[removed]"}
+    under = [c for c in comments if c["link_id"] == f"t3_{target['id']}"]
+    assert len(under) >= 3
+    (raw / "posts.ndjson").write_text(json.dumps(target) + "\n")
+    (raw / "comments.ndjson").write_text("".join(json.dumps(c) + "\n" for c in under))
+    alignx("run", "ingest_reddit", "--set", f"ingest_reddit.inputs={raw}", data_dir=tmp_path / "keep")
+    m = json.loads((tmp_path / "keep/work/ingest_reddit/_manifest.json").read_text())
+    threads = table(tmp_path / "keep", "ingest_reddit", "threads")
+    assert m["counts"]["post_body_removed"] == 1 and m["dropped"].get("in_filtered_post", 0) == 0
+    assert threads.height >= 3 and set(threads["post_body"]) == {""}
+    top = threads.filter(pl.col("is_top_level")).row(0, named=True)
+    assert top["prompt"] == target["title"]
+    # the setting restores the old rule: the post and every comment under it are dropped
+    alignx("run", "ingest_reddit", "--set", f"ingest_reddit.inputs={raw}", "--set",
+           "ingest_reddit.keep_removed_posts=false", data_dir=tmp_path / "drop")
+    m = json.loads((tmp_path / "drop/work/ingest_reddit/_manifest.json").read_text())
+    assert m["dropped"]["removed_body"] == 1 and m["dropped"]["in_filtered_post"] >= threads.height
