@@ -54,7 +54,9 @@ forget``; only keyed hashes of their names are stored), ``missing_id``, ``unknow
 ``deleted_body``, ``removed_body``, ``deleted_author``, ``bot``, ``distinguished``, ``stickied``,
 ``nsfw``, ``subreddit_denied``, ``subreddit_not_allowed``, ``date_out_of_range``,
 ``score_out_of_range``, ``too_short``, ``too_long``, ``non_english``, ``duplicate_id``,
-``in_filtered_post`` (a comment whose submission was dropped by a rule above).
+``in_filtered_post`` (a comment whose submission was dropped by a rule above), ``near_duplicate``
+(a comment repeating an earlier one: MinHash LSH, ``stages/ingest_reddit/quality.py``),
+``parent_unavailable`` (a reply whose parent comment was dropped or is missing, and its subtree).
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ from alignx.dumps import DUMP_SUFFIXES, dump_kind, iter_line_chunks, parse_lines
 from pipeline.errors import UserError
 from pipeline.io import write_parquet
 from pipeline.logs import get_logger
+from stages.ingest_reddit.quality import near_duplicates
 from alignx.threads import parent_chains, reachable_replies, render_prompt
 from alignx.privacy import load_key, load_optout, opted_out_names, optout_id
 from pipeline.stage import Shard, Stage, StageContext, Stats
@@ -378,6 +381,8 @@ class IngestReddit(Stage):
             pl.col("author").alias("post_author"),
             pl.col("score").alias("post_score"),
         )
+        near_dups = self._near_duplicates(records, p, stats)
+        records = records.filter(~pl.col("id").is_in(near_dups["id"].implode()) | (pl.col("kind") != "comment"))
         links = self._thread_links(records, post_ids, filtered_post_ids, p["prompt_depth"])
         stats.dropped["parent_unavailable"] += links["unlinked"]
         comment_ids = []
@@ -431,6 +436,21 @@ class IngestReddit(Stage):
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 dst.write_bytes((part / "rejects.jsonl").read_bytes())
         return stats
+
+    @staticmethod
+    def _near_duplicates(records: pl.LazyFrame, p: dict, stats: Stats) -> pl.DataFrame:
+        """Comments that repeat an earlier comment (MinHash LSH, stages/ingest_reddit/quality.py):
+        id, kept_id; counted as ``near_duplicate``, their clusters as ``near_duplicate_clusters``.
+        Posts are left alone: recurring threads (daily discussions) share a template body."""
+        if not p["near_duplicates"]:
+            return pl.DataFrame(schema={"id": pl.String, "kept_id": pl.String})
+        comments = (records.filter(pl.col("kind") == "comment").select("id", pl.col("body").alias("text"), "created_utc")
+                    .collect().unique(subset="id", keep="first", maintain_order=True))
+        dups = near_duplicates(comments, p["near_duplicate_threshold"], p["near_duplicate_num_perm"],
+                               p["near_duplicate_ngram"])
+        stats.dropped["near_duplicate"] += dups.height
+        stats.counts["near_duplicate_clusters"] = dups["kept_id"].n_unique()
+        return dups
 
     @staticmethod
     def _thread_links(records: pl.LazyFrame, post_ids: pl.Series, filtered_post_ids: pl.Series,

@@ -60,12 +60,12 @@ def test_era_variations_normalize_to_one_schema(tmp_path, reddit_dir):
         "bot": 1, "deleted_author": 1, "deleted_body": 2, "too_short": 3,
         # submissions: _meta.was_deleted_later x3, NSFW x3, a stickied post, German titles x2
         "deleted_later": 3, "nsfw": 3, "stickied": 1, "non_english": 2,
-        # "[removed]" bodies: 2 comments, 1 submission
-        "removed_body": 3,
+        # "[removed]" bodies: 2 comments (the submission keeps its thread: post_body_removed)
+        "removed_body": 2,
     }
     comments = table(tmp_path, "orphans")
     posts = table(tmp_path, "submissions")
-    assert comments.height == 18 and posts.height == 21
+    assert comments.height == 18 and posts.height == 22
     assert comments.schema == table(tmp_path, "orphans").schema
     assert comments.schema["created_utc"] == pl.Int64 and posts.schema["created_utc"] == pl.Int64
     by_id = {r["id"]: r for r in comments.iter_rows(named=True)}
@@ -91,16 +91,22 @@ def test_demo_corpus_threads_and_users(tmp_path):
     m = run_ingest(tmp_path, *sorted(SAMPLE_REDDIT.glob("*.zst")))
     assert m["records_in"] == 53 + 436
     assert nonzero(m["dropped"]) == {
-        "bot": 21, "deleted_body": 6, "removed_body": 6, "deleted_later": 1, "duplicate_id": 1,
+        "bot": 21, "deleted_body": 6, "removed_body": 6, "duplicate_id": 1,
         "nsfw": 1, "in_filtered_post": 1,
     }
     c = m["counts"]
-    assert c["submissions"] == 50 and c["thread_comments"] == 402 and c["orphan_comments"] == 0
+    # the post a moderator removed (removed_by_category "moderator") stays, with the title as prompt
+    assert c["post_body_removed"] == 1
+    assert c["submissions"] == 51 and c["thread_comments"] == 402 and c["orphan_comments"] == 0
     threads = table(tmp_path, "threads")
     assert threads.height == 402 and threads["link_id"].n_unique() == c["threads"] == 49
-    # AlignX prompts: the post body, then its title
-    row = threads.row(0, named=True)
+    # AlignX prompts: the post body, then its title; a reply's adds its parent
+    row = threads.filter(pl.col("is_top_level")).row(0, named=True)
     assert row["prompt"] == f"{row['post_body']}\n\n{row['post_title']}"
+    reply = threads.filter(~pl.col("is_top_level")).row(0, named=True)
+    parent = threads.filter(pl.col("id") == reply["parent_id"]).row(0, named=True)
+    assert reply["prompt"].startswith(row["prompt"] if row["link_id"] == reply["link_id"] else reply["post_body"])
+    assert reply["prompt"].endswith("\n--- comment in the thread ---\n" + parent["body"])
     # partitioned by author: each author lives in exactly one bucket file
     files = sorted((tmp_path / "work/ingest_reddit").glob("out-*/threads/*.parquet"))
     seen = {}
@@ -190,7 +196,7 @@ def test_provenance_traces_a_record_to_its_dump_line(tmp_path, reddit_dir):
     out = alignx("provenance", "c2102", data_dir=tmp_path).stdout
     assert "c2102 in stage ingest_reddit" in out
     assert "source_file: RC_2005-12.zst" in out and "source_line: 501" in out
-    assert "lineage:" in out and "ingest_reddit v1" in out
+    assert "lineage:" in out and "ingest_reddit v2" in out
     proc = alignx("provenance", "nope", data_dir=tmp_path, check=False)
     assert proc.returncode == 2 and "no record with this id" in proc.stderr
 

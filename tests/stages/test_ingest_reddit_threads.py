@@ -142,3 +142,37 @@ def test_a_removed_post_keeps_its_thread(tmp_path, reddit_dir):
            "ingest_reddit.keep_removed_posts=false", data_dir=tmp_path / "drop")
     m = json.loads((tmp_path / "drop/work/ingest_reddit/_manifest.json").read_text())
     assert m["dropped"]["removed_body"] == 1 and m["dropped"]["in_filtered_post"] >= threads.height
+
+
+# -- near-duplicates -------------------------------------------------------------------------------
+
+def test_planted_near_duplicates_are_removed_keeping_the_earliest(tmp_path, reddit_dir):
+    """Real r/changemyview comments; one long comment is pasted, lightly edited, into three
+    later comments (copypasta). Only those three go, whatever else the real text repeats."""
+    from stages.ingest_reddit.quality import near_duplicates
+
+    comments = raw_records(reddit_dir / "cmv" / "changemyview_comments.zst")[:400]
+    clean = pl.DataFrame({"id": [c["id"] for c in comments], "text": [c["body"] for c in comments],
+                          "created_utc": [int(float(c["created_utc"])) for c in comments]})
+    already = set(near_duplicates(clean, 0.8, 128, 5)["id"])
+    source = max((c for c in comments[:50] if len(c["body"]) < 3000), key=lambda c: len(c["body"]))
+    words = source["body"].split()
+    assert len(words) > 60
+    planted = {}
+    for k, c in enumerate(comments[100:103]):
+        edited = words[:]
+        edited[10 + k] = "EDITED"  # one word changed: still a near-duplicate
+        c["body"] = " ".join(edited)
+        c["created_utc"] = int(float(source["created_utc"])) + 3600 * (k + 1)
+        planted[c["id"]] = source["id"]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "comments.ndjson").write_text("".join(json.dumps(c) + "\n" for c in comments))
+    alignx("run", "ingest_reddit", "--set", f"ingest_reddit.inputs={raw}", data_dir=tmp_path)
+    m = json.loads((tmp_path / "work/ingest_reddit/_manifest.json").read_text())
+    kept = set(table(tmp_path, "ingest_reddit", "orphans")["id"])
+    assert source["id"] in kept and not (planted.keys() & kept)
+    assert m["dropped"]["near_duplicate"] == len(already) + 3
+    found = near_duplicates(pl.DataFrame({"id": [c["id"] for c in comments], "text": [c["body"] for c in comments],
+                                          "created_utc": [int(float(c["created_utc"])) for c in comments]}), 0.8, 128, 5)
+    assert {r["id"]: r["kept_id"] for r in found.iter_rows(named=True) if r["id"] in planted} == planted
