@@ -5,20 +5,17 @@ answer the same parent (the post for top-level comments, a comment for replies),
 ``assemble.pairs_from = "top_level"``, only top-level comments of the same post (SHP's own
 choice). ``CandidateIndex`` groups responses by what they answer once, for all users.
 
-Splits (``Split``): a thread goes to test when a seeded hash of its post id falls below
-``share``, and so does a user, independently; an example is test when its user and its
+Splits (``Split``): a user goes to test when a seeded hash falls below ``test_share``, a
+thread when another falls below ``test_thread_share``; an example is test when its user and its
 target thread both are, train when neither is, and the crossing combinations are not built
 (counted). Each example's history is drawn from threads of its own split only, and a train
-example never uses a comment written by a test user, so no text, post or user crosses. With
-``share`` = r / (1 + r), r = sqrt(test_share / (1 - test_share)), test and train users and
-threads make test about ``test_share`` of the (user, thread) combinations kept.
+example never uses a comment written by a test user, so no text, post or user crosses.
 ``leaks`` then checks the built examples and ``remove_leaks`` drops, from train, whatever
 still shares text, an id or a user with test (identical texts in two threads: copypasta).
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -63,17 +60,6 @@ class CandidateIndex:
         return [c for c in self.by_group.get(group, []) if c["author"] != user and (allowed is None or allowed(c["author"]))]
 
 
-def split_share(test_share: float) -> float:
-    """Share of users and of threads sent to test so that about ``test_share`` of the kept
-    (user, thread) combinations are test: x^2 / (x^2 + (1 - x)^2) = test_share."""
-    if test_share <= 0:
-        return 0.0
-    if test_share >= 1:
-        return 1.0
-    r = math.sqrt(test_share / (1 - test_share))
-    return r / (1 + r)
-
-
 def split_hash(seed: int, kind: str, key: str) -> float:
     """Seeded hash of one user or thread in [0, 1): removing one moves nobody else."""
     h = int(stable_hash([seed, "split", key] if kind == "user" else [seed, "split", kind, key])[:8], 16)
@@ -89,17 +75,19 @@ class Split:
     test_threads: frozenset
 
     @classmethod
-    def decide(cls, users, threads, seed: int, test_share: float) -> "Split":
-        share = split_share(test_share)
+    def decide(cls, users, threads, seed: int, test_share: float, thread_share: float) -> "Split":
+        """Users whose seeded hash falls below ``test_share`` and threads whose seeded hash falls
+        below ``thread_share``: removing one moves nobody else (a forgotten user's posts take
+        only their own threads away). Each side gets at least one when there are two."""
 
-        def pick(keys, kind):
-            h = {k: split_hash(seed, kind, k) for k in keys}
+        def pick(keys, kind, share):
+            h = {k: split_hash(seed, kind, k) for k in sorted(set(keys))}
             chosen = {k for k, v in h.items() if v < share}
-            if not chosen and test_share > 0 and len(h) >= 2:
+            if not chosen and share > 0 and len(h) >= 2:
                 chosen = {min(h, key=lambda k: (h[k], k))}
             return frozenset(chosen)
 
-        return cls(pick(sorted(set(users)), "user"), pick(sorted(set(threads)), "thread"))
+        return cls(pick(users, "user", test_share), pick(threads, "thread", thread_share))
 
     def user_is_test(self, user: str) -> bool:
         return user in self.test_users

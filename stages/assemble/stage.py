@@ -167,7 +167,7 @@ class Assemble(Stage):
                                               if f.stem == shard.key), columns=["author"])
         authors = sorted(set(threads_bucket["author"]))
         index = CandidateIndex(comments, p["pairs_from"])
-        split = Split.decide(comments["author"], comments["link_id"], ctx.seed, p["test_share"])
+        split = Split.decide(comments["author"], comments["link_id"], ctx.seed, p["test_share"], p["test_thread_share"])
         archetypes = dict(pl.read_parquet(ctx.upstream_files("cluster", "archetypes")[0],
                                           columns=["author", "archetype"]).iter_rows())
         stats = Stats()
@@ -251,7 +251,7 @@ class Assemble(Stage):
         # the split was decided per user and thread in run_shard (stages/assemble/pairs.py);
         # here test targets get their four personas and train loses whatever still touches test
         comments = load_comments(ctx)
-        split = Split.decide(comments["author"], comments["link_id"], ctx.seed, p["test_share"])
+        split = Split.decide(comments["author"], comments["link_id"], ctx.seed, p["test_share"], p["test_thread_share"])
         is_test = pl.col("user").is_in(sorted(split.test_users))
         test, train = reddit.filter(is_test), reddit.filter(~is_test)
         train = pl.concat([train, alignment])

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import polars as pl
-import pytest
 
-from stages.assemble.pairs import CandidateIndex, Split, leak_counts, remove_leaks, split_hash, split_share
+from stages.assemble.pairs import CandidateIndex, Split, leak_counts, remove_leaks, split_hash
 from stages.assemble.stage import SCHEMA, community_signals
 
 
@@ -36,24 +35,17 @@ def test_top_level_pairs_only_top_level_comments_of_a_post():
     assert index.groups_of(index.by_author["dave"]) == ["P"]
 
 
-def test_split_share_makes_test_the_asked_share_of_combinations():
-    for s in (0.1, 0.2, 0.5):
-        x = split_share(s)
-        assert x * x / (x * x + (1 - x) ** 2) == pytest.approx(s)
-    assert split_share(0.2) == pytest.approx(1 / 3)
-    assert split_share(0) == 0 and split_share(1) == 1
-
-
 def test_split_is_seeded_per_item_and_never_empty():
     users = [f"u{i}" for i in range(300)]
-    threads = [f"p{i}" for i in range(300)]
-    s = Split.decide(users, threads, 7, 0.2)
-    assert 0.25 < len(s.test_users) / 300 < 0.42 and 0.25 < len(s.test_threads) / 300 < 0.42
-    assert s == Split.decide(list(reversed(users)), threads, 7, 0.2)
-    # removing one user moves nobody else
-    assert Split.decide(users[1:], threads, 7, 0.2).test_users == s.test_users - {"u0"}
-    assert s.test_users == {u for u in users if split_hash(7, "user", u) < split_share(0.2)}
-    tiny = Split.decide(["x", "y"], ["p", "q"], 7, 0.01)
+    threads = [f"p{i}" for i in range(30)]
+    s = Split.decide(users, threads, 7, 0.2, 0.33)
+    assert 0.14 < len(s.test_users) / 300 < 0.26 and 5 <= len(s.test_threads) <= 15
+    assert s == Split.decide(list(reversed(users)), threads, 7, 0.2, 0.33)
+    # removing one user moves no other user
+    assert Split.decide(users[1:], threads, 7, 0.2, 0.33).test_users == s.test_users - {"u0"}
+    assert s.test_users == {u for u in users if split_hash(7, "user", u) < 0.2}
+    assert s.test_threads == {t for t in threads if split_hash(7, "thread", t) < 0.33}
+    tiny = Split.decide(["x", "y"], ["p", "q"], 7, 0.01, 0.01)
     assert len(tiny.test_users) == 1 and len(tiny.test_threads) == 1
 
 
