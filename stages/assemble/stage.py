@@ -1,17 +1,20 @@
-"""Stage ``assemble``: personas, preference pairs and user-disjoint splits in the AlignX shape.
+"""Stage ``assemble``: personas, sibling preference pairs and leak-free splits in the AlignX shape.
 
 Config section ``[assemble]``. Upstream: ``anonymize`` (texts), ``annotate`` (ratings),
 ``cluster`` (archetypes), ``ingest_alignment`` (single-attribute pairs).
 
 Reddit users (docs/design.md 2.2): a pseudonymous author with >= ``min_comments`` rated comments.
-For a target post P the user commented on, the orienting profile is the profile rule over the
-directions of the user's own comments on *other* posts. Each pair (a, b) of other users'
-comments on P gets ``margin`` = (dimensions where pair_direction(a, b) equals the profile) -
-(dimensions where it is the opposite), over the profile's non-neutral dimensions; the pair is
-oriented so the margin is >= 0 and kept when it is >= ``min_margin``. The user's own comment is
-never a candidate. History never touches P: User-Generated Content = the user's own comments on
-other posts; Pair-wise Comparative Feedback = the best-oriented pairs on other posts the user
-commented on. Demographic Information is rendered from the profile of the history items only.
+Candidates are responses to the same text (``pairs_from``: "siblings", the comments answering
+one parent, or "top_level", the top-level comments of one post; ``stages/assemble/pairs.py``).
+For a target group G the user answered in (thread P), the orienting profile is the profile
+rule over the directions of the user's own comments in *other* threads. Each pair (a, b) of
+other users' comments in G gets ``margin`` = (dimensions where pair_direction(a, b) equals the
+profile) - (dimensions where it is the opposite), over the profile's non-neutral dimensions;
+the pair is oriented so the margin is >= 0 and kept when it is >= ``min_margin``. The user's
+own comment is never a candidate. History never touches P: User-Generated Content = the user's
+own comments in other threads; Pair-wise Comparative Feedback = the best-oriented sibling pairs
+where the user answered in other threads. Demographic Information is rendered from the profile
+of the history items only.
 
 ``community_order`` follows SHP: the later of the two comments is preferred by the community
 when its score is at least twice the earlier one's and both are >= 2 ("agrees" when the user's
@@ -20,17 +23,21 @@ chosen is that comment, "disagrees" otherwise); "undetermined" in every other ca
 Alignment pairs join as single-attribute users: PAIR history from other pairs of the same
 source/attribute, no UGC. ``alignment_share`` sets their share of the mix.
 
-Splits: each Reddit user goes to test when a seeded hash of their pseudonym falls below
-``test_share`` (so each archetype sends about that share, and removing a user moves no one
-else); train examples whose target post is a test target are dropped (``post_in_test``), so
-splits are disjoint by user and by target post. Alignment pairs beyond the mix are counted as
-``alignment_not_in_mix``. Every sampling choice is a seeded hash of the
-item itself, so forgetting a user changes only the examples that used their content. Each test target appears four times, with persona_type ugc / pair / demo / all.
-Alignment examples are in train.
+Splits (``stages/assemble/pairs.py``): a user goes to test when a seeded hash of their
+pseudonym falls below ``test_share``, a thread when a seeded hash of its post falls below
+``test_thread_share``; a user's examples use only threads of the user's side
+(``split_crossing_comments`` counts the rest) and, in train, no comment by a test user. Train
+rows that still share a text, id or user with test are dropped (``text_in_test``,
+``post_in_test``, ``user_in_test``); ``leak.*`` counts what is left (zero). Alignment pairs beyond
+the mix are counted as ``alignment_not_in_mix``. Every sampling choice is a seeded hash of the
+item itself, so forgetting a user changes only the examples that used their content. Each test
+target appears four times, with persona_type ugc / pair / demo / all. Alignment examples are in train.
 
 Outputs ``examples/train.parquet``, ``examples/test.parquet`` with: id (stable hash of the
 example's sources), source, user_type, user, post_id, prompt, chosen, rejected, direction,
-subreddit, ugc, pair, demographic, persona_type, community_order, margin, archetype, source_ids.
+subreddit, ugc, pair, demographic, persona_type, community_order, margin, archetype, source_ids,
+prompt_ids (the target prompt's parts: post, then parent chain), thread_ids (every thread the
+example uses), score_ratio, seconds_between, length_ratio (``community_signals``).
 """
 
 from __future__ import annotations
