@@ -33,6 +33,10 @@ the mix are counted as ``alignment_not_in_mix``. Every sampling choice is a seed
 item itself, so forgetting a user changes only the examples that used their content. Each test
 target appears four times, with persona_type ugc / pair / demo / all. Alignment examples are in train.
 
+Decontamination (``stages/assemble/decontaminate.py``): examples sharing a word
+``decontaminate_ngram``-gram with a benchmark file listed in ``decontaminate`` are dropped
+(``contaminated``), each match recorded in ``decontamination/<reddit|alignment>.parquet``.
+
 Outputs ``examples/train.parquet``, ``examples/test.parquet`` with: id (stable hash of the
 example's sources), source, user_type, user, post_id, prompt, chosen, rejected, direction,
 subreddit, ugc, pair, demographic, persona_type, community_order, margin, archetype, source_ids,
@@ -55,7 +59,8 @@ from pipeline.io import stable_hash, write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
 from stages.assemble.demographic import llm_descriptions, template
-from stages.assemble.pairs import PAIRS_FROM, CandidateIndex, Split, leak_counts, remove_leaks
+from stages.assemble.decontaminate import benchmark_ngrams, contamination
+from stages.assemble.pairs import PAIRS_FROM, CandidateIndex, Split, example_texts, leak_counts, remove_leaks
 from alignx.taxonomy import profile, render_profile
 
 log = get_logger("assemble")
@@ -156,6 +161,7 @@ class Assemble(Stage):
     name = "assemble"
     version = "4"
     upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")
+    input_keys = ("assemble.decontaminate",)  # benchmark files whose text must not enter the release
     reads = ("annotate",)  # the LLM settings for Demographic Information
     description = "personas, preference pairs among siblings, leak-free splits"
 
@@ -255,6 +261,10 @@ class Assemble(Stage):
         alignment = self._alignment_examples(ctx, reddit.height, stats)
         if p["demographic"] == "llm":
             reddit, alignment = (self._llm_demographics(ctx, df) for df in (reddit, alignment))
+        if ctx.inputs:  # benchmark files listed in assemble.decontaminate
+            index = benchmark_ngrams(list(ctx.inputs), p["decontaminate_ngram"])
+            reddit, alignment = (self._decontaminate(df, index, p["decontaminate_ngram"], stats, out_dir, name)
+                                 for df, name in ((reddit, "reddit"), (alignment, "alignment")))
         # the split was decided per user and thread in run_shard (stages/assemble/pairs.py);
         # here test targets get their four personas and train loses whatever still touches test
         comments = load_comments(ctx)
@@ -288,6 +298,21 @@ class Assemble(Stage):
             **{f"source.{k}": v for k, v in Counter(train["user_type"].to_list()).items()},
         })
         return stats
+
+    @staticmethod
+    def _decontaminate(df: pl.DataFrame, index: dict[str, str], n: int, stats: Stats, out_dir: Path,
+                       name: str) -> pl.DataFrame:
+        """``df`` without the examples sharing a word n-gram with a benchmark listed in
+        ``assemble.decontaminate`` (dropped as ``contaminated``); each match, with its benchmark
+        file and n-gram, is written to ``decontamination/<name>.parquet``."""
+        matches = [contamination(example_texts(r), index, n) for r in df.iter_rows(named=True)]
+        hit = pl.Series([m is not None for m in matches], dtype=pl.Boolean)
+        stats.dropped["contaminated"] += int(hit.sum())
+        write_parquet(pl.DataFrame({"id": df.filter(hit)["id"], "benchmark": [m[0] for m in matches if m],
+                                    "ngram": [m[1] for m in matches if m]},
+                                   schema={"id": pl.String, "benchmark": pl.String, "ngram": pl.String}),
+                      out_dir / "decontamination" / f"{name}.parquet")
+        return df.filter(~hit)
 
     def _llm_demographics(self, ctx: StageContext, df: pl.DataFrame) -> pl.DataFrame:
         """Replace the template by the model's description of the same history labels."""

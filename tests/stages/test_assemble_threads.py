@@ -97,3 +97,33 @@ def test_release_carries_the_community_signals(eth_build):
             checked += 1
     assert checked > 0
     assert train.filter(pl.col("source") != "reddit")["seconds_between"].is_null().all()
+
+
+def test_a_benchmark_prompt_found_in_the_corpus_is_caught(eth_build, shared_data, tmp_path):
+    """P-SOUPS with one prompt replaced by a real comment of the build (as if the benchmark had
+    been written from Reddit): the examples using that comment are dropped, the n-gram recorded."""
+    from stages.assemble.decontaminate import benchmark_ngrams, contamination, ngrams
+
+    d, _, threads = eth_build
+    train = examples(d, "train").filter(pl.col("source") == "reddit")
+    planted = max(train["chosen"].to_list(), key=len)
+    assert len(ngrams(planted, 12)) > 0
+    bench = json.loads((shared_data / "benchmarks" / "p-soups_student_phd.json").read_text())
+    bench[7]["prompt"] = planted
+    path = tmp_path / "p-soups-planted.json"
+    path.write_text(json.dumps(bench))
+    # the real benchmark alone matches nothing of the build; the planted one does
+    clean = benchmark_ngrams([shared_data / "benchmarks" / "p-soups_student_phd.json"], 12)
+    assert contamination({planted}, clean, 12) is None
+    assert contamination({planted}, benchmark_ngrams([path], 12), 12)[1] in ngrams(planted, 12)
+    args = [x for v in DEMO_ARGS[1::2] if not v.startswith("ingest_reddit.inputs=") for x in ("--set", v)]
+    alignx("run", "assemble", *args, "--set", f"ingest_reddit.inputs=[\"{shared_data / 'reddit' / 'ethereum_daily'}\"]",
+           "--set", "ingest_reddit.date_from=2025-03-01", "--set", "ingest_reddit.date_to=2025-03-05",
+           "--set", f"assemble.decontaminate=[\"{path}\"]", data_dir=d, env=DEMO_ENV)
+    m = json.loads((d / "work/assemble/_manifest.json").read_text())
+    assert m["dropped"]["contaminated"] >= 1
+    matches = pl.read_parquet(next((d / "work/assemble").glob("out-*/decontamination/reddit.parquet")))
+    assert matches.height >= 1 and set(matches["benchmark"]) == {path.name}
+    assert all(g in ngrams(planted, 12) for g in matches["ngram"])
+    after = examples(d, "train")
+    assert planted not in set(after["chosen"]) | set(after["rejected"])
