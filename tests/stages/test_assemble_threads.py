@@ -1,4 +1,4 @@
-"""Stage assemble on real threads (four days of r/ethereum daily discussions, full reply
+"""Stage assemble on real threads (six days of r/ethereum daily discussions, full reply
 trees): pairs are siblings, prompts carry the parent, provenance names the prompt's parts,
 train and test share nothing, and the release carries the community signals."""
 
@@ -14,11 +14,12 @@ from conftest import DEMO_ARGS, DEMO_ENV, alignx, examples, split
 
 @pytest.fixture(scope="module")
 def eth_build(tmp_path_factory, reddit_dir):
+    """Threads of March 2-6, 2025; with the demo key and seed, March 3 and 4 are test."""
     d = tmp_path_factory.mktemp("eth") / "data"
     settings = [v for v in DEMO_ARGS[1::2] if not v.startswith("ingest_reddit.inputs=")]  # the demo's alignment files
     args = [x for v in settings for x in ("--set", v)]
     alignx("run", *args, "--set", f"ingest_reddit.inputs=[\"{reddit_dir / 'ethereum_daily'}\"]",
-           "--set", "ingest_reddit.date_from=2025-03-01", "--set", "ingest_reddit.date_to=2025-03-05",
+           "--set", "ingest_reddit.date_from=2025-03-01", "--set", "ingest_reddit.date_to=2025-03-07",
            data_dir=d, env=DEMO_ENV)
     threads = pl.concat([pl.read_parquet(f) for f in (d / "work/anonymize").glob("out-*/threads/*.parquet")])
     return d, d / "release" / "0.1.0", threads
@@ -118,7 +119,7 @@ def test_a_benchmark_prompt_found_in_the_corpus_is_caught(eth_build, shared_data
     assert contamination({planted}, benchmark_ngrams([path], 12), 12)[1] in ngrams(planted, 12)
     args = [x for v in DEMO_ARGS[1::2] if not v.startswith("ingest_reddit.inputs=") for x in ("--set", v)]
     alignx("run", "assemble", *args, "--set", f"ingest_reddit.inputs=[\"{shared_data / 'reddit' / 'ethereum_daily'}\"]",
-           "--set", "ingest_reddit.date_from=2025-03-01", "--set", "ingest_reddit.date_to=2025-03-05",
+           "--set", "ingest_reddit.date_from=2025-03-01", "--set", "ingest_reddit.date_to=2025-03-07",
            "--set", f"assemble.decontaminate=[\"{path}\"]", data_dir=d, env=DEMO_ENV)
     m = json.loads((d / "work/assemble/_manifest.json").read_text())
     assert m["dropped"]["contaminated"] >= 1

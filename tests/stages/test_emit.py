@@ -24,7 +24,8 @@ def test_release_files_and_alignx_field_names(built):
                      "train-00000-of-00001.parquet"]
     train = split(release, "train")
     assert train.columns == ["id", "source", "persona_type", "prompt", "chosen", "rejected", "Preference Direction",
-                             "Demographic Information", "User-Generated Content", "Pair-wise Comparative Feedback"]
+                             "Demographic Information", "User-Generated Content", "Pair-wise Comparative Feedback",
+                             "score_ratio", "seconds_between", "length_ratio"]
     for line in (release / "checksums.sha256").read_text().splitlines():
         digest, name = line.split("  ")
         import hashlib

@@ -12,13 +12,15 @@ def example(**over) -> dict:
     e = {"id": "ax-" + "0" * 20, "source": "reddit", "persona_type": "all", "prompt": "p", "chosen": "c", "rejected": "r",
          "Preference Direction": [0.5] * 90, "Demographic Information": "",
          "User-Generated Content": [{"prompt": "p", "comment": "c", "Preference Direction": [1.0] + [0.5] * 89}],
-         "Pair-wise Comparative Feedback": []}
+         "Pair-wise Comparative Feedback": [], "score_ratio": 2.5, "seconds_between": -40, "length_ratio": 0.5}
     e.update(over)
     return e
 
 
 def test_a_well_formed_example_validates():
     jsonschema.validate(example(), json_schema())
+    # alignment-dataset rows have no community signals
+    jsonschema.validate(example(score_ratio=None, seconds_between=None, length_ratio=None), json_schema())
 
 
 @pytest.mark.parametrize("bad", [

@@ -36,14 +36,17 @@ def nonzero(d: dict) -> dict:
 def test_pushshift_2005_comments(tmp_path, reddit_dir):
     m = run_ingest(tmp_path, reddit_dir / "RC_2005-12.zst")
     assert m["records_in"] == 1075
-    assert nonzero(m["dropped"]) == {"deleted_body": 105, "removed_body": 15, "deleted_author": 65, "too_short": 9}
-    assert m["records_out"] == 881
+    # 12 repeats of earlier comments in 4 clusters (MinHash near-duplicates)
+    assert nonzero(m["dropped"]) == {"deleted_body": 105, "removed_body": 15, "deleted_author": 65, "too_short": 9,
+                                     "near_duplicate": 12}
+    assert m["counts"]["near_duplicate_clusters"] == 4
+    assert m["records_out"] == 869
     # no submissions file for this month: every kept comment is an orphan, counted, not dropped
-    assert m["counts"]["orphan_comments"] == 881 and m["counts"]["thread_comments"] == 0
-    # 314 replies have their parent in the raw file; 219 of them survive with their parent
-    assert m["counts"]["replies_with_parent"] == 219
+    assert m["counts"]["orphan_comments"] == 869 and m["counts"]["thread_comments"] == 0
+    # 314 replies have their parent in the raw file; 218 of them survive with their parent
+    assert m["counts"]["replies_with_parent"] == 218
     orphans = table(tmp_path, "orphans")
-    assert orphans.height == 881
+    assert orphans.height == 869
     assert orphans["link_id"].n_unique() <= 396
     first = orphans.filter(pl.col("id") == "c13").row(0, named=True)
     assert first["source_file"] == "RC_2005-12.zst" and first["source_line"] == 1
@@ -93,13 +96,15 @@ def test_demo_corpus_threads_and_users(tmp_path):
     assert nonzero(m["dropped"]) == {
         "bot": 21, "deleted_body": 6, "removed_body": 6, "duplicate_id": 1,
         "nsfw": 1, "in_filtered_post": 1,
+        # the demo corpus is templated: 54 repeats in 45 clusters; 6 replies lose their parent
+        "near_duplicate": 54, "parent_unavailable": 6,
     }
     c = m["counts"]
     # the post a moderator removed (removed_by_category "moderator") stays, with the title as prompt
     assert c["post_body_removed"] == 1
-    assert c["submissions"] == 51 and c["thread_comments"] == 402 and c["orphan_comments"] == 0
+    assert c["submissions"] == 51 and c["thread_comments"] == 342 and c["orphan_comments"] == 0
     threads = table(tmp_path, "threads")
-    assert threads.height == 402 and threads["link_id"].n_unique() == c["threads"] == 49
+    assert threads.height == 342 and threads["link_id"].n_unique() == c["threads"] == 49
     # AlignX prompts: the post body, then its title; a reply's adds its parent
     row = threads.filter(pl.col("is_top_level")).row(0, named=True)
     assert row["prompt"] == f"{row['post_body']}\n\n{row['post_title']}"
