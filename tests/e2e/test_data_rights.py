@@ -39,7 +39,7 @@ def before_after(tmp_path_factory):
     shutil.copytree(old, kept)
     assemble_before = pl.concat([pl.read_parquet(f) for f in (d / "work/assemble").glob("out-*/examples/*.parquet")])
     private = pl.concat([pl.read_parquet(f) for f in (d / "private/anonymize/map").glob("*.parquet")])
-    threads = pl.concat([pl.read_parquet(f, columns=["id", "link_id", "author", "post_author"])
+    threads = pl.concat([pl.read_parquet(f, columns=["id", "link_id", "parent_id", "author", "post_author"])
                          for f in (d / "work/anonymize").glob("out-*/threads/*.parquet")])
     assemble_before.private = private  # type: ignore[attr-defined]
     assemble_before.threads = threads  # type: ignore[attr-defined]
@@ -96,8 +96,21 @@ def test_diff_release_lists_exactly_the_affected_ids(before_after):
     theirs = set(private.filter(pl.col("real_author") == FORGOTTEN)["id"])
     under_theirs = threads.filter(pl.col("post_author") == ours)
     theirs |= set(under_theirs["id"])
-    # users who commented under their posts lose those comments: their profile moves
-    touched_users = set(under_theirs["author"])
+    # replies to their comments (and everything below): the prompts quote their words, and a
+    # reply to a comment nobody can read is dropped (parent_unavailable)
+    parent_of = dict(threads.select("id", "parent_id").iter_rows())
+
+    def below_theirs(i):
+        while i in parent_of:
+            i = parent_of[i]
+            if i in theirs:
+                return True
+        return False
+
+    replies_to_theirs = threads.filter(pl.col("id").map_elements(below_theirs, return_dtype=pl.Boolean))
+    theirs |= set(replies_to_theirs["id"])
+    # users who commented under their posts or answered them lose those comments: their profile moves
+    touched_users = set(under_theirs["author"]) | set(replies_to_theirs["author"])
     before = {r["id"]: r for r in assemble_before.iter_rows(named=True)}
     for i in removed:
         r = before[i]
@@ -113,7 +126,9 @@ def test_unaffected_ids_are_unchanged(before_after):
     d, old, new, _ = before_after
     old_ids = {r["id"] for f in old.glob("*.parquet") for r in pl.read_parquet(f, columns=["id"]).to_dicts()}
     new_ids = {r["id"] for f in new.glob("*.parquet") for r in pl.read_parquet(f, columns=["id"]).to_dicts()}
-    assert len(old_ids & new_ids) >= 0.5 * len(old_ids)
+    # a heavy user of a small corpus: their comments, the replies that quote them and the
+    # examples built on either change; the rest stays
+    assert len(old_ids & new_ids) >= 0.4 * len(old_ids)
 
 
 def test_bias_section_matches_a_direct_computation(before_after):
