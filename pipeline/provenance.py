@@ -16,7 +16,7 @@ from pipeline.manifest import read_manifest, resolve
 from pipeline.stage import Stage
 
 #: Columns printed for a hit when present (the rest are content, shown truncated).
-PROVENANCE_COLUMNS = ("id", "kind", "source", "source_file", "source_line", "source_ids", "dataset", "split",
+PROVENANCE_COLUMNS = ("id", "kind", "source", "source_file", "source_line", "source_ids", "prompt_ids", "dataset", "split",
                       "row", "link_id", "parent_id", "subreddit", "created_utc", "annotator", "prompt_version")
 
 
