@@ -151,7 +151,7 @@ def test_openai_backend_survives_every_failure(data_dir, server):
     # 429 then the retry: the client waited out Retry-After: 1
     assert server.request_times[1] - server.request_times[0] >= 0.9
     # each fault costs one extra request (the hang also one, after the 1 s timeout)
-    assert server.chat_requests == 400 + 6
+    assert server.chat_requests == 342 + 6
     assert "Traceback" not in proc.stderr
 
 
@@ -200,9 +200,9 @@ def test_cost_limit_stops_cleanly_and_paid_ratings_stay(data_dir, server):
     assert proc.returncode == 1 and "cost limit reached" in proc.stderr and "annotate.max_cost=40" in proc.stderr
     assert not (data_dir / "work/annotate/_manifest.json").exists()
     paid = server.chat_requests
-    assert 0 < paid < 400
+    assert 0 < paid < 342
     run_annotate(data_dir, openai_args(server, "annotate.concurrency=8"))
-    assert server.chat_requests == 400  # what was paid for was not asked again
+    assert server.chat_requests == 342  # what was paid for was not asked again
     assert (ratings(data_dir)["status"] == "ok").all()
 
 
