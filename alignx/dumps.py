@@ -83,33 +83,34 @@ def iter_line_chunks(path: Path | str, chunk_bytes: int = 32 << 20) -> Iterator[
     """Yield ``(first_line_number, n_lines, data)`` where ``data`` holds whole lines (1-based).
 
     Each chunk is about ``chunk_bytes`` of decompressed text and ends with a newline (except
-    possibly the last); the next chunk starts at ``first_line_number + n_lines``.
+    possibly the last); the next chunk starts at ``first_line_number + n_lines``. Each byte is
+    copied once, into its chunk (blocks are gathered as memoryviews and joined once); a line
+    longer than a chunk makes its chunk run on to its newline.
     """
     path = Path(path)
     blocks = _decompressed_blocks(path) if path.suffix == ".zst" else _plain_blocks(path)
-    pending: list[bytes] = []
+    pending: list = []  # bytes / memoryviews of the chunk being gathered
     size = 0
     line_no = 1
     for block in blocks:
-        pending.append(block)
-        size += len(block)
-        if size < chunk_bytes:
-            continue
-        buf = b"".join(pending)
+        view = memoryview(block)
         start = 0
-        while len(buf) - start >= chunk_bytes:
-            cut = buf.rfind(b"\n", start, start + chunk_bytes) + 1
-            if cut <= start:  # one line longer than a chunk: take it whole
-                cut = buf.find(b"\n", start + chunk_bytes) + 1
+        while size + len(block) - start >= chunk_bytes:
+            need = chunk_bytes - size  # > 0: bytes of this block that complete the chunk
+            cut = block.rfind(b"\n", start, start + need) + 1
+            if cut == 0:  # no line ends there: the chunk runs on to the next newline
+                cut = block.find(b"\n", start + need) + 1
                 if cut == 0:
                     break
-            chunk = buf[start:cut]
+            pending.append(view[start:cut])
+            chunk = b"".join(pending)  # the one copy of these bytes
             n = chunk.count(b"\n")
             yield line_no, n, chunk
             line_no += n
-            start = cut
-        rest = buf[start:]
-        pending, size = ([rest], len(rest)) if rest else ([], 0)
+            pending, size, start = [], 0, cut
+        if start < len(block):
+            pending.append(view[start:])
+            size += len(block) - start
     if pending:
         buf = b"".join(pending)
         if buf.strip():

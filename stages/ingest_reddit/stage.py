@@ -60,8 +60,10 @@ forget``; only keyed hashes of their names are stored), ``missing_id``, ``unknow
 from __future__ import annotations
 
 import io
+import os
 import zlib
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -70,7 +72,7 @@ import polars as pl
 
 from alignx.dumps import DUMP_SUFFIXES, dump_kind, iter_line_chunks, parse_lines, prefetch
 from pipeline.errors import UserError
-from pipeline.io import write_parquet
+from pipeline.io import atomic_path, write_parquet
 from pipeline.logs import get_logger
 from alignx.privacy import load_key, load_optout, opted_out_names, optout_id
 from pipeline.stage import Shard, Stage, StageContext, Stats
@@ -268,6 +270,32 @@ def _parse_chunk(data: bytes, first_line: int, n_lines: int, source: str) -> tup
     return df.with_columns(pl.lit(source).alias("source_file"), pl.Series("source_line", numbers, pl.Int64)), rejects
 
 
+def write_scratch(df: pl.DataFrame, path: Path) -> None:
+    """A shard part read once by ``finish``: uncompressed Arrow IPC, written and read at memory
+    speed (parquet with lz4 costs 5x the CPU). Disk: about the size of the kept text."""
+    with atomic_path(path) as tmp:
+        df.write_ipc(tmp, compression="uncompressed")
+
+
+def filter_chunk(df: pl.DataFrame, p: dict, key: bytes | None, optout) -> pl.DataFrame:
+    """Normalized records -> the same plus ``drop_reason`` (null: kept).
+
+    The English test is the last rule and the costliest (regexes over the text), so it runs
+    only on the records that pass every other rule: the reasons are the same as testing all.
+    """
+    text = pl.when(pl.col("kind") == "comment").then(pl.col("body")).otherwise(pl.col("title") + "\n" + pl.col("body"))
+    opted = opted_out_names(df["author"].unique().to_list(), key, optout) if optout else set()
+    df = df.with_columns(text.alias("text"), pl.lit(True).alias("english"),
+                         pl.col("author").is_in(sorted(opted)).alias("opted_out"))
+    df = df.with_columns(drop_reason(df, p).alias("drop_reason"))
+    if p["english_only"]:
+        candidates = df["drop_reason"].is_null()
+        english = is_english(df["text"].filter(candidates))
+        reason = df["drop_reason"].scatter(candidates.arg_true().filter(~english), "non_english")
+        df = df.with_columns(reason.alias("drop_reason"))
+    return df.drop("text", "english", "opted_out")
+
+
 class IngestReddit(Stage):
     name = "ingest_reddit"
     version = "1"
@@ -285,45 +313,53 @@ class IngestReddit(Stage):
         return [Shard(p.name, (str(p),), weight=p.stat().st_size) for p in ctx.inputs]
 
     def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
-        """Parse, normalize and filter one file, one chunk at a time (memory: one chunk).
+        """Parse, normalize and filter one file, a few chunks at a time on ``parse_threads``
+        threads (memory: about ``parse_threads + 2`` chunks, whatever the file size).
 
-        Writes ``records-NNNNN.parquet`` (kept records) and ``dropped-NNNNN.parquet`` (kind, id
-        and reason of dropped records, so comments of dropped posts can be dropped too) per
-        chunk, and ``rejects.jsonl`` for lines that are not JSON objects.
+        One thread decompresses and cuts the stream into line-aligned chunks; the others parse
+        and filter whole chunks in polars, which releases the GIL, so a single monthly dump uses
+        every core. Per chunk ``i`` it writes ``posts-i.arrow`` (kept submissions),
+        ``comments-i-bBBB.arrow`` (kept comments of author bucket BBB, so ``finish`` reads one
+        bucket's files only), ``dropped-i.arrow`` (kind, id and reason of dropped records, so
+        comments of dropped posts can be dropped too) and ``authors-i.arrow``; and
+        ``rejects.jsonl`` for lines that are not JSON objects. Files are named by chunk, and
+        chunks are counted in file order, so the outputs do not depend on thread timing.
         """
         p = ctx.params
         path = Path(shard.inputs[0])
         kind = dump_kind(path)
         stats = Stats()
         rejects: list[dict] = []
-        authors: set[str] = set()
         optout = load_optout(ctx.data_dir)  # people who asked to be forgotten: dropped before any rule
         key = load_key(ctx.data_dir / ctx.config["anonymize.key_file"], create=False) if optout else None
         if optout and key is None:
             raise UserError(f"{ctx.data_dir / 'private/optout.txt'} lists people to forget but the pseudonymization "
                             f"key is missing; restore the key the list was made with")
-        for i, (first_line, n_lines, data) in enumerate(prefetch(iter_line_chunks(path, p["chunk_mb"] << 20))):
+
+        def work(i: int, first_line: int, n_lines: int, data: bytes) -> tuple[int, list[dict], Counter, int]:
             raw, bad = _parse_chunk(data, first_line, n_lines, path.name)
-            rejects += bad
-            stats.records_in += raw.height + len(bad)
-            df = normalize(raw, kind, p["author_buckets"])
-            authors.update(df["author"].unique().to_list())
-            text = df.select(
-                pl.when(pl.col("kind") == "comment").then(pl.col("body"))
-                .otherwise(pl.col("title") + "\n" + pl.col("body")).alias("text")
-            )["text"]
-            english = is_english(text) if p["english_only"] else pl.Series([True] * df.height)
-            opted = opted_out_names(df["author"].unique().to_list(), key, optout)
-            df = df.with_columns(text.alias("text"), english.alias("english"),
-                                 pl.col("author").is_in(sorted(opted)).alias("opted_out"))
-            df = df.with_columns(drop_reason(df, p).alias("drop_reason")).drop("text", "english", "opted_out")
+            del data
+            df = filter_chunk(normalize(raw, kind, p["author_buckets"]), p, key, optout)
             dropped = df.filter(pl.col("drop_reason").is_not_null())
-            stats.dropped.update(dict(dropped.group_by("drop_reason").len().iter_rows()))
             kept = df.filter(pl.col("drop_reason").is_null()).drop("drop_reason")
-            stats.records_out += kept.height
-            write_parquet(kept, out_dir / f"records-{i:05d}.parquet", scratch=True)
-            write_parquet(dropped.select("kind", "id", "link_id", "drop_reason"), out_dir / f"dropped-{i:05d}.parquet",
-                          scratch=True)
+            write_scratch(kept.filter(pl.col("kind") == "submission"), out_dir / f"posts-{i:05d}.arrow")
+            for (b,), part in kept.filter(pl.col("kind") == "comment").partition_by("bucket", as_dict=True).items():
+                write_scratch(part, out_dir / f"comments-{i:05d}-b{b:03d}.arrow")
+            write_scratch(dropped.select("kind", "id", "link_id", "drop_reason"), out_dir / f"dropped-{i:05d}.arrow")
+            write_scratch(df.select(pl.col("author").unique()), out_dir / f"authors-{i:05d}.arrow")
+            return raw.height + len(bad), bad, Counter(dict(dropped.group_by("drop_reason").len().iter_rows())), \
+                kept.height
+
+        threads = p["parse_threads"] or os.cpu_count() or 1
+        chunks = prefetch(iter_line_chunks(path, p["chunk_mb"] << 20))
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            pending: deque = deque()
+            for i, chunk in enumerate(chunks):
+                pending.append(pool.submit(work, i, *chunk))
+                while len(pending) >= threads or (pending and pending[0].done()):
+                    self._count(pending.popleft().result(), stats, rejects)
+            while pending:
+                self._count(pending.popleft().result(), stats, rejects)
         stats.dropped["malformed_json"] += len(rejects)
         if stats.records_in and len(rejects) / stats.records_in > p["max_bad_line_share"]:
             first = rejects[0]
@@ -336,9 +372,16 @@ class IngestReddit(Stage):
             log.warning("%s line %d: %s (written to rejects)", r["file"], r["line"], r["reason"])
         if rejects:
             (out_dir / "rejects.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rejects))
-        write_parquet(pl.DataFrame({"author": sorted(authors - {DELETED})}, schema={"author": pl.String}),
-                      out_dir / "authors.parquet", scratch=True)
         return stats
+
+    @staticmethod
+    def _count(result: tuple[int, list[dict], Counter, int], stats: Stats, rejects: list[dict]) -> None:
+        """Add one chunk's counts (taken in chunk order) to the shard's."""
+        records_in, bad, dropped, kept = result
+        stats.records_in += records_in
+        rejects += bad
+        stats.dropped.update(dropped)
+        stats.records_out += kept
 
     def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
         """Deduplicate, join comments to submissions and write per-author-bucket tables.
@@ -348,18 +391,17 @@ class IngestReddit(Stage):
         (a copy whose author was deleted was already dropped by the filters).
         """
         p = ctx.params
-        record_files = [f for part in parts for f in sorted(part.glob("records-*.parquet"))]
-        dropped_files = [f for part in parts for f in sorted(part.glob("dropped-*.parquet"))]
-        records = pl.scan_parquet(record_files) if record_files else None
-        if records is None:
+        post_files = [f for part in parts for f in sorted(part.glob("posts-*.arrow"))]
+        dropped_files = [f for part in parts for f in sorted(part.glob("dropped-*.arrow"))]
+        if not post_files:
             return stats
         stats.records_out = 0
-        all_posts = records.filter(pl.col("kind") == "submission").collect()
+        all_posts = pl.read_ipc(post_files)
         posts = all_posts.unique(subset="id", keep="first", maintain_order=True)
         stats.dropped["duplicate_id"] += all_posts.height - posts.height
         post_ids = posts["id"].implode()
         filtered_post_ids = (
-            pl.scan_parquet(dropped_files).filter(pl.col("kind") == "submission").select("id").collect()["id"]
+            pl.scan_ipc(dropped_files).filter(pl.col("kind") == "submission").select("id").collect()["id"]
             .implode()
         )
         post_cols = posts.select(
@@ -372,7 +414,8 @@ class IngestReddit(Stage):
         comment_ids = []
         totals = Counter()
         for b in range(p["author_buckets"]):
-            raw = records.filter((pl.col("kind") == "comment") & (pl.col("bucket") == b)).collect()
+            files = [f for part in parts for f in sorted(part.glob(f"comments-*-b{b:03d}.arrow"))]
+            raw = pl.read_ipc(files) if files else pl.DataFrame(schema=all_posts.schema)
             bucket = raw.unique(subset="id", keep="first", maintain_order=True)
             stats.dropped["duplicate_id"] += raw.height - bucket.height
             in_filtered = pl.col("link_id").is_in(filtered_post_ids) & ~pl.col("link_id").is_in(post_ids)
@@ -404,7 +447,8 @@ class IngestReddit(Stage):
         write_parquet(posts.sort("created_utc", "id"), out_dir / "submissions" / "part-000.parquet")
         write_parquet(users_table(comments, posts, p["author_buckets"]), out_dir / "users" / "users.parquet")
         # every author in the inputs, kept or not: the anonymizer's dictionary of names
-        authors = pl.concat([pl.read_parquet(part / "authors.parquet") for part in parts]).unique().sort("author")
+        authors = (pl.scan_ipc([f for part in parts for f in sorted(part.glob("authors-*.arrow"))])
+                   .filter(pl.col("author") != DELETED).unique().sort("author").collect())
         write_parquet(authors, out_dir / "authors" / "authors.parquet")
         stats.counts["authors_seen"] = authors.height
         for part in parts:
