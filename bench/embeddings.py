@@ -1,7 +1,7 @@
 """Embedding throughput and agreement on real comments: the reference MiniLM against the faster
 model specs of alignx/embeddings.py, in the same run.
 
-Texts: a seeded sample of ALIGNX_BENCH_EMBED_N (default 2,000) distinct comment bodies of the
+Texts: a seeded sample of ALIGNX_BENCH_EMBED_N (default 1,000) distinct comment bodies of the
 r/ethereum daily threads (../shared/data/reddit/ethereum_daily; 10+ characters, not deleted or
 removed), the corpus the annotator labels in an end-to-end run. The whole corpus's share of
 repeated bodies is reported too: what "never embed a text twice" saves there.
@@ -39,7 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("ALIGNX_SHARED_DATA", ROOT.parent / "shared" / "data"))
 RESULTS = ROOT / "bench" / "results"
-N = int(os.environ.get("ALIGNX_BENCH_EMBED_N", "2000"))
+N = int(os.environ.get("ALIGNX_BENCH_EMBED_N", "1000"))
 REFERENCE = "all-MiniLM-L6-v2"
 SPECS = (REFERENCE, "all-MiniLM-L6-v2@128", "all-MiniLM-L6-v2-static")
 
