@@ -34,7 +34,7 @@ parent_id           str       comments: parent id (no prefix); submissions: ""
 is_top_level        bool      comments whose parent is the submission
 source_file         str       input file name (provenance)
 source_line         i64       1-based line in the decompressed file (provenance)
-bucket              i32       crc32(author) mod ``ingest_reddit.author_buckets``
+bucket              i32       crc32(author) mod the bucket count (``bucket_count``)
 ==================  ========  ===================================================================
 
 Outputs (``data/work/ingest_reddit/out-*/``):
@@ -101,6 +101,18 @@ ENGLISH_WORDS = (
 def author_bucket(author: str, buckets: int) -> int:
     """Stable bucket of an author (crc32, identical across runs, machines and versions)."""
     return zlib.crc32(author.encode("utf-8")) % buckets
+
+
+def bucket_count(p: dict, inputs: list[Path]) -> int:
+    """The number of author buckets: ``author_buckets``, or when it is 0 one bucket per
+    ``auto_bucket_mb`` of input files on disk, at least 8, rounded up to a power of two. Combining
+    holds one bucket in memory, so this keeps it bounded whatever the input size; it depends
+    on the inputs only, so every shard and ``finish`` agree."""
+    if p["author_buckets"]:
+        return p["author_buckets"]
+    total = sum(Path(f).stat().st_size for f in inputs)
+    need = max(8, -(-total // (p["auto_bucket_mb"] << 20)))
+    return 1 << (need - 1).bit_length()
 
 
 def author_buckets(authors: pl.Series, buckets: int) -> pl.Series:
@@ -339,7 +351,7 @@ class IngestReddit(Stage):
         def work(i: int, first_line: int, n_lines: int, data: bytes) -> tuple[int, list[dict], Counter, int]:
             raw, bad = _parse_chunk(data, first_line, n_lines, path.name)
             del data
-            df = filter_chunk(normalize(raw, kind, p["author_buckets"]), p, key, optout)
+            df = filter_chunk(normalize(raw, kind, buckets), p, key, optout)
             dropped = df.filter(pl.col("drop_reason").is_not_null())
             kept = df.filter(pl.col("drop_reason").is_null()).drop("drop_reason")
             write_scratch(kept.filter(pl.col("kind") == "submission"), out_dir / f"posts-{i:05d}.arrow")
@@ -350,6 +362,7 @@ class IngestReddit(Stage):
             return raw.height + len(bad), bad, Counter(dict(dropped.group_by("drop_reason").len().iter_rows())), \
                 kept.height
 
+        buckets = bucket_count(p, ctx.inputs)
         threads = p["parse_threads"] or os.cpu_count() or 1
         chunks = prefetch(iter_line_chunks(path, p["chunk_mb"] << 20))
         with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -413,7 +426,8 @@ class IngestReddit(Stage):
         )
         comment_ids = []
         totals = Counter()
-        for b in range(p["author_buckets"]):
+        buckets = bucket_count(p, ctx.inputs)
+        for b in range(buckets):
             files = [f for part in parts for f in sorted(part.glob(f"comments-*-b{b:03d}.arrow"))]
             raw = pl.read_ipc(files) if files else pl.DataFrame(schema=all_posts.schema)
             bucket = raw.unique(subset="id", keep="first", maintain_order=True)
@@ -445,7 +459,7 @@ class IngestReddit(Stage):
         stats.counts.update(totals)
         stats.records_out = posts.height + totals["comments"]
         write_parquet(posts.sort("created_utc", "id"), out_dir / "submissions" / "part-000.parquet")
-        write_parquet(users_table(comments, posts, p["author_buckets"]), out_dir / "users" / "users.parquet")
+        write_parquet(users_table(comments, posts, buckets), out_dir / "users" / "users.parquet")
         # every author in the inputs, kept or not: the anonymizer's dictionary of names
         authors = (pl.scan_ipc([f for part in parts for f in sorted(part.glob("authors-*.arrow"))])
                    .filter(pl.col("author") != DELETED).unique().sort("author").collect())
