@@ -247,3 +247,12 @@ def test_threads_and_chunk_size_do_not_change_outputs(tmp_path, reddit_dir):
     assert outputs["one"][0] == 8924 + 63
     assert len(outputs["one"][3]) > 5
     assert outputs["one"] == outputs["many"]
+
+
+def test_bucket_count_grows_with_the_input(reddit_dir):
+    from stages.ingest_reddit.stage import bucket_count
+
+    eth = sorted((reddit_dir / "ethereum_daily").glob("*.zst"))  # 10.8 MB on disk
+    assert bucket_count({"author_buckets": 0, "auto_bucket_mb": 16}, eth) == 8
+    assert bucket_count({"author_buckets": 0, "auto_bucket_mb": 1}, eth) == 16  # 11 -> a power of two
+    assert bucket_count({"author_buckets": 5, "auto_bucket_mb": 1}, eth) == 5  # set: used as is
