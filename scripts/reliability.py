@@ -73,7 +73,7 @@ def main() -> None:
     # a corrupted finished shard is detected by its checksum and rebuilt
     d = fresh(root, "corrupt")
     run(d, ("ALIGNX_INJECT_KILL_STAGE", "ingest_reddit"), ("ALIGNX_INJECT_KILL_AFTER_SHARDS", "1"), check=False)
-    part = next((d / "work/ingest_reddit/parts").glob("*/records-00000.parquet"))
+    part = next((d / "work/ingest_reddit/parts").glob("*/dropped-00000.arrow"))
     raw = bytearray(part.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     part.write_bytes(bytes(raw))
