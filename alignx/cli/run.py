@@ -51,10 +51,8 @@ def cmd_run(args) -> int:
 
         address = getattr(args, "ray_address", None) or config["execution.ray_address"]
         runner = RayRunner(STAGES, config, data_dir, workers=args.workers, address=address)
-    elif engine == "local":
+    else:  # "local"; the allowed engines are listed in configs/schema.toml
         runner = LocalRunner(STAGES, config, data_dir, workers=args.workers)
-    else:
-        raise UserError(f"execution.engine: '{engine}' must be \"local\" or \"ray\"")
     runner.run(args.stages, force=args.force)
     return 0
 

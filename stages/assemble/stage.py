@@ -43,7 +43,6 @@ import numpy as np
 import polars as pl
 
 from alignx.directions import pair_direction, single_direction
-from pipeline.errors import UserError
 from pipeline.io import stable_hash, write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
@@ -137,8 +136,6 @@ class Assemble(Stage):
     description = "personas, preference pairs, user-disjoint splits"
 
     def shards(self, ctx: StageContext) -> list[Shard]:
-        if ctx.params["demographic"] not in ("template", "llm"):
-            raise UserError(f"assemble.demographic: '{ctx.params['demographic']}' must be \"template\" or \"llm\"")
         files = ctx.upstream_files("anonymize", "threads")
         return [Shard(f.stem) for f in files]
 

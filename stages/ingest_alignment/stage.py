@@ -277,8 +277,6 @@ class IngestAlignment(Stage):
         from pipeline.manifest import resolve_inputs
 
         p = ctx.params
-        if p["pku_pairs"] not in ("one_safe", "safer"):
-            raise UserError(f"ingest_alignment.pku_pairs: '{p['pku_pairs']}' must be \"one_safe\" or \"safer\"")
         shards = []
         for source, prefix in PREFIX.items():
             files = resolve_inputs(self, ctx.config, ctx.data_dir, keys=(f"ingest_alignment.{prefix}_inputs",))
