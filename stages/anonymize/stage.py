@@ -49,6 +49,7 @@ class Anonymize(Stage):
     name = "anonymize"
     version = "1"
     upstream = ("ingest_reddit",)
+    unit = "records"
     description = "pseudonymize users and ids; scrub personal data from text"
 
     def _key(self, p: dict, data_dir: Path, create: bool = True) -> bytes | None:

@@ -132,6 +132,8 @@ class Assemble(Stage):
     name = "assemble"
     version = "3"
     upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")
+    #: a Reddit target or an alignment pair: train holds each once, test four times (its personas)
+    unit = "targets"
     reads = ("annotate",)  # the LLM settings for Demographic Information
     description = "personas, preference pairs, user-disjoint splits"
 
@@ -156,9 +158,9 @@ class Assemble(Stage):
         rows = []
         for user in authors:
             own = by_author.get(user, [])
-            stats.records_in += 1
+            stats.counts["users.seen"] += 1
             if len(own) < p["min_comments"]:
-                stats.dropped["user_too_few_comments"] += 1
+                stats.counts["users.too_few_comments"] += 1
                 continue
             posts = sorted({c["link_id"] for c in own})
             candidates = []
@@ -172,14 +174,15 @@ class Assemble(Stage):
                 if pair:
                     candidates.append((post, pair, prof, history_own))
             if not candidates:
-                stats.dropped["user_no_target"] += 1
+                stats.counts["users.no_target"] += 1
                 continue
             picks = ranked(candidates, lambda c: c[0], ctx.seed, "target", user)[: p["targets_per_user"]]
             for post, (chosen, rejected, margin), prof, history_own in sorted(picks, key=lambda c: c[0]):
                 rows.append(self._reddit_example(user, post, chosen, rejected, margin, prof, history_own, by_post,
                                                  p, ctx.seed, archetypes.get(user, -1)))
-            stats.records_out += 1
-        stats.counts["reddit_examples"] = len(rows)
+            stats.counts["users.with_targets"] += 1
+        # the unit is the target (one example before the test split's four personas)
+        stats.records_in = stats.records_out = stats.counts["reddit_examples"] = len(rows)
         write_parquet(pl.DataFrame(rows, schema=SCHEMA), out_dir / "reddit" / f"{shard.key}.parquet", scratch=True)
         return stats
 
@@ -230,6 +233,7 @@ class Assemble(Stage):
         train = reddit.filter(~pl.col("user").is_in(sorted(test_users)))
         clash = train["post_id"].is_in(test["post_id"].implode())
         stats.dropped["post_in_test"] += int(clash.sum())
+        targets_out = train.height - int(clash.sum()) + test.height + alignment.height
         train = pl.concat([train.filter(~clash), alignment]).sort("source", "id")
         test = pl.concat([
             test.with_columns(
@@ -241,7 +245,7 @@ class Assemble(Stage):
             ) for persona in PERSONAS]).sort("id") if test.height else test
         write_parquet(train, out_dir / "examples" / "train.parquet")
         write_parquet(test, out_dir / "examples" / "test.parquet")
-        stats.records_out = train.height + test.height
+        stats.records_out = targets_out
         stats.counts.update({
             "train": train.height, "test": test.height, "test_targets": test.height // len(PERSONAS),
             "train_users": train.filter(pl.col("source") == "reddit")["user"].n_unique(),
@@ -276,6 +280,7 @@ class Assemble(Stage):
         order = ranked(list(range(pairs.height)), lambda i: pairs["id"][i], ctx.seed, "alignment")
         take = pairs[sorted(order[:want])]
         stats.counts["alignment_available"] = pairs.height
+        stats.records_in += pairs.height
         stats.dropped["alignment_not_in_mix"] += pairs.height - take.height
         rows = []
         by_type = {k: g for (k,), g in pairs.group_by(["user_type"])}

@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 
 from stages.emit.bias import bias_report, flags, plots
+from pipeline.errors import StageFailed
 from pipeline.io import sha256_file, write_parquet
 from alignx.privacy import Scrubber
 from pipeline.stage import Shard, Stage, StageContext, Stats
@@ -112,6 +113,7 @@ class Emit(Stage):
     version = "2"
     # ingest_reddit and anonymize: their manifests feed the dataset card
     upstream = ("assemble", "cluster", "annotate", "ingest_alignment", "ingest_reddit", "anonymize")
+    unit = "examples"
     parallel = False
     description = "release shards, JSON Schema, checksums and dataset card"
 
@@ -130,6 +132,10 @@ class Emit(Stage):
             for name, start, end in shard_paths(split, release.height, p["shard_rows"]):
                 write_parquet(release[start:end], out_dir / "release" / name)
             stats.records_out += release.height
+        if stats.records_out == 0:
+            raise StageFailed(
+                f"emit: the release would hold 0 examples (assemble made none); the previous release in "
+                f"{ctx.data_dir / 'release' / p['version']} is kept, not replaced by an empty one: see `alignx status`")
         (out_dir / "release" / "schema.json").write_text(json.dumps(json_schema(), indent=2) + "\n")
         heat = ctx.upstream_files("cluster", "correlation", suffix=".png")
         if heat:

@@ -78,6 +78,7 @@ class Evaluate(Stage):
     name = "evaluate"
     version = "1"
     upstream = ("emit",)
+    unit = "examples"
     reads = ("annotate",)  # the annotator the profile predictor re-rates responses with
     input_keys = ("evaluate.benchmarks",)
     parallel = False

@@ -50,7 +50,10 @@ Outputs (``data/work/ingest_reddit/out-*/``):
 
 Drop reasons (the manifest's ``dropped``; each record counted once, by the first rule it fails,
 in this order): ``malformed_json``, ``opted_out`` (the author asked to be forgotten: ``alignx
-forget``; only keyed hashes of their names are stored), ``missing_id``, ``unknown_kind``, ``deleted_later``,
+forget``; only keyed hashes of their names are stored), ``missing_id``, ``bad_created_utc`` (there,
+but not seconds since the epoch: an ISO date...), ``missing_created_utc``, ``unknown_kind``,
+``missing_body`` (a comment without ``body``, or ``"body": null``), ``missing_link_id`` (a comment
+that names no submission), ``deleted_later``,
 ``deleted_body``, ``removed_body``, ``deleted_author``, ``bot``, ``distinguished``, ``stickied``,
 ``nsfw``, ``subreddit_denied``, ``subreddit_not_allowed``, ``date_out_of_range``,
 ``score_out_of_range``, ``too_short``, ``too_long``, ``non_english``, ``duplicate_id``,
@@ -208,10 +211,16 @@ def is_english(text: pl.Series) -> pl.Series:
     return (script_ok & (~long_ | function_word)).fill_null(True)
 
 
+#: Columns computed for ``drop_reason`` only, never written.
+HELPER_COLUMNS = ("text", "english", "opted_out", "created_given")
+
+
 def drop_reason(df: pl.DataFrame, p: dict) -> pl.Expr:
     """The first filter rule a normalized record fails, or null when it is kept.
 
-    ``df`` must hold the normalized schema plus ``text`` (body, or title + body for posts).
+    ``df`` must hold the normalized schema plus the ``HELPER_COLUMNS``: ``text`` (body, or
+    title + body for posts), ``english``, ``opted_out`` and ``created_given`` (the record has
+    a ``created_utc``, parsed or not).
     """
     is_comment = pl.col("kind") == "comment"
     text = pl.col("text")
@@ -224,8 +233,13 @@ def drop_reason(df: pl.DataFrame, p: dict) -> pl.Expr:
     end = _to_epoch(p["date_to"], "ingest_reddit.date_to")
     rules: list[tuple[str, pl.Expr]] = [
         ("opted_out", pl.col("opted_out")),
-        ("missing_id", pl.col("id").is_null() | pl.col("created_utc").is_null()),
+        ("missing_id", pl.col("id").is_null()),
+        # a created_utc that is there but no number of seconds (an ISO date...), or none at all
+        ("bad_created_utc", pl.col("created_given") & pl.col("created_utc").is_null()),
+        ("missing_created_utc", pl.col("created_utc").is_null()),
         ("unknown_kind", pl.col("kind").is_null()),
+        ("missing_body", is_comment & pl.col("body").is_null()),
+        ("missing_link_id", is_comment & (pl.col("link_id").is_null() | (pl.col("link_id") == ""))),
         ("deleted_later", pl.lit(p["drop_deleted_later"]) & pl.col("deleted_later")),
         ("deleted_body", body == DELETED),
         ("removed_body", body == REMOVED),
@@ -305,12 +319,13 @@ def filter_chunk(df: pl.DataFrame, p: dict, key: bytes | None, optout) -> pl.Dat
         english = is_english(df["text"].filter(candidates))
         reason = df["drop_reason"].scatter(candidates.arg_true().filter(~english), "non_english")
         df = df.with_columns(reason.alias("drop_reason"))
-    return df.drop("text", "english", "opted_out")
+    return df.drop(*HELPER_COLUMNS)
 
 
 class IngestReddit(Stage):
     name = "ingest_reddit"
-    version = "1"
+    version = "2"  # 2: missing_body, missing_link_id, bad_created_utc dropped and counted
+    unit = "records"  # lines of the dumps (a malformed line counts as one)
     input_keys = ("ingest_reddit.inputs",)
     reads = ("anonymize",)  # anonymize.key_file: the opt-out list is keyed
     description = "Reddit dumps (any era) -> normalized, filtered threads, partitioned by author"
@@ -351,7 +366,9 @@ class IngestReddit(Stage):
         def work(i: int, first_line: int, n_lines: int, data: bytes) -> tuple[int, list[dict], Counter, int]:
             raw, bad = _parse_chunk(data, first_line, n_lines, path.name)
             del data
-            df = filter_chunk(normalize(raw, kind, buckets), p, key, optout)
+            # created_given: the record has a created_utc, parsed or not (bad_created_utc)
+            df = normalize(raw, kind, buckets).with_columns(raw["created_utc"].is_not_null().alias("created_given"))
+            df = filter_chunk(df, p, key, optout)
             dropped = df.filter(pl.col("drop_reason").is_not_null())
             kept = df.filter(pl.col("drop_reason").is_null()).drop("drop_reason")
             write_scratch(kept.filter(pl.col("kind") == "submission"), out_dir / f"posts-{i:05d}.arrow")
@@ -374,6 +391,12 @@ class IngestReddit(Stage):
             while pending:
                 self._count(pending.popleft().result(), stats, rejects)
         stats.dropped["malformed_json"] += len(rejects)
+        if stats.records_in == 0 and not p["allow_empty_inputs"]:
+            size = path.stat().st_size
+            raise UserError(
+                f"{path}: the dump holds no records ({size:,} bytes{', an empty file' if size == 0 else ''}); "
+                f"an interrupted download? Remove it from ingest_reddit.inputs, or accept empty dumps with "
+                f"--set ingest_reddit.allow_empty_inputs=true")
         if stats.records_in and len(rejects) / stats.records_in > p["max_bad_line_share"]:
             first = rejects[0]
             raise UserError(
