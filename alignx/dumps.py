@@ -21,6 +21,11 @@ from pipeline.io import atomic_path
 
 MAX_WINDOW = 2**31
 READ_BLOCK = 1 << 20  # compressed bytes read per step
+#: Compressed bytes handed to the decompressor at once: corruption is detected when the zstd
+#: block holding it (at most ZSTD_BLOCK compressed bytes) is complete, so a damaged byte lies
+#: within ZSTD_BLOCK + FEED before the point where the error is raised.
+FEED = 1 << 14
+ZSTD_BLOCK = 1 << 17
 DUMP_SUFFIXES = (".zst", ".ndjson", ".jsonl", ".json")
 
 
@@ -44,27 +49,36 @@ def _decompressed_blocks(path: Path) -> Iterator[bytes]:
     dctx = zstd.ZstdDecompressor(max_window_size=MAX_WINDOW)
     dobj = dctx.decompressobj()
     offset = 0  # compressed bytes consumed
+    frame_start = 0  # compressed byte where the current frame began
     frame_open = False
     with open(path, "rb") as fh:
         while block := fh.read(READ_BLOCK):
-            data = block
-            while data:
-                try:
-                    out = dobj.decompress(data)
-                except zstd.ZstdError as exc:
-                    raise DumpError(
-                        f"{path}: zstandard data is corrupt near compressed byte {offset:,} ({exc}); "
-                        f"the file is damaged: download it again"
-                    ) from None
-                frame_open = True
-                if out:
-                    yield out
-                if dobj.eof:  # a frame ended; more frames may follow in the same file
-                    data = dobj.unused_data
-                    frame_open = False
-                    dobj = dctx.decompressobj()
-                else:
-                    data = b""
+            outs = []
+            for start in range(0, len(block), FEED):
+                data = block[start:start + FEED]
+                end = offset + start + len(data)  # compressed bytes fed so far
+                while data:
+                    try:
+                        out = dobj.decompress(data)
+                    except zstd.ZstdError as exc:
+                        low = max(frame_start, end - len(data) - ZSTD_BLOCK)
+                        raise DumpError(
+                            f"{path}: zstandard data is corrupt between compressed bytes {low:,} and {end:,} "
+                            f"(in the frame starting at byte {frame_start:,}: {exc}); the file is damaged: "
+                            f"download it again"
+                        ) from None
+                    frame_open = True
+                    if out:
+                        outs.append(out)
+                    if dobj.eof:  # a frame ended; more frames may follow in the same file
+                        data = dobj.unused_data
+                        frame_start = end - len(data)
+                        frame_open = False
+                        dobj = dctx.decompressobj()
+                    else:
+                        data = b""
+            if outs:
+                yield b"".join(outs)
             offset += len(block)
     if frame_open:
         raise DumpError(
@@ -192,7 +206,9 @@ class DumpWriter:
         self._atomic = atomic_path(self.path)
         self._tmp = self._atomic.__enter__()
         self._fh = open(self._tmp, "wb")
-        self._writer = zstd.ZstdCompressor(level=self.level).stream_writer(self._fh, closefd=False)
+        # a content checksum per frame: a flipped bit is caught on read, not parsed as text
+        self._writer = zstd.ZstdCompressor(level=self.level, write_checksum=True).stream_writer(self._fh,
+                                                                                               closefd=False)
         return self
 
     def write(self, record: dict) -> None:

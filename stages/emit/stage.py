@@ -63,16 +63,19 @@ def to_release(df: pl.DataFrame, scrubber: Scrubber, scrubbed: Counter) -> pl.Da
                 {"prompt": clean(x["prompt"]), "chosen": clean(x["chosen"]), "rejected": clean(x["rejected"]),
                  "Preference Direction": x["Preference Direction"]} for x in r["pair"]],
         })
-    schema = {
-        "id": pl.String, "source": pl.String, "persona_type": pl.String, "prompt": pl.String, "chosen": pl.String,
-        "rejected": pl.String, "Preference Direction": pl.List(pl.Float32), "Demographic Information": pl.String,
-        "User-Generated Content": pl.List(pl.Struct({"prompt": pl.String, "comment": pl.String,
-                                                     "Preference Direction": pl.List(pl.Float32)})),
-        "Pair-wise Comparative Feedback": pl.List(pl.Struct({"prompt": pl.String, "chosen": pl.String,
-                                                             "rejected": pl.String,
-                                                             "Preference Direction": pl.List(pl.Float32)})),
-    }
-    return pl.DataFrame(rows, schema=schema)
+    return pl.DataFrame(rows, schema=_RELEASE_SCHEMA)
+
+
+#: The polars schema of a release shard.
+_RELEASE_SCHEMA = {
+    "id": pl.String, "source": pl.String, "persona_type": pl.String, "prompt": pl.String, "chosen": pl.String,
+    "rejected": pl.String, "Preference Direction": pl.List(pl.Float32), "Demographic Information": pl.String,
+    "User-Generated Content": pl.List(pl.Struct({"prompt": pl.String, "comment": pl.String,
+                                                 "Preference Direction": pl.List(pl.Float32)})),
+    "Pair-wise Comparative Feedback": pl.List(pl.Struct({"prompt": pl.String, "chosen": pl.String,
+                                                         "rejected": pl.String,
+                                                         "Preference Direction": pl.List(pl.Float32)})),
+}
 
 
 def json_schema() -> dict:
@@ -288,3 +291,40 @@ def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bi
               "## Licences and terms of the sources", "", "| source | licence / terms |", "|---|---|"]
     lines += [f"| {s} | {l} |" for s, l in LICENCES]
     return "\n".join(lines) + "\n"
+
+
+def check_release_schema(folder: Path, rows_per_shard: int = 1000) -> tuple[list[str], int]:
+    """Problems with the release's parquet shards: columns or types other than the release's,
+    or rows (the first ``rows_per_shard`` of each shard; 0 = all) that break ``schema.json``
+    (validated with ``jsonschema``). Returns (problems, rows checked)."""
+    import jsonschema
+
+    problems, checked = [], 0
+    schema_file = folder / "schema.json"
+    if not schema_file.is_file():
+        return [f"{schema_file}: missing"], 0
+    try:
+        validator = jsonschema.Draft202012Validator(json.loads(schema_file.read_text()))
+    except (json.JSONDecodeError, jsonschema.SchemaError) as exc:
+        return [f"{schema_file}: not a JSON Schema ({str(exc).splitlines()[0]})"], 0
+    shards = sorted(folder.glob("*.parquet"))
+    if not shards:
+        problems.append(f"{folder}: no parquet shards")
+    for path in shards:
+        try:
+            df = pl.read_parquet(path)
+        except Exception as exc:  # any damage pyarrow/polars report: named, not raised
+            problems.append(f"{path}: unreadable parquet ({str(exc).splitlines()[0]})")
+            continue
+        if dict(df.schema) != _RELEASE_SCHEMA:
+            problems.append(f"{path}: columns {list(df.schema)} differ from the release schema {list(_RELEASE_SCHEMA)}")
+            continue
+        sample = df if rows_per_shard <= 0 else df.head(rows_per_shard)
+        for i, row in enumerate(sample.iter_rows(named=True)):
+            checked += 1
+            error = next(iter(validator.iter_errors(row)), None)
+            if error is not None:
+                where = "/".join(str(p) for p in error.absolute_path)
+                problems.append(f"{path} row {i}: {where or 'row'}: {error.message[:200]}")
+                break
+    return problems, checked

@@ -75,7 +75,8 @@ import polars as pl
 
 from alignx.dumps import DUMP_SUFFIXES, dump_kind, iter_line_chunks, parse_lines, prefetch
 from pipeline.errors import UserError
-from pipeline.io import atomic_path, write_parquet
+from pipeline.io import atomic_path, sha256_file, write_parquet
+from pipeline.manifest import resolve
 from pipeline.logs import get_logger
 from alignx.privacy import load_key, load_optout, opted_out_names, optout_id
 from pipeline.stage import Shard, Stage, StageContext, Stats
@@ -322,6 +323,35 @@ def filter_chunk(df: pl.DataFrame, p: dict, key: bytes | None, optout) -> pl.Dat
     return df.drop(*HELPER_COLUMNS)
 
 
+def verify_checksums(inputs: list[Path], listing: Path) -> None:
+    """Check every input named in ``listing`` (``<sha256>  <name>`` lines, as ``sha256sum`` writes
+    them and as hashes are published beside the dump torrents) before anything is read.
+    A mismatch is a UserError naming the file; an input the listing does not name is logged."""
+    try:
+        lines = listing.read_text().splitlines()
+    except OSError as exc:
+        raise UserError(f"ingest_reddit.checksums: cannot read {listing} ({exc.strerror})") from None
+    expected = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        digest, _, name = line.strip().partition(" ")
+        name = name.strip().lstrip("*")  # sha256sum's binary-mode marker
+        if len(digest) != 64 or not name:
+            raise UserError(f"{listing} line {n}: expected '<sha256>  <file name>', got {line[:80]!r}")
+        expected[Path(name).name] = digest.lower()
+    for path in inputs:
+        want = expected.get(path.name)
+        if want is None:
+            log.warning("%s is not listed in %s: not verified", path, listing)
+            continue
+        got = sha256_file(path)
+        if got != want:
+            raise UserError(f"{path}: sha256 {got} differs from {want} listed in {listing}: the file is damaged "
+                            f"or not the published one; download it again")
+    log.info("ingest_reddit: %d inputs verified against %s", sum(p.name in expected for p in inputs), listing)
+
+
 class IngestReddit(Stage):
     name = "ingest_reddit"
     version = "2"  # 2: missing_body, missing_link_id, bad_created_utc dropped and counted
@@ -337,6 +367,8 @@ class IngestReddit(Stage):
         return {"optout": optout_id(data_dir)}
 
     def shards(self, ctx: StageContext) -> list[Shard]:
+        if ctx.params["checksums"]:
+            verify_checksums(ctx.inputs, resolve(ctx.data_dir, ctx.params["checksums"]))
         return [Shard(p.name, (str(p),), weight=p.stat().st_size) for p in ctx.inputs]
 
     def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
