@@ -195,7 +195,7 @@ def test_provenance_traces_a_record_to_its_dump_line(tmp_path, reddit_dir):
     out = alignx("provenance", "c2102", data_dir=tmp_path).stdout
     assert "c2102 in stage ingest_reddit" in out
     assert "source_file: RC_2005-12.zst" in out and "source_line: 501" in out
-    assert "lineage:" in out and "ingest_reddit v1" in out
+    assert "lineage:" in out and "ingest_reddit v2" in out
     proc = alignx("provenance", "nope", data_dir=tmp_path, check=False)
     assert proc.returncode == 2 and "no record with this id" in proc.stderr
 
@@ -234,7 +234,7 @@ def test_configurable_filters_on_the_demo_corpus(tmp_path, override, reason, exp
 def test_bad_date_setting_is_a_clear_error(tmp_path):
     proc = alignx("run", "--set", "ingest_reddit.date_from=March", "--set", f"ingest_reddit.inputs={SAMPLE_REDDIT}",
                   data_dir=tmp_path, check=False)
-    assert proc.returncode == 2 and "ingest_reddit.date_from: 'March' is not a date" in proc.stderr
+    assert proc.returncode == 2 and "'ingest_reddit.date_from' = \"March\" must be a real day like" in proc.stderr
 
 
 def test_threads_and_chunk_size_do_not_change_outputs(tmp_path, reddit_dir):
