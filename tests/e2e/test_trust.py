@@ -246,7 +246,7 @@ def test_broken_comments_are_dropped_by_name_and_counted(reddit_dir, tmp_path):
 @pytest.mark.parametrize("setting, message", [
     ('ingest_reddit.subreddits_allow=["AskMen"', "the value is not valid TOML"),
     ("ingest_reddit.bot_pattern=(bot", "'ingest_reddit.bot_pattern' = \"(bot\" is not a valid regular expression"),
-    ("ingest_reddit.author_buckets=0", "'ingest_reddit.author_buckets' = 0 must be >= 1"),
+    ("ingest_reddit.author_buckets=-1", "'ingest_reddit.author_buckets' = -1 must be >= 0"),
     ("ingest_reddit.max_bad_line_share=-1", "'ingest_reddit.max_bad_line_share' = -1.0 must be >= 0"),
     ("ingest_reddit.min_length=6000", "'ingest_reddit.min_length' = 6000 is greater than 'ingest_reddit.max_length'"),
     ("execution.workers=-1", "'execution.workers' = -1 must be >= 0"),
