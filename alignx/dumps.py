@@ -21,6 +21,11 @@ from pipeline.io import atomic_path
 
 MAX_WINDOW = 2**31
 READ_BLOCK = 1 << 20  # compressed bytes read per step
+#: Compressed bytes handed to the decompressor at once: corruption is detected when the zstd
+#: block holding it (at most ZSTD_BLOCK compressed bytes) is complete, so a damaged byte lies
+#: within ZSTD_BLOCK + FEED before the point where the error is raised.
+FEED = 1 << 14
+ZSTD_BLOCK = 1 << 17
 DUMP_SUFFIXES = (".zst", ".ndjson", ".jsonl", ".json")
 
 
@@ -44,27 +49,38 @@ def _decompressed_blocks(path: Path) -> Iterator[bytes]:
     dctx = zstd.ZstdDecompressor(max_window_size=MAX_WINDOW)
     dobj = dctx.decompressobj()
     offset = 0  # compressed bytes consumed
+    frame_start = 0  # compressed byte where the current frame began
     frame_open = False
     with open(path, "rb") as fh:
         while block := fh.read(READ_BLOCK):
-            data = block
-            while data:
-                try:
-                    out = dobj.decompress(data)
-                except zstd.ZstdError as exc:
-                    raise DumpError(
-                        f"{path}: zstandard data is corrupt near compressed byte {offset:,} ({exc}); "
-                        f"the file is damaged: download it again"
-                    ) from None
-                frame_open = True
-                if out:
-                    yield out
-                if dobj.eof:  # a frame ended; more frames may follow in the same file
-                    data = dobj.unused_data
-                    frame_open = False
-                    dobj = dctx.decompressobj()
-                else:
-                    data = b""
+            outs = []
+            for start in range(0, len(block), FEED):
+                data = block[start:start + FEED]
+                end = offset + start + len(data)  # compressed bytes fed so far
+                while data:
+                    try:
+                        out = dobj.decompress(data)
+                    except zstd.ZstdError as exc:
+                        # a bad block is found when it is complete; a flip that still decodes is found
+                        # only by the frame's content checksum, at its end: then anywhere in the frame
+                        low = frame_start if "checksum" in str(exc) else max(frame_start, end - len(data) - ZSTD_BLOCK)
+                        raise DumpError(
+                            f"{path}: zstandard data is corrupt between compressed bytes {low:,} and {end:,} "
+                            f"(in the frame starting at byte {frame_start:,}: {exc}); the file is damaged: "
+                            f"download it again"
+                        ) from None
+                    frame_open = True
+                    if out:
+                        outs.append(out)
+                    if dobj.eof:  # a frame ended; more frames may follow in the same file
+                        data = dobj.unused_data
+                        frame_start = end - len(data)
+                        frame_open = False
+                        dobj = dctx.decompressobj()
+                    else:
+                        data = b""
+            if outs:
+                yield b"".join(outs)
             offset += len(block)
     if frame_open:
         raise DumpError(
@@ -83,33 +99,34 @@ def iter_line_chunks(path: Path | str, chunk_bytes: int = 32 << 20) -> Iterator[
     """Yield ``(first_line_number, n_lines, data)`` where ``data`` holds whole lines (1-based).
 
     Each chunk is about ``chunk_bytes`` of decompressed text and ends with a newline (except
-    possibly the last); the next chunk starts at ``first_line_number + n_lines``.
+    possibly the last); the next chunk starts at ``first_line_number + n_lines``. Each byte is
+    copied once, into its chunk (blocks are gathered as memoryviews and joined once); a line
+    longer than a chunk makes its chunk run on to its newline.
     """
     path = Path(path)
     blocks = _decompressed_blocks(path) if path.suffix == ".zst" else _plain_blocks(path)
-    pending: list[bytes] = []
+    pending: list = []  # bytes / memoryviews of the chunk being gathered
     size = 0
     line_no = 1
     for block in blocks:
-        pending.append(block)
-        size += len(block)
-        if size < chunk_bytes:
-            continue
-        buf = b"".join(pending)
+        view = memoryview(block)
         start = 0
-        while len(buf) - start >= chunk_bytes:
-            cut = buf.rfind(b"\n", start, start + chunk_bytes) + 1
-            if cut <= start:  # one line longer than a chunk: take it whole
-                cut = buf.find(b"\n", start + chunk_bytes) + 1
+        while size + len(block) - start >= chunk_bytes:
+            need = chunk_bytes - size  # > 0: bytes of this block that complete the chunk
+            cut = block.rfind(b"\n", start, start + need) + 1
+            if cut == 0:  # no line ends there: the chunk runs on to the next newline
+                cut = block.find(b"\n", start + need) + 1
                 if cut == 0:
                     break
-            chunk = buf[start:cut]
+            pending.append(view[start:cut])
+            chunk = b"".join(pending)  # the one copy of these bytes
             n = chunk.count(b"\n")
             yield line_no, n, chunk
             line_no += n
-            start = cut
-        rest = buf[start:]
-        pending, size = ([rest], len(rest)) if rest else ([], 0)
+            pending, size, start = [], 0, cut
+        if start < len(block):
+            pending.append(view[start:])
+            size += len(block) - start
     if pending:
         buf = b"".join(pending)
         if buf.strip():
@@ -191,7 +208,9 @@ class DumpWriter:
         self._atomic = atomic_path(self.path)
         self._tmp = self._atomic.__enter__()
         self._fh = open(self._tmp, "wb")
-        self._writer = zstd.ZstdCompressor(level=self.level).stream_writer(self._fh, closefd=False)
+        # a content checksum per frame: a flipped bit is caught on read, not parsed as text
+        self._writer = zstd.ZstdCompressor(level=self.level, write_checksum=True).stream_writer(self._fh,
+                                                                                               closefd=False)
         return self
 
     def write(self, record: dict) -> None:

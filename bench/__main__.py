@@ -2,10 +2,10 @@
 
 import sys
 
-from bench import annotate, cluster, ingest, privacy, scale
+from bench import annotate, cluster, embeddings, ingest, privacy, scale
 
 BENCHMARKS = {"ingest": ingest.main, "privacy": privacy.main, "annotate": annotate.main,
-              "cluster": cluster.main, "scale": scale.main}
+              "cluster": cluster.main, "embeddings": embeddings.main, "scale": scale.main}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHMARKS)

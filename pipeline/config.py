@@ -20,6 +20,8 @@ from pipeline.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.toml"
+#: The allowed values of constrained keys (JSON Schema fragments), checked by ``validate``.
+CONFIG_SCHEMA = PROJECT_ROOT / "configs" / "schema.toml"
 #: Key names treated as secrets: never hashed, logged or written to a manifest.
 SECRET_KEY = re.compile(r"(api_key|secret|token|password|credential)s?$", re.IGNORECASE)
 #: Sections that change how work is scheduled, never what it produces; excluded from hashes.
@@ -91,13 +93,20 @@ def parse_override(text: str) -> tuple[str, str]:
     return key, raw.strip()
 
 
-def _parse_value(raw: str, default: Any) -> Any:
+#: A --set value starting like this is meant as TOML (a list, table, quoted string, number,
+#: boolean): it must parse as TOML, never fall back to a bare string.
+_LOOKS_LIKE_TOML = re.compile(r"""^(?:[\[{"']|[-+]?\d|(?:true|false)$)""")
+
+
+def _parse_value(raw: str, default: Any, origin: str) -> Any:
     if isinstance(default, str) and not raw.startswith(("'", '"')):
         return raw  # --set ingest_reddit.date_from=2024-01-01 is the string, not a TOML date
     try:
         return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        pass
+    except tomllib.TOMLDecodeError as exc:
+        if _LOOKS_LIKE_TOML.match(raw):
+            raise UserError(f"{origin}: the value is not valid TOML ({exc}); quote strings and close "
+                            f"lists, like [\"a\", \"b\"]") from None
     if isinstance(default, str):
         return raw
     if isinstance(default, list):  # --set ingest_reddit.inputs=/dumps/RC_*.zst
@@ -204,6 +213,73 @@ def load_config(path: Path | str | None = None, overrides: list[str] | tuple[str
         if key not in defaults:
             _renamed_hint(key, renamed, f"--set {text}")
             raise _unknown_key(key, valid, f"--set {text}")
-        values[key] = _check_type(key, _parse_value(raw, defaults[key]), defaults[key], f"--set {text}")
+        values[key] = _check_type(key, _parse_value(raw, defaults[key], f"--set {text}"), defaults[key],
+                                  f"--set {text}")
         origin[key] = "--set"
-    return Config(values, origin)
+    config = Config(values, origin)
+    validate(config)
+    return config
+
+
+def _date_or_empty(value: object) -> bool:
+    """A real day as YYYY-MM-DD, or "" (unbounded)."""
+    import datetime
+
+    if not isinstance(value, str) or value == "":
+        return True
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10
+
+
+def validate(config: Config, schema_path: Path = CONFIG_SCHEMA) -> None:
+    """Check the whole merged configuration against ``configs/schema.toml`` (ranges, allowed
+    values, regexes that compile, real dates) and its ordered pairs (min <= max). The first
+    violation is a UserError naming the key, where its value came from and what is allowed."""
+    import jsonschema
+
+    spec = _read_toml(schema_path)
+    properties = dict(spec.get("keys", {}))
+    unknown = sorted(k for k in properties if k not in config.values)
+    if unknown:  # a schema entry for a key that no longer exists is a bug here, not the user's
+        raise RuntimeError(f"{schema_path.name}: '{unknown[0]}' is not a key of {DEFAULT_CONFIG.name}")
+    schema = {"type": "object", "properties": properties, "patternProperties": spec.get("patterns", {})}
+    checker = jsonschema.FormatChecker()
+    checker.checks("date_or_empty")(_date_or_empty)
+    validator = jsonschema.Draft202012Validator(schema, format_checker=checker)
+    public = {k: v for k, v in config.values.items() if not SECRET_KEY.search(k)}
+    errors = sorted(validator.iter_errors(public), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        e = errors[0]
+        key = str(e.absolute_path[0])
+        where = config.origin.get(key, "")
+        where = f"{where}: " if where and where != str(DEFAULT_CONFIG) else ""
+        raise UserError(f"{where}'{key}' = {json.dumps(config.values[key])} {_explain(e)} "
+                        f"(allowed values: configs/{schema_path.name})")
+    for low, high in spec.get("order", {}).get("pairs", []):
+        a, b = config.values[low], config.values[high]
+        if a == "" or b == "":  # an unbounded end
+            continue
+        if a > b:
+            raise UserError(f"'{low}' = {json.dumps(a)} is greater than '{high}' = {json.dumps(b)}: "
+                            f"lower the first or raise the second")
+
+
+def _explain(error) -> str:
+    """What is wrong, shortened from jsonschema's message ("must be one of ...")."""
+    v, limit = error.validator, error.validator_value
+    if v == "enum":
+        return "must be one of " + ", ".join(json.dumps(x) for x in limit)
+    if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[v]
+        return f"must be {op} {limit}"
+    if v == "format" and limit == "regex":
+        try:
+            re.compile(error.instance)
+        except re.error as exc:
+            return f"is not a valid regular expression ({exc})"
+    if v == "format" and limit == "date_or_empty":
+        return 'must be a real day like "2024-01-31", or "" for unbounded'
+    return error.message

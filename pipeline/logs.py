@@ -9,6 +9,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from pipeline.secrets import RedactingFilter
+
 LOGGER_NAME = "alignx"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -25,6 +27,7 @@ def setup_logging(verbose: int = 0) -> None:
     if not any(getattr(h, "_alignx_stderr", False) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        handler.addFilter(RedactingFilter())
         handler._alignx_stderr = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.propagate = False
@@ -36,6 +39,7 @@ def stage_log(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.addFilter(RedactingFilter())  # a secret an endpoint echoes never reaches log.txt
     root = get_logger()
     root.addHandler(handler)
     try:

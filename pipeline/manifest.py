@@ -19,7 +19,7 @@ from pipeline import __version__
 from pipeline.config import Config, section_hash
 from pipeline.errors import UserError
 from pipeline.io import sha256_file, stable_hash, write_json
-from pipeline.stage import Stage
+from pipeline.stage import FAILED_PREFIX, Stage
 
 MANIFEST_NAME = "_manifest.json"
 HASH_CACHE_NAME = ".hashcache.json"
@@ -145,7 +145,7 @@ def code_version() -> str:
         return f"alignx-pipeline {__version__}"
 
 
-UP_TO_DATE, STALE, NEVER_RUN = "up to date", "stale", "never run"
+UP_TO_DATE, STALE, NEVER_RUN, INCOMPLETE = "up to date", "stale", "never run", "incomplete"
 
 
 @dataclass
@@ -153,7 +153,7 @@ class Plan:
     """What a stage would run on now, and whether its manifest already covers that."""
 
     stage: Stage
-    state: str  # UP_TO_DATE | STALE | NEVER_RUN
+    state: str  # UP_TO_DATE | STALE | NEVER_RUN | INCOMPLETE (items failed; rerun retries them)
     reasons: list[str] = field(default_factory=list)
     config_hash: str = ""
     inputs: dict[str, str] = field(default_factory=dict)  # stored path -> sha256 (raw and upstream)
@@ -231,9 +231,19 @@ def plan_stage(stage: Stage, config: Config, data_dir: Path, hashes: HashCache) 
         if full.stat().st_size != info["bytes"] or hashes.sha256(full) != info["sha256"]:
             plan.reasons.append(f"output modified: {path}")
             break
-    if not plan.reasons:
+    if not plan.reasons and manifest.get("failed"):
+        plan.state = INCOMPLETE
+        plan.reasons.append(incomplete_reason(manifest))
+    elif not plan.reasons:
         plan.state = UP_TO_DATE
     return plan
+
+
+def incomplete_reason(manifest: dict[str, Any]) -> str:
+    """``"incomplete: 7 failed (failed_http_500 5, failed_timeout 2)"`` for a manifest with failures."""
+    failed = {k: v for k, v in manifest["dropped"].items() if k.startswith(FAILED_PREFIX) and v}
+    return (f"incomplete: {manifest['failed']} failed (" + ", ".join(f"{k} {v}" for k, v in failed.items())
+            + "); a rerun retries them")
 
 
 def _public_config(config: Config, stage: Stage) -> dict[str, Any]:
@@ -257,9 +267,11 @@ def build_manifest(
         "inputs": plan.inputs,
         "upstream": {up: (read_manifest(data_dir, up) or {}).get("fingerprint") for up in stage.upstream},
         "outputs": outputs,
+        "unit": stage.unit,
         "records_in": stats_json["records_in"],
         "records_out": stats_json["records_out"],
         "dropped": stats_json["dropped"],
+        "failed": sum(v for k, v in stats_json["dropped"].items() if k.startswith(FAILED_PREFIX)),
         "counts": stats_json["counts"],
         "shards": shards,
         "started_at": started_at,

@@ -32,7 +32,8 @@ from pipeline.errors import StageFailed, UserError
 from pipeline.io import parquet_rows, sha256_file, stable_hash, write_json
 from pipeline.logs import get_logger, progress, setup_logging, stage_log
 from pipeline.manifest import (
-    HashCache, Plan, build_manifest, commit_manifest, plan_stage, read_manifest, rel, resolve, work_dir,
+    HashCache, Plan, build_manifest, commit_manifest, incomplete_reason, plan_stage, read_manifest, rel, resolve,
+    work_dir,
 )
 from pipeline.stage import Shard, Stage, StageContext, Stats
 
@@ -70,7 +71,8 @@ def _part_is_complete(part: Path) -> Stats | None:
         return None
     if _files_with_hashes(part) != record["files"]:
         return None
-    return Stats.from_json(record["stats"])
+    stats = Stats.from_json(record["stats"])
+    return None if stats.failed else stats  # a shard with failed items is rerun: they are retried
 
 
 def _die_with_parent(parent: int) -> None:
@@ -120,6 +122,8 @@ class LocalRunner:
         self.workers = w if w > 0 else (os.cpu_count() or 1)
         self.show_progress = config["execution.progress"] if show_progress is None else show_progress
         self.hashes = HashCache(self.data_dir)
+        self.accept_incomplete = config["execution.accept_incomplete"]
+        self.max_failed_share = config["execution.max_failed_share"]
 
     # -- planning -----------------------------------------------------------------------------
     def plan(self, stage: Stage) -> Plan:
@@ -144,6 +148,7 @@ class LocalRunner:
         """Run the selected stages (all, in order, when ``names`` is empty); skip up-to-date ones."""
         manifests = []
         for stage in self.select(names):
+            self._refuse_incomplete_upstream(stage)
             stage.prepare(self.config, self.data_dir)
             plan = self.plan(stage)
             if plan.missing_upstream:
@@ -156,6 +161,36 @@ class LocalRunner:
             manifests.append(self.run_stage(plan, why, fresh=force))
         self.hashes.save()
         return manifests
+
+    def _refuse_incomplete_upstream(self, stage: Stage) -> None:
+        """A stage does not run on an upstream whose items failed, unless the user accepts it."""
+        if self.accept_incomplete:
+            return
+        for up in stage.upstream:
+            m = read_manifest(self.data_dir, up)
+            if m and m.get("failed"):
+                raise StageFailed(
+                    f"{stage.name} not run: upstream {up} is {incomplete_reason(m)}; run `alignx run {up}` to "
+                    f"retry them, or accept the output without them (--accept-incomplete, or "
+                    f"--set execution.accept_incomplete=true)")
+
+    def _check_failures(self, stage: Stage, stats: Stats) -> None:
+        """Fail the stage, before anything is promoted, when more than execution.max_failed_share
+        of its items failed; fewer are committed as an incomplete stage (retried on the next run)."""
+        failed = sum(stats.failed.values())
+        if not failed:
+            return
+        share = failed / max(stats.records_in, 1)
+        reasons = ", ".join(f"{k} {v}" for k, v in stats.failed.items())
+        if share > self.max_failed_share:
+            hint = stage.failure_hint(self.config)
+            raise StageFailed(
+                f"{stage.name}: {failed} of {stats.records_in} {stage.unit} failed ({reasons})"
+                + (f" {hint}" if hint else "")
+                + f", more than execution.max_failed_share={self.max_failed_share}; the previous output is kept "
+                f"and a rerun retries only the failed items")
+        log.warning("%s: %d of %d %s failed (%s): the stage is incomplete; a rerun retries them", stage.name,
+                    failed, stats.records_in, stage.unit, reasons)
 
     def context(self, stage: Stage, inputs: list[Path]) -> StageContext:
         upstream, manifests = {}, {}
@@ -208,6 +243,7 @@ class LocalRunner:
                 for part in parts.values():
                     shutil.rmtree(part, ignore_errors=True)
             stats, resumed = self._run_shards(stage, ctx, shards, parts)
+            self._check_failures(stage, stats)
             out_dir = wdir / f"out-{plan.fingerprint[:12]}"
             tmp_out = wdir / f".tmp-out-{os.getpid()}"
             if tmp_out.exists():
@@ -215,6 +251,11 @@ class LocalRunner:
             tmp_out.mkdir()
             ordered_parts = [parts[s.key] for s in sorted(shards, key=lambda s: s.key)]
             stats = stage.finish(ctx, ordered_parts, stats, tmp_out)
+            if stats.unbalanced():
+                raise StageFailed(
+                    f"{stage.name}: its counts do not balance: {stats.records_in} {stage.unit} in, "
+                    f"{stats.records_out} out, {sum(stats.dropped.values())} dropped ({stats.unbalanced()} "
+                    f"unaccounted for); nothing was committed. This is a bug in the stage: please report it")
             if out_dir.exists():  # a forced rerun of the same fingerprint
                 os.replace(out_dir, wdir / f".tmp-old-{os.getpid()}")
             os.replace(tmp_out, out_dir)

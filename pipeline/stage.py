@@ -18,12 +18,20 @@ from typing import Any, ClassVar
 from pipeline.config import Config
 
 
+#: A ``dropped`` reason with this prefix is a failure, not a rule (an annotation the endpoint
+#: never answered): the stage is "incomplete", its shards holding failures are rerun, and a
+#: share of failures above ``execution.max_failed_share`` fails the stage.
+FAILED_PREFIX = "failed_"
+
+
 @dataclass
 class Stats:
-    """What a shard (or a whole stage) read, kept and dropped.
+    """What a shard (or a whole stage) read, kept and dropped, in the stage's ``unit``.
 
-    ``dropped`` maps a documented reason to a count; ``counts`` holds other named figures
-    (threads, replies with parent...). Both are summed across shards.
+    ``records_in == records_out + sum(dropped.values())`` (the runner enforces it).
+    ``dropped`` maps a documented reason to a count (``failed_*`` reasons: items that failed,
+    to retry); ``counts`` holds other named figures (threads, replies with parent...). Both
+    are summed across shards.
     """
 
     records_in: int = 0
@@ -37,6 +45,15 @@ class Stats:
         self.dropped.update(other.dropped)
         self.counts.update(other.counts)
         return self
+
+    @property
+    def failed(self) -> dict[str, int]:
+        """The ``failed_*`` reasons and their counts."""
+        return {k: v for k, v in sorted(self.dropped.items()) if k.startswith(FAILED_PREFIX) and v}
+
+    def unbalanced(self) -> int:
+        """Records neither kept nor dropped for a reason (0 when every record is accounted for)."""
+        return self.records_in - self.records_out - sum(self.dropped.values())
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -115,6 +132,7 @@ class Stage:
     Attributes:
         name: the stage's name (CLI, ``data/work/<name>``, config section, test and doc names).
         version: bump when code changes what the stage outputs; makes old outputs stale.
+        unit: what its counts count (records, comments, users, examples...).
         upstream: stages whose outputs or manifests this stage reads.
         reads: config sections besides its own (and ``[run]``) whose values decide its output.
         input_keys: config keys that list raw input files, directories or globs.
@@ -123,6 +141,8 @@ class Stage:
 
     name: ClassVar[str]
     version: ClassVar[str]
+    #: What ``records_in``, ``records_out`` and ``dropped`` count (named in the manifest).
+    unit: ClassVar[str] = "records"
     upstream: ClassVar[tuple[str, ...]] = ()
     reads: ClassVar[tuple[str, ...]] = ()
     input_keys: ClassVar[tuple[str, ...]] = ()
@@ -143,6 +163,11 @@ class Stage:
         """Values outside the config that decide the output (e.g. a key's public id); they are
         hashed into the fingerprint and recorded in the manifest, so must hold no secret."""
         return {}
+
+    def failure_hint(self, config: Config) -> str:
+        """Where failed items failed (e.g. "endpoint http://host/v1"), for the error when too
+        many did ("" for none)."""
+        return ""
 
     def summary(self, manifest: dict[str, Any]) -> str:
         """A short line of the stage's own figures for ``alignx status`` ("" for none)."""

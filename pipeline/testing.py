@@ -6,6 +6,8 @@ environment variable is set, so normal runs never carry it.
 - ``ALIGNX_INJECT_KILL_WORKER_ON_SHARD=key``: a pool worker SIGKILLs itself when it starts that shard.
 - ``ALIGNX_INJECT_ENOSPC_AFTER_WRITES=N``: the N-th atomic write of a process fails with ENOSPC,
   as a full disk would.
+- ``ALIGNX_INJECT_HOLD_LOCK_S=S``: a writer sleeps S seconds once it holds the data dir's lock,
+  so a second writer started meanwhile surely meets it (the concurrent-writers check).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ KILL_AFTER_SHARDS_ENV = PREFIX + "KILL_AFTER_SHARDS"
 KILL_STAGE_ENV = PREFIX + "KILL_STAGE"
 KILL_WORKER_ENV = PREFIX + "KILL_WORKER_ON_SHARD"
 ENOSPC_ENV = PREFIX + "ENOSPC_AFTER_WRITES"
+HOLD_LOCK_ENV = PREFIX + "HOLD_LOCK_S"
 
 
 def requested() -> bool:
@@ -34,6 +37,14 @@ class Faults:
     kill_after_shards: int = 0
     kill_stage: str = ""
     kill_worker_on_shard: str = ""
+    hold_lock_s: float = 0.0
+
+    def lock_taken(self) -> None:
+        """In a writer that just took the data dir's lock: keep it a while."""
+        if self.hold_lock_s:
+            import time
+
+            time.sleep(self.hold_lock_s)
 
     def shard_started(self, shard_key: str) -> None:
         """In a worker: die as a killed worker would."""
@@ -61,4 +72,4 @@ def install() -> Faults:
         enospc.enospc = True
         io.BEFORE_WRITE.append(enospc)
     return Faults(int(os.environ.get(KILL_AFTER_SHARDS_ENV, "0") or 0), os.environ.get(KILL_STAGE_ENV, ""),
-                  os.environ.get(KILL_WORKER_ENV, ""))
+                  os.environ.get(KILL_WORKER_ENV, ""), float(os.environ.get(HOLD_LOCK_ENV, "0") or 0))

@@ -6,7 +6,12 @@ SIGKILLed after the k-th shard of that stage completes, then rerun; the rerun's 
 byte-identical to the reference and the stage's manifest must show k shards resumed (nothing
 done twice). Then one finished shard of a stage is corrupted (bytes flipped) before a killed
 run resumes: its checksum no longer matches, so it is rebuilt, not used, and the release is
-still identical. Writes bench/results/reliability.json.
+still identical. Then the failures a careful user meets (issue 17): the annotation endpoint
+dying mid-build (nothing promoted, exit 1; the rerun sends only what failed and ends with the
+release of an uninterrupted build against the same endpoint), two builds started at once on
+one data dir (one exits 2, the other builds the reference release), and a tampered release
+(`alignx verify` exits 1; the next run rebuilds it). Writes bench/results/reliability.json.
+The fast subset of these runs in the test suite (tests/e2e/test_trust.py).
 """
 
 from __future__ import annotations
@@ -23,10 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "ALIGNX_PSEUDONYM_KEY": "reliability-key-" + "k" * 40}
 
 
-def run(data_dir: Path, *extra_env: tuple[str, str], check: bool = True) -> subprocess.CompletedProcess:
+BUILD = ("--set", "ingest_reddit.inputs=raw/reddit", "--set", "execution.workers=2")
+
+
+def run(data_dir: Path, *extra_env: tuple[str, str], check: bool = True, args: tuple[str, ...] = ()
+        ) -> subprocess.CompletedProcess:
     env = {**ENV, **dict(extra_env)}
-    proc = subprocess.run([sys.executable, "-m", "alignx", "run", "--data-dir", str(data_dir), "--set",
-                           "ingest_reddit.inputs=raw/reddit", "--set", "execution.workers=2"],
+    proc = subprocess.run([sys.executable, "-m", "alignx", "run", "--data-dir", str(data_dir), *BUILD, *args],
                           cwd=ROOT, env=env, capture_output=True, text=True)
     if check and proc.returncode:
         raise SystemExit(f"build failed in {data_dir}:\n{proc.stderr[-3000:]}")
@@ -73,7 +81,7 @@ def main() -> None:
     # a corrupted finished shard is detected by its checksum and rebuilt
     d = fresh(root, "corrupt")
     run(d, ("ALIGNX_INJECT_KILL_STAGE", "ingest_reddit"), ("ALIGNX_INJECT_KILL_AFTER_SHARDS", "1"), check=False)
-    part = next((d / "work/ingest_reddit/parts").glob("*/records-00000.parquet"))
+    part = next((d / "work/ingest_reddit/parts").glob("*/dropped-00000.arrow"))
     raw = bytearray(part.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     part.write_bytes(bytes(raw))
@@ -82,14 +90,76 @@ def main() -> None:
     results.append({"stage": "ingest_reddit", "corrupted_part": part.parent.name, "resumed": m["shards"]["resumed"],
                     "release_identical": (d / "release/0.1.0/checksums.sha256").read_text() == expected})
     print(results[-1], file=sys.stderr)
+    results += user_failures(root, expected)
     shutil.rmtree(root)
-    ok = all(r.get("release_identical") for r in results) and all(
+    ok = all(r.get("release_identical") and r.get("as_expected", True) for r in results) and all(
         r["resumed"] == r["killed_after"] for r in results if "killed_after" in r and r["killed"])
     out = ROOT / "bench" / "results" / "reliability.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"passed": ok, "runs": results}, indent=2) + "\n")
     print(f"reliability: {'passed' if ok else 'FAILED'} ({len(results)} runs) -> {out}")
     raise SystemExit(0 if ok else 1)
+
+
+def checksums(d: Path) -> str | None:
+    path = d / "release/0.1.0/checksums.sha256"
+    return path.read_text() if path.exists() else None
+
+
+def shards(d: Path) -> list[str]:
+    """Checksums of the release's parquet shards (the card also reports the tokens a build paid for)."""
+    return [line for line in (checksums(d) or "").splitlines() if line.endswith(".parquet")]
+
+
+def user_failures(root: Path, expected: str) -> list[dict]:
+    """The endpoint dying mid-annotate, two concurrent writers, a tampered release."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from openai_server import OpenAIServer
+
+    results = []
+    with OpenAIServer() as server:
+        llm = ("--set", "annotate.backend=openai", "--set", f"annotate.base_url={server.url}", "--set",
+               "annotate.model=test-model", "--set", "annotate.max_retries=2", "--set", "annotate.timeout_s=5",
+               "--set", "annotate.concurrency=4")
+        key = ("OPENAI_API_KEY", "sk-reliability-" + "x" * 24)
+        reference = fresh(root, "llm-reference")
+        run(reference, key, args=llm)
+        sent = server.chat_requests
+        d = fresh(root, "llm-dies")
+        server.chat_requests, server.die_after = 0, sent // 3
+        died = run(d, key, args=llm, check=False)
+        server.die_after, server.chat_requests = None, 0
+        run(d, key, args=llm)
+        results.append({"scenario": "endpoint dies after a third of annotate's requests",
+                        "exit": died.returncode, "release_promoted_when_it_died": died.returncode == 0,
+                        "resent": server.chat_requests, "failed_before": sent - sent // 3,
+                        # only the failed items are asked again (a retry of a dead request costs more)
+                        "as_expected": died.returncode == 1 and server.chat_requests <= sent - sent // 3,
+                        "release_identical": shards(d) == shards(reference)})
+        print(results[-1], file=sys.stderr)
+    d = fresh(root, "two-writers")
+    cmd = [sys.executable, "-m", "alignx", "run", "--data-dir", str(d), *BUILD]
+    env = {**ENV, "ALIGNX_INJECT_HOLD_LOCK_S": "3"}
+    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.DEVNULL) for _ in range(2)]
+    codes = sorted(p.wait() for p in procs)
+    results.append({"scenario": "two builds at once on one data dir", "exits": codes, "as_expected": codes == [0, 2],
+                    "release_identical": checksums(d) == expected})
+    print(results[-1], file=sys.stderr)
+    shard = sorted((d / "release/0.1.0").glob("train-*.parquet"))[0]
+    raw = bytearray(shard.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    shard.write_bytes(bytes(raw))
+    verify = subprocess.run([sys.executable, "-m", "alignx", "verify", "--data-dir", str(d)], cwd=ROOT, env=ENV,
+                            capture_output=True, text=True)
+    run(d)
+    after = subprocess.run([sys.executable, "-m", "alignx", "verify", "--data-dir", str(d)], cwd=ROOT, env=ENV,
+                           capture_output=True, text=True)
+    results.append({"scenario": "a release shard tampered with", "verify_exit": verify.returncode,
+                    "verify_exit_after_rerun": after.returncode,
+                    "as_expected": verify.returncode == 1 and after.returncode == 0,
+                    "release_identical": checksums(d) == expected})
+    print(results[-1], file=sys.stderr)
+    return results
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ requests, consumed one per request:
   "truncated"  an answer whose JSON content is cut off
   "schema"     valid JSON that breaks the schema (d00 = 7)
   "garbage"    an HTTP 200 whose body is not JSON at all
+  "echo_key"   status 401 whose error message repeats the caller's API key
 
-``always`` applies one behaviour to every request while set. ``latency_s`` delays every answer.
+``always`` applies one behaviour to every request while set; ``die_after`` = N answers every chat
+request after the N-th with "500" (an endpoint dying mid-run). ``latency_s`` delays every answer.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class OpenAIServer:
     def __init__(self, latency_s: float = 0.0, hang_s: float = 3.0):
         self.faults: deque[str] = deque()
         self.always: str | None = None
+        self.die_after: int | None = None
         self.latency_s = latency_s
         self.hang_s = hang_s
         self.lock = threading.Lock()
@@ -57,11 +60,13 @@ class OpenAIServer:
                       "total_tokens": len(prompt) // 4 + 540},
         }
 
-    def answer_chat(self, body: dict) -> tuple[int, dict, bytes]:
+    def answer_chat(self, body: dict, auth: str = "") -> tuple[int, dict, bytes]:
         with self.lock:
             self.chat_requests += 1
             self.request_times.append(time.monotonic())
             fault = self.always or (self.faults.popleft() if self.faults else "ok")
+            if self.die_after is not None and self.chat_requests > self.die_after:
+                fault = "500"
         if self.latency_s:
             time.sleep(self.latency_s)
         first_user = next(m["content"] for m in body["messages"] if m["role"] == "user")
@@ -82,6 +87,10 @@ class OpenAIServer:
             return 429, {"Retry-After": "1"}, b'{"error": {"message": "rate limited", "type": "rate_limit"}}'
         if fault == "500":
             return 500, {}, b'{"error": {"message": "internal error", "type": "server_error"}}'
+        if fault == "echo_key":  # a careless server that echoes the caller's credential
+            key = auth.removeprefix("Bearer ")
+            return 401, {}, json.dumps({"error": {"message": f"Incorrect API key provided: {key}. Header: {auth}",
+                                                  "type": "invalid_request_error"}}).encode()
         if fault == "hang":
             time.sleep(self.hang_s)
         if fault == "garbage":
@@ -129,7 +138,7 @@ class OpenAIServer:
                 raw = self.rfile.read(length)
                 path = self.path.split("?")[0]
                 if path.endswith("/chat/completions"):
-                    status, headers, body = server.answer_chat(json.loads(raw))
+                    status, headers, body = server.answer_chat(json.loads(raw), self.headers.get("Authorization", ""))
                     try:
                         self._send(status, body, headers)
                     except (BrokenPipeError, ConnectionResetError):

@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from alignx.cli import collect, diff_release, evaluate, privacy, provenance, run
+from alignx.cli import collect, diff_release, evaluate, privacy, provenance, run, verify
 from pipeline.errors import StageFailed, UserError
 from pipeline.logs import setup_logging
+from pipeline.secrets import redact
 
-COMMAND_MODULES = (run, provenance, collect, privacy, diff_release, evaluate)
+COMMAND_MODULES = (run, provenance, verify, collect, privacy, diff_release, evaluate)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,14 +34,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UserError as exc:
-        print(f"alignx: error: {exc}", file=sys.stderr)
+        print(f"alignx: error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except StageFailed as exc:
-        print(f"alignx: failed: {exc}", file=sys.stderr)
+        print(f"alignx: failed: {redact(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("alignx: interrupted; finished shards are kept, rerun to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `alignx status | head`: the reader left; say nothing more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
 
 
 if __name__ == "__main__":

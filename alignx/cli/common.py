@@ -20,8 +20,22 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="count", default=0, help="debug logging")
 
 
+def add_writer(p: argparse.ArgumentParser) -> None:
+    """Options of a command that writes under the data dir (and so holds its writer lock)."""
+    add_common(p)
+    p.add_argument("--wait", action="store_true",
+                   help="when another alignx is writing to the data dir, wait for it instead of exiting")
+
+
 def load(args) -> tuple[Config, Path]:
     return load_config(args.config, args.overrides), Path(args.data_dir)
+
+
+def writing(args, data_dir: Path):
+    """The data dir's writer lock for this command (see pipeline.lock)."""
+    from pipeline.lock import writer_lock
+
+    return writer_lock(data_dir, f"alignx {args.command}", wait=getattr(args, "wait", False))
 
 
 def stages():

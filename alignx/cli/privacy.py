@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alignx.cli.common import add_common, load, log
+from alignx.cli.common import add_common, add_writer, load, log, writing
 from pipeline.errors import UserError
 
 
@@ -28,7 +28,7 @@ def register(sub) -> None:
     )
     p.add_argument("--author", action="append", default=[], metavar="NAME", help="a Reddit username (repeatable)")
     p.add_argument("--file", metavar="LIST", help="a file of usernames, one a line")
-    add_common(p)
+    add_writer(p)
     p.set_defaults(func=cmd_forget)
 
 
@@ -80,8 +80,9 @@ def cmd_forget(args) -> int:
             raise UserError(f"{args.file}: cannot read ({exc})") from None
     if not names:
         raise UserError("forget: give --author NAME or --file LIST")
-    key = load_key(data_dir / config["anonymize.key_file"])
-    added = add_optout(data_dir, key, names)
+    with writing(args, data_dir):
+        key = load_key(data_dir / config["anonymize.key_file"])
+        added = add_optout(data_dir, key, names)
     print(f"{added} new of {len(names)} name(s) added to {data_dir / 'private' / 'optout.txt'} (as keyed hashes); "
           f"run `alignx run` to rebuild without them")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alignx.cli.common import add_common, load, log, stages
+from alignx.cli.common import add_common, add_writer, load, log, stages, writing
 from pipeline.errors import UserError
 from pipeline.manifest import STALE, UP_TO_DATE
 
@@ -20,7 +20,9 @@ def register(sub) -> None:
                    help="where shards run: local processes, or Ray tasks (default: execution.engine)")
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help='Ray cluster to join ("auto", "ray://host:10001"); default: a local Ray instance')
-    add_common(p)
+    p.add_argument("--accept-incomplete", action="store_true",
+                   help="let later stages run on a stage whose items failed (execution.accept_incomplete)")
+    add_writer(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("status", help="show each stage: up to date, stale or never run, and why",
@@ -36,7 +38,9 @@ def register(sub) -> None:
     )
     p.add_argument("--estimate", action="store_true", help="print projected tokens and cost, send nothing")
     p.add_argument("--force", action="store_true", help="rerun even when up to date")
-    add_common(p)
+    p.add_argument("--accept-incomplete", action="store_true",
+                   help="commit the stage even when its items failed (execution.accept_incomplete)")
+    add_writer(p)
     p.set_defaults(func=cmd_annotate)
 
 
@@ -51,11 +55,12 @@ def cmd_run(args) -> int:
 
         address = getattr(args, "ray_address", None) or config["execution.ray_address"]
         runner = RayRunner(STAGES, config, data_dir, workers=args.workers, address=address)
-    elif engine == "local":
+    else:  # "local"; the allowed engines are listed in configs/schema.toml
         runner = LocalRunner(STAGES, config, data_dir, workers=args.workers)
-    else:
-        raise UserError(f"execution.engine: '{engine}' must be \"local\" or \"ray\"")
-    runner.run(args.stages, force=args.force)
+    if getattr(args, "accept_incomplete", False):
+        runner.accept_incomplete = True
+    with writing(args, data_dir):
+        runner.run(args.stages, force=args.force)
     return 0
 
 
@@ -89,8 +94,7 @@ def cmd_status(args) -> int:
             if extra:
                 line += f"\n{'':<{width}}  {extra}"
         print(line)
-    runner.hashes.save()
-    return 0
+    return 0  # a reader: nothing is written, not even the hash cache
 
 
 def cmd_annotate(args) -> int:

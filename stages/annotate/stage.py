@@ -18,8 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
+from alignx.llm import redact
 from pipeline.config import Config
-from pipeline.errors import UserError
 from pipeline.io import write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
@@ -29,7 +29,6 @@ from stages.annotate.llm import OpenAIAnnotator
 from stages.annotate.ratings import Item, RatingCache, Result, Spend, cache_key, prompt_version
 
 log = get_logger("annotate")
-BACKENDS = ("embedding", "openai", "openai-batch")
 
 
 def cache_path(data_dir: Path) -> Path:
@@ -41,9 +40,8 @@ def make_annotator(p: dict, data_dir: Path):
         return EmbeddingAnnotator(p["embedding_model"], data_dir / "cache" / "embeddings")
     if p["backend"] == "openai":
         return OpenAIAnnotator(p)
-    if p["backend"] == "openai-batch":
-        return BatchAnnotator(p, data_dir / "work" / "annotate" / "batches.json")
-    raise UserError(f"annotate.backend: '{p['backend']}' must be one of {', '.join(BACKENDS)}")
+    # "openai-batch"; the allowed backends are listed in configs/schema.toml
+    return BatchAnnotator(p, data_dir / "work" / "annotate" / "batches.json")
 
 
 def make_spend(p: dict) -> Spend:
@@ -63,6 +61,7 @@ class Annotate(Stage):
     name = "annotate"
     version = "1"
     upstream = ("anonymize",)
+    unit = "comments"
     parallel = False
     description = "rate every comment on the 90 dimensions (-2..2) with the configured annotator"
 
@@ -71,8 +70,6 @@ class Annotate(Stage):
 
     def fingerprint_extra(self, config: Config, data_dir: Path) -> dict[str, str]:
         p = config.section(self.section)
-        if p["backend"] not in BACKENDS:
-            raise UserError(f"annotate.backend: '{p['backend']}' must be one of {', '.join(BACKENDS)}")
         return {"annotator_version": embedding_version() if p["backend"] == "embedding" else prompt_version()}
 
     def shards(self, ctx: StageContext) -> list[Shard]:
@@ -92,13 +89,15 @@ class Annotate(Stage):
         before = (spend.tokens_in, spend.tokens_out, spend.requests, spend.cost)
 
         def on_result(batch: list[Result]) -> None:
+            for r in batch:  # an endpoint may echo the key in its error: never stored
+                r.error = redact(r.error)
             cache.put(batch)  # each answer is kept as soon as it arrives: nothing paid for is lost
             results.update({r.key: r for r in batch})
 
         if todo:
             annotator.annotate([it for it, _ in todo], [k for _, k in todo], on_result, spend, ctx.progress)
         ratings = [results[k].ratings if k in results and results[k].ok else None for k in keys]
-        errors = [None if r is not None else (results[k].error if k in results else "not_annotated: interrupted")
+        errors = [None if r is not None else redact(results[k].error if k in results else "not_annotated: interrupted")
                   for k, r in zip(keys, ratings)]
         out = df.select("id", "link_id", "author").with_columns(
             pl.Series("ratings", ratings, dtype=pl.List(pl.Int8)),
@@ -119,9 +118,16 @@ class Annotate(Stage):
         })
         stats.counts["usage.cost_usd"] = round(spend.cost - before[3], 6)
         if stats.dropped:
-            log.warning("annotate %s: %d items failed (%s); they are retried on the next run", shard.key,
-                        sum(stats.dropped.values()), ", ".join(f"{k} {v}" for k, v in stats.dropped.items()))
+            log.warning("annotate %s: %d items failed (%s; first: %s); they are retried on the next run", shard.key,
+                        sum(stats.dropped.values()), ", ".join(f"{k} {v}" for k, v in stats.dropped.items()),
+                        next(e for e in errors if e)[:300])
         return stats
+
+    def failure_hint(self, config: Config) -> str:
+        p = config.section(self.section)
+        if p["backend"] == "embedding":
+            return f"with the embedding model {p['embedding_model']}"
+        return f"at the endpoint {p['base_url'] or 'https://api.openai.com/v1'} (model {p['model']}, annotate.base_url)"
 
     def summary(self, manifest: dict) -> str:
         c = manifest.get("counts", {})

@@ -53,6 +53,7 @@ class Anonymize(Stage):
     version = "2"
     upstream = ("ingest_reddit",)
     reads = ("ingest_reddit",)  # prompt_max_chars: prompts are rebuilt from scrubbed text
+    unit = "records"
     description = "pseudonymize users and ids; scrub personal data from text"
 
     def _key(self, p: dict, data_dir: Path, create: bool = True) -> bytes | None:

@@ -54,13 +54,12 @@ import numpy as np
 import polars as pl
 
 from alignx.directions import pair_direction, single_direction
-from pipeline.errors import UserError
 from pipeline.io import stable_hash, write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
 from stages.assemble.demographic import llm_descriptions, template
 from stages.assemble.decontaminate import benchmark_ngrams, contamination
-from stages.assemble.pairs import PAIRS_FROM, CandidateIndex, Split, example_texts, leak_counts, remove_leaks
+from stages.assemble.pairs import CandidateIndex, Split, example_texts, leak_counts, remove_leaks
 from alignx.taxonomy import profile, render_profile
 
 log = get_logger("assemble")
@@ -162,14 +161,12 @@ class Assemble(Stage):
     version = "4"
     upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")
     input_keys = ("assemble.decontaminate",)  # benchmark files whose text must not enter the release
+    #: a Reddit target or an alignment pair: train holds each once, test four times (its personas)
+    unit = "targets"
     reads = ("annotate",)  # the LLM settings for Demographic Information
     description = "personas, preference pairs among siblings, leak-free splits"
 
     def shards(self, ctx: StageContext) -> list[Shard]:
-        if ctx.params["demographic"] not in ("template", "llm"):
-            raise UserError(f"assemble.demographic: '{ctx.params['demographic']}' must be \"template\" or \"llm\"")
-        if ctx.params["pairs_from"] not in PAIRS_FROM:
-            raise UserError(f"assemble.pairs_from: '{ctx.params['pairs_from']}' must be one of {', '.join(PAIRS_FROM)}")
         files = ctx.upstream_files("anonymize", "threads")
         return [Shard(f.stem) for f in files]
 
@@ -186,9 +183,10 @@ class Assemble(Stage):
         stats = Stats()
         rows = []
         for user in authors:
-            stats.records_in += 1
-            if len(index.by_author.get(user, [])) < p["min_comments"]:
-                stats.dropped["user_too_few_comments"] += 1
+            own = index.by_author.get(user, [])
+            stats.counts["users.seen"] += 1
+            if len(own) < p["min_comments"]:
+                stats.counts["users.too_few_comments"] += 1
                 continue
             # only the user's comments in threads of the user's split: the rest would carry
             # a test user into train threads or a train thread into test
@@ -211,14 +209,15 @@ class Assemble(Stage):
                 if pair:
                     candidates.append((group, post, pair, prof, history_own))
             if not candidates:
-                stats.dropped["user_no_target" if own else "user_only_crossing_threads"] += 1
+                stats.counts["users.no_target" if own else "users.only_crossing_threads"] += 1
                 continue
             picks = ranked(candidates, lambda c: c[0], ctx.seed, "target", user)[: p["targets_per_user"]]
             for group, post, (chosen, rejected, margin), prof, history_own in sorted(picks, key=lambda c: c[0]):
                 rows.append(self._reddit_example(user, post, chosen, rejected, margin, prof, history_own, index,
                                                  allowed, p, ctx.seed, archetypes.get(user, -1)))
-            stats.records_out += 1
-        stats.counts["reddit_examples"] = len(rows)
+            stats.counts["users.with_targets"] += 1
+        # the unit is the target (one example before the test split's four personas)
+        stats.records_in = stats.records_out = stats.counts["reddit_examples"] = len(rows)
         write_parquet(pl.DataFrame(rows, schema=SCHEMA), out_dir / "reddit" / f"{shard.key}.parquet", scratch=True)
         return stats
 
@@ -285,8 +284,9 @@ class Assemble(Stage):
             ) for persona in PERSONAS]).sort("id") if test.height else test
         write_parquet(train, out_dir / "examples" / "train.parquet")
         write_parquet(test, out_dir / "examples" / "test.parquet")
-        stats.records_out = train.height + test.height
         test_targets = test.height // len(PERSONAS)
+        # in targets (the unit): train holds each once, test four times
+        stats.records_out = train.height + test_targets
         stats.counts.update({
             "train": train.height, "test": test.height, "test_targets": test_targets,
             "test_target_share": round(test_targets / max(test_targets + train.height, 1), 4),
@@ -339,6 +339,7 @@ class Assemble(Stage):
         order = ranked(list(range(pairs.height)), lambda i: pairs["id"][i], ctx.seed, "alignment")
         take = pairs[sorted(order[:want])]
         stats.counts["alignment_available"] = pairs.height
+        stats.records_in += pairs.height
         stats.dropped["alignment_not_in_mix"] += pairs.height - take.height
         rows = []
         by_type = {k: g for (k,), g in pairs.group_by(["user_type"])}

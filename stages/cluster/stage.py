@@ -149,6 +149,7 @@ class Cluster(Stage):
     name = "cluster"
     version = "1"
     upstream = ("anonymize", "annotate")
+    unit = "comments"
     parallel = False
     description = "topics, interest mapping, user archetypes, dimension correlation"
 

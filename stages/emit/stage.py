@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 
 from stages.emit.bias import bias_report, flags, plots
+from pipeline.errors import StageFailed
 from pipeline.io import sha256_file, write_parquet
 from alignx.privacy import Scrubber
 from pipeline.stage import Shard, Stage, StageContext, Stats
@@ -68,17 +69,20 @@ def to_release(df: pl.DataFrame, scrubber: Scrubber, scrubbed: Counter) -> pl.Da
                  "Preference Direction": x["Preference Direction"]} for x in r["pair"]],
             **{k: r[k] for k in COMMUNITY_FIELDS},
         })
-    schema = {
-        "id": pl.String, "source": pl.String, "persona_type": pl.String, "prompt": pl.String, "chosen": pl.String,
-        "rejected": pl.String, "Preference Direction": pl.List(pl.Float32), "Demographic Information": pl.String,
-        "User-Generated Content": pl.List(pl.Struct({"prompt": pl.String, "comment": pl.String,
-                                                     "Preference Direction": pl.List(pl.Float32)})),
-        "Pair-wise Comparative Feedback": pl.List(pl.Struct({"prompt": pl.String, "chosen": pl.String,
-                                                             "rejected": pl.String,
-                                                             "Preference Direction": pl.List(pl.Float32)})),
-        "score_ratio": pl.Float64, "seconds_between": pl.Int64, "length_ratio": pl.Float64,
-    }
-    return pl.DataFrame(rows, schema=schema)
+    return pl.DataFrame(rows, schema=_RELEASE_SCHEMA)
+
+
+#: The polars schema of a release shard; the last three are the community signals (``COMMUNITY_FIELDS``).
+_RELEASE_SCHEMA = {
+    "id": pl.String, "source": pl.String, "persona_type": pl.String, "prompt": pl.String, "chosen": pl.String,
+    "rejected": pl.String, "Preference Direction": pl.List(pl.Float32), "Demographic Information": pl.String,
+    "User-Generated Content": pl.List(pl.Struct({"prompt": pl.String, "comment": pl.String,
+                                                 "Preference Direction": pl.List(pl.Float32)})),
+    "Pair-wise Comparative Feedback": pl.List(pl.Struct({"prompt": pl.String, "chosen": pl.String,
+                                                         "rejected": pl.String,
+                                                         "Preference Direction": pl.List(pl.Float32)})),
+    "score_ratio": pl.Float64, "seconds_between": pl.Int64, "length_ratio": pl.Float64,
+}
 
 
 def json_schema() -> dict:
@@ -121,6 +125,7 @@ class Emit(Stage):
     version = "3"
     # ingest_reddit and anonymize: their manifests feed the dataset card
     upstream = ("assemble", "cluster", "annotate", "ingest_alignment", "ingest_reddit", "anonymize")
+    unit = "examples"
     parallel = False
     description = "release shards, JSON Schema, checksums and dataset card"
 
@@ -139,6 +144,10 @@ class Emit(Stage):
             for name, start, end in shard_paths(split, release.height, p["shard_rows"]):
                 write_parquet(release[start:end], out_dir / "release" / name)
             stats.records_out += release.height
+        if stats.records_out == 0:
+            raise StageFailed(
+                f"emit: the release would hold 0 examples (assemble made none); the previous release in "
+                f"{ctx.data_dir / 'release' / p['version']} is kept, not replaced by an empty one: see `alignx status`")
         (out_dir / "release" / "schema.json").write_text(json.dumps(json_schema(), indent=2) + "\n")
         heat = ctx.upstream_files("cluster", "correlation", suffix=".png")
         if heat:
@@ -328,3 +337,40 @@ def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bi
               "## Licences and terms of the sources", "", "| source | licence / terms |", "|---|---|"]
     lines += [f"| {s} | {l} |" for s, l in LICENCES]
     return "\n".join(lines) + "\n"
+
+
+def check_release_schema(folder: Path, rows_per_shard: int = 1000) -> tuple[list[str], int]:
+    """Problems with the release's parquet shards: columns or types other than the release's,
+    or rows (the first ``rows_per_shard`` of each shard; 0 = all) that break ``schema.json``
+    (validated with ``jsonschema``). Returns (problems, rows checked)."""
+    import jsonschema
+
+    problems, checked = [], 0
+    schema_file = folder / "schema.json"
+    if not schema_file.is_file():
+        return [f"{schema_file}: missing"], 0
+    try:
+        validator = jsonschema.Draft202012Validator(json.loads(schema_file.read_text()))
+    except (json.JSONDecodeError, jsonschema.SchemaError) as exc:
+        return [f"{schema_file}: not a JSON Schema ({str(exc).splitlines()[0]})"], 0
+    shards = sorted(folder.glob("*.parquet"))
+    if not shards:
+        problems.append(f"{folder}: no parquet shards")
+    for path in shards:
+        try:
+            df = pl.read_parquet(path)
+        except Exception as exc:  # any damage pyarrow/polars report: named, not raised
+            problems.append(f"{path}: unreadable parquet ({str(exc).splitlines()[0]})")
+            continue
+        if dict(df.schema) != _RELEASE_SCHEMA:
+            problems.append(f"{path}: columns {list(df.schema)} differ from the release schema {list(_RELEASE_SCHEMA)}")
+            continue
+        sample = df if rows_per_shard <= 0 else df.head(rows_per_shard)
+        for i, row in enumerate(sample.iter_rows(named=True)):
+            checked += 1
+            error = next(iter(validator.iter_errors(row)), None)
+            if error is not None:
+                where = "/".join(str(p) for p in error.absolute_path)
+                problems.append(f"{path} row {i}: {where or 'row'}: {error.message[:200]}")
+                break
+    return problems, checked

@@ -23,7 +23,6 @@ from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
 
 log = get_logger("evaluate")
-PREDICTORS = ("profile", "embedding", "length", "random", "llm-judge", "logprob")
 
 
 def judge_settings(config) -> dict:
@@ -36,9 +35,6 @@ def make_predictors(config, cache_dir: Path | None):
     """The predictors named in evaluate.predictors, built from the config."""
     p = config.section("evaluate")
     names, model, seed = p["predictors"], p["embedding_model"], config["run.seed"]
-    unknown = [n for n in names if n not in PREDICTORS]
-    if unknown:
-        raise UserError(f"evaluate.predictors: unknown '{unknown[0]}'; choose from {', '.join(PREDICTORS)}")
     out = []
     for name in names:
         if name == "profile":
@@ -82,6 +78,7 @@ class Evaluate(Stage):
     name = "evaluate"
     version = "1"
     upstream = ("emit",)
+    unit = "examples"
     reads = ("annotate",)  # the annotator the profile predictor re-rates responses with
     input_keys = ("evaluate.benchmarks",)
     parallel = False

@@ -268,6 +268,7 @@ class IngestAlignment(Stage):
     name = "ingest_alignment"
     version = "1"
     input_keys = ("ingest_alignment.pku_inputs", "ingest_alignment.ultrafeedback_inputs", "ingest_alignment.helpsteer2_inputs")
+    unit = "candidate pairs"
     description = "PKU-SafeRLHF, UltraFeedback, HelpSteer2 -> single-attribute preference pairs"
 
     def accepts_input(self, path: Path) -> bool:
@@ -277,8 +278,6 @@ class IngestAlignment(Stage):
         from pipeline.manifest import resolve_inputs
 
         p = ctx.params
-        if p["pku_pairs"] not in ("one_safe", "safer"):
-            raise UserError(f"ingest_alignment.pku_pairs: '{p['pku_pairs']}' must be \"one_safe\" or \"safer\"")
         shards = []
         for source, prefix in PREFIX.items():
             files = resolve_inputs(self, ctx.config, ctx.data_dir, keys=(f"ingest_alignment.{prefix}_inputs",))
@@ -316,7 +315,11 @@ class IngestAlignment(Stage):
         else:
             n = helpsteer2_pairs(rows, make)
         write_parquet(pl.DataFrame(make.pairs, schema=PAIR_SCHEMA), out_dir / "candidates.parquet", scratch=True)
-        return Stats(records_in=n, records_out=len(make.pairs), dropped=make.dropped)
+        # the unit is the candidate pair: every comparison made or dropped (a row dropped whole,
+        # for a missing field or a single response, counts once); rows read are a count
+        made = len(make.pairs)
+        return Stats(records_in=made + sum(make.dropped.values()), records_out=made, dropped=make.dropped,
+                     counts=Counter({"rows": n, f"rows.{source}": n}))
 
     def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
         p = ctx.params

@@ -34,7 +34,7 @@ parent_id           str       comments: parent id (no prefix); submissions: ""
 is_top_level        bool      comments whose parent is the submission
 source_file         str       input file name (provenance)
 source_line         i64       1-based line in the decompressed file (provenance)
-bucket              i32       crc32(author) mod ``ingest_reddit.author_buckets``
+bucket              i32       crc32(author) mod the bucket count (``bucket_count``)
 ==================  ========  ===================================================================
 
 Outputs (``data/work/ingest_reddit/out-*/``):
@@ -50,7 +50,10 @@ Outputs (``data/work/ingest_reddit/out-*/``):
 
 Drop reasons (the manifest's ``dropped``; each record counted once, by the first rule it fails,
 in this order): ``malformed_json``, ``opted_out`` (the author asked to be forgotten: ``alignx
-forget``; only keyed hashes of their names are stored), ``missing_id``, ``unknown_kind``, ``deleted_later``,
+forget``; only keyed hashes of their names are stored), ``missing_id``, ``bad_created_utc`` (there,
+but not seconds since the epoch: an ISO date...), ``missing_created_utc``, ``unknown_kind``,
+``missing_body`` (a comment without ``body``, or ``"body": null``), ``missing_link_id`` (a comment
+that names no submission), ``deleted_later``,
 ``deleted_body``, ``removed_body``, ``deleted_author``, ``bot``, ``distinguished``, ``stickied``,
 ``nsfw``, ``subreddit_denied``, ``subreddit_not_allowed``, ``date_out_of_range``,
 ``score_out_of_range``, ``too_short``, ``too_long``, ``non_english``, ``duplicate_id``,
@@ -62,8 +65,10 @@ forget``; only keyed hashes of their names are stored), ``missing_id``, ``unknow
 from __future__ import annotations
 
 import io
+import os
 import zlib
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -72,7 +77,8 @@ import polars as pl
 
 from alignx.dumps import DUMP_SUFFIXES, dump_kind, iter_line_chunks, parse_lines, prefetch
 from pipeline.errors import UserError
-from pipeline.io import write_parquet
+from pipeline.io import atomic_path, sha256_file, write_parquet
+from pipeline.manifest import resolve
 from pipeline.logs import get_logger
 from stages.ingest_reddit.quality import near_duplicates
 from alignx.threads import parent_chains, reachable_replies, render_prompt
@@ -106,6 +112,18 @@ ENGLISH_WORDS = (
 def author_bucket(author: str, buckets: int) -> int:
     """Stable bucket of an author (crc32, identical across runs, machines and versions)."""
     return zlib.crc32(author.encode("utf-8")) % buckets
+
+
+def bucket_count(p: dict, inputs: list[Path]) -> int:
+    """The number of author buckets: ``author_buckets``, or when it is 0 one bucket per
+    ``auto_bucket_mb`` of input files on disk, at least 8, rounded up to a power of two. Combining
+    holds one bucket in memory, so this keeps it bounded whatever the input size; it depends
+    on the inputs only, so every shard and ``finish`` agree."""
+    if p["author_buckets"]:
+        return p["author_buckets"]
+    total = sum(Path(f).stat().st_size for f in inputs)
+    need = max(8, -(-total // (p["auto_bucket_mb"] << 20)))
+    return 1 << (need - 1).bit_length()
 
 
 def author_buckets(authors: pl.Series, buckets: int) -> pl.Series:
@@ -201,10 +219,16 @@ def is_english(text: pl.Series) -> pl.Series:
     return (script_ok & (~long_ | function_word)).fill_null(True)
 
 
+#: Columns computed for ``drop_reason`` only, never written.
+HELPER_COLUMNS = ("text", "english", "opted_out", "created_given")
+
+
 def drop_reason(df: pl.DataFrame, p: dict) -> pl.Expr:
     """The first filter rule a normalized record fails, or null when it is kept.
 
-    ``df`` must hold the normalized schema plus ``text`` (body, or title + body for posts).
+    ``df`` must hold the normalized schema plus the ``HELPER_COLUMNS``: ``text`` (body, or
+    title + body for posts), ``english``, ``opted_out`` and ``created_given`` (the record has
+    a ``created_utc``, parsed or not).
     """
     is_comment = pl.col("kind") == "comment"
     # a post whose body is gone keeps its thread (the title is the prompt) unless switched off
@@ -219,8 +243,13 @@ def drop_reason(df: pl.DataFrame, p: dict) -> pl.Expr:
     end = _to_epoch(p["date_to"], "ingest_reddit.date_to")
     rules: list[tuple[str, pl.Expr]] = [
         ("opted_out", pl.col("opted_out")),
-        ("missing_id", pl.col("id").is_null() | pl.col("created_utc").is_null()),
+        ("missing_id", pl.col("id").is_null()),
+        # a created_utc that is there but no number of seconds (an ISO date...), or none at all
+        ("bad_created_utc", pl.col("created_given") & pl.col("created_utc").is_null()),
+        ("missing_created_utc", pl.col("created_utc").is_null()),
         ("unknown_kind", pl.col("kind").is_null()),
+        ("missing_body", is_comment & pl.col("body").is_null()),
+        ("missing_link_id", is_comment & (pl.col("link_id").is_null() | (pl.col("link_id") == ""))),
         ("deleted_later", pl.lit(p["drop_deleted_later"]) & pl.col("deleted_later")),
         ("deleted_body", body_rule & (body == DELETED)),
         ("removed_body", body_rule & (body == REMOVED)),
@@ -277,9 +306,67 @@ def _parse_chunk(data: bytes, first_line: int, n_lines: int, source: str) -> tup
     return df.with_columns(pl.lit(source).alias("source_file"), pl.Series("source_line", numbers, pl.Int64)), rejects
 
 
+def write_scratch(df: pl.DataFrame, path: Path) -> None:
+    """A shard part read once by ``finish``: uncompressed Arrow IPC, written and read at memory
+    speed (parquet with lz4 costs 5x the CPU). Disk: about the size of the kept text."""
+    with atomic_path(path) as tmp:
+        df.write_ipc(tmp, compression="uncompressed")
+
+
+def filter_chunk(df: pl.DataFrame, p: dict, key: bytes | None, optout) -> pl.DataFrame:
+    """Normalized records -> the same plus ``drop_reason`` (null: kept).
+
+    The English test is the last rule and the costliest (regexes over the text), so it runs
+    only on the records that pass every other rule: the reasons are the same as testing all.
+    """
+    text = pl.when(pl.col("kind") == "comment").then(pl.col("body")).otherwise(pl.col("title") + "\n" + pl.col("body"))
+    opted = opted_out_names(df["author"].unique().to_list(), key, optout) if optout else set()
+    df = df.with_columns(text.alias("text"), pl.lit(True).alias("english"),
+                         pl.col("author").is_in(sorted(opted)).alias("opted_out"))
+    df = df.with_columns(drop_reason(df, p).alias("drop_reason"))
+    if p["english_only"]:
+        candidates = df["drop_reason"].is_null()
+        english = is_english(df["text"].filter(candidates))
+        reason = df["drop_reason"].scatter(candidates.arg_true().filter(~english), "non_english")
+        df = df.with_columns(reason.alias("drop_reason"))
+    return df.drop(*HELPER_COLUMNS)
+
+
+def verify_checksums(inputs: list[Path], listing: Path) -> None:
+    """Check every input named in ``listing`` (``<sha256>  <name>`` lines, as ``sha256sum`` writes
+    them and as hashes are published beside the dump torrents) before anything is read.
+    A mismatch is a UserError naming the file; an input the listing does not name is logged."""
+    try:
+        lines = listing.read_text().splitlines()
+    except OSError as exc:
+        raise UserError(f"ingest_reddit.checksums: cannot read {listing} ({exc.strerror})") from None
+    expected = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        digest, _, name = line.strip().partition(" ")
+        name = name.strip().lstrip("*")  # sha256sum's binary-mode marker
+        if len(digest) != 64 or not name:
+            raise UserError(f"{listing} line {n}: expected '<sha256>  <file name>', got {line[:80]!r}")
+        expected[Path(name).name] = digest.lower()
+    for path in inputs:
+        want = expected.get(path.name)
+        if want is None:
+            log.warning("%s is not listed in %s: not verified", path, listing)
+            continue
+        got = sha256_file(path)
+        if got != want:
+            raise UserError(f"{path}: sha256 {got} differs from {want} listed in {listing}: the file is damaged "
+                            f"or not the published one; download it again")
+    log.info("ingest_reddit: %d inputs verified against %s", sum(p.name in expected for p in inputs), listing)
+
+
 class IngestReddit(Stage):
     name = "ingest_reddit"
-    version = "2"
+    #: 2: missing_body, missing_link_id, bad_created_utc dropped and counted; 3: prompts carry the
+    #: parent chain, removed post bodies keep their threads, near_duplicate and parent_unavailable
+    version = "3"
+    unit = "records"  # lines of the dumps (a malformed line counts as one)
     input_keys = ("ingest_reddit.inputs",)
     reads = ("anonymize",)  # anonymize.key_file: the opt-out list is keyed
     description = "Reddit dumps (any era) -> normalized, filtered threads, partitioned by author"
@@ -291,52 +378,72 @@ class IngestReddit(Stage):
         return {"optout": optout_id(data_dir)}
 
     def shards(self, ctx: StageContext) -> list[Shard]:
+        if ctx.params["checksums"]:
+            verify_checksums(ctx.inputs, resolve(ctx.data_dir, ctx.params["checksums"]))
         return [Shard(p.name, (str(p),), weight=p.stat().st_size) for p in ctx.inputs]
 
     def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
-        """Parse, normalize and filter one file, one chunk at a time (memory: one chunk).
+        """Parse, normalize and filter one file, a few chunks at a time on ``parse_threads``
+        threads (memory: about ``parse_threads + 2`` chunks, whatever the file size).
 
-        Writes ``records-NNNNN.parquet`` (kept records) and ``dropped-NNNNN.parquet`` (kind, id
-        and reason of dropped records, so comments of dropped posts can be dropped too) per
-        chunk, and ``rejects.jsonl`` for lines that are not JSON objects.
+        One thread decompresses and cuts the stream into line-aligned chunks; the others parse
+        and filter whole chunks in polars, which releases the GIL, so a single monthly dump uses
+        every core. Per chunk ``i`` it writes ``posts-i.arrow`` (kept submissions),
+        ``comments-i-bBBB.arrow`` (kept comments of author bucket BBB, so ``finish`` reads one
+        bucket's files only), ``dropped-i.arrow`` (kind, id and reason of dropped records, so
+        comments of dropped posts can be dropped too) and ``authors-i.arrow``; and
+        ``rejects.jsonl`` for lines that are not JSON objects. Files are named by chunk, and
+        chunks are counted in file order, so the outputs do not depend on thread timing.
         """
         p = ctx.params
         path = Path(shard.inputs[0])
         kind = dump_kind(path)
         stats = Stats()
         rejects: list[dict] = []
-        authors: set[str] = set()
         optout = load_optout(ctx.data_dir)  # people who asked to be forgotten: dropped before any rule
         key = load_key(ctx.data_dir / ctx.config["anonymize.key_file"], create=False) if optout else None
         if optout and key is None:
             raise UserError(f"{ctx.data_dir / 'private/optout.txt'} lists people to forget but the pseudonymization "
                             f"key is missing; restore the key the list was made with")
-        for i, (first_line, n_lines, data) in enumerate(prefetch(iter_line_chunks(path, p["chunk_mb"] << 20))):
+
+        def work(i: int, first_line: int, n_lines: int, data: bytes) -> tuple[int, list[dict], Counter, int, int]:
             raw, bad = _parse_chunk(data, first_line, n_lines, path.name)
-            rejects += bad
-            stats.records_in += raw.height + len(bad)
-            df = normalize(raw, kind, p["author_buckets"])
-            authors.update(df["author"].unique().to_list())
-            text = df.select(
-                pl.when(pl.col("kind") == "comment").then(pl.col("body"))
-                .otherwise(pl.col("title") + "\n" + pl.col("body")).alias("text")
-            )["text"]
-            english = is_english(text) if p["english_only"] else pl.Series([True] * df.height)
-            opted = opted_out_names(df["author"].unique().to_list(), key, optout)
-            df = df.with_columns(text.alias("text"), english.alias("english"),
-                                 pl.col("author").is_in(sorted(opted)).alias("opted_out"))
-            df = df.with_columns(drop_reason(df, p).alias("drop_reason")).drop("text", "english", "opted_out")
+            del data
+            # created_given: the record has a created_utc, parsed or not (bad_created_utc)
+            df = normalize(raw, kind, buckets).with_columns(raw["created_utc"].is_not_null().alias("created_given"))
+            df = filter_chunk(df, p, key, optout)
             dropped = df.filter(pl.col("drop_reason").is_not_null())
-            stats.dropped.update(dict(dropped.group_by("drop_reason").len().iter_rows()))
             kept = df.filter(pl.col("drop_reason").is_null()).drop("drop_reason")
+            # a kept post whose body was removed (keep_removed_posts): its title is the prompt
             gone = (pl.col("kind") == "submission") & pl.col("body").str.strip_chars().is_in([DELETED, REMOVED])
-            stats.counts["post_body_removed"] += kept.filter(gone).height
+            body_removed = kept.filter(gone).height
             kept = kept.with_columns(pl.when(gone).then(pl.lit("")).otherwise(pl.col("body")).alias("body"))
-            stats.records_out += kept.height
-            write_parquet(kept, out_dir / f"records-{i:05d}.parquet", scratch=True)
-            write_parquet(dropped.select("kind", "id", "link_id", "drop_reason"), out_dir / f"dropped-{i:05d}.parquet",
-                          scratch=True)
+            write_scratch(kept.filter(pl.col("kind") == "submission"), out_dir / f"posts-{i:05d}.arrow")
+            for (b,), part in kept.filter(pl.col("kind") == "comment").partition_by("bucket", as_dict=True).items():
+                write_scratch(part, out_dir / f"comments-{i:05d}-b{b:03d}.arrow")
+            write_scratch(dropped.select("kind", "id", "link_id", "drop_reason"), out_dir / f"dropped-{i:05d}.arrow")
+            write_scratch(df.select(pl.col("author").unique()), out_dir / f"authors-{i:05d}.arrow")
+            return raw.height + len(bad), bad, Counter(dict(dropped.group_by("drop_reason").len().iter_rows())), \
+                kept.height, body_removed
+
+        buckets = bucket_count(p, ctx.inputs)
+        threads = p["parse_threads"] or os.cpu_count() or 1
+        chunks = prefetch(iter_line_chunks(path, p["chunk_mb"] << 20))
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            pending: deque = deque()
+            for i, chunk in enumerate(chunks):
+                pending.append(pool.submit(work, i, *chunk))
+                while len(pending) >= threads or (pending and pending[0].done()):
+                    self._count(pending.popleft().result(), stats, rejects)
+            while pending:
+                self._count(pending.popleft().result(), stats, rejects)
         stats.dropped["malformed_json"] += len(rejects)
+        if stats.records_in == 0 and not p["allow_empty_inputs"]:
+            size = path.stat().st_size
+            raise UserError(
+                f"{path}: the dump holds no records ({size:,} bytes{', an empty file' if size == 0 else ''}); "
+                f"an interrupted download? Remove it from ingest_reddit.inputs, or accept empty dumps with "
+                f"--set ingest_reddit.allow_empty_inputs=true")
         if stats.records_in and len(rejects) / stats.records_in > p["max_bad_line_share"]:
             first = rejects[0]
             raise UserError(
@@ -348,9 +455,17 @@ class IngestReddit(Stage):
             log.warning("%s line %d: %s (written to rejects)", r["file"], r["line"], r["reason"])
         if rejects:
             (out_dir / "rejects.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rejects))
-        write_parquet(pl.DataFrame({"author": sorted(authors - {DELETED})}, schema={"author": pl.String}),
-                      out_dir / "authors.parquet", scratch=True)
         return stats
+
+    @staticmethod
+    def _count(result: tuple[int, list[dict], Counter, int, int], stats: Stats, rejects: list[dict]) -> None:
+        """Add one chunk's counts (taken in chunk order) to the shard's."""
+        records_in, bad, dropped, kept, body_removed = result
+        stats.records_in += records_in
+        rejects += bad
+        stats.dropped.update(dropped)
+        stats.records_out += kept
+        stats.counts["post_body_removed"] += body_removed
 
     def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
         """Deduplicate, join comments to submissions and write per-author-bucket tables.
@@ -360,18 +475,17 @@ class IngestReddit(Stage):
         (a copy whose author was deleted was already dropped by the filters).
         """
         p = ctx.params
-        record_files = [f for part in parts for f in sorted(part.glob("records-*.parquet"))]
-        dropped_files = [f for part in parts for f in sorted(part.glob("dropped-*.parquet"))]
-        records = pl.scan_parquet(record_files) if record_files else None
-        if records is None:
+        post_files = [f for part in parts for f in sorted(part.glob("posts-*.arrow"))]
+        dropped_files = [f for part in parts for f in sorted(part.glob("dropped-*.arrow"))]
+        if not post_files:
             return stats
         stats.records_out = 0
-        all_posts = records.filter(pl.col("kind") == "submission").collect()
+        all_posts = pl.read_ipc(post_files)
         posts = all_posts.unique(subset="id", keep="first", maintain_order=True)
         stats.dropped["duplicate_id"] += all_posts.height - posts.height
         post_ids = posts["id"].implode()
         filtered_post_ids = (
-            pl.scan_parquet(dropped_files).filter(pl.col("kind") == "submission").select("id").collect()["id"]
+            pl.scan_ipc(dropped_files).filter(pl.col("kind") == "submission").select("id").collect()["id"]
             .implode()
         )
         post_cols = posts.select(
@@ -381,16 +495,24 @@ class IngestReddit(Stage):
             pl.col("author").alias("post_author"),
             pl.col("score").alias("post_score"),
         )
-        near_dups = self._near_duplicates(records, p, stats)
-        records = records.filter(~pl.col("id").is_in(near_dups["id"].implode()) | (pl.col("kind") != "comment"))
+        # near-duplicates and thread links span buckets: both read a few columns of every comment
+        # part (lazily, column by column), then each bucket is read whole once below
+        comment_files = [f for part in parts for f in sorted(part.glob("comments-*.arrow"))]
+        records = pl.scan_ipc(comment_files) if comment_files else pl.LazyFrame(schema=all_posts.schema)
+        near_dups = self._near_duplicates(records, p, stats)["id"].implode()
+        records = records.filter(~pl.col("id").is_in(near_dups))
         links = self._thread_links(records, post_ids, filtered_post_ids, p["prompt_depth"])
         stats.dropped["parent_unavailable"] += links["unlinked"]
         comment_ids = []
         totals = Counter()
-        for b in range(p["author_buckets"]):
-            raw = records.filter((pl.col("kind") == "comment") & (pl.col("bucket") == b)).collect()
+        buckets = bucket_count(p, ctx.inputs)
+        for b in range(buckets):
+            files = [f for part in parts for f in sorted(part.glob(f"comments-*-b{b:03d}.arrow"))]
+            raw = pl.read_ipc(files) if files else pl.DataFrame(schema=all_posts.schema)
             bucket = raw.unique(subset="id", keep="first", maintain_order=True)
             stats.dropped["duplicate_id"] += raw.height - bucket.height
+            # counted as near_duplicate above (once per id; copies of one are duplicate_id)
+            bucket = bucket.filter(~pl.col("id").is_in(near_dups))
             in_filtered = pl.col("link_id").is_in(filtered_post_ids) & ~pl.col("link_id").is_in(post_ids)
             stats.dropped["in_filtered_post"] += bucket.filter(in_filtered).height
             in_thread = pl.col("link_id").is_in(post_ids)
@@ -425,9 +547,10 @@ class IngestReddit(Stage):
         stats.counts.update(totals)
         stats.records_out = posts.height + totals["comments"]
         write_parquet(posts.sort("created_utc", "id"), out_dir / "submissions" / "part-000.parquet")
-        write_parquet(users_table(comments, posts, p["author_buckets"]), out_dir / "users" / "users.parquet")
+        write_parquet(users_table(comments, posts, buckets), out_dir / "users" / "users.parquet")
         # every author in the inputs, kept or not: the anonymizer's dictionary of names
-        authors = pl.concat([pl.read_parquet(part / "authors.parquet") for part in parts]).unique().sort("author")
+        authors = (pl.scan_ipc([f for part in parts for f in sorted(part.glob("authors-*.arrow"))])
+                   .filter(pl.col("author") != DELETED).unique().sort("author").collect())
         write_parquet(authors, out_dir / "authors" / "authors.parquet")
         stats.counts["authors_seen"] = authors.height
         for part in parts:

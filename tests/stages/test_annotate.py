@@ -157,7 +157,9 @@ def test_openai_backend_survives_every_failure(data_dir, server):
 
 def test_persistent_failures_are_recorded_with_reasons_and_retried_next_run(data_dir, server):
     server.always = "schema"
-    run_annotate(data_dir, openai_args(server, "annotate.concurrency=4", "annotate.invalid_retries=1"))
+    # every item fails: accepted here (max_failed_share=1) to look at what is recorded
+    accept = ("execution.max_failed_share=1.0",)
+    run_annotate(data_dir, openai_args(server, "annotate.concurrency=4", "annotate.invalid_retries=1", *accept))
     df = ratings(data_dir)
     assert (df["status"] == "failed").all()
     assert df["error"].str.starts_with("invalid_output: d00 = 7").all()
@@ -167,7 +169,8 @@ def test_persistent_failures_are_recorded_with_reasons_and_retried_next_run(data
     server.always = "500"
     before = server.chat_requests
     alignx("run", "annotate", "--force", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}",
-           *openai_args(server, "annotate.concurrency=8", "annotate.max_retries=1"), data_dir=data_dir, env=KEY_ENV)
+           *openai_args(server, "annotate.concurrency=8", "annotate.max_retries=1", *accept), data_dir=data_dir,
+           env=KEY_ENV)
     assert ratings(data_dir)["error"].str.starts_with("http_500").all()
     requested = manifest(data_dir)["counts"]["requested"]
     assert requested < server.chat_requests - before <= 2 * requested  # with the client's retry

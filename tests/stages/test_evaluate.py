@@ -93,7 +93,7 @@ def test_leakage_audit_flags_a_demographic_text_written_from_the_target(release,
 def test_unknown_predictor_is_a_clear_error(tmp_path, shared_data):
     proc = alignx("evaluate", str(shared_data / "benchmarks" / "p-soups_student_phd.json"), "--set",
                   'evaluate.predictors=["oracle"]', data_dir=tmp_path, check=False)
-    assert proc.returncode == 2 and "evaluate.predictors: unknown 'oracle'" in proc.stderr
+    assert proc.returncode == 2 and "'evaluate.predictors' = [\"oracle\"] must be one of \"profile\"" in proc.stderr
 
 
 def test_llm_judge_asks_both_orders_and_counts_invalid_answers(tmp_path, shared_data):

@@ -53,6 +53,8 @@ def test_real_pku_rows_exactly_one_safe(tmp_path, shared_data):
         assert all(v == 0.5 for i, v in enumerate(direction) if i != HARMLESSNESS)
         assert r["source_file"] == src.name and r["dataset"] == "PKU-SafeRLHF"
     m = manifest(tmp_path)
+    # the unit is the candidate pair: 10 rows, each one comparison (2 made, 8 dropped)
+    assert m["unit"] == "candidate pairs" and m["counts"]["rows"] == 10
     assert m["records_in"] == 10 and m["records_out"] == 2
     assert {k: v for k, v in m["dropped"].items() if v} == {"same_safety": 8}
     assert m["counts"]["pairs.PKU-SafeRLHF.harmlessness"] == 2
@@ -88,7 +90,9 @@ def test_demo_samples_give_the_hand_computed_pairs(tmp_path):
         "HelpSteer2.helpfulness": 1, "HelpSteer2.correctness": 1, "HelpSteer2.coherence": 1,
         "HelpSteer2.complexity": 1, "HelpSteer2.verbosity": 1,
     }
-    assert m["records_in"] == 6 + 4 + 15
+    assert m["counts"]["rows"] == 6 + 4 + 15
+    # 17 pairs made plus every comparison dropped, each for its reason: nothing unaccounted for
+    assert m["records_in"] == m["records_out"] + sum(m["dropped"].values()) == 17 + 38
     assert {k: v for k, v in m["dropped"].items() if v} == {
         "same_safety": 2,
         "single_response": 2,  # the translation (one completion) and the grey cat (one row)

@@ -7,6 +7,7 @@ in rule order), not with the stage's code.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import polars as pl
@@ -169,9 +170,13 @@ def test_corrupt_zstd_names_file_and_offset(tmp_path, reddit_dir):
     data[70_000:70_016] = b"\x00" * 16
     bad = tmp_path / "RC_2005-12.zst"
     bad.write_bytes(bytes(data))
-    with pytest.raises(DumpError, match=r"RC_2005-12.zst: zstandard data is corrupt near compressed byte"):
+    with pytest.raises(DumpError, match=r"RC_2005-12.zst: zstandard data is corrupt between compressed bytes") as err:
         for _ in iter_line_chunks(bad):
             pass
+    # the range named holds the damage, and is narrow (a zstd block and one feed), not "near byte 0"
+    low, high = (int(x.replace(",", "")) for x in re.search(r"between compressed bytes ([\d,]+) and ([\d,]+)",
+                                                            str(err.value)).groups())
+    assert low <= 70_000 < high and high - low <= (1 << 17) + (1 << 14)
     truncated = tmp_path / "RC_short.zst"
     truncated.write_bytes(bytes(data[:50_000]))
     with pytest.raises(DumpError, match=r"ends in the middle of a zstandard frame at compressed byte 50,000"):
@@ -240,4 +245,30 @@ def test_configurable_filters_on_the_demo_corpus(tmp_path, override, reason, exp
 def test_bad_date_setting_is_a_clear_error(tmp_path):
     proc = alignx("run", "--set", "ingest_reddit.date_from=March", "--set", f"ingest_reddit.inputs={SAMPLE_REDDIT}",
                   data_dir=tmp_path, check=False)
-    assert proc.returncode == 2 and "ingest_reddit.date_from: 'March' is not a date" in proc.stderr
+    assert proc.returncode == 2 and "'ingest_reddit.date_from' = \"March\" must be a real day like" in proc.stderr
+
+
+def test_threads_and_chunk_size_do_not_change_outputs(tmp_path, reddit_dir):
+    """One dump cut into 10 chunks parsed on 2 threads gives the same bytes as one chunk on one
+    thread (real r/changemyview dump, 10 MB decompressed)."""
+    cmv = sorted((reddit_dir / "cmv").glob("*.zst"))
+    outputs = {}
+    for name, sets in (("one", ("ingest_reddit.parse_threads=1", "ingest_reddit.chunk_mb=64")),
+                       ("many", ("ingest_reddit.parse_threads=2", "ingest_reddit.chunk_mb=1"))):
+        m = run_ingest(tmp_path / name, *cmv, extra=tuple(x for s in sets for x in ("--set", s)))
+        out = tmp_path / name / "work/ingest_reddit"
+        files = {str(f.relative_to(out)).split("/", 1)[1]: f.read_bytes()
+                 for f in sorted(out.glob("out-*/**/*.parquet"))}
+        outputs[name] = (m["records_in"], m["records_out"], m["dropped"], files)
+    assert outputs["one"][0] == 8924 + 63
+    assert len(outputs["one"][3]) > 5
+    assert outputs["one"] == outputs["many"]
+
+
+def test_bucket_count_grows_with_the_input(reddit_dir):
+    from stages.ingest_reddit.stage import bucket_count
+
+    eth = sorted((reddit_dir / "ethereum_daily").glob("*.zst"))  # 10.8 MB on disk
+    assert bucket_count({"author_buckets": 0, "auto_bucket_mb": 16}, eth) == 8
+    assert bucket_count({"author_buckets": 0, "auto_bucket_mb": 1}, eth) == 16  # 11 -> a power of two
+    assert bucket_count({"author_buckets": 5, "auto_bucket_mb": 1}, eth) == 5  # set: used as is

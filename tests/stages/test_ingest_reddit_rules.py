@@ -11,9 +11,13 @@ from stages.ingest_reddit.stage import drop_reason
 def frame(**over) -> pl.DataFrame:
     row = {"kind": "comment", "id": "c1", "created_utc": 1_700_000_000, "author": "someone", "body": "a" * 40,
            "text": "a" * 40, "subreddit": "AskMen", "distinguished": None, "stickied": False, "over_18": False,
-           "score": 3, "deleted_later": False, "opted_out": False, "english": True}
+           "score": 3, "deleted_later": False, "opted_out": False, "english": True, "link_id": "p1",
+           "created_given": True}
     row.update(over)
-    return pl.DataFrame([row])
+    df = pl.DataFrame([row])
+    # a None alone has no type: give it the normalized schema's
+    return df.with_columns(pl.col(c).cast(pl.Int64 if c in ("created_utc", "score") else pl.String)
+                           for c, t in df.schema.items() if t == pl.Null)
 
 
 def reason(p: dict | None = None, **over) -> str | None:
@@ -44,6 +48,11 @@ def test_each_rule_names_its_reason():
     assert reason(english=False) == "non_english"
     assert reason(opted_out=True) == "opted_out"
     assert reason(id=None) == "missing_id"
+    assert reason(created_utc=None) == "bad_created_utc"  # there, but not seconds (an ISO date...)
+    assert reason(created_utc=None, created_given=False) == "missing_created_utc"
+    assert reason(body=None, text=None) == "missing_body"
+    assert reason(link_id=None) == "missing_link_id"
+    assert reason(kind="submission", link_id=None) is None  # a post names no submission
 
 
 def test_the_first_failing_rule_wins_and_switches_turn_rules_off():
