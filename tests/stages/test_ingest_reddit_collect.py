@@ -35,7 +35,10 @@ def test_collect_writes_dumps_that_ingest_into_one_thread(tmp_path, replay):
     assert all(c["link_id"] == "t3_3hahrw" for c in comments)
     assert all(isinstance(c["author"], str) for c in comments)  # names, or "[deleted]"
 
-    alignx("run", "ingest_reddit", "--set", f"ingest_reddit.inputs={live}", data_dir=data_dir)
+    # near-duplicates off: the rules below are recomputed independently (near-duplicates have
+    # their own tests in test_ingest_reddit_threads.py)
+    alignx("run", "ingest_reddit", "--set", f"ingest_reddit.inputs={live}", "--set",
+           "ingest_reddit.near_duplicates=false", data_dir=data_dir)
     m = json.loads((data_dir / "work/ingest_reddit/_manifest.json").read_text())
     # the rules, applied independently to the collected records
     deleted_body = [c for c in comments if c["body"] == "[deleted]"]
@@ -45,16 +48,28 @@ def test_collect_writes_dumps_that_ingest_into_one_thread(tmp_path, replay):
     bots = [c for c in rest if c["author"] == "AutoModerator" or c["author"].endswith(("bot", "Bot", "BOT"))]
     rest = [c for c in rest if c not in bots]
     short = [c for c in rest if len(c["body"]) < 10]
+    rest = [c for c in rest if c not in short]
+    # a reply survives only when every comment above it up to the post survived the rules
+    parent = {c["id"]: c["parent_id"] for c in rest}
+
+    def reaches_post(i: str) -> bool:
+        while parent[i].startswith("t1_"):
+            i = parent[i][3:]
+            if i not in parent:
+                return False
+        return True
+
+    unavailable = [c for c in rest if not reaches_post(c["id"])]
     assert m["records_in"] == 1 + 541
     assert {k: v for k, v in m["dropped"].items() if v} == {
         "deleted_body": len(deleted_body), "deleted_author": len(deleted_author), "bot": len(bots),
-        "too_short": len(short),
-    } == {"deleted_body": 6, "deleted_author": 10, "bot": 1, "too_short": 18}
+        "too_short": len(short), "parent_unavailable": len(unavailable),
+    } == {"deleted_body": 6, "deleted_author": 10, "bot": 1, "too_short": 18, "parent_unavailable": 40}
     threads = pl.concat([pl.read_parquet(f) for f in (data_dir / "work/ingest_reddit").glob("out-*/threads/*.parquet")])
     assert threads["link_id"].unique().to_list() == ["3hahrw"]
-    assert threads.height == m["counts"]["thread_comments"] == 541 - 35 == 506
+    assert threads.height == m["counts"]["thread_comments"] == 541 - 35 - 40 == 466
     assert m["counts"]["threads"] == 1 and m["counts"]["orphan_comments"] == 0
-    assert m["counts"]["top_level_comments"] + m["counts"]["replies"] == 506
+    assert m["counts"]["top_level_comments"] + m["counts"]["replies"] == 466
 
 
 def test_collect_one_submission_with_a_comment_cap(tmp_path, replay):
