@@ -6,8 +6,8 @@ daily threads (see the README's "Stage `evaluate`"). Fits the trained head and i
 twin on the release's train split (from scratch: a fresh cache folder, so the time is a fit's,
 not a cache read), and evaluates both, with the shortcut baselines and the untrained embedding
 predictor, on the release's test split and on P-SOUPS (student/PhD). Timing baseline in the same
-run: the untrained embedding predictor scoring the same test split. Writes
-bench/results/evaluate_trained.json.
+run: the untrained embedding predictor scoring the same test split. Adds (or replaces) this
+release's entry in bench/results/evaluate_trained.json.
 """
 
 from __future__ import annotations
@@ -61,7 +61,10 @@ def main(data_dir: str | None = None, built_from: str = "") -> dict:
             out["datasets"][name]["leakage"] = report["leakage"]["status"]
     shutil.rmtree(cache, ignore_errors=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "evaluate_trained.json").write_text(json.dumps(out, indent=2) + "\n")
+    path = RESULTS / "evaluate_trained.json"
+    runs = json.loads(path.read_text())["runs"] if path.exists() else []
+    runs = [r for r in runs if r["built_from"] != built_from] + [out]  # one entry per release
+    path.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
     return out
 
 
