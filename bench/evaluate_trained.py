@@ -3,8 +3,8 @@
 Usage: python -m bench.evaluate_trained DATA_DIR "what the release was built from"
 DATA_DIR holds a release built by ``alignx run`` (``release/0.1.0``), e.g. from the r/ethereum
 daily threads (see the README's "Stage `evaluate`"). Fits the trained head and its no-persona
-twin on the release's train split (from scratch: a fresh cache folder, so the time is a fit's,
-not a cache read), and evaluates both, with the shortcut baselines and the untrained embedding
+twin on the release's train split (from scratch: DATA_DIR/cache/trained is removed first, so the
+time is a fit's, not a cache read; text embeddings already in DATA_DIR/cache are reused), and evaluates both, with the shortcut baselines and the untrained embedding
 predictor, on the release's test split and on P-SOUPS (student/PhD). Timing baseline in the same
 run: the untrained embedding predictor scoring the same test split. Adds (or replaces) this
 release's entry in bench/results/evaluate_trained.json.
@@ -36,8 +36,8 @@ def main(data_dir: str | None = None, built_from: str = "") -> dict:
     release = data_dir / "release" / "0.1.0"
     train = train_files_of(release)
     config = load_config()
-    cache = Path(tempfile.mkdtemp(prefix="bench-trained-"))
-    shutil.copytree(data_dir / "cache" / "embeddings", cache / "embeddings")  # reuse vectors, not a fitted head
+    cache = data_dir / "cache"
+    shutil.rmtree(cache / "trained", ignore_errors=True)  # time a fit, not a read of a fitted head
     start = time.perf_counter()
     predictors = Predictors(config, cache, train, ["embedding", "trained"])
     train_s = time.perf_counter() - start
@@ -59,7 +59,6 @@ def main(data_dir: str | None = None, built_from: str = "") -> dict:
             out["datasets"][name] = {k: report[k] for k in ("examples", "distinct_items", "results", "persona_gain",
                                                              "chosen_longer_share", "shortcut_flags")}
             out["datasets"][name]["leakage"] = report["leakage"]["status"]
-    shutil.rmtree(cache, ignore_errors=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "evaluate_trained.json"
     runs = json.loads(path.read_text())["runs"] if path.exists() else []

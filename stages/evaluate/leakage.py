@@ -22,10 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from alignx.taxonomy import profile
+from stages.evaluate.predictors import DEMO, PAIR, UGC, profile_from_labels
 
-UGC = "User-Generated Content"
-PAIR = "Pair-wise Comparative Feedback"
-DEMO = "Demographic Information"
 LEAK, CLEAR, NOT_APPLICABLE = "LEAK", "clear", "not applicable"
 
 
@@ -44,8 +42,6 @@ def recall_of_golden(prof: np.ndarray, golden: np.ndarray) -> float | None:
 
 def text_recall(examples: list[dict]) -> tuple[float, float, int]:
     """(DEMO recall, history recall, n examples) averaged over examples that have both signals."""
-    from stages.evaluate.predictors import profile_from_labels
-
     demo, hist = [], []
     for e in examples:
         golden, h = e.get("Preference Direction"), history_profile(e)

@@ -1,5 +1,6 @@
-"""Alignment accuracy per persona type (the AlignX paper's Table 3), for release shards and for
-benchmark files in the AlignX benchmark format (P-SOUPS and the like).
+"""Examples and the untrained predictors of the evaluation (the trained one is in ``trained.py``;
+accuracy, intervals and the report in ``report.py``), for release shards and for benchmark
+files in the AlignX benchmark format (P-SOUPS and the like).
 
 An example is a dict with prompt, chosen, rejected and persona fields ("User-Generated
 Content", "Pair-wise Comparative Feedback", "Demographic Information" or "profile"; directions

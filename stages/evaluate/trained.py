@@ -11,8 +11,8 @@ Features of an example, all from L2-normalised embeddings of dimension D (384):
     u = mean emb of the UGC comments           (D,)   zeros when absent
     p = mean of emb(chosen) - emb(rejected) over the PAIR items   (D,)   zeros when absent
     m = emb(Demographic Information)           (D,)   zeros when absent
-    x = [d, d*q, d*u, d*p, d*m]                (5D,)  persona head
-    x = [d, d*q]                               (2D,)  no-persona head
+    x = [d, s*d*q, s*d*u, s*d*p, s*d*m]        (5D,)  persona head, s = sqrt(D)
+    x = [d, s*d*q]                             (2D,)  no-persona head
 The score is w . x: linear in d, so swapping the responses flips its sign (no position term).
 Training sees each example as (x, 1) and (-x, 0), and each Reddit example once per persona
 type (UGC only, PAIR only, DEMO only, all), as the test split presents them.
@@ -29,17 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import UserError
+from stages.evaluate.predictors import PAIR, UGC, demo_text
 
-UGC = "User-Generated Content"
-PAIR = "Pair-wise Comparative Feedback"
-DEMO = "Demographic Information"
 #: Bump when the features or the fit change: the cache key includes it.
-FEATURES_VERSION = "1"
+FEATURES_VERSION = "2"
 PERSONA_VIEWS = ("ugc", "pair", "demo", "all")
-
-
-def demo_text(e: dict) -> str:
-    return e.get(DEMO) or e.get("profile") or ""
 
 
 def texts_of(examples: list[dict]) -> list[str]:
@@ -61,10 +55,13 @@ def features(examples: list[dict], persona: str, vec: dict[str, np.ndarray], wit
     """Shape (n, 5D) with the persona, (n, 2D) without; ``persona`` picks which signals are read."""
     dim = len(next(iter(vec.values()))) if vec else 384
     zero = np.zeros(dim, dtype=np.float32)
+    # unit vectors have coordinates of size ~1/sqrt(D): scaled by sqrt(D), the interaction blocks
+    # are as large as d, so the L2 penalty does not silence the persona (and prompt) terms
+    scale = np.float32(np.sqrt(dim))
     rows = []
     for e in examples:
         d = vec[e["chosen"]] - vec[e["rejected"]]
-        parts = [d, d * vec.get(e["prompt"], zero)]
+        parts = [d, d * scale * vec.get(e["prompt"], zero)]
         if with_persona:
             ugc = (e.get(UGC) or []) if persona in ("ugc", "all") else []
             pair = (e.get(PAIR) or []) if persona in ("pair", "all") else []
@@ -72,7 +69,7 @@ def features(examples: list[dict], persona: str, vec: dict[str, np.ndarray], wit
             u = np.mean([vec[x["comment"]] for x in ugc], axis=0) if len(ugc) else zero
             p = np.mean([vec[x["chosen"]] - vec[x["rejected"]] for x in pair], axis=0) if len(pair) else zero
             m = vec[demo] if demo else zero
-            parts += [d * u, d * p, d * m]
+            parts += [d * scale * u, d * scale * p, d * scale * m]
         rows.append(np.concatenate(parts))
     return np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim * (5 if with_persona else 2)), np.float32)
 
@@ -157,8 +154,10 @@ def fit_heads(train: list[dict], embedder, *, c: float, max_examples: int, seed:
     done = time.perf_counter()
     heads.meta = {
         "release_train_sha256": checksum, "embedding_model": getattr(embedder, "model_name", "?"),
-        "features_version": FEATURES_VERSION, "features": "[d, d*q, d*u, d*p, d*m] persona, [d, d*q] no-persona "
-        "(see stages/evaluate/trained.py)", "head": "logistic regression, no intercept, L2", "C": c, "seed": seed,
+        "features_version": FEATURES_VERSION,
+        "features": "[d, s*d*q, s*d*u, s*d*p, s*d*m] persona, [d, s*d*q] no-persona, s = sqrt(D) "
+                    "(see stages/evaluate/trained.py)",
+        "head": "logistic regression, no intercept, L2", "C": c, "seed": seed,
         "train_examples": len(train), "train_views": len(views), "embed_seconds": round(embedded - start, 2),
         "fit_seconds": round(done - embedded, 2), "usage": "score = weights . features(example); > 0 prefers chosen",
     }

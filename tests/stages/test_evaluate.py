@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from stages.evaluate.intervals import BOOTSTRAP, WILSON, cluster_bootstrap, wilson
+from stages.evaluate.intervals import BOOTSTRAP, cluster_bootstrap, wilson
 from stages.evaluate.predictors import profile_from_labels
 from alignx.taxonomy import load_taxonomy, render_profile
 
@@ -184,9 +184,8 @@ def test_trained_head_is_seeded_cached_by_the_release_and_reused(release, tmp_pa
 
 def test_trained_scores_flip_when_the_responses_swap(release, tmp_path):
     from alignx.embeddings import EmbeddingCache
-    from stages.evaluate.predictors import load_examples
+    from stages.evaluate.predictors import load_examples, load_rows
     from stages.evaluate.trained import Heads, TrainedPredictor, load_or_fit
-    from stages.evaluate.predictors import load_rows
 
     d, rel = release
     embedder = EmbeddingCache(d / "cache" / "embeddings")
