@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from alignx.directions import pair_direction, single_direction
-from stages.annotate.embedding import EmbeddingAnnotator, ratings_from_z
+from alignx.directions import gate, pair_direction, single_direction
+from stages.annotate.embedding import EmbeddingAnnotator
 from pipeline.errors import UserError
 from alignx.taxonomy import N_DIMENSIONS, load_taxonomy, profile
 
@@ -168,7 +168,7 @@ class ProfilePredictor:
         """Rate every text once, in one batch."""
         todo = list(dict.fromkeys(t for t in texts if t not in self.memo))
         if todo:
-            self.memo.update(zip(todo, ratings_from_z(self.annotator.zscores(todo))))
+            self.memo.update(zip(todo, gate(*self.annotator.rate(todo))))
 
     def _ratings(self, texts: list[str]) -> np.ndarray:
         self.prepare(texts)
