@@ -11,7 +11,7 @@ requests, consumed one per request:
   "500"        status 500
   "hang"       no answer for ``hang_s`` seconds (past the client's timeout)
   "truncated"  an answer whose JSON content is cut off
-  "schema"     valid JSON that breaks the schema (d00 intensity 7)
+  "schema"     valid JSON that breaks the schema (d39 intensity 7)
   "unknown"    a dimension key that does not exist (d95)
   "dense"      the old dense answer (every key d00..d89 with a value), not the sparse schema
   "garbage"    an HTTP 200 whose body is not JSON at all
@@ -111,7 +111,7 @@ class OpenAIServer:
             return 200, {}, json.dumps(self.completion(body, good[: len(good) // 2])).encode()
         if fault in ("schema", "unknown"):
             bad = json.loads(good)
-            bad["ratings"].append({"dim": "d00", "intensity": 7, "evidence": "strong", "quote": "x"} if fault == "schema"
+            bad["ratings"].append({"dim": "d39", "intensity": 7, "evidence": "strong", "quote": "x"} if fault == "schema"
                                   else {"dim": "d95", "intensity": 1, "evidence": "weak", "quote": "x"})
             return 200, {}, json.dumps(self.completion(body, json.dumps(bad))).encode()
         if fault == "dense":

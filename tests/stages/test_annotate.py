@@ -228,7 +228,7 @@ def test_persistent_failures_are_recorded_with_reasons_and_retried_next_run(data
     run_annotate(data_dir, openai_args(server, "annotate.concurrency=4", "annotate.invalid_retries=1", *accept))
     df = ratings(data_dir)
     assert (df["status"] == "failed").all()
-    assert df["error"].str.contains("invalid_output: ratings\\[\\d+\\]: d00 intensity 7").all()
+    assert df["error"].str.contains("invalid_output: ratings\\[\\d+\\]: d39 intensity 7").all()
     m = manifest(data_dir)
     assert m["dropped"] == {"failed_invalid_output": 402} and m["records_out"] == 0
     assert server.chat_requests == 2 * m["counts"]["requested"]  # first try + one retry showing the error
