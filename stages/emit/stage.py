@@ -317,8 +317,8 @@ def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bi
               "profile only, never from the target, so it does not leak the label.", "",
               "## Known limitations", "",
               *(f"- Skew: {f}" for f in bias_flags),
-              "- Annotation quality bounds everything: the default offline annotator is an embedding model, "
-              "weaker than an LLM; see bench/results/annotate.json.",
+              "- Annotation quality bounds everything: directions exist only where the annotator found evidence; "
+              "see \"How far to trust each dimension\" above.",
               "- Authors are pseudonymous, not anonymous: writing style and content can still identify a person.",
               "- Reddit's population is not the world's: see the direction distribution above.", "",
               "## Licences and terms of the sources", "", "| source | licence / terms |", "|---|---|"]
