@@ -8,7 +8,8 @@ chosen-minus-rejected direction on a dimension points the persona's way:
 - concise/detailed ("Concise communication style"): PhD -> chosen more detailed (0), student -> 1
 - age ("Young"/"Older"): PhD -> older (0), student -> young (1)
 
-A tie (0.5) counts as a miss. Compared with the plain pole-similarity baseline (the bare pole
+Directions follow alignx/directions.py (evidence-gated). A tie (0.5) counts as a miss.
+Compared with the plain pole-similarity baseline (the bare pole
 labels, no anchors, no features) in the same run.
 
 Throughput: OpenAIAnnotator against tests/openai_server.py answering after a fixed 200 ms, at
@@ -27,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from alignx.directions import pair_direction
-from stages.annotate.embedding import EmbeddingAnnotator, ratings_from_z
+from alignx.directions import gate, pair_direction
+from stages.annotate.embedding import EmbeddingAnnotator
 from stages.annotate.llm import OpenAIAnnotator
 from stages.annotate.ratings import Item, Spend
 from pipeline.config import load_config
@@ -53,10 +54,9 @@ def validity() -> dict:
     phd = np.array(["PhD" in r["ground_truth_persona"] for r in rows])
     ann = EmbeddingAnnotator("all-MiniLM-L6-v2", None)
     t0 = time.perf_counter()
-    zc = ann.zscores([r["chosen"] for r in rows])
-    zr = ann.zscores([r["rejected"] for r in rows])
+    rc = gate(*ann.rate([r["chosen"] for r in rows]))
+    rr = gate(*ann.rate([r["rejected"] for r in rows]))
     seconds = time.perf_counter() - t0
-    rc, rr = ratings_from_z(zc), ratings_from_z(zr)
     # baseline: similarity to the bare pole labels, direction by the sign of the difference
     tax = load_taxonomy()
     e1 = ann.embedder.encode([d.label_1 for d in tax])
@@ -87,8 +87,8 @@ SERVER = """
 import asyncio, json
 ANSWER = json.dumps({{"id": "c", "object": "chat.completion", "created": 0, "model": "bench",
     "choices": [{{"index": 0, "finish_reason": "stop", "message": {{"role": "assistant",
-    "content": json.dumps({{f"d{{i:02d}}": 0 for i in range(90)}})}}}}],
-    "usage": {{"prompt_tokens": 2700, "completion_tokens": 540, "total_tokens": 3240}}}}).encode()
+    "content": json.dumps({{"ratings": [{{"dim": "d16", "intensity": 1, "evidence": "strong", "quote": "short"}}]}})}}}}],
+    "usage": {{"prompt_tokens": 2700, "completion_tokens": 40, "total_tokens": 2740}}}}).encode()
 HEAD = b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(ANSWER)
 
 async def handle(reader, writer):

@@ -16,8 +16,9 @@ from pipeline.manifest import read_manifest, resolve
 from pipeline.stage import Stage
 
 #: Columns printed for a hit when present (the rest are content, shown truncated).
-PROVENANCE_COLUMNS = ("id", "kind", "source", "source_file", "source_line", "source_ids", "prompt_ids", "dataset", "split",
-                      "row", "link_id", "parent_id", "subreddit", "created_utc", "annotator", "prompt_version")
+PROVENANCE_COLUMNS = ("id", "kind", "source", "source_file", "source_line", "source_ids", "prompt_ids", "dataset",
+                      "split", "row", "link_id", "parent_id", "subreddit", "created_utc", "annotator",
+                      "annotator_version")
 
 
 def find_record(stages: list[Stage], data_dir: Path, record_id: str) -> list[dict[str, Any]]:
@@ -99,7 +100,7 @@ def format_hits(hits: list[dict[str, Any]], stages: list[Stage], data_dir: Path)
                                  f"{real.get('source_file')} line {real.get('source_line')}")
                 shown = set()
                 for hit in found:  # the annotator from annotate's row, the dataset row from ingest...
-                    for col in ("annotator", "prompt_version", "dataset", "source_file", "row"):
+                    for col in ("annotator", "annotator_version", "dataset", "source_file", "row"):
                         if col not in shown and hit["row"].get(col) is not None:
                             shown.add(col)
                             lines.append(f"      {col}: {hit['row'][col]}")

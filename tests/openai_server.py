@@ -1,15 +1,19 @@
 """A real HTTP server on 127.0.0.1 that speaks the OpenAI protocol the annotator uses:
 chat completions (structured output), files (upload, content) and batches (create, retrieve).
 
-Answers are schema-conforming ratings derived from a hash of the request, so the same
-request always gets the same ratings. ``faults`` is a queue of behaviours for the next chat
+Answers are schema-conforming sparse ratings (0 to 4 dimensions, each with intensity, evidence
+and a quote) derived from a hash of the request, so the same request always gets the same
+ratings. With ``n`` > 1 (self-consistency) it returns n choices; the last of 3 or more adds one
+dimension the others lack (``EXTRA``), which a majority vote must drop. ``faults`` is a queue of behaviours for the next chat
 requests, consumed one per request:
 
   "429"        status 429 with Retry-After: 1
   "500"        status 500
   "hang"       no answer for ``hang_s`` seconds (past the client's timeout)
   "truncated"  an answer whose JSON content is cut off
-  "schema"     valid JSON that breaks the schema (d00 = 7)
+  "schema"     valid JSON that breaks the schema (d39 intensity 7)
+  "unknown"    a dimension key that does not exist (d95)
+  "dense"      the old dense answer (every key d00..d89 with a value), not the sparse schema
   "garbage"    an HTTP 200 whose body is not JSON at all
   "echo_key"   status 401 whose error message repeats the caller's API key
 
@@ -27,9 +31,15 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-def ratings_for(text: str) -> dict[str, int]:
+EXTRA = {"dim": "d39", "intensity": 1, "evidence": "weak", "quote": "lol"}
+
+
+def ratings_for(text: str) -> dict:
+    """A sparse answer: 0-4 dimensions (never d39), intensities in -2..2 without 0."""
     h = hashlib.sha256(text.encode()).digest()
-    return {f"d{i:02d}": (h[i % 32] + i) % 5 - 2 for i in range(90)}
+    dims = sorted({h[i] % 90 for i in range(1, 1 + h[0] % 5)} - {39})
+    return {"ratings": [{"dim": f"d{d:02d}", "intensity": [-2, -1, 1, 2][h[d % 32] % 4],
+                         "evidence": ["weak", "strong"][h[(d + 7) % 32] % 2], "quote": "some words"} for d in dims]}
 
 
 class OpenAIServer:
@@ -49,15 +59,17 @@ class OpenAIServer:
         self.hold_batches = False
 
     # -- chat ---------------------------------------------------------------------------------
-    def completion(self, body: dict, content: str) -> dict:
+    def completion(self, body: dict, content: str | list[str]) -> dict:
         prompt = "".join(m.get("content") or "" for m in body.get("messages", []))
+        contents = content if isinstance(content, list) else [content]
+        out_tokens = sum(len(c) // 4 + 1 for c in contents)
         return {
             "id": "chatcmpl-" + hashlib.sha1(prompt.encode()).hexdigest()[:12], "object": "chat.completion",
             "created": 1700000000, "model": body.get("model", "test-model"),
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": 540,
-                      "total_tokens": len(prompt) // 4 + 540},
+            "choices": [{"index": i, "finish_reason": "stop", "message": {"role": "assistant", "content": c}}
+                        for i, c in enumerate(contents)],
+            "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": out_tokens,
+                      "total_tokens": len(prompt) // 4 + out_tokens},
         }
 
     def answer_chat(self, body: dict, auth: str = "") -> tuple[int, dict, bytes]:
@@ -97,11 +109,20 @@ class OpenAIServer:
             return 200, {}, b"<html>bad gateway</html>"
         if fault == "truncated":
             return 200, {}, json.dumps(self.completion(body, good[: len(good) // 2])).encode()
-        if fault == "schema":
+        if fault in ("schema", "unknown"):
             bad = json.loads(good)
-            bad["d00"] = 7
+            bad["ratings"].append({"dim": "d39", "intensity": 7, "evidence": "strong", "quote": "x"} if fault == "schema"
+                                  else {"dim": "d95", "intensity": 1, "evidence": "weak", "quote": "x"})
             return 200, {}, json.dumps(self.completion(body, json.dumps(bad))).encode()
-        return 200, {}, json.dumps(self.completion(body, good)).encode()
+        if fault == "dense":
+            return 200, {}, json.dumps(self.completion(body, json.dumps({f"d{i:02d}": 0 for i in range(90)}))).encode()
+        n = body.get("n") or 1
+        answers = [good] * n
+        if n >= 3:
+            extra = json.loads(good)
+            extra["ratings"].append(EXTRA)
+            answers[-1] = json.dumps(extra)
+        return 200, {}, json.dumps(self.completion(body, answers)).encode()
 
     # -- files and batches --------------------------------------------------------------------
     def run_batch(self, batch: dict) -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from alignx.cli import collect, diff_release, evaluate, privacy, provenance, run, verify
+from alignx.cli import collect, diff_release, evaluate, privacy, provenance, run, validate, verify
 from pipeline.errors import StageFailed, UserError
 from pipeline.logs import setup_logging
 from pipeline.secrets import redact
 
-COMMAND_MODULES = (run, provenance, verify, collect, privacy, diff_release, evaluate)
+COMMAND_MODULES = (run, provenance, verify, collect, privacy, diff_release, evaluate, validate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ from alignx.llm import client_kwargs
 from pipeline.io import write_json
 from pipeline.logs import get_logger
 from stages.annotate.llm import parse_answer, request_body
-from stages.annotate.ratings import Result, prompt_version
+from stages.annotate.ratings import Result, agree, prompt_version
 
 log = get_logger("annotate")
 
@@ -79,7 +79,10 @@ class BatchAnnotator:
                     res.error = f"http_{status}: batch request failed"
                 else:
                     try:
-                        res.ratings = parse_answer(body["choices"][0]["message"]["content"])
+                        samples = [parse_answer(c["message"]["content"]) for c in body.get("choices") or []]
+                        if not samples:
+                            raise ValueError("no answer in the batch result")
+                        res.ratings, res.evidence = samples[0] if len(samples) == 1 else agree(samples)
                     except (ValueError, KeyError, IndexError) as exc:
                         res.error = f"invalid_output: {exc}"
                 results[res.key] = res

@@ -10,8 +10,11 @@ import polars as pl
 from stages.annotate.ratings import RatingCache, cache_key, render_prompt
 from stages.annotate.stage import cache_path, make_annotator, make_spend
 
-#: Output tokens of one answer: 90 '"dNN": v' pairs at about 6 tokens each, plus braces.
-OUTPUT_TOKENS_PER_ITEM = 545
+#: Output tokens of one sparse answer: the wrapper (about 10) plus 5 listed dimensions (the
+#: median per comment in the hand-labelled reference set, data/validation/labels_a.jsonl) at
+#: about 30 tokens each (key, intensity, evidence and a short quote). Times self_consistency.
+#: The dense answer it replaced listed all 90 keys: about 545 tokens.
+OUTPUT_TOKENS_PER_ITEM = 160
 
 
 def estimate(p: dict, data_dir: Path, thread_files: list[Path]) -> dict[str, Any]:
@@ -37,6 +40,6 @@ def estimate(p: dict, data_dir: Path, thread_files: list[Path]) -> dict[str, Any
                 tokens_in += len(render_prompt(post, body)) // 4 + 20
     to_send = items - cached if annotator else 0
     spend = make_spend(p)
-    spend.add(tokens_in, to_send * OUTPUT_TOKENS_PER_ITEM)
+    spend.add(tokens_in, to_send * OUTPUT_TOKENS_PER_ITEM * max(1, p["self_consistency"]))
     return {"annotator": f"{backend}:{model}", "items": items, "cached": cached, "to_send": to_send,
             "tokens_in": spend.tokens_in, "tokens_out": spend.tokens_out, "cost_usd": spend.cost}

@@ -7,7 +7,9 @@ import json
 
 from alignx.llm import client_kwargs
 from pipeline.logs import progress
-from stages.annotate.ratings import RATINGS_SCHEMA, Item, Result, Spend, prompt_version, render_prompt, validate_ratings
+from stages.annotate.ratings import (RATINGS_SCHEMA, Item, Result, Spend, agree, prompt_version, render_prompt,
+                                     validate_ratings)
+
 
 def request_body(p: dict, item: Item) -> dict:
     return {
@@ -19,12 +21,15 @@ def request_body(p: dict, item: Item) -> dict:
         "temperature": p["temperature"],
         "seed": p["sampling_seed"],
         "max_tokens": p["max_output_tokens"],
+        # self-consistency: n samples in one request; only what a majority agrees on is kept
+        **({"n": p["self_consistency"]} if p["self_consistency"] > 1 else {}),
         "response_format": {"type": "json_schema",
                             "json_schema": {"name": "ratings", "strict": True, "schema": RATINGS_SCHEMA}},
     }
 
 
-def parse_answer(content: str | None) -> list[int]:
+def parse_answer(content: str | None) -> tuple[list[int], list[int]]:
+    """(ratings, evidence) from one answer's text; ValueError says what is wrong."""
     if not content:
         raise ValueError("empty answer")
     try:
@@ -84,9 +89,13 @@ class OpenAIAnnotator:
                         result.tokens_in += usage.prompt_tokens or 0
                         result.tokens_out += usage.completion_tokens or 0
                         spend.add(usage.prompt_tokens or 0, usage.completion_tokens or 0)
-                    content = resp.choices[0].message.content if resp.choices else None
+                    contents = [c.message.content for c in resp.choices or []]
+                    content = contents[0] if contents else None
                     try:
-                        result.ratings = parse_answer(content)
+                        if len(contents) < max(1, self.p["self_consistency"]):
+                            raise ValueError(f"{len(contents)} answers, {self.p['self_consistency']} asked for")
+                        samples = [parse_answer(c) for c in contents]
+                        result.ratings, result.evidence = samples[0] if len(samples) == 1 else agree(samples)
                         result.error = None
                         return result
                     except ValueError as exc:
@@ -95,7 +104,8 @@ class OpenAIAnnotator:
                 messages = messages + [
                     {"role": "assistant", "content": content or ""},
                     {"role": "user", "content": f"That answer was invalid: {err}. Answer again with only the JSON "
-                                                f"object with every key d00..d89, each an integer from -2 to 2."},
+                                                f"object {{\"ratings\": [...]}}: keys d00..d89, intensity "
+                                                f"-2, -1, 1 or 2, evidence \"weak\" or \"strong\"."},
                 ]
         return result
 

@@ -2,8 +2,10 @@
 results, the rating cache and the spend counter.
 
 Scale: per response and dimension a signed intensity in -2..2 (2 = clearly the label_1 pole,
-1 = leans to it, 0 = neither / not applicable, -1 / -2 = the label_0 pole), stored as 90 int8.
-Every result is cached in sqlite under a hash of (backend, model, prompt version, post,
+1 = leans to it, -1 / -2 = the label_0 pole) and an evidence level (0 none, 1 weak, 2 strong:
+does the text show it at all, and would most careful readers agree). No evidence is the default
+and always comes with intensity 0. Stored as two lists of 90 int8, ``ratings`` and ``evidence``.
+Every result is cached in sqlite under a hash of (backend, model, annotator version, post,
 response); failures are cached with their reason and retried on the next run.
 """
 
@@ -18,6 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from alignx.taxonomy import N_DIMENSIONS, TAXONOMY_FILE, load_taxonomy
 from pipeline.errors import StageFailed
 
@@ -25,33 +29,66 @@ RESOURCES = Path(__file__).parent / "resources"
 PROMPT_FILE = RESOURCES / "annotate_prompt.md"
 SCALE = (-2, 2)
 KEYS = [f"d{i:02d}" for i in range(N_DIMENSIONS)]
-#: Strict JSON schema: a flat object, every key required, no other keys.
+EVIDENCE_LEVELS = ("none", "weak", "strong")  # stored as 0, 1, 2
+#: Strict JSON schema of the sparse answer: only the dimensions the text gives evidence for,
+#: each with its intensity (never 0), evidence level and a short quote or reason.
 RATINGS_SCHEMA = {
     "type": "object",
-    "properties": {k: {"type": "integer", "enum": [-2, -1, 0, 1, 2]} for k in KEYS},
-    "required": KEYS,
+    "properties": {"ratings": {"type": "array", "items": {
+        "type": "object",
+        "properties": {
+            "dim": {"type": "string", "enum": KEYS},
+            "intensity": {"type": "integer", "enum": [-2, -1, 1, 2]},
+            "evidence": {"type": "string", "enum": ["weak", "strong"]},
+            "quote": {"type": "string"},
+        },
+        "required": ["dim", "intensity", "evidence", "quote"],
+        "additionalProperties": False,
+    }}},
+    "required": ["ratings"],
     "additionalProperties": False,
 }
 
 
-def validate_ratings(obj: Any) -> list[int]:
-    """90 ints in -2..2 from a parsed answer (object d00..d89, or a list); ValueError says what is wrong."""
-    if isinstance(obj, dict):
-        missing = [k for k in KEYS if k not in obj]
-        extra = [k for k in obj if k not in KEYS]
-        if missing or extra:
-            raise ValueError(f"keys missing: {missing[:5]}, unexpected: {extra[:5]}")
-        values = [obj[k] for k in KEYS]
-    elif isinstance(obj, list):
-        values = obj
-    else:
-        raise ValueError(f"expected a JSON object with keys d00..d89, got {type(obj).__name__}")
-    if len(values) != N_DIMENSIONS:
-        raise ValueError(f"expected {N_DIMENSIONS} ratings, got {len(values)}")
-    for k, v in zip(KEYS, values):
-        if isinstance(v, bool) or not isinstance(v, int) or not SCALE[0] <= v <= SCALE[1]:
-            raise ValueError(f"{k} = {v!r} is not an integer from -2 to 2")
-    return [int(v) for v in values]
+def validate_ratings(obj: Any) -> tuple[list[int], list[int]]:
+    """(ratings, evidence), each 90 ints, from a parsed sparse answer ``{"ratings": [{"dim": "d16",
+    "intensity": 2, "evidence": "strong", "quote": "..."}, ...]}``; ValueError says what is wrong
+    (unknown or repeated dimension keys, intensities outside -2..2 or 0, unknown evidence levels)."""
+    if not isinstance(obj, dict) or set(obj) != {"ratings"} or not isinstance(obj["ratings"], list):
+        raise ValueError('expected a JSON object {"ratings": [...]} and nothing else')
+    ratings, evidence = [0] * N_DIMENSIONS, [0] * N_DIMENSIONS
+    for i, r in enumerate(obj["ratings"]):
+        if not isinstance(r, dict):
+            raise ValueError(f"ratings[{i}] is not an object")
+        dim, value, level = r.get("dim"), r.get("intensity"), r.get("evidence")
+        if dim not in KEYS:
+            raise ValueError(f"ratings[{i}].dim = {dim!r} is not one of d00..d89")
+        d = int(dim[1:])
+        if evidence[d]:
+            raise ValueError(f"ratings[{i}]: {dim} is listed twice")
+        if isinstance(value, bool) or not isinstance(value, int) or not SCALE[0] <= value <= SCALE[1] or value == 0:
+            raise ValueError(f"ratings[{i}]: {dim} intensity {value!r} is not one of -2, -1, 1, 2")
+        if level not in ("weak", "strong"):
+            raise ValueError(f"ratings[{i}]: {dim} evidence {level!r} is not \"weak\" or \"strong\"")
+        ratings[d], evidence[d] = value, EVIDENCE_LEVELS.index(level)
+    return ratings, evidence
+
+
+def agree(samples: list[tuple[list[int], list[int]]]) -> tuple[list[int], list[int]]:
+    """Self-consistency over n sampled answers: a dimension keeps a rating only where more than
+    half of the samples rate it with the same sign; its intensity is the rounded mean of those
+    (ties away from zero) and its evidence the lowest level among them."""
+    n = len(samples)
+    r = np.array([s[0] for s in samples], dtype=np.int16)
+    e = np.array([s[1] for s in samples], dtype=np.int16)
+    out_r, out_e = np.zeros(N_DIMENSIONS, dtype=np.int16), np.zeros(N_DIMENSIONS, dtype=np.int16)
+    for sign in (1, -1):
+        hit = (np.sign(r) == sign) & (e > 0)
+        keep = hit.sum(axis=0) * 2 > n
+        mean = np.where(hit, np.abs(r), 0).sum(axis=0) / np.maximum(hit.sum(axis=0), 1)
+        out_r = np.where(keep, sign * np.floor(mean + 0.5), out_r)
+        out_e = np.where(keep, np.where(hit, e, 9).min(axis=0), out_e)
+    return out_r.astype(int).tolist(), out_e.astype(int).tolist()
 
 
 # -- prompt -----------------------------------------------------------------------------------
@@ -89,6 +126,7 @@ class Item:
 class Result:
     key: str
     ratings: list[int] | None = None
+    evidence: list[int] | None = None  # 90 levels, 0 none / 1 weak / 2 strong
     error: str | None = None  # "<kind>: <detail>" when failed
     tokens_in: int = 0
     tokens_out: int = 0
@@ -117,19 +155,20 @@ class RatingCache:
             "tokens_in INTEGER, tokens_out INTEGER, created REAL)"
         )
 
-    def get_ok(self, keys: list[str]) -> dict[str, list[int]]:
+    def get_ok(self, keys: list[str]) -> dict[str, tuple[list[int], list[int]]]:
+        """key -> (ratings, evidence) of every cached success among ``keys``."""
         out = {}
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
             q = f"SELECT key, ratings FROM ratings WHERE ratings IS NOT NULL AND key IN ({','.join('?' * len(chunk))})"
-            out.update({k: json.loads(r) for k, r in self.db.execute(q, chunk)})
+            out.update({k: tuple(json.loads(r)) for k, r in self.db.execute(q, chunk)})
         return out
 
     def put(self, results: list[Result]) -> None:
         with self.db:
             self.db.executemany(
                 "INSERT OR REPLACE INTO ratings VALUES (?, ?, ?, ?, ?, ?)",
-                [(r.key, json.dumps(r.ratings) if r.ok else None, r.error, r.tokens_in, r.tokens_out, time.time())
+                [(r.key, json.dumps([r.ratings, r.evidence]) if r.ok else None, r.error, r.tokens_in, r.tokens_out, time.time())
                  for r in results],
             )
 

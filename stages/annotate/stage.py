@@ -5,8 +5,10 @@ post). One shard per author bucket; shards run one after another in one process,
 backend holds a model or runs its own bounded concurrency against an API.
 
 Output ``ratings/bucket-NNN.parquet``: ``id``, ``link_id``, ``author``, ``ratings`` (90 int8 in
--2..2, null when failed), ``status`` ("ok" / "failed"), ``error`` (the reason), ``annotator``
-(backend:model), ``prompt_version``. Failed items are kept with their reason, counted in the
+-2..2, null when failed), ``evidence`` (90 int8: 0 none, 1 weak, 2 strong; a rating without
+evidence is 0), ``status`` ("ok" / "failed"), ``error`` (the reason), ``annotator``
+(backend:model), ``annotator_version`` (the prompt's version for the LLM backends, the offline
+instruments' version for ``embedding``). Failed items are kept with their reason, counted in the
 manifest's ``dropped`` as ``failed_<kind>``, and retried on the next run. The manifest's
 ``counts`` hold ``cached``, ``requested``, ``usage.tokens_in``, ``usage.tokens_out``,
 ``usage.requests`` and ``usage.cost_usd``.
@@ -37,7 +39,8 @@ def cache_path(data_dir: Path) -> Path:
 
 def make_annotator(p: dict, data_dir: Path):
     if p["backend"] == "embedding":
-        return EmbeddingAnnotator(p["embedding_model"], data_dir / "cache" / "embeddings")
+        return EmbeddingAnnotator(p["embedding_model"], data_dir / "cache" / "embeddings",
+                                  max_interests=p["offline_max_interests"])
     if p["backend"] == "openai":
         return OpenAIAnnotator(p)
     # "openai-batch"; the allowed backends are listed in configs/schema.toml
@@ -59,18 +62,19 @@ def thread_items(path: Path) -> tuple[pl.DataFrame, list[Item]]:
 
 class Annotate(Stage):
     name = "annotate"
-    version = "1"
+    version = "2"  # 2: sparse ratings with evidence, annotator_version
     upstream = ("anonymize",)
     unit = "comments"
     parallel = False
-    description = "rate every comment on the 90 dimensions (-2..2) with the configured annotator"
+    description = "rate every comment on the 90 dimensions (-2..2, with evidence) with the configured annotator"
 
     def prepare(self, config: Config, data_dir: Path) -> None:
         self.spend = make_spend(config.section(self.section))
 
     def fingerprint_extra(self, config: Config, data_dir: Path) -> dict[str, str]:
         p = config.section(self.section)
-        return {"annotator_version": embedding_version() if p["backend"] == "embedding" else prompt_version()}
+        return {"annotator_version": embedding_version(p["offline_max_interests"]) if p["backend"] == "embedding"
+                else prompt_version()}
 
     def shards(self, ctx: StageContext) -> list[Shard]:
         files = ctx.upstream_files("anonymize", "threads")
@@ -85,7 +89,7 @@ class Annotate(Stage):
         keys = [cache_key(annotator.backend, annotator.model, annotator.version, it.post, it.response) for it in items]
         cached = cache.get_ok(keys)
         todo = list({k: (it, k) for it, k in zip(items, keys) if k not in cached}.values())  # one request per text
-        results: dict[str, Result] = {k: Result(k, r) for k, r in cached.items()}
+        results: dict[str, Result] = {k: Result(k, r, e) for k, (r, e) in cached.items()}
         before = (spend.tokens_in, spend.tokens_out, spend.requests, spend.cost)
 
         def on_result(batch: list[Result]) -> None:
@@ -97,14 +101,16 @@ class Annotate(Stage):
         if todo:
             annotator.annotate([it for it, _ in todo], [k for _, k in todo], on_result, spend, ctx.progress)
         ratings = [results[k].ratings if k in results and results[k].ok else None for k in keys]
+        evidence = [results[k].evidence if r is not None else None for k, r in zip(keys, ratings)]
         errors = [None if r is not None else redact(results[k].error if k in results else "not_annotated: interrupted")
                   for k, r in zip(keys, ratings)]
         out = df.select("id", "link_id", "author").with_columns(
             pl.Series("ratings", ratings, dtype=pl.List(pl.Int8)),
+            pl.Series("evidence", evidence, dtype=pl.List(pl.Int8)),
             pl.Series("status", ["ok" if r is not None else "failed" for r in ratings]),
             pl.Series("error", errors, dtype=pl.String),
             pl.lit(f"{annotator.backend}:{annotator.model}").alias("annotator"),
-            pl.lit(annotator.version).alias("prompt_version"),
+            pl.lit(annotator.version).alias("annotator_version"),
         )
         write_parquet(out, out_dir / "ratings" / f"{shard.key}.parquet")
         stats = Stats(records_in=len(items), records_out=sum(r is not None for r in ratings))

@@ -53,14 +53,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from alignx.directions import pair_direction, single_direction
+from alignx.directions import gate, pair_direction, single_direction
 from pipeline.io import stable_hash, write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
-from stages.assemble.demographic import llm_descriptions, template
+from stages.assemble.demographic import NO_SIGNAL, llm_descriptions, template, traits
 from stages.assemble.decontaminate import benchmark_ngrams, contamination
 from stages.assemble.pairs import CandidateIndex, Split, example_texts, leak_counts, remove_leaks
-from alignx.taxonomy import profile, render_profile
+from alignx.taxonomy import profile
 
 log = get_logger("assemble")
 MAX_CANDIDATES = 30  # other users' comments considered per post (435 pairs)
@@ -80,33 +80,31 @@ SCHEMA = {
 PERSONAS = ("ugc", "pair", "demo", "all")
 
 
-def demographic_text(history_directions: list[np.ndarray]) -> str:
-    """The documented template over the profile rule of the history's directions. Never sees
-    the target. (``assemble.demographic = "llm"`` rewrites it from the same labels in finish.)"""
-    return template(history_labels(history_directions))
+def demographic_text(history_directions: list[np.ndarray], max_traits: int) -> str:
+    """The documented template over the history's traits. Never sees the target.
+    (``assemble.demographic = "llm"`` rewrites it from the same labels in finish.)"""
+    return template(history_labels(history_directions, max_traits))
 
 
-def history_labels(history_directions: list) -> str:
-    if not len(history_directions):
-        return ""
-    return render_profile(profile(np.stack([np.asarray(d, dtype=float) for d in history_directions])))
+def history_labels(history_directions: list, max_traits: int) -> str:
+    return traits(history_directions, max_traits)
 
 
-def orient(a: dict, b: dict, prof: np.ndarray) -> tuple[dict, dict, int]:
+def orient(a: dict, b: dict, prof: np.ndarray, gap: int) -> tuple[dict, dict, int]:
     """(chosen, rejected, margin >= 0) of comments a, b under profile ``prof``."""
-    d = pair_direction(a["ratings"], b["ratings"])
+    d = pair_direction(a["ratings"], b["ratings"], gap)
     strong = prof != 0.5
     agree = int(((d == prof) & strong).sum())
     disagree = int(((d == 1 - prof) & strong).sum())
     return (a, b, agree - disagree) if agree >= disagree else (b, a, disagree - agree)
 
 
-def best_pair(comments: list[dict], prof: np.ndarray, min_margin: int) -> tuple[dict, dict, int] | None:
+def best_pair(comments: list[dict], prof: np.ndarray, min_margin: int, gap: int) -> tuple[dict, dict, int] | None:
     best = None
     for a, b in itertools.combinations(comments[:MAX_CANDIDATES], 2):
         if a["ratings"] == b["ratings"]:
             continue
-        chosen, rejected, margin = orient(a, b, prof)
+        chosen, rejected, margin = orient(a, b, prof, gap)
         if margin >= min_margin and (best is None or margin > best[2]):
             best = (chosen, rejected, margin)
     return best
@@ -138,10 +136,13 @@ def load_comments(ctx: StageContext) -> pl.DataFrame:
         pl.read_parquet(f, columns=["id", "link_id", "parent_id", "is_top_level", "author", "subreddit", "body",
                                     "prompt", "prompt_ids", "score", "created_utc"])
         for f in ctx.upstream_files("anonymize", "threads")])
-    ratings = pl.concat([pl.read_parquet(f, columns=["id", "ratings", "status"])
-                         for f in ctx.upstream_files("annotate", "ratings")])
-    return (threads.join(ratings.filter(pl.col("status") == "ok").drop("status"), on="id", how="inner")
-            .sort("link_id", "created_utc", "id"))
+    ratings = pl.concat([pl.read_parquet(f, columns=["id", "ratings", "evidence", "status"])
+                         for f in ctx.upstream_files("annotate", "ratings")]).filter(pl.col("status") == "ok")
+    # directions use evidence-gated intensities only (alignx/directions.py): a rating without
+    # evidence is 0 from here on
+    gated = [gate(r, e).tolist() for r, e in zip(ratings["ratings"].to_list(), ratings["evidence"].to_list())]
+    ratings = ratings.select("id").with_columns(pl.Series("ratings", gated, dtype=pl.List(pl.Int8)))
+    return threads.join(ratings, on="id", how="inner").sort("link_id", "created_utc", "id")
 
 
 def community_signals(chosen: dict, rejected: dict) -> dict:
@@ -158,7 +159,9 @@ def community_signals(chosen: dict, rejected: dict) -> dict:
 
 class Assemble(Stage):
     name = "assemble"
-    version = "4"
+    #: 4: evidence-gated directions, at most demographic_max_traits traits; 5: pairs among siblings,
+    #: thread-and-user splits, leak removal, decontamination, prompt_ids, community signals
+    version = "5"
     upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")
     input_keys = ("assemble.decontaminate",)  # benchmark files whose text must not enter the release
     #: a Reddit target or an alignment pair: train holds each once, test four times (its personas)
@@ -205,7 +208,7 @@ class Assemble(Stage):
                 prof, history_own = profiles[post]
                 if prof is None:
                     continue
-                pair = best_pair(index.others(group, user, allowed), prof, p["min_margin"])
+                pair = best_pair(index.others(group, user, allowed), prof, p["min_margin"], p["direction_gap"])
                 if pair:
                     candidates.append((group, post, pair, prof, history_own))
             if not candidates:
@@ -227,7 +230,7 @@ class Assemble(Stage):
                      key=lambda c: c["id"])
         pair_pool = []
         for group in index.groups_of(history_own):
-            best = best_pair(index.others(group, user, allowed), prof, p["min_margin"])
+            best = best_pair(index.others(group, user, allowed), prof, p["min_margin"], p["direction_gap"])
             if best:
                 pair_pool.append((group, best))
         pairs = [b for _, b in sorted(ranked(pair_pool, lambda x: x[0], seed, "pair", user, post)[: p["pair_items"]],
@@ -235,7 +238,8 @@ class Assemble(Stage):
         ugc_items = [{"prompt": c["prompt"], "comment": c["body"],
                       "Preference Direction": f32(single_direction(c["ratings"]))} for c in ugc]
         pair_items = [{"prompt": a["prompt"], "chosen": a["body"], "rejected": b["body"],
-                       "Preference Direction": f32(pair_direction(a["ratings"], b["ratings"]))} for a, b, _ in pairs]
+                       "Preference Direction": f32(pair_direction(a["ratings"], b["ratings"], p["direction_gap"]))}
+                      for a, b, _ in pairs]
         history = [np.array(x["Preference Direction"]) for x in ugc_items + pair_items]
         source_ids = [post, chosen["id"], rejected["id"], *(c["id"] for c in ugc),
                       *(x for a, b, _ in pairs for x in (a["id"], b["id"]))]
@@ -245,8 +249,9 @@ class Assemble(Stage):
             "user_type": "reddit", "user": user, "post_id": post, "subreddit": chosen["subreddit"],
             "prompt": chosen["prompt"],
             "chosen": chosen["body"], "rejected": rejected["body"],
-            "direction": f32(pair_direction(chosen["ratings"], rejected["ratings"])),
-            "ugc": ugc_items, "pair": pair_items, "demographic": demographic_text(history), "persona_type": "all",
+            "direction": f32(pair_direction(chosen["ratings"], rejected["ratings"], p["direction_gap"])),
+            "ugc": ugc_items, "pair": pair_items, "demographic": demographic_text(history, p["demographic_max_traits"]),
+            "persona_type": "all",
             "community_order": community_order(chosen, rejected), "margin": margin, "archetype": archetype,
             "source_ids": source_ids, "prompt_ids": list(chosen["prompt_ids"]),
             "thread_ids": sorted({post, *(i for i in history_parts if i.startswith("p_"))}),
@@ -318,13 +323,15 @@ class Assemble(Stage):
         """Replace the template by the model's description of the same history labels."""
         if df.height == 0:
             return df
-        labels = [history_labels([x["Preference Direction"] for x in (r["ugc"] or []) + (r["pair"] or [])])
+        labels = [history_labels([x["Preference Direction"] for x in (r["ugc"] or []) + (r["pair"] or [])],
+                                 ctx.params["demographic_max_traits"])
                   for r in df.select("ugc", "pair").iter_rows(named=True)]
         a = ctx.config.section("annotate")
         model = ctx.params["demographic_model"] or a["model"]
         texts = llm_descriptions(labels, {**a, "model": model, "backend": "demographic"},
                                  ctx.data_dir / "cache" / "demographics.sqlite")
-        return df.with_columns(pl.Series("demographic", [texts.get(lab, "") for lab in labels], dtype=pl.String))
+        return df.with_columns(pl.Series("demographic", [texts.get(lab, "") if lab else NO_SIGNAL for lab in labels],
+                                         dtype=pl.String))
 
     def fingerprint_extra(self, config, data_dir: Path) -> dict[str, str]:
         from stages.assemble.demographic import demographic_prompt_version
@@ -356,7 +363,7 @@ class Assemble(Stage):
                 "prompt": r["prompt"],
                 "chosen": r["chosen"], "rejected": r["rejected"], "direction": f32(r["direction"]), "ugc": [],
                 "pair": pair_items, "demographic": demographic_text([np.array(x["Preference Direction"])
-                                                                      for x in pair_items]),
+                                                                      for x in pair_items], p["demographic_max_traits"]),
                 "persona_type": "all", "community_order": "undetermined", "margin": 0, "archetype": -1,
                 "source_ids": source_ids, "prompt_ids": [], "thread_ids": [],
                 "score_ratio": None, "seconds_between": None, "length_ratio": None,

@@ -122,12 +122,16 @@ def shard_paths(split: str, n_rows: int, shard_rows: int) -> list[tuple[str, int
 
 class Emit(Stage):
     name = "emit"
-    version = "3"
+    version = "4"  # 3: the card's "How far to trust each dimension"; 4: community signal columns, leak section
     # ingest_reddit and anonymize: their manifests feed the dataset card
     upstream = ("assemble", "cluster", "annotate", "ingest_alignment", "ingest_reddit", "anonymize")
     unit = "examples"
     parallel = False
     description = "release shards, JSON Schema, checksums and dataset card"
+
+    def fingerprint_extra(self, config, data_dir: Path) -> dict[str, str]:
+        # the card carries the published annotator validity: a new measurement is a new card
+        return {"annotator_validity": sha256_file(VALIDITY_FILE) if VALIDITY_FILE.exists() else "none"}
 
     def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
         p = ctx.params
@@ -257,6 +261,34 @@ def bias_section(bias: dict) -> list[str]:
     return lines
 
 
+VALIDITY_FILE = Path(__file__).resolve().parents[2] / "bench" / "results" / "annotator_validity.json"
+
+
+def trust_section(annotate_m: dict) -> list[str]:
+    """"How far to trust each dimension": the published validity of this build's annotator
+    (``alignx validate-annotator``, bench/results/annotator_validity.json) on the reference set's
+    test split; a note instead when it was measured for another annotator or not at all."""
+    cfg = annotate_m.get("config", {})
+    name = f"{cfg.get('backend')}:{cfg.get('model') if cfg.get('backend') != 'embedding' else cfg.get('embedding_model')}"
+    lines = ["## How far to trust each dimension", ""]
+    report = json.loads(VALIDITY_FILE.read_text()) if VALIDITY_FILE.exists() else None
+    if not report or report.get("annotator") != name:
+        return lines + [f"No published validity for annotator `{name}`: run `alignx validate-annotator`."]
+    ref = report["reference_test"]
+    tax = load_taxonomy()
+    lines += [f"Annotator `{name}` against the hand-labelled reference set (data/validation/, test split, "
+              f"{ref['items']} comments): evidence precision (its ratings the labellers agree have evidence), "
+              "recall, sign accuracy where both see evidence, Cohen's kappa (none / + / -). Directions on "
+              "other dimensions are always 0.5.", "",
+              "| # | dimension | evidence precision | evidence recall | sign accuracy | kappa |", "|---|---|---|---|---|---|"]
+    for d in ref["dimensions_rated"]:
+        m = ref["dimensions"].get(str(d), {})
+        lines.append(f"| {d} | {tax[d].description} | {m.get('evidence_precision')} | {m.get('evidence_recall')} | "
+                     f"{m.get('sign_accuracy')} | {m.get('kappa')} |")
+    lines += ["", "Never rated by this annotator: " + ", ".join(str(d) for d in ref["dimensions_never_rated"]) + "."]
+    return lines
+
+
 def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bias: dict,
                  bias_flags: list[str]) -> str:
     tax = load_taxonomy()
@@ -306,6 +338,7 @@ def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bi
         share = (lambda v: f"{(col == v).mean():.2f}" if len(col) else "-")
         lines.append(f"| {d.index} | {d.description} | {share(1.0)} | {share(0.0)} | {share(0.5)} |")
     usage = annotate_m.get("counts", {})
+    lines += [""] + trust_section(annotate_m)
     lines += [""] + bias_section(bias)
     lines += ["", "## Dimension correlation", "", "![correlation of directions](correlation_heatmap.png)", "",
               "## How it was built", "",
@@ -330,8 +363,8 @@ def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bi
               "profile only, never from the target, so it does not leak the label.", "",
               "## Known limitations", "",
               *(f"- Skew: {f}" for f in bias_flags),
-              "- Annotation quality bounds everything: the default offline annotator is an embedding model, "
-              "weaker than an LLM; see bench/results/annotate.json.",
+              "- Annotation quality bounds everything: directions exist only where the annotator found evidence; "
+              "see \"How far to trust each dimension\" above.",
               "- Authors are pseudonymous, not anonymous: writing style and content can still identify a person.",
               "- Reddit's population is not the world's: see the direction distribution above.", "",
               "## Licences and terms of the sources", "", "| source | licence / terms |", "|---|---|"]

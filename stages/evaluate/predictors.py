@@ -1,5 +1,6 @@
-"""Alignment accuracy per persona type (the AlignX paper's Table 3), for release shards and for
-benchmark files in the AlignX benchmark format (P-SOUPS and the like).
+"""Examples and the untrained predictors of the evaluation (the trained one is in ``trained.py``;
+accuracy, intervals and the report in ``report.py``), for release shards and for benchmark
+files in the AlignX benchmark format (P-SOUPS and the like).
 
 An example is a dict with prompt, chosen, rejected and persona fields ("User-Generated
 Content", "Pair-wise Comparative Feedback", "Demographic Information" or "profile"; directions
@@ -13,16 +14,15 @@ is the share of examples with a score strictly above 0 (ties are misses).
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from alignx.directions import pair_direction, single_direction
-from stages.annotate.embedding import EmbeddingAnnotator, ratings_from_z
+from alignx.directions import gate, pair_direction, single_direction
+from stages.annotate.embedding import EmbeddingAnnotator
 from pipeline.errors import UserError
 from alignx.taxonomy import N_DIMENSIONS, load_taxonomy, profile
 
@@ -30,12 +30,6 @@ REPORTED_PERSONAS = ("ugc", "pair", "demo", "all", "golden")
 UGC = "User-Generated Content"
 PAIR = "Pair-wise Comparative Feedback"
 DEMO = "Demographic Information"
-#: Published alignment accuracies (%), docs/design.md section 4, shown beside ours and labelled.
-PUBLISHED = {
-    "Llama-3-8B-Instruct": {"ugc": 50.32, "pair": 50.11, "demo": 48.12, "all": 48.84, "P-SOUPS": 49.44},
-    "AlignXpert-ICA (full data)": {"ugc": 59.63, "pair": 58.48, "demo": 91.44, "all": 75.19, "P-SOUPS": 63.33},
-    "AlignXpert-PBA (full data)": {"ugc": 57.83, "pair": 59.66, "demo": 88.46, "all": 71.10, "P-SOUPS": 81.69},
-}
 
 
 def load_examples(path: Path) -> list[dict[str, Any]]:
@@ -60,6 +54,13 @@ def load_examples(path: Path) -> list[dict[str, Any]]:
     if not isinstance(rows, list) or not rows or not all(k in rows[0] for k in ("prompt", "chosen", "rejected")):
         raise UserError(f"{path}: expected a list of examples with prompt, chosen and rejected")
     return rows
+
+
+def load_rows(files: list[Path]) -> list[dict[str, Any]]:
+    """Every row of these parquet shards, in the order given."""
+    import polars as pl
+
+    return [r for f in files for r in pl.read_parquet(f).iter_rows(named=True)]
 
 
 def persona_types(examples: list[dict]) -> list[str]:
@@ -129,6 +130,19 @@ class RandomPredictor:
         return np.random.default_rng(self.seed).choice([-1.0, 1.0], size=len(examples))
 
 
+class PositionPredictor:
+    """Prefers the response a fixed, content-free presentation order shows first (the one whose
+    sha256 sorts lower): what a judge with pure position bias scores. Near 50% unless the
+    orientation of chosen/rejected correlates with something that is not their content."""
+
+    name = "position"
+
+    def scores(self, examples, persona):
+        def first(e):
+            return hashlib.sha256(e["chosen"].encode()).digest() < hashlib.sha256(e["rejected"].encode()).digest()
+        return np.array([1.0 if first(e) else -1.0 for e in examples])
+
+
 class LengthPredictor:
     """Prefers the longer response (a verbosity baseline)."""
 
@@ -154,7 +168,7 @@ class ProfilePredictor:
         """Rate every text once, in one batch."""
         todo = list(dict.fromkeys(t for t in texts if t not in self.memo))
         if todo:
-            self.memo.update(zip(todo, ratings_from_z(self.annotator.zscores(todo))))
+            self.memo.update(zip(todo, gate(*self.annotator.rate(todo))))
 
     def _ratings(self, texts: list[str]) -> np.ndarray:
         self.prepare(texts)
@@ -229,132 +243,6 @@ class EmbeddingPredictor:
                 total += float(diff[i] @ enc([demo_text(e)])[0])
             out[i] = total
         return out
-
-
-# -- accuracy and report ----------------------------------------------------------------------
-def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion."""
-    if n == 0:
-        return (0.0, 0.0)
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-@dataclass
-class Cell:
-    predictor: str
-    persona: str
-    n: int
-    correct: int
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct / self.n if self.n else float("nan")
-
-    def to_json(self) -> dict:
-        lo, hi = wilson(self.correct, self.n)
-        return {"predictor": self.predictor, "persona": self.persona, "n": self.n,
-                "accuracy": round(self.accuracy, 4), "ci95": [round(lo, 4), round(hi, 4)]}
-
-
-def evaluate(examples: list[dict], predictors: list, personas: list[str] | None = None) -> list[Cell]:
-    cells = []
-    for persona in personas or persona_types(examples):
-        rows = rows_for(examples, persona)
-        if not rows:
-            continue
-        for pred in predictors:
-            if persona == "golden" and not getattr(pred, "uses_golden", False):
-                continue  # the golden direction is a profile: only the profile predictor reads it
-            s = pred.scores(rows, persona)
-            cells.append(Cell(pred.name, persona, len(rows), int((s > 0).sum())))
-    return cells
-
-
-def leakage(cells: list[Cell], margin: float) -> list[str]:
-    """Warnings where DEMO-only accuracy comes within ``margin`` of the golden-direction accuracy
-    while beating the history-based personas (UGC, PAIR) by more than ``margin``: the pattern of
-    a demographic text written from the target (AlignX: DEMO 91.44 vs golden 91.36, UGC 59.63).
-    A history that determines the label equally for every persona is not a leak of the text."""
-    out = []
-    by = {(c.predictor, c.persona): c for c in cells}
-    for (pred, persona), cell in by.items():
-        golden = by.get((pred, "golden"))
-        history = [by[(pred, p)].accuracy for p in ("ugc", "pair") if (pred, p) in by]
-        if (persona == "demo" and golden and cell.accuracy >= golden.accuracy - margin
-                and (not history or cell.accuracy > max(history) + margin)):
-            out.append(f"LEAKAGE: {pred} reaches {cell.accuracy:.3f} from the demographic text alone, within "
-                       f"{margin} of its golden-direction accuracy {golden.accuracy:.3f}: the Demographic "
-                       f"Information reveals the label")
-    return out
-
-
-def markdown_report(name: str, cells: list[Cell], warnings: list[str], benchmark: bool) -> str:
-    personas = [p for p in REPORTED_PERSONAS if any(c.persona == p for c in cells)]
-    predictors = list(dict.fromkeys(c.predictor for c in cells))
-    by = {(c.predictor, c.persona): c for c in cells}
-    lines = [f"# Evaluation: {name}", "", "Alignment accuracy (share of examples where the predictor prefers the "
-             "chosen response), with 95% Wilson intervals.", "",
-             "| predictor | " + " | ".join(personas) + " |", "|---" * (len(personas) + 1) + "|"]
-    for pred in predictors:
-        row = []
-        for persona in personas:
-            c = by.get((pred, persona))
-            if c:
-                lo, hi = wilson(c.correct, c.n)
-                row.append(f"{100 * c.accuracy:.1f} [{100 * lo:.1f}, {100 * hi:.1f}] (n={c.n})")
-            else:
-                row.append("-")
-        lines.append(f"| {pred} | " + " | ".join(row) + " |")
-    lines += ["", "Published (from the AlignX paper, not measured here):", "",
-              "| model | " + (" P-SOUPS |" if benchmark else " UGC | PAIR | DEMO | all |"),
-              "|---|" + ("---|" if benchmark else "---|---|---|---|")]
-    for model, acc in PUBLISHED.items():
-        lines.append(f"| {model} (published) | " + (f"{acc['P-SOUPS']} |" if benchmark else
-                                                     f"{acc['ugc']} | {acc['pair']} | {acc['demo']} | {acc['all']} |"))
-    if not cells:
-        lines.insert(2, "**No examples to evaluate** (an empty test split?).\n")
-    lines += ["", "## Label leakage", ""] + ([f"**{w}**" for w in warnings] or
-                                             ["No leakage: DEMO-only accuracy stays clear of the golden direction's."])
-    return "\n".join(lines) + "\n"
-
-
-def chart(cells: list[Cell], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    personas = [p for p in REPORTED_PERSONAS if any(c.persona == p for c in cells)]
-    predictors = list(dict.fromkeys(c.predictor for c in cells))
-    by = {(c.predictor, c.persona): c for c in cells}
-    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
-    width = 0.8 / max(1, len(predictors))
-    for k, pred in enumerate(predictors):
-        xs = [i + k * width for i in range(len(personas))]
-        vals, errs = [], [[], []]
-        for persona in personas:
-            c = by.get((pred, persona))
-            acc = c.accuracy if c else 0.0
-            lo, hi = wilson(c.correct, c.n) if c else (0.0, 0.0)
-            vals.append(100 * acc)
-            errs[0].append(100 * (acc - lo))
-            errs[1].append(100 * (hi - acc))
-        errs = np.clip(np.array(errs), 0, None)  # float noise at p = 0 or 1
-        ax.bar(xs, vals, width, yerr=errs, label=pred, capsize=2)
-    ax.axhline(50, color="grey", linewidth=0.8, linestyle="--")
-    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(personas))], personas)
-    ax.set_ylabel("alignment accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(".tmp-" + path.name)
-    fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
-    tmp.replace(path)
 
 
 # -- persona prompts (logprob and llm-judge) ----------------------------------------------------

@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from alignx.directions import pair_direction, single_direction
-from stages.annotate.ratings import validate_ratings
+from alignx.directions import gate, pair_direction, single_direction
+from stages.annotate.ratings import agree, validate_ratings
 
 from conftest import ROOT, SAMPLE_REDDIT, alignx, copy_inputs
 from openai_server import OpenAIServer
@@ -29,23 +29,62 @@ KEY_ENV = {"ALIGNX_PSEUDONYM_KEY": "test-key-" + "x" * 40, "OPENAI_API_KEY": "sk
 def test_directions_hand_computed():
     chosen = np.zeros(90, dtype=int)
     rejected = np.zeros(90, dtype=int)
-    chosen[[0, 1, 2]] = [2, -1, 1]
-    rejected[[0, 1, 2]] = [1, 1, 1]
+    chosen[[0, 1, 2, 3]] = [2, -1, 1, 2]
+    rejected[[0, 1, 2, 3]] = [1, 1, 1, 1]
     d = pair_direction(chosen, rejected)
-    assert list(d[:3]) == [1.0, 0.0, 0.5] and (d[3:] == 0.5).all()
+    assert list(d[:4]) == [1.0, 0.0, 0.5, 1.0] and (d[4:] == 0.5).all()
+    assert list(pair_direction(chosen, rejected, gap=2)[:4]) == [0.5, 0.0, 0.5, 0.5]
     s = single_direction(chosen)
-    assert list(s[:3]) == [1.0, 0.0, 1.0] and (s[3:] == 0.5).all()
+    assert list(s[:3]) == [1.0, 0.0, 1.0] and (s[4:] == 0.5).all()
+
+
+def test_directions_need_evidence():
+    ratings = np.zeros(90, dtype=int)
+    evidence = np.zeros(90, dtype=int)
+    ratings[[5, 16, 34]] = [-1, 2, 1]
+    evidence[[5, 16]] = [1, 2]  # 34 has an intensity but no evidence: it does not count
+    g = gate(ratings, evidence)
+    assert list(g[[5, 16, 34]]) == [-1, 2, 0]
+    assert list(gate(ratings, evidence, min_evidence=2)[[5, 16, 34]]) == [0, 2, 0]
+    assert list(single_direction(g)[[5, 16, 34]]) == [0.0, 1.0, 0.5]
+    # two sides without evidence never get a direction, whatever their raw intensities
+    other = np.zeros(90, dtype=int)
+    other[34] = -2
+    assert pair_direction(g, gate(other, np.zeros(90, dtype=int)))[34] == 0.5
+
+
+def test_validate_sparse_ratings():
+    r, e = validate_ratings({"ratings": [{"dim": "d16", "intensity": 2, "evidence": "strong", "quote": "ok"},
+                                         {"dim": "d73", "intensity": -1, "evidence": "weak", "quote": "lol"}]})
+    assert (r[16], e[16], r[73], e[73]) == (2, 2, -1, 1) and sum(map(abs, r)) == 3 and sum(e) == 3
+    assert validate_ratings({"ratings": []}) == ([0] * 90, [0] * 90)
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"d00": 1}, "keys missing"),
-    ([0] * 89, "expected 90"),
-    ({f"d{i:02d}": (7 if i == 5 else 0) for i in range(90)}, "d05 = 7"),
-    ({f"d{i:02d}": 0.5 for i in range(90)}, "not an integer"),
+    ({f"d{i:02d}": 0 for i in range(90)}, "expected a JSON object"),  # the old dense answer
+    ({"ratings": [{"dim": "d95", "intensity": 1, "evidence": "weak", "quote": ""}]}, "d95.*not one of d00..d89"),
+    ({"ratings": [{"dim": "d05", "intensity": 7, "evidence": "weak", "quote": ""}]}, "d05 intensity 7"),
+    ({"ratings": [{"dim": "d05", "intensity": 0, "evidence": "weak", "quote": ""}]}, "d05 intensity 0"),
+    ({"ratings": [{"dim": "d05", "intensity": 1.5, "evidence": "weak", "quote": ""}]}, "d05 intensity 1.5"),
+    ({"ratings": [{"dim": "d05", "intensity": 1, "evidence": "sure", "quote": ""}]}, "evidence 'sure'"),
+    ({"ratings": [{"dim": "d05", "intensity": 1, "evidence": "weak", "quote": ""}] * 2}, "d05 is listed twice"),
 ])
 def test_validate_ratings_says_what_is_wrong(bad, message):
     with pytest.raises(ValueError, match=message):
         validate_ratings(bad)
+
+
+def test_self_consistency_keeps_what_a_majority_agrees_on():
+    def one(**dims):
+        r, e = [0] * 90, [0] * 90
+        for k, (v, lev) in dims.items():
+            r[int(k[1:])], e[int(k[1:])] = v, lev
+        return r, e
+
+    r, e = agree([one(d16=(2, 2), d05=(-1, 1)), one(d16=(1, 2), d05=(-1, 2), d34=(1, 1)), one(d16=(2, 1))])
+    assert (r[16], e[16]) == (2, 1)  # all three: mean 5/3 rounds to 2, lowest evidence
+    assert (r[5], e[5]) == (-1, 1)  # two of three
+    assert (r[34], e[34]) == (0, 0)  # one of three: dropped
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +132,20 @@ def manifest(data_dir: Path) -> dict:
     return json.loads((data_dir / "work/annotate/_manifest.json").read_text())
 
 
-def test_embedding_backend_rates_every_comment_and_caches(data_dir):
+def test_embedding_backend_rates_every_comment_sparsely_with_evidence_and_caches(data_dir):
     run_annotate(data_dir, [])
     df = ratings(data_dir)
     assert df.height == 342 and (df["status"] == "ok").all()
+    assert df["annotator_version"].str.starts_with("o").all()
     r = np.array(df["ratings"].to_list())
-    assert r.shape == (342, 90) and r.min() >= -2 and r.max() <= 2
-    assert 0.2 < (r != 0).mean() < 0.9  # most dimensions speak for some comments, not all
+    e = np.array(df["evidence"].to_list())
+    assert r.shape == e.shape == (342, 90) and r.min() >= -2 and r.max() <= 2 and set(np.unique(e)) <= {0, 1, 2}
+    assert ((r != 0) == (e > 0)).all()  # no evidence, no intensity
+    per_comment = (e > 0).sum(axis=1)
+    assert 1 <= np.median(per_comment) <= 8  # sparse: a comment speaks to a few dimensions
+    rules = json.loads((ROOT / "stages/annotate/resources/offline_calibration.json").read_text())["rules"]
+    never = sorted(set(range(90)) - {x["dimension"] for x in rules})
+    assert (e[:, never] == 0).all()  # dimensions without a validated instrument are never rated
     m = manifest(data_dir)
     assert m["counts"]["usage.cost_usd"] == 0
     first = df
@@ -111,19 +157,26 @@ def test_embedding_backend_rates_every_comment_and_caches(data_dir):
     assert ratings(data_dir).equals(first)
 
 
-def test_embedding_backend_separates_simple_from_technical_text():
+def test_embedding_backend_reads_length_readability_and_topic():
     from stages.annotate.embedding import EmbeddingAnnotator
     from alignx.taxonomy import load_taxonomy
 
+    tax = load_taxonomy()
     ann = EmbeddingAnnotator("all-MiniLM-L6-v2", None)
-    z = ann.zscores([
-        "The eigenvalue decomposition of the covariance operator characterizes the asymptotic variance.",
-        "The dog is big. It likes to run and play.",
-    ])
-    complexity = load_taxonomy().find("complexity of the statement").index
-    concise = load_taxonomy().find("Concise communication style").index
-    assert z[0, complexity] > z[1, complexity]
-    assert ann.zscores(["ok."])[0, concise] > ann.zscores([" ".join(["a long detailed explanation"] * 30)])[0, concise]
+    texts = [
+        "The eigenvalue decomposition of the covariance operator characterizes the asymptotic variance "
+        "of the estimator under heteroscedastic perturbations, which is the substantive contribution.",
+        "The dog is big. It likes to run. It is fun.",
+        "ok.",
+        " ".join(["I think the price of ETH will go up because the market is buying more and the fees are low."] * 8),
+    ]
+    r, e = ann.rate(texts)
+    complexity = tax.find("complexity of the statement").index
+    concise = tax.find("Concise communication style").index
+    finance = tax.find("finance").index
+    assert r[0, complexity] > 0 > r[1, complexity]
+    assert r[2, concise] == 2 and e[2, concise] == 2 and r[3, concise] < 0
+    assert r[3, finance] > 0 and r[1, finance] == 0 and e[1, finance] == 0
 
 
 def test_openai_backend_structured_output_and_zero_requests_on_rerun(data_dir, server):
@@ -141,17 +194,30 @@ def test_openai_backend_structured_output_and_zero_requests_on_rerun(data_dir, s
     assert ratings(data_dir).equals(df)
 
 
+def test_openai_backend_stores_the_sparse_answer_and_votes_with_self_consistency(data_dir, server):
+    run_annotate(data_dir, openai_args(server, "annotate.concurrency=8", "annotate.self_consistency=3",
+                                       "annotate.temperature=0.7"))
+    df = ratings(data_dir)
+    assert (df["status"] == "ok").all()
+    r = np.array(df["ratings"].to_list())
+    e = np.array(df["evidence"].to_list())
+    assert ((r != 0) == (e > 0)).all() and (e > 0).sum(axis=1).max() <= 4
+    assert (e > 0).any()
+    assert (e[:, 39] == 0).all()  # the third sample's extra dimension lost the vote every time
+    assert manifest(data_dir)["counts"]["usage.requests"] == server.chat_requests  # n samples, one request
+
+
 def test_openai_backend_survives_every_failure(data_dir, server):
-    server.faults.extend(["429", "500", "hang", "truncated", "schema", "garbage"])
+    server.faults.extend(["429", "500", "hang", "truncated", "schema", "garbage", "unknown", "dense"])
     # one request at a time: the first item meets every fault, three transport faults (retried
-    # by the client, max_retries=3) then three bad answers (asked again, invalid_retries=3)
-    proc = run_annotate(data_dir, openai_args(server, "annotate.concurrency=1", "annotate.invalid_retries=3"))
+    # by the client, max_retries=3) then five bad answers (asked again, invalid_retries=5)
+    proc = run_annotate(data_dir, openai_args(server, "annotate.concurrency=1", "annotate.invalid_retries=5"))
     df = ratings(data_dir)
     assert (df["status"] == "ok").all(), df.filter(pl.col("status") != "ok")["error"].to_list()
     # 429 then the retry: the client waited out Retry-After: 1
     assert server.request_times[1] - server.request_times[0] >= 0.9
     # each fault costs one extra request (the hang also one, after the 1 s timeout)
-    assert server.chat_requests == 342 + 6
+    assert server.chat_requests == 400 + 8
     assert "Traceback" not in proc.stderr
 
 
@@ -162,7 +228,7 @@ def test_persistent_failures_are_recorded_with_reasons_and_retried_next_run(data
     run_annotate(data_dir, openai_args(server, "annotate.concurrency=4", "annotate.invalid_retries=1", *accept))
     df = ratings(data_dir)
     assert (df["status"] == "failed").all()
-    assert df["error"].str.starts_with("invalid_output: d00 = 7").all()
+    assert df["error"].str.contains("invalid_output: ratings\\[\\d+\\]: d39 intensity 7").all()
     m = manifest(data_dir)
     assert m["dropped"] == {"failed_invalid_output": 342} and m["records_out"] == 0
     assert server.chat_requests == 2 * m["counts"]["requested"]  # first try + one retry showing the error

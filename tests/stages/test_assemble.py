@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from alignx.taxonomy import profile, render_profile
+from stages.assemble.demographic import NO_SIGNAL, traits
 
 from conftest import DEMO_ENV as ENV, SAMPLE_REDDIT, alignx, build_demo as build, copy_inputs, examples, split
 
@@ -56,10 +56,14 @@ def test_splits_disjoint_by_user_and_post(built):
 def test_demographic_comes_from_history_only(built):
     d, _ = built
     df = examples(d, "train").filter(pl.col("source") == "reddit")
+    counts = []
     for r in df.iter_rows(named=True):
         history = [x["Preference Direction"] for x in r["ugc"] + r["pair"]]
-        expected = render_profile(profile(np.array(history)))
-        assert r["demographic"] == f"Based on this user's history, they can be described as: {expected}."
+        expected = traits(history, 12)
+        assert r["demographic"] == (f"Based on this user's history, they can be described as: {expected}."
+                                    if expected else NO_SIGNAL)
+        counts.append(len(expected.split(", ")) if expected else 0)
+    assert max(counts) <= 12 and np.median(counts) >= 1  # few traits, and most personas say something
 
 
 def test_llm_demographic_is_cached_scrubbed_and_history_only(tmp_path):
@@ -79,9 +83,10 @@ def test_llm_demographic_is_cached_scrubbed_and_history_only(tmp_path):
     train = examples(d, "train").filter(pl.col("source") == "reddit")
     for r in train.iter_rows(named=True):
         history = [x["Preference Direction"] for x in r["ugc"] + r["pair"]]
-        labels = render_profile(profile(np.array(history)))
+        labels = traits(history, 12)
         # written from the history's labels, never the target's direction
-        assert r["demographic"] == f"This user comes across as {labels.lower()}. Reach them at someone@example.com."
+        assert r["demographic"] == (f"This user comes across as {labels.lower()}. Reach them at someone@example.com."
+                                    if labels else NO_SIGNAL)
     released = split(d / "release" / "0.1.0", "train")["Demographic Information"].to_list()
     assert all("example.com" not in t for t in released) and any("[email]" in t for t in released)
     assert "passed: no findings" in alignx("audit-privacy", data_dir=d, env=ENV).stdout

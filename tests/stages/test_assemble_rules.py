@@ -27,25 +27,25 @@ def prof(values: dict[int, float]) -> np.ndarray:
 def test_orient_puts_the_side_the_profile_agrees_with_first():
     a, b = comment("a", {16: 2, 34: -1}), comment("b", {16: -1, 34: 1})
     # the user prefers concise (16 -> 1) and low aggression (34 -> 0): a agrees on both
-    chosen, rejected, margin = orient(a, b, prof({16: 1.0, 34: 0.0}))
+    chosen, rejected, margin = orient(a, b, prof({16: 1.0, 34: 0.0}), 1)
     assert (chosen["id"], rejected["id"], margin) == ("a", "b", 2)
-    chosen, rejected, margin = orient(b, a, prof({16: 1.0, 34: 0.0}))  # argument order does not matter
+    chosen, rejected, margin = orient(b, a, prof({16: 1.0, 34: 0.0}), 1)  # argument order does not matter
     assert (chosen["id"], margin) == ("a", 2)
     # one agreement, one disagreement: a tie keeps the given order with margin 0
-    chosen, _, margin = orient(a, b, prof({16: 1.0, 34: 1.0}))
+    chosen, _, margin = orient(a, b, prof({16: 1.0, 34: 1.0}), 1)
     assert (chosen["id"], margin) == ("a", 0)
     # neutral profile dimensions never count
-    assert orient(a, b, prof({}))[2] == 0
+    assert orient(a, b, prof({}), 1)[2] == 0
 
 
 def test_best_pair_takes_the_largest_margin_and_respects_the_minimum():
     p = prof({16: 1.0, 34: 0.0, 73: 1.0})
     cs = [comment("x", {16: 1, 73: -1}), comment("y", {16: -2, 34: 2, 73: -1}), comment("z", {16: 2, 73: 2})]
-    chosen, rejected, margin = best_pair(cs, p, min_margin=1)
+    chosen, rejected, margin = best_pair(cs, p, min_margin=1, gap=1)
     assert (chosen["id"], rejected["id"], margin) == ("z", "y", 3)
-    assert best_pair(cs, p, min_margin=4) is None
+    assert best_pair(cs, p, min_margin=4, gap=1) is None
     same = [comment("s", {16: 1}), comment("t", {16: 1})]
-    assert best_pair(same, p, min_margin=0) is None  # identical ratings never make a pair
+    assert best_pair(same, p, min_margin=0, gap=1) is None  # identical ratings never make a pair
 
 
 def test_community_order_needs_a_later_comment_with_twice_the_score():
@@ -63,3 +63,21 @@ def test_ranked_order_of_the_others_survives_removing_one_item():
     without = ranked([x for x in items if x != order[3]], lambda x: x, 7, "scope")
     assert without == [x for x in order if x != order[3]]
     assert ranked(items, lambda x: x, 8, "scope") != order  # the seed matters
+
+
+def test_traits_are_few_evidenced_and_never_contradict():
+    from stages.assemble.demographic import NO_SIGNAL, template, traits
+
+    def direction(values: dict[int, float]) -> np.ndarray:
+        return prof(values)
+
+    # Dominance (29) and Deference (30) both towards label_1: only the stronger one is named
+    history = [direction({29: 1.0, 30: 1.0, 16: 1.0}), direction({29: 1.0, 16: 1.0}), direction({29: 1.0, 30: 1.0})]
+    text = traits(history, 12)
+    assert "Dominance" in text and "Deference" not in text and "Concise" in text
+    # at most max_traits, strongest first
+    many = [direction({d: 1.0 for d in range(47, 90)}), direction({d: 1.0 for d in range(47, 60)})]
+    assert len(traits(many, 12).split(", ")) == 12
+    assert "science" in traits(many, 12) and "fashion" not in traits(many, 12)
+    # nothing with evidence: no traits, and the sentence says so
+    assert traits([direction({})], 12) == "" and template("") == NO_SIGNAL

@@ -13,7 +13,7 @@ import pytest
 
 from alignx.taxonomy import profile, render_profile
 
-from conftest import DEMO_ENV as ENV, SAMPLE_REDDIT, alignx, build_demo as build, copy_inputs, examples, split
+from conftest import DEMO_ENV as ENV, ROOT, SAMPLE_REDDIT, alignx, build_demo as build, copy_inputs, examples, split
 
 
 def test_release_files_and_alignx_field_names(built):
@@ -34,6 +34,12 @@ def test_release_files_and_alignx_field_names(built):
     card = (release / "README.md").read_text()
     assert card.startswith("---\nlicense: cc-by-nc-4.0") and "configs:" in card and "CC-BY-NC-4.0" in card
     assert "## Agreement with the community's order" in card and "Synthesized" in card
+    # the published validity of the build's annotator, one row per dimension it rates
+    validity = json.loads((ROOT / "bench/results/annotator_validity.json").read_text())["reference_test"]
+    trust = card.split("## How far to trust each dimension", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in trust.splitlines() if re.match(r"\| \d+ \|", line)]
+    assert [int(r.split("|")[1]) for r in rows] == validity["dimensions_rated"]
+    assert "Never rated by this annotator: 0, 1," in trust
 
 
 def test_rows_validate_against_the_json_schema(built):

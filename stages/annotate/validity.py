@@ -1,0 +1,256 @@
+"""How far to trust each dimension: the configured annotator against the hand-labelled reference
+set (data/validation/, its **test** split) and the P-SOUPS student / PhD pairs, plus the
+agreement of the reference set's two labellers. ``alignx validate-annotator`` runs it and writes
+bench/results/annotator_validity.json.
+
+Measures, per dimension and per group of dimensions (pooled over the group's items x dimensions):
+
+- ``evidence_precision``: of the (item, dimension) cells the annotator gives evidence on, the
+  share the labeller also gave evidence on; ``evidence_recall``: the converse;
+- ``sign_accuracy``: where both give evidence, the share with the same sign;
+- ``kappa``: Cohen's kappa over three classes per cell (no evidence, + , -);
+- pairs (reference pairs, test split): ``direction_accuracy`` where both give a direction
+  (alignx/directions.py rules on the annotator's side; absent = 0.5 on the labeller's), and the
+  annotator's ``direction_coverage`` (share of labelled directions it also gives);
+- P-SOUPS: per key dimension the pair accuracy with ties counted as misses, the tie share, and
+  the accuracy over non-tied pairs.
+
+Agreement of labels_a and labels_b on the ids of double_ids.txt: kappa on evidence (present /
+absent) and on the three classes, per group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from alignx.directions import gate, pair_direction
+from alignx.taxonomy import N_DIMENSIONS, load_taxonomy
+from stages.annotate.ratings import Item, RatingCache, Result, cache_key
+
+ROOT = Path(__file__).resolve().parents[2]
+VALIDATION = ROOT / "data" / "validation"
+SHARED_DATA = Path(os.environ.get("ALIGNX_SHARED_DATA", ROOT.parent / "shared" / "data"))
+P_SOUPS = SHARED_DATA / "benchmarks" / "p-soups_student_phd.json"
+#: P-SOUPS key dimensions: name -> (taxonomy words, direction expected when the PhD persona chose)
+P_SOUPS_DIMENSIONS = {
+    "complexity": ("complexity of the statement", 1.0),
+    "concise_detailed": ("Concise communication style", 0.0),
+    "age": ("Age group", 0.0),
+}
+GROUP_NAMES = {  # short names for the report
+    "Demographics & Dispositional Traits": "demographics_traits", "Work & Life Style": "work_life_style",
+    "Core Psychological Needs": "psychological_needs",
+    "Content Quality & Response Evaluation Criteria": "quality_criteria", "Interests": "interests",
+}
+
+
+# -- the reference set --------------------------------------------------------------------------
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+
+
+def label_matrix(labels: dict) -> np.ndarray:
+    """Shape (90,) int8: the labelled intensity per dimension, 0 = no evidence."""
+    out = np.zeros(N_DIMENSIONS, dtype=np.int8)
+    for k, v in labels.items():
+        out[int(k)] = v["intensity"]
+    return out
+
+
+def direction_vector(direction: dict) -> np.ndarray:
+    out = np.full(N_DIMENSIONS, 0.5)
+    for k, v in direction.items():
+        out[int(k)] = float(v)
+    return out
+
+
+def load_reference(validation: Path = VALIDATION, split: str | None = "test") -> dict:
+    """Items, pairs and both labellers' labels (dicts by id), restricted to ``split``."""
+    items = [it for it in read_jsonl(validation / "items.jsonl") if split is None or it["split"] == split]
+    pairs = [p for p in read_jsonl(validation / "pairs.jsonl") if split is None or p["split"] == split]
+    labels = {}
+    for name in ("labels_a", "labels_b"):
+        labels[name] = {r["id"]: r for r in read_jsonl(validation / f"{name}.jsonl")}
+    double = [x.strip() for x in (validation / "double_ids.txt").read_text().split() if x.strip()]
+    return {"items": items, "pairs": pairs, "labels": labels, "double_ids": double}
+
+
+def context(post: str, parent: str) -> str:
+    """What an LLM annotator sees as the post: the post, then the parent comment when there is one."""
+    return post + (f"\n\nParent comment:\n{parent}" if parent else "")
+
+
+# -- agreement measures -------------------------------------------------------------------------
+def classes(x: np.ndarray) -> np.ndarray:
+    """0 no evidence, 1 positive, 2 negative."""
+    return np.where(x > 0, 1, np.where(x < 0, 2, 0))
+
+
+def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Cohen's kappa of two label arrays (any shape, same classes); None when undefined (one class
+    only on both sides)."""
+    a, b = np.ravel(a), np.ravel(b)
+    if a.size == 0:
+        return None
+    cats = np.union1d(a, b)
+    po = float((a == b).mean())
+    pe = float(sum((a == c).mean() * (b == c).mean() for c in cats))
+    return None if pe >= 1.0 else round((po - pe) / (1 - pe), 3)
+
+
+def cell_metrics(ann: np.ndarray, ref: np.ndarray) -> dict:
+    """Evidence precision / recall, sign accuracy and kappa of annotator intensities ``ann`` against
+    reference intensities ``ref`` (same shape, 0 = no evidence)."""
+    a, r = ann != 0, ref != 0
+    both = a & r
+
+    def ratio(x, y):
+        return None if y == 0 else round(float(x) / float(y), 3)
+
+    return {
+        "annotator_cells": int(a.sum()), "reference_cells": int(r.sum()),
+        "evidence_precision": ratio(both.sum(), a.sum()), "evidence_recall": ratio(both.sum(), r.sum()),
+        "sign_accuracy": ratio((np.sign(ann[both]) == np.sign(ref[both])).sum(), both.sum()),
+        "kappa": cohen_kappa(classes(ann), classes(ref)),
+    }
+
+
+def groups() -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for d in load_taxonomy():
+        out.setdefault(GROUP_NAMES.get(d.group, d.group), []).append(d.index)
+    return out
+
+
+def labeller_agreement(ref: dict) -> dict:
+    """Kappa of labels_a against labels_b on the double-labelled items, per group and overall."""
+    ids = [i for i in ref["double_ids"] if i in ref["labels"]["labels_b"] and i in ref["labels"]["labels_a"]]
+    a = np.stack([label_matrix(ref["labels"]["labels_a"][i]["labels"]) for i in ids])
+    b = np.stack([label_matrix(ref["labels"]["labels_b"][i]["labels"]) for i in ids])
+    out = {"items": len(ids), "groups": {}}
+    for name, dims in {"all": list(range(N_DIMENSIONS)), **groups()}.items():
+        out["groups"][name] = {
+            "kappa_evidence": cohen_kappa(a[:, dims] != 0, b[:, dims] != 0),
+            "kappa_three_class": cohen_kappa(classes(a[:, dims]), classes(b[:, dims])),
+            "cells_a": int((a[:, dims] != 0).sum()), "cells_b": int((b[:, dims] != 0).sum()),
+        }
+    per_dim = {}
+    for d in range(N_DIMENSIONS):
+        if (a[:, d] != 0).sum() + (b[:, d] != 0).sum() >= 5:
+            per_dim[str(d)] = {"kappa_three_class": cohen_kappa(classes(a[:, d]), classes(b[:, d])),
+                               "cells_a": int((a[:, d] != 0).sum()), "cells_b": int((b[:, d] != 0).sum())}
+    out["dimensions"] = per_dim
+    return out
+
+
+# -- rating with the configured annotator ---------------------------------------------------------
+def rate(p: dict, data_dir: Path, items: list[Item], show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(ratings, evidence), each shape (len(items), 90), from the configured annotator through the
+    rating cache (a rerun sends nothing already answered)."""
+    from stages.annotate.stage import cache_path, make_annotator, make_spend
+
+    annotator = make_annotator(p, data_dir)
+    cache = RatingCache(cache_path(data_dir))
+    keys = [cache_key(annotator.backend, annotator.model, annotator.version, it.post, it.response) for it in items]
+    results: dict[str, Result] = {k: Result(k, r, e) for k, (r, e) in cache.get_ok(keys).items()}
+    todo = list({k: it for it, k in zip(items, keys) if k not in results}.items())
+
+    def on_result(batch: list[Result]) -> None:
+        cache.put(batch)
+        results.update({r.key: r for r in batch})
+
+    if todo:
+        annotator.annotate([it for _, it in todo], [k for k, _ in todo], on_result, make_spend(p), show_progress)
+    failed = [k for k in keys if not results[k].ok]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(keys)} texts could not be rated "
+                           f"(first: {results[failed[0]].error}); rerun to retry them")
+    return (np.array([results[k].ratings for k in keys], dtype=np.int8),
+            np.array([results[k].evidence for k in keys], dtype=np.int8))
+
+
+def reference_validity(p: dict, data_dir: Path, ref: dict) -> dict:
+    """The annotator against the reference items and pairs of ``ref`` (one split)."""
+    tax = load_taxonomy()
+    items = ref["items"]
+    labels_a = ref["labels"]["labels_a"]
+    ratings, evidence = rate(p, data_dir, [Item(it["id"], context(it["post"], it["parent"]), it["text"])
+                                           for it in items])
+    ann = gate(ratings, evidence)
+    gold = np.stack([label_matrix(labels_a[it["id"]]["labels"]) for it in items])
+    rated = sorted(int(d) for d in np.flatnonzero((ann != 0).any(axis=0)))
+    dims = {}
+    for d in range(N_DIMENSIONS):
+        m = cell_metrics(ann[:, d], gold[:, d])
+        if m["annotator_cells"] or m["reference_cells"]:
+            dims[str(d)] = {"name": tax[d].description, **m}
+    by_group = {name: cell_metrics(ann[:, ds], gold[:, ds]) for name, ds in groups().items()}
+    # pairs: both sides rated, directions by the project's rules, against the labelled directions
+    pairs = ref["pairs"]
+    pa = [Item(x["id"] + "-a", context(x["context"], x["prompt"]), x["a"]) for x in pairs]
+    pb = [Item(x["id"] + "-b", context(x["context"], x["prompt"]), x["b"]) for x in pairs]
+    ra, ea = rate(p, data_dir, pa)
+    rb, eb = rate(p, data_dir, pb)
+    ours = np.stack([pair_direction(gate(a, e), gate(b, f)) for a, e, b, f in zip(ra, ea, rb, eb)])
+    theirs = np.stack([direction_vector(labels_a[x["id"]]["direction"]) for x in pairs])
+    both = (ours != 0.5) & (theirs != 0.5)
+    pair_dims = {}
+    for d in range(N_DIMENSIONS):
+        if (ours[:, d] != 0.5).any() or (theirs[:, d] != 0.5).any():
+            pair_dims[str(d)] = {
+                "annotator_directions": int((ours[:, d] != 0.5).sum()),
+                "reference_directions": int((theirs[:, d] != 0.5).sum()),
+                "direction_accuracy": round(float((ours[both[:, d], d] == theirs[both[:, d], d]).mean()), 3)
+                if both[:, d].any() else None,
+            }
+    nn = (ann != 0).sum(axis=1)
+    return {
+        "items": len(items), "pairs": len(pairs), "dimensions_rated": rated,
+        "dimensions_never_rated": [d for d in range(N_DIMENSIONS) if d not in rated],
+        "non_neutral_per_item": {"median": float(np.median(nn)), "max": int(nn.max()) if len(nn) else 0},
+        "reference_non_neutral_per_item": float(np.median((gold != 0).sum(axis=1))),
+        "groups": by_group, "dimensions": dims,
+        "pair_directions": {
+            "direction_accuracy": round(float((ours[both] == theirs[both]).mean()), 3) if both.any() else None,
+            "direction_coverage": round(float(both.sum() / max(1, (theirs != 0.5).sum())), 3),
+            "non_neutral_per_pair_median": float(np.median((ours != 0.5).sum(axis=1))),
+            "dimensions": pair_dims,
+        },
+    }
+
+
+def p_soups_validity(p: dict, data_dir: Path, path: Path = P_SOUPS) -> dict:
+    """Pair accuracy on the P-SOUPS student / PhD pairs per key dimension (ties count as misses)."""
+    rows = json.loads(path.read_text())
+    phd = np.array(["PhD" in r["ground_truth_persona"] for r in rows])
+    rc, ec = rate(p, data_dir, [Item(f"c{i}", r["prompt"], r["chosen"]) for i, r in enumerate(rows)])
+    rr, er = rate(p, data_dir, [Item(f"r{i}", r["prompt"], r["rejected"]) for i, r in enumerate(rows)])
+    gc, gr = gate(rc, ec), gate(rr, er)
+    out = {"pairs": len(rows)}
+    tax = load_taxonomy()
+    for name, (words, phd_dir) in P_SOUPS_DIMENSIONS.items():
+        d = tax.find(words).index
+        expected = np.where(phd, phd_dir, 1.0 - phd_dir)
+        ours = np.array([pair_direction(a, b)[d] for a, b in zip(gc, gr)])
+        tied = ours == 0.5
+        out[name] = {
+            "dimension": d, "pair_accuracy": round(float((ours == expected).mean()), 3),
+            "ties": round(float(tied.mean()), 3),
+            "non_tied_accuracy": round(float((ours[~tied] == expected[~tied]).mean()), 3) if (~tied).any() else None,
+        }
+    return out
+
+
+def validate(p: dict, data_dir: Path, validation: Path = VALIDATION, p_soups: Path | None = P_SOUPS) -> dict:
+    """The whole report (see the module docstring)."""
+    test = load_reference(validation, "test")
+    return {
+        "annotator": f"{p['backend']}:{p['model'] if p['backend'] != 'embedding' else p['embedding_model']}",
+        "reference_test": reference_validity(p, data_dir, test),
+        "labeller_agreement": labeller_agreement(load_reference(validation, None)),
+        "p_soups": p_soups_validity(p, data_dir, p_soups) if p_soups is not None and p_soups.exists() else None,
+    }
