@@ -52,7 +52,6 @@ class Anonymize(Stage):
     name = "anonymize"
     version = "2"
     upstream = ("ingest_reddit",)
-    reads = ("ingest_reddit",)  # prompt_max_chars: prompts are rebuilt from scrubbed text
     unit = "records"
     description = "pseudonymize users and ids; scrub personal data from text"
 
@@ -128,7 +127,9 @@ class Anonymize(Stage):
             columns["chain_texts"] = chains
         out = df.with_columns(*(pl.Series(name, values, dtype=df.schema[name]) for name, values in columns.items()))
         if "prompt" in out.columns:  # rebuilt from the scrubbed post and chain; its parts named in prompt_ids
-            max_chars = ctx.config["ingest_reddit.prompt_max_chars"]
+            # the limit the prompts were cut to upstream (its manifest: reading the whole
+            # [ingest_reddit] section would make input paths part of this stage's fingerprint)
+            max_chars = ctx.manifest("ingest_reddit")["config"]["prompt_max_chars"]
             out = out.with_columns(
                 pl.Series("prompt", [render_prompt(t, b, c, max_chars) for t, b, c in
                                      out.select("post_title", "post_body", "chain_texts").iter_rows()], pl.String),

@@ -53,7 +53,7 @@ def test_a_dead_endpoint_fails_naming_it_and_ships_nothing(built, tmp_path):
                   check=False)
     assert proc.returncode == 1, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("alignx: failed: annotate: 402 of 402 comments failed")
+    assert last.startswith("alignx: failed: annotate: 342 of 342 comments failed")
     assert "http://127.0.0.1:9/v1" in last and "execution.max_failed_share=0.01" in last
     assert "Traceback" not in proc.stderr
     assert (release / "checksums.sha256").read_text() == before  # the release was not touched
@@ -67,7 +67,7 @@ def test_failed_items_make_the_stage_incomplete_and_a_rerun_retries_exactly_them
     with OpenAIServer() as server:
         args = (*OPENAI, "--set", f"annotate.base_url={server.url}", "--set", "annotate.concurrency=1")
         env = {**DEMO_ENV, "OPENAI_API_KEY": KEY}
-        server.faults.extend(["500", "echo_key"])  # two of 400 requests fail: 0.5%, under the 1% limit
+        server.faults.extend(["500", "echo_key"])  # two of 342 requests fail: 0.5%, under the 1% limit
         proc = alignx("run", *DEMO_ARGS, *args, data_dir=d, env=env, check=False)
         assert proc.returncode == 1, proc.stderr
         assert "cluster not run: upstream annotate is incomplete: 2 failed" in proc.stderr.splitlines()[-1]
@@ -87,7 +87,7 @@ def test_failed_items_make_the_stage_incomplete_and_a_rerun_retries_exactly_them
         alignx("run", *DEMO_ARGS, *args, data_dir=d, env=env)  # retries the two, then the rest of the build
         assert server.chat_requests - sent == 2
         m = json.loads((d / "work/annotate/_manifest.json").read_text())
-        assert m["failed"] == 0 and m["records_out"] == 402
+        assert m["failed"] == 0 and m["records_out"] == 342
         assert "up to date" in status_lines(d, *args)["emit"]
 
 
@@ -108,7 +108,7 @@ def test_an_endpoint_dying_mid_annotate_promotes_nothing_and_the_rerun_finishes(
         assert (release / "checksums.sha256").read_text() == before  # nothing promoted
         server.chat_requests, server.die_after = 0, None
         alignx("run", *DEMO_ARGS, *args, data_dir=d, env=env)
-        assert server.chat_requests == 400 - 150  # only what had failed was asked again
+        assert server.chat_requests == 342 - 150  # only what had failed was asked again
         # the same examples (the card differs: it reports the tokens this build paid for)
         assert shards_of(release) == expected
         assert alignx("verify", data_dir=d, env=DEMO_ENV).returncode == 0

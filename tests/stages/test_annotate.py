@@ -217,7 +217,7 @@ def test_openai_backend_survives_every_failure(data_dir, server):
     # 429 then the retry: the client waited out Retry-After: 1
     assert server.request_times[1] - server.request_times[0] >= 0.9
     # each fault costs one extra request (the hang also one, after the 1 s timeout)
-    assert server.chat_requests == 400 + 8
+    assert server.chat_requests == 342 + 8
     assert "Traceback" not in proc.stderr
 
 
