@@ -130,7 +130,6 @@ def test_unaffected_ids_are_unchanged(before_after):
     # examples built on either change; the rest stays. Which ids may go is checked exactly by
     # test_diff_release_lists_exactly_the_affected_ids; this bounds how much of the demo release
     # one person reaches (23 of 69 ids stay since the thread-and-user split of issue 16).
-    assert not old_ids - new_ids - {i for i in old_ids if i not in new_ids}
     assert len(old_ids & new_ids) >= 0.3 * len(old_ids)
 
 
