@@ -47,7 +47,7 @@ def private_map_dir(data_dir: Path) -> Path:
 
 class Anonymize(Stage):
     name = "anonymize"
-    version = "1"
+    version = "2"
     upstream = ("ingest_reddit",)
     unit = "records"
     description = "pseudonymize users and ids; scrub personal data from text"

