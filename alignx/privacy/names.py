@@ -84,7 +84,10 @@ class PersonNames:
         """``surname_zipf``: a lone capitalised surname counts when its wordfreq Zipf frequency is
         below this; ``lower_zipf``: the same for a lower-case first name ("tyler")."""
         first, last, words = name_lists()
-        self.first, self.last, self.words = first - NOT_NAMES, last - NOT_NAMES, words
+        zipf = _zipf()
+        # a very common English word never starts a name ("My", "Will", "May" are names somewhere)
+        common = {w for w in first | last if w in words and zipf(w, "en") >= 5.0}
+        self.first, self.last, self.words = first - NOT_NAMES - common, last - NOT_NAMES - common, words
         self.surname_zipf = surname_zipf
         self.lower_zipf = lower_zipf
         self.titles = {t.lower() for t in TITLES}

@@ -30,6 +30,7 @@ from pipeline.io import write_parquet
 from alignx.privacy import (
     ScrubRules, Scrubber, key_id, load_key, load_optout, opted_out_names, optout_id, pseudonym,
 )
+from alignx.privacy.forget import remove_quotes
 from pipeline.stage import Shard, Stage, StageContext, Stats
 
 PRIVATE_MAP = Path("private") / "anonymize" / "map"
@@ -66,7 +67,7 @@ class Anonymize(Stage):
         return [private_map_dir(data_dir).parent]  # the map back to real ids, and the author names
 
     def shards(self, ctx: StageContext) -> list[Shard]:
-        files = [f for f in ctx.upstream_files("ingest_reddit") if f.parent.name != "authors"]
+        files = [f for f in ctx.upstream_files("ingest_reddit") if f.parent.name not in ("authors", "forgotten")]
         return [Shard(f"{f.parent.name}-{f.stem}", (str(f),), weight=f.stat().st_size) for f in files]
 
     def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
@@ -101,11 +102,16 @@ class Anonymize(Stage):
             columns["subreddit"] = [
                 pseudonym(key, "u", s[2:].lower()) if s and s.lower().startswith("u_") else s for s in df["subreddit"]
             ]
+        forgotten_files = ctx.upstream_files("ingest_reddit", "forgotten")
+        forgotten = set(pl.read_parquet(forgotten_files[0])["ngram"].to_list()) if forgotten_files else set()
         scrubbed: Counter = Counter()
         for col in TEXT_COLUMNS:
             if col in df.columns:
                 values = []
                 for text in df[col]:
+                    if forgotten:  # passages quoting a forgotten person go first
+                        text, quotes = remove_quotes(text, forgotten, key)
+                        stats.counts["forgotten_quotes"] += quotes
                     clean, counts = scrubber.scrub(text)
                     scrubbed.update(counts)
                     values.append(clean)

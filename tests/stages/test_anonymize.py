@@ -122,3 +122,25 @@ def test_provenance_uses_the_private_map_only_when_present(tmp_path):
     shutil.rmtree(tmp_path / "private")
     out = alignx("provenance", row["id"], data_dir=tmp_path).stdout
     assert "real_id" not in out and "ledger" not in out
+
+
+def test_forget_removes_quotes_of_the_forgotten_person_in_others_comments(tmp_path):
+    """A reply quoting quietkettle's real demo comment loses the quote after `alignx forget`."""
+    quoted = ("Aw, I'm sorry it's been frustrating. What helped me was to buy a cheap thermometer, "
+              "and to remember that heat control matters more than the recipe.")
+    reply = {"author": "reply_writer_99", "body": f"> {quoted}\n\nGreat advice, I will try the thermometer trick.",
+             "created_utc": 1709270046, "id": "zz9q01", "link_id": "t3_1009j7", "parent_id": "t1_100agv",
+             "subreddit": "Cooking", "subreddit_id": "t5_rs", "score": 12}
+    extra = tmp_path / "extra" / "quotes_comments.json"
+    extra.parent.mkdir()
+    extra.write_text(json.dumps(reply) + "\n")
+    inputs = [*sorted(SAMPLE_REDDIT.glob("*.zst")), extra]
+    alignx("forget", "--author", "quietkettle", data_dir=tmp_path, env={"ALIGNX_PSEUDONYM_KEY": KEY})
+    build(tmp_path, inputs)
+    bodies = pl.concat([table(tmp_path, "threads"), table(tmp_path, "orphans")], how="diagonal")["body"].to_list()
+    assert not any("cheap thermometer, and to remember" in b for b in bodies)
+    assert any(b.startswith("> [quote removed]") and "thermometer trick" in b for b in bodies)
+    m = json.loads((tmp_path / "work/anonymize/_manifest.json").read_text())
+    assert m["counts"]["forgotten_quotes"] >= 1
+    ngrams = pl.read_parquet(next((tmp_path / "work/ingest_reddit").glob("out-*/forgotten/ngrams.parquet")))
+    assert ngrams.height > 10 and ngrams.schema["ngram"] == pl.Int64
