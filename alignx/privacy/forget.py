@@ -3,8 +3,8 @@
 ``alignx forget`` drops the person's own posts and comments (ingest_reddit). Their words can
 still stand in replies ("> I moved to Leeds last year" followed by an answer). ingest_reddit
 hashes every word n-gram of the forgotten person's texts (keyed, so the list reveals no text)
-into ``forgotten/ngrams.parquet``; anonymize then replaces each paragraph or "> " quote block
-of any remaining text that shares an n-gram with them by ``[quote removed]`` and counts it
+into ``forgotten/ngrams.parquet``; anonymize then replaces each "> " quote block of any
+remaining text of which at least half the n-grams are theirs by ``[quote removed]`` and counts it
 (``forgotten_quotes`` in its manifest).
 
 Functions only, so a caller (``alignx forget`` under a data-dir lock) can wrap them.
@@ -16,8 +16,11 @@ import hashlib
 import re
 from typing import Iterable
 
-#: Words per n-gram: 8 words shared verbatim is a quote, not a common phrase.
+#: Words per n-gram, and the share of a passage's n-grams that must be the forgotten person's
+#: for the passage to count as quoting them: one shared 8-word phrase can be a stock phrase
+#: ("what helped me was to ..."); most of a paragraph is a quote.
 NGRAM_WORDS = 8
+MIN_SHARE = 0.5
 PLACEHOLDER = "[quote removed]"
 WORD = re.compile(r"\w+")
 # paragraphs: blank-line separated; a run of "> " lines is one quote block
@@ -44,8 +47,8 @@ def texts_ngrams(texts: Iterable[str | None], key: bytes, n: int = NGRAM_WORDS) 
 
 
 def remove_quotes(text: str | None, forgotten: set[int], key: bytes, n: int = NGRAM_WORDS) -> tuple[str | None, int]:
-    """``text`` with each block that shares an n-gram with ``forgotten`` replaced by
-    ``[quote removed]`` (a quote block keeps its "> "); and how many blocks were replaced."""
+    """``text`` with each "> " quote block whose n-grams are at least ``MIN_SHARE`` in
+    ``forgotten`` replaced by ``> [quote removed]``; and how many were replaced."""
     if not text or not forgotten:
         return text, 0
     removed = 0
@@ -53,10 +56,12 @@ def remove_quotes(text: str | None, forgotten: set[int], key: bytes, n: int = NG
     def repl(m: re.Match) -> str:
         nonlocal removed
         block = m.group(0)
-        if ngram_hashes(block, key, n) & forgotten:
+        if not block.lstrip().startswith((">", "&gt;")):
+            return block  # the same words unquoted are someone's own (templates, stock phrases)
+        grams = ngram_hashes(block, key, n)
+        if grams and len(grams & forgotten) >= MIN_SHARE * len(grams):
             removed += 1
-            quoted = block.lstrip().startswith((">", "&gt;"))
-            return ("> " + PLACEHOLDER + ("\n" if block.endswith("\n") else "")) if quoted else PLACEHOLDER
+            return "> " + PLACEHOLDER + ("\n" if block.endswith("\n") else "")
         return block
 
     out = BLOCK.sub(repl, text)
