@@ -138,8 +138,8 @@ def test_forget_removes_quotes_of_the_forgotten_person_in_others_comments(tmp_pa
     alignx("forget", "--author", "quietkettle", data_dir=tmp_path, env={"ALIGNX_PSEUDONYM_KEY": KEY})
     build(tmp_path, inputs)
     bodies = pl.concat([table(tmp_path, "threads"), table(tmp_path, "orphans")], how="diagonal")["body"].to_list()
-    assert not any("cheap thermometer, and to remember" in b for b in bodies)
-    assert any(b.startswith("> [quote removed]") and "thermometer trick" in b for b in bodies)
+    reply_out = [b for b in bodies if "thermometer trick" in b]
+    assert reply_out == ["> [quote removed]\n\nGreat advice, I will try the thermometer trick."]
     m = json.loads((tmp_path / "work/anonymize/_manifest.json").read_text())
     assert m["counts"]["forgotten_quotes"] >= 1
     ngrams = pl.read_parquet(next((tmp_path / "work/ingest_reddit").glob("out-*/forgotten/ngrams.parquet")))
