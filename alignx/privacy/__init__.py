@@ -381,6 +381,8 @@ def mask(text: str) -> str:
 
 # -- the audit ------------------------------------------------------------------------------
 AUDIT_KINDS = ("author_name", "mention", "email", "phone", "ip", "card")
+#: What the second opinion (``alignx.privacy.audit``, detectors apart from the scrubber's) reports.
+SECOND_KINDS = tuple(f"second.{k}" for k in ("email", "phone", "ip", "national_id", "address", "profile_link"))
 
 
 @dataclass
@@ -409,13 +411,16 @@ def audit_tables(root: Path, names: Iterable[str], *, min_name_length: int = 4,
     """Scan every text in every parquet file under ``root``.
 
     Looks for (a) ``names`` (real author names: as a bare word, or as a whole cell such as a
-    subreddit ``u_<name>``), (b) u/ mentions, (c) emails, phone numbers, IPs, card numbers.
+    subreddit ``u_<name>``), (b) u/ mentions, (c) emails, phone numbers, IPs, card numbers,
+    and (d) what the second opinion finds (``second.<kind>``: tokens parsed by other tools).
     Returns counts by kind, the findings (text masked) and the number of strings scanned.
     """
     import polars as pl
 
     names = [n for n in names if n]
-    rules = ScrubRules(addresses=False, profile_links=False, reddit_links=False,
+    from alignx.privacy.audit import second_opinion
+
+    rules = ScrubRules(addresses=False, profile_links=False, reddit_links=False, person_names=False,
                        min_name_length=min_name_length, ordinary_word_zipf=ordinary_word_zipf)
     scrubber = Scrubber(names, rules)
     exact = {n.lower() for n in names if len(n) >= min_name_length} | {
@@ -433,6 +438,9 @@ def audit_tables(root: Path, names: Iterable[str], *, min_name_length: int = 4,
                         hits = {(s, e, k) for s, e, k in scrubber.find(text) if k in AUDIT_KINDS}
                         if text.lower() in exact:
                             hits.add((0, len(text), "author_name"))
+                        for kind, found in second_opinion(text):
+                            start = max(text.find(found), 0)
+                            hits.add((start, start + len(found), f"second.{kind}"))
                         for start, end, kind in sorted(hits):
                             counts[kind] += 1
                             if sum(f.kind == kind for f in findings) < 5:
