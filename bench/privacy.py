@@ -4,9 +4,10 @@
   kind, recall = share of gold spans overlapped by a finding of that kind; precision = share
   of findings of that kind overlapping a gold span of the matching type ("any PII" precision
   counts a finding overlapping any gold span, e.g. a phone finding on a US SSN).
-- WNUT-17 dev (1,009 real social-media sentences, BIO tags): person-name recall of the
-  regex + dictionary layers with no dictionary (what the layers catch of strangers' names),
-  and the share of sentences where anything is flagged at all (over-scrubbing).
+- WNUT-17 dev (1,009 real social-media sentences, BIO tags): person-name recall with no
+  author dictionary (what the layers catch of strangers' names), the share of findings on a
+  labelled person (precision_person) or on any labelled entity, and the share of sentences
+  where anything is flagged at all.
 
 Writes bench/results/privacy.json.
 """
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PII = Path(os.environ.get("ALIGNX_SHARED_DATA", ROOT.parent / "shared" / "data")) / "pii"
 RESULTS = ROOT / "bench" / "results"
 KINDS = {"email": ["EMAIL_ADDRESS"], "phone": ["PHONE_NUMBER"], "address": ["STREET_ADDRESS"],
-         "card": ["CREDIT_CARD"], "ip": ["IP_ADDRESS"]}
+         "card": ["CREDIT_CARD"], "ip": ["IP_ADDRESS"], "national_id": ["US_SSN"], "person_name": ["PERSON"]}
 
 
 def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
@@ -33,6 +34,7 @@ def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
 
 def presidio(scrubber: Scrubber) -> dict:
     rows = json.loads((PII / "synth_dataset_v2.json").read_text())
+    scrubber.find("warm up: John Smith, 555-013-4477, 12 Elm Street")  # lazy loads are not timed
     t0 = time.perf_counter()
     found = [scrubber.find(r["full_text"]) for r in rows]
     seconds = time.perf_counter() - t0
@@ -67,7 +69,7 @@ def wnut(scrubber: Scrubber) -> dict:
             tok, tag = line.split("\t")[:2]
             tokens.append(tok)
             tags.append(tag)
-    persons = caught = flagged = 0
+    persons = caught = flagged = found_n = on_person = on_entity = 0
     for toks, tgs in sentences:
         text, spans = "", []
         for tok, tag in zip(toks, tgs):
@@ -76,6 +78,18 @@ def wnut(scrubber: Scrubber) -> dict:
             spans.append((start, start + len(tok), tag))
         found = scrubber.find(text)
         flagged += bool(found)
+        entities, cur = [], None
+        for start, end, tag in spans:
+            if tag.startswith("B-"):
+                cur = [start, end, tag[2:]]
+                entities.append(cur)
+            elif tag.startswith("I-") and cur:
+                cur[1] = end
+            else:
+                cur = None
+        found_n += len(found)
+        on_person += sum(any(_overlap((a, b), (s, e)) for s, e, t in entities if t == "person") for a, b, _ in found)
+        on_entity += sum(any(_overlap((a, b), (s, e)) for s, e, _ in entities) for a, b, _ in found)
         i = 0
         while i < len(spans):
             if spans[i][2] == "B-person":
@@ -89,7 +103,10 @@ def wnut(scrubber: Scrubber) -> dict:
             else:
                 i += 1
     return {"sentences": len(sentences), "person_names": persons,
-            "person_recall": round(caught / persons, 3), "sentences_flagged": round(flagged / len(sentences), 3)}
+            "person_recall": round(caught / persons, 3), "sentences_flagged": round(flagged / len(sentences), 3),
+            "findings": found_n,
+            "precision_person": round(on_person / found_n, 3) if found_n else None,
+            "precision_any_entity": round(on_entity / found_n, 3) if found_n else None}
 
 
 def main() -> None:
@@ -97,7 +114,8 @@ def main() -> None:
         raise SystemExit(f"bench privacy needs {PII}")
     scrubber = Scrubber([])
     report = {"presidio_synthetic": presidio(scrubber), "wnut17_dev": wnut(scrubber),
-              "layers": "regex + libphonenumber + Luhn; author-name dictionary empty (no NER)"}
+              "layers": "regex + libphonenumber + Luhn + person-name lists and cues (alignx/privacy/names.py); "
+                        "author-name dictionary empty"}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "privacy.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

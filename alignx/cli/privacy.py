@@ -11,8 +11,9 @@ from pipeline.errors import UserError
 def register(sub) -> None:
     p = sub.add_parser(
         "audit-privacy", help="prove no Reddit identity or personal data is in a release",
-        description="Scan every text of every parquet shard under DIR for real author names (from "
-        "data/private), u/ mentions, emails, phone numbers, IPs and card numbers. Prints counts and "
+        description="Scan every text of every parquet shard under DIR for real author names (every name seen "
+        "in any input, from data/private), u/ mentions, emails, phone numbers, IPs and card numbers, "
+        "and ask a second opinion of detectors the scrubber does not use (second.<kind>). Prints counts and "
         "masked examples; exits 1 on any finding. DIR defaults to the newest release in "
         "DATA_DIR/release, else the anonymize stage's outputs.",
     )
@@ -57,7 +58,9 @@ def cmd_audit_privacy(args) -> int:
     counts, findings, scanned = audit_tables(root, names, min_name_length=p["min_name_length"],
                                              ordinary_word_zipf=p["ordinary_word_zipf"])
     print(f"audit-privacy {root}: {scanned} texts scanned, {len(names)} real author names checked")
-    for kind in ("author_name", "mention", "email", "phone", "ip", "card"):
+    from alignx.privacy import AUDIT_KINDS, SECOND_KINDS
+
+    for kind in AUDIT_KINDS + SECOND_KINDS:
         print(f"  {kind:<12} {counts.get(kind, 0)}")
     for f in findings:
         print(f"  found {f.kind} in {f.file} column {f.column} row {f.row}: {f.text}")

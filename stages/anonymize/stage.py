@@ -33,6 +33,7 @@ from pipeline.io import write_parquet
 from alignx.privacy import (
     ScrubRules, Scrubber, key_id, load_key, load_optout, opted_out_names, optout_id, pseudonym,
 )
+from alignx.privacy.forget import remove_quotes
 from pipeline.stage import Shard, Stage, StageContext, Stats
 
 PRIVATE_MAP = Path("private") / "anonymize" / "map"
@@ -50,7 +51,9 @@ def private_map_dir(data_dir: Path) -> Path:
 
 class Anonymize(Stage):
     name = "anonymize"
-    version = "2"
+    #: 2: parent chains and prompt_ids (issue 16), forgotten quotes and new scrub layers (issue 20)
+    #: 3: quotes of forgotten people removed from the parent chain too
+    version = "3"
     upstream = ("ingest_reddit",)
     unit = "records"
     description = "pseudonymize users and ids; scrub personal data from text"
@@ -69,7 +72,7 @@ class Anonymize(Stage):
         return [private_map_dir(data_dir).parent]  # the map back to real ids, and the author names
 
     def shards(self, ctx: StageContext) -> list[Shard]:
-        files = [f for f in ctx.upstream_files("ingest_reddit") if f.parent.name != "authors"]
+        files = [f for f in ctx.upstream_files("ingest_reddit") if f.parent.name not in ("authors", "forgotten")]
         return [Shard(f"{f.parent.name}-{f.stem}", (str(f),), weight=f.stat().st_size) for f in files]
 
     def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
@@ -106,11 +109,16 @@ class Anonymize(Stage):
             columns["subreddit"] = [
                 pseudonym(key, "u", s[2:].lower()) if s and s.lower().startswith("u_") else s for s in df["subreddit"]
             ]
+        forgotten_files = ctx.upstream_files("ingest_reddit", "forgotten")
+        forgotten = set(pl.read_parquet(forgotten_files[0])["ngram"].to_list()) if forgotten_files else set()
         scrubbed: Counter = Counter()
         for col in TEXT_COLUMNS:
             if col in df.columns:
                 values = []
                 for text in df[col]:
+                    if forgotten:  # passages quoting a forgotten person go first
+                        text, quotes = remove_quotes(text, forgotten, key)
+                        stats.counts["forgotten_quotes"] += quotes
                     clean, counts = scrubber.scrub(text)
                     scrubbed.update(counts)
                     values.append(clean)
@@ -120,6 +128,9 @@ class Anonymize(Stage):
             for texts in df["chain_texts"]:
                 clean_chain = []
                 for text in texts:
+                    if forgotten:  # a forgotten person's words quoted up the chain go too
+                        text, quotes = remove_quotes(text, forgotten, key)
+                        stats.counts["forgotten_quotes"] += quotes
                     clean, counts = scrubber.scrub(text)
                     scrubbed.update(counts)
                     clean_chain.append(clean)

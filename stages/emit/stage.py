@@ -28,7 +28,7 @@ import polars as pl
 from stages.emit.bias import bias_report, flags, plots
 from pipeline.errors import StageFailed
 from pipeline.io import sha256_file, write_parquet
-from alignx.privacy import Scrubber
+from alignx.privacy import ScrubRules, Scrubber
 from pipeline.stage import Shard, Stage, StageContext, Stats
 from alignx.taxonomy import load_taxonomy
 
@@ -122,7 +122,10 @@ def shard_paths(split: str, n_rows: int, shard_rows: int) -> list[tuple[str, int
 
 class Emit(Stage):
     name = "emit"
-    version = "4"  # 3: the card's "How far to trust each dimension"; 4: community signal columns, leak section
+    # 3: the card's "How far to trust each dimension"; 4: community signal columns, leak section
+    # 5: the last scrub pass adds issue 20's layers (profile links without scheme, addresses with
+    #    city/postcode, SSN, IPv6); person names stay anonymize's
+    version = "5"
     # ingest_reddit and anonymize: their manifests feed the dataset card
     upstream = ("assemble", "cluster", "annotate", "ingest_alignment", "ingest_reddit", "anonymize")
     unit = "examples"
@@ -136,7 +139,9 @@ class Emit(Stage):
     def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
         p = ctx.params
         scrubbed: Counter = Counter()
-        scrubber = Scrubber([])
+        # a last pass over every text (alignment data included); person names are left to
+        # anonymize, which knows the authors: a name list would also rewrite fictional names in prompts
+        scrubber = Scrubber([], ScrubRules(person_names=False))
         stats = Stats()
         splits, assembled = {}, {}
         for split in ("train", "test"):

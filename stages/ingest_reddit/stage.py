@@ -46,6 +46,8 @@ Outputs (``data/work/ingest_reddit/out-*/``):
 - ``users/users.parquet``: per author: eligible comments, posts, distinct threads, subreddits.
 - ``authors/authors.parquet``: every author name in the inputs, dropped records included (the
   anonymizer scrubs all of them from text).
+- ``forgotten/ngrams.parquet``: keyed hashes of the word 8-grams of the texts of people who
+  asked to be forgotten (``alignx.privacy.forget``): anonymize removes passages quoting them.
 - ``rejects/<file>.jsonl``: lines that are not JSON objects, with file, line and reason.
 
 Drop reasons (the manifest's ``dropped``; each record counted once, by the first rule it fails,
@@ -83,6 +85,7 @@ from pipeline.logs import get_logger
 from stages.ingest_reddit.quality import near_duplicates
 from alignx.threads import parent_chains, reachable_replies, render_prompt
 from alignx.privacy import load_key, load_optout, opted_out_names, optout_id
+from alignx.privacy.forget import texts_ngrams
 from pipeline.stage import Shard, Stage, StageContext, Stats
 
 log = get_logger("ingest_reddit")
@@ -313,15 +316,28 @@ def write_scratch(df: pl.DataFrame, path: Path) -> None:
         df.write_ipc(tmp, compression="uncompressed")
 
 
+# the text a record shows: a comment's body; a post's title, then its body
+RECORD_TEXT = pl.when(pl.col("kind") == "comment").then(pl.col("body")).otherwise(pl.col("title") + "\n" + pl.col("body"))
+NGRAM_SCHEMA = {"ngram": pl.Int64}
+
+
+def forgotten_ngrams(df: pl.DataFrame, key: bytes) -> pl.DataFrame:
+    """Filtered records (``drop_reason`` set) -> ``ngram`` (i64, sorted, unique): keyed hashes of the
+    word 8-grams of the opted-out people's texts (``alignx.privacy.forget``), so anonymize can
+    remove passages of other comments that quote them. ``opted_out`` is the first rule after
+    ``malformed_json``, so every record of such a person carries that reason."""
+    texts = df.filter(pl.col("drop_reason") == "opted_out").select(RECORD_TEXT.alias("text"))["text"].to_list()
+    return pl.DataFrame({"ngram": sorted(texts_ngrams(texts, key))}, schema=NGRAM_SCHEMA)
+
+
 def filter_chunk(df: pl.DataFrame, p: dict, key: bytes | None, optout) -> pl.DataFrame:
     """Normalized records -> the same plus ``drop_reason`` (null: kept).
 
     The English test is the last rule and the costliest (regexes over the text), so it runs
     only on the records that pass every other rule: the reasons are the same as testing all.
     """
-    text = pl.when(pl.col("kind") == "comment").then(pl.col("body")).otherwise(pl.col("title") + "\n" + pl.col("body"))
     opted = opted_out_names(df["author"].unique().to_list(), key, optout) if optout else set()
-    df = df.with_columns(text.alias("text"), pl.lit(True).alias("english"),
+    df = df.with_columns(RECORD_TEXT.alias("text"), pl.lit(True).alias("english"),
                          pl.col("author").is_in(sorted(opted)).alias("opted_out"))
     df = df.with_columns(drop_reason(df, p).alias("drop_reason"))
     if p["english_only"]:
@@ -365,7 +381,8 @@ class IngestReddit(Stage):
     name = "ingest_reddit"
     #: 2: missing_body, missing_link_id, bad_created_utc dropped and counted; 3: prompts carry the
     #: parent chain, removed post bodies keep their threads, near_duplicate and parent_unavailable
-    version = "3"
+    #: 4: forgotten/ngrams.parquet (quotes of forgotten people, removed by anonymize)
+    version = "4"
     unit = "records"  # lines of the dumps (a malformed line counts as one)
     input_keys = ("ingest_reddit.inputs",)
     reads = ("anonymize",)  # anonymize.key_file: the opt-out list is keyed
@@ -391,7 +408,8 @@ class IngestReddit(Stage):
         every core. Per chunk ``i`` it writes ``posts-i.arrow`` (kept submissions),
         ``comments-i-bBBB.arrow`` (kept comments of author bucket BBB, so ``finish`` reads one
         bucket's files only), ``dropped-i.arrow`` (kind, id and reason of dropped records, so
-        comments of dropped posts can be dropped too) and ``authors-i.arrow``; and
+        comments of dropped posts can be dropped too), ``authors-i.arrow`` and, when someone
+        asked to be forgotten, ``forgotten-i.arrow`` (n-gram hashes of their texts); and
         ``rejects.jsonl`` for lines that are not JSON objects. Files are named by chunk, and
         chunks are counted in file order, so the outputs do not depend on thread timing.
         """
@@ -423,6 +441,8 @@ class IngestReddit(Stage):
                 write_scratch(part, out_dir / f"comments-{i:05d}-b{b:03d}.arrow")
             write_scratch(dropped.select("kind", "id", "link_id", "drop_reason"), out_dir / f"dropped-{i:05d}.arrow")
             write_scratch(df.select(pl.col("author").unique()), out_dir / f"authors-{i:05d}.arrow")
+            if optout:
+                write_scratch(forgotten_ngrams(dropped, key), out_dir / f"forgotten-{i:05d}.arrow")
             return raw.height + len(bad), bad, Counter(dict(dropped.group_by("drop_reason").len().iter_rows())), \
                 kept.height, body_removed
 
@@ -553,6 +573,10 @@ class IngestReddit(Stage):
                    .filter(pl.col("author") != DELETED).unique().sort("author").collect())
         write_parquet(authors, out_dir / "authors" / "authors.parquet")
         stats.counts["authors_seen"] = authors.height
+        forgotten_files = [f for part in parts for f in sorted(part.glob("forgotten-*.arrow"))]
+        forgotten = (pl.scan_ipc(forgotten_files).unique().sort("ngram").collect() if forgotten_files
+                     else pl.DataFrame(schema=NGRAM_SCHEMA))
+        write_parquet(forgotten, out_dir / "forgotten" / "ngrams.parquet")
         for part in parts:
             if (part / "rejects.jsonl").exists():
                 dst = out_dir / "rejects" / f"{part.name.rsplit('-', 1)[0]}.jsonl"

@@ -122,3 +122,54 @@ def test_provenance_uses_the_private_map_only_when_present(tmp_path):
     shutil.rmtree(tmp_path / "private")
     out = alignx("provenance", row["id"], data_dir=tmp_path).stdout
     assert "real_id" not in out and "ledger" not in out
+
+
+def test_forget_removes_quotes_of_the_forgotten_person_in_others_comments(tmp_path):
+    """A reply quoting quietkettle's real demo comment loses the quote after `alignx forget`."""
+    quoted = ("Aw, I'm sorry it's been frustrating. What helped me was to buy a cheap thermometer, "
+              "and to remember that heat control matters more than the recipe.")
+    reply = {"author": "reply_writer_99", "body": f"> {quoted}\n\nGreat advice, I will try the thermometer trick.",
+             "created_utc": 1709270046, "id": "zz9q01", "link_id": "t3_1009j7", "parent_id": "t1_100agv",
+             "subreddit": "Cooking", "subreddit_id": "t5_rs", "score": 12}
+    extra = tmp_path / "extra" / "quotes_comments.json"
+    extra.parent.mkdir()
+    extra.write_text(json.dumps(reply) + "\n")
+    inputs = [*sorted(SAMPLE_REDDIT.glob("*.zst")), extra]
+    alignx("forget", "--author", "quietkettle", data_dir=tmp_path, env={"ALIGNX_PSEUDONYM_KEY": KEY})
+    build(tmp_path, inputs)
+    bodies = pl.concat([table(tmp_path, "threads"), table(tmp_path, "orphans")], how="diagonal")["body"].to_list()
+    reply_out = [b for b in bodies if "thermometer trick" in b]
+    assert reply_out == ["> [quote removed]\n\nGreat advice, I will try the thermometer trick."]
+    m = json.loads((tmp_path / "work/anonymize/_manifest.json").read_text())
+    assert m["counts"]["forgotten_quotes"] >= 1
+    ngrams = pl.read_parquet(next((tmp_path / "work/ingest_reddit").glob("out-*/forgotten/ngrams.parquet")))
+    assert ngrams.height > 10 and ngrams.schema["ngram"] == pl.Int64
+
+
+LAYERS = ("mentions", "author_names", "person_names", "emails", "phones", "ips", "cards", "national_ids",
+          "addresses", "profile_links", "reddit_links")
+
+
+@pytest.mark.parametrize("scrubbing", [False, True])
+def test_audit_second_opinion_fails_an_unscrubbed_build(tmp_path, scrubbing):
+    """Planted identifiers in a reply of the demo corpus: with every scrubbing layer off the
+    audit's own detectors (not the scrubber's) find each; with scrubbing on it passes."""
+    body = ("thanks! my code is on github.com/lenaledger, my node is 2001:db8::8a2e:370:7334, "
+            "write to 1600 Elm Street, Springfield, IL 62704, SSN 123-45-6789 (yes really) "
+            "or ring +44 20 7946 0958")
+    reply = {"author": "reply_writer_99", "body": body, "created_utc": 1709270046, "id": "zz9q02",
+             "link_id": "t3_1009j7", "parent_id": "t1_100agv", "subreddit": "Cooking", "subreddit_id": "t5_rs",
+             "score": 12}
+    extra = tmp_path / "extra" / "planted_comments.json"
+    extra.parent.mkdir()
+    extra.write_text(json.dumps(reply) + "\n")
+    sets = [] if scrubbing else [f"anonymize.{layer}=false" for layer in LAYERS]
+    build(tmp_path, [*sorted(SAMPLE_REDDIT.glob("*.zst")), extra], KEY, *sets)
+    proc = alignx("audit-privacy", data_dir=tmp_path, check=False)
+    found = dict(re.findall(r"^  ([\w.]+)\s+(\d+)$", proc.stdout, re.M))
+    if scrubbing:
+        assert proc.returncode == 0, proc.stdout
+    else:
+        assert proc.returncode == 1
+        for kind in ("profile_link", "ip", "address", "national_id", "phone"):
+            assert int(found[f"second.{kind}"]) >= 1, (kind, proc.stdout)

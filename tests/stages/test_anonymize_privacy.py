@@ -19,7 +19,7 @@ def scrubber():
     ("Honestly maple_syrup_dan nailed it", "Honestly [user] nailed it", {"author_name": 1}),
     ("QUIETKETTLE said so", "[user] said so", {"author_name": 1}),
     # ordinary words and short names are left alone when bare
-    ("bob and Dave and k went out", "bob and Dave and k went out", {}),
+    ("bob and Dave and k went out", "bob and [name] and k went out", {"person_name": 1}),
     # a name inside another word is not a mention of it
     ("quietkettles are loud", "quietkettles are loud", {}),
     ("mail lena.ledger@example.com today", "mail [email] today", {"email": 1}),
@@ -75,20 +75,36 @@ def test_luhn():
     assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
 
 
-def test_wnut_person_names_are_not_over_scrubbed(shared_data):
-    """On 1,009 real social-media sentences, the regex layers flag little that is not PII."""
-    sentences, current = [], []
-    for line in (shared_data / "pii" / "emerging.dev.conll").read_text().splitlines():
+def test_wnut_person_names_found_without_over_scrubbing(shared_data):
+    """On 1,009 real social-media sentences: the name layer finds strangers' names (no author
+    dictionary) and what it flags is nearly always a labelled entity."""
+    sentences, text, spans, persons = [], "", [], []
+    for line in (shared_data / "pii" / "emerging.dev.conll").read_text().splitlines() + [""]:
         if not line.strip():
-            if current:
-                sentences.append(" ".join(current))
-            current = []
+            if text:
+                sentences.append((text, spans))
+            text, spans = "", []
         else:
-            current.append(line.split("\t")[0])
+            tok, tag = line.split("\t")[:2]
+            if tag.startswith("I-") and spans:
+                spans[-1] = (spans[-1][0], len(text) + len(tok), spans[-1][2])
+            elif tag != "O":
+                spans.append((len(text), len(text) + len(tok), tag[2:]))
+            text += tok + " "
     assert len(sentences) == 1009
     s = Scrubber([])
-    flagged = sum(1 for t in sentences if s.find(t))
-    assert flagged < 0.02 * len(sentences)
+    gold = found = caught = on_entity = 0
+    for text, ents in sentences:
+        hits = s.find(text)
+        found += len(hits)
+        on_entity += sum(any(a < e and st < b for st, e, _ in ents) for a, b, _ in hits)
+        for st, e, kind in ents:
+            if kind == "person":
+                gold += 1
+                caught += any(a < e and st < b for a, b, _ in hits)
+    assert gold == 470
+    assert caught / gold >= 0.35, caught / gold  # 0.385 measured (bench/results/privacy.json)
+    assert on_entity / found >= 0.9, on_entity / found  # 0.92 measured
 
 
 def test_presidio_synthetic_emails_and_cards_are_caught(shared_data):

@@ -206,7 +206,7 @@ def test_provenance_traces_a_record_to_its_dump_line(tmp_path, reddit_dir):
     out = alignx("provenance", "c2102", data_dir=tmp_path).stdout
     assert "c2102 in stage ingest_reddit" in out
     assert "source_file: RC_2005-12.zst" in out and "source_line: 501" in out
-    assert "lineage:" in out and "ingest_reddit v3" in out
+    assert "lineage:" in out and "ingest_reddit v4" in out
     proc = alignx("provenance", "nope", data_dir=tmp_path, check=False)
     assert proc.returncode == 2 and "no record with this id" in proc.stderr
 

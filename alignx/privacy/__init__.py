@@ -34,14 +34,63 @@ PSEUDONYM_BYTES = 8  # 16 hex characters: collisions negligible below billions o
 MENTION = re.compile(r"(?<![\w/])/?u/[A-Za-z0-9_-]{2,20}\b", re.IGNORECASE)
 EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
-IPV6 = re.compile(r"\b(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}\b|\b(?:[0-9A-Fa-f]{1,4}:){1,7}:(?:[0-9A-Fa-f]{1,4}\b)?")
+# an IPv6 candidate: hex groups and colons (at least two), checked by the ipaddress module
+IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4})?(?::{1,2}[0-9A-Fa-f]{1,4}){2,7}(?:::)?(?![\w:])|"
+                  r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,7}:(?![\w:])")
 CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
+# US social security numbers (the 9xx and 000 areas are never issued)
+SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b")
+# phone numbers libphonenumber does not read without a country: digit groups with separators
+PHONE_GROUPS = re.compile(
+    r"(?<![\w.,/:-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?|\(0\)[ ]?)?\d{2,5}(?:[ .-]\d{2,8}){1,4}(?![\w.,/:-]?\d)")
 STREET_SUFFIX = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Way|"
-                 r"Terrace|Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl)")
+                 r"Terrace|Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Crescent|Cres|Close|"
+                 r"Grove|Gardens|Mews|Row|Hill|Walk|Park|Green|Loop|Pass|Path|Pike|Alley|Plaza|Point|"
+                 r"Ridge|Run|Crossing|Estates|Heights|Station|Wharf|Radial|Expressway)")
+UNIT = r"(?:Apt|Apartment|Suite|Ste|Unit|Flat|Room|Rm|Floor|Fl|#)\.?\s*#?[\w-]{1,6}"
+US_STATES = ("AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC "
+             "ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR").split()
+US_STATE_ZIP = rf"(?:{'|'.join(US_STATES)})\s+\d{{5}}(?:-\d{{4}})?"
+UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}"
+CA_POSTCODE = r"[ABCEGHJ-NPRSTVXY]\d[A-Z][ -]?\d[A-Z]\d"
+CAP_WORD = r"[A-Z][\w'.-]*"
+CITY_WORD = r"(?:[A-Z][a-z][\w'.-]*|[A-Z]{3,}\b)"
+# "<number> <words> <suffix>[, unit][, City][, ST 12345 | postcode]"
 ADDRESS = re.compile(
-    rf"\b\d{{1,6}}\s+(?:[A-Z][a-z]+\.?\s+){{1,4}}{STREET_SUFFIX}\b\.?(?:,?\s+(?:Apt|Suite|Unit|#)\s*\w+)?",
+    rf"\b\d{{1,6}}[A-Za-z]?(?:[ \t]+(?:{CAP_WORD}|\d+\w*|of|the|de|la)){{1,5}}[ \t]+{STREET_SUFFIX}\b\.?"
+    rf"(?:[ \t]+(?:[NS][EW]?|[EW])\b\.?)?(?:,?\s*{UNIT})?"
+    rf"(?:,?[ \t]*\n?[ \t]*{CITY_WORD}(?:[ \t]+{CITY_WORD}){{0,2}})?"
+    rf"(?:,?[ \t]*\n?[ \t]*,?[ \t]*(?:{US_STATE_ZIP}|{UK_POSTCODE}|(?:[A-Z]{{2}}[ \t]+)?{CA_POSTCODE}))?",
 )
-URL = re.compile(r"\b(?:https?://|www\.)[^\s<>()\[\]]+", re.IGNORECASE)
+# the parts of an address that name a place on their own
+ADDRESS_PARTS = re.compile(
+    rf"\b(?:Apt|Apartment|Suite|Ste)\.?\s*#?\d{{1,5}}[A-Za-z]?\b"
+    rf"|(?<=[,\s]){US_STATE_ZIP}\b"
+    rf"|\b(?:PSC|Unit|CMR)\s+\d{{3,5}},?\s+Box\s+\d{{3,5}}(?:\s*\n?\s*[ADF]PO\s+A[AEP]\s+\d{{5}})?"
+    rf"|\bUSS\s+{CAP_WORD}\s*\n?\s*FPO\s+A[AEP]\s+\d{{5}}"
+    rf"|\b[ADF]PO\s+A[AEP]\s+\d{{5}}"
+    # continental forms: "Friedhofstrasse 33", "ul. Zamkowa 33", "Rue de la Paix 5"
+    rf"|\b[A-Z]\w*(?:strasse|straße|str\.|weg|gasse|platz|allee|vej|veien|vegen|gatan|gata|gade|laan|straat|"
+    rf"plein|tie|katu|utca|ulica|terrasse|vägen|väg)\s+\d{{1,5}}[a-zA-Z]?\b"
+    rf"|\b(?:ul\.|Rue|rue|Via|via|Calle|Avenida|Av\.|Rua|Viale|Piazza|Plac|Carrer|Strada)\s+(?:[\w'.-]+\s+){{1,4}}\d{{1,5}}\b"
+    rf"|\b(?:the\s+)?corner\s+of\s+[^,\n]{{3,50}}?\s+and\s+{CAP_WORD}(?:[ \t]+{CAP_WORD}){{0,2}}"
+    rf"|\b{UK_POSTCODE}\b(?<=[A-Z])|\b{CA_POSTCODE}\b",
+)
+# the lines that follow an address on an envelope: "\n Suite 621\n ARENDAL\n Norway 02032"
+ADDRESS_TAIL = re.compile(r"(?:[ \t]*\n[ \t]*,?[ \t]*(?:[A-ZÀÆØÅÄÖÜ][^\n.?!:;]{0,40}|\d{4,6})(?=\n|$|[.?!,]))+")
+# a profile link, with or without a scheme: reddit.com/u/NAME, old.reddit.com/user/NAME, github.com/NAME
+PROFILE_URL = re.compile(
+    r"(?<![\w.@/-])(?:https?://)?(?:(?:www|old|new|np|m|i|mobile|amp)\.)?"
+    r"(?:reddit\.com/(?:u|user)/[\w-]+"
+    r"|(?:facebook|fb|instagram|twitter|x|linkedin|tiktok|youtube|github|gitlab|medium|tumblr|snapchat|"
+    r"onlyfans|patreon|venmo|paypal|twitch|soundcloud|pinterest|vk|threads|bsky|keybase|steamcommunity)"
+    r"\.(?:com|me|net|app|tv|social)/(?:in/|@|user/|u/|id/|profiles/|channel/|c/)?[\w.@-]+"
+    r"|(?:t\.me|cash\.app|discord\.gg|wa\.me|linktr\.ee)/[\w.$@-]+)"
+    r"[^\s<>()\[\]]*",
+    re.IGNORECASE,
+)
+URL = re.compile(r"\b(?:https?://|www\.)[^\s<>()\[\]]+|(?<![\w.@/-])(?:old\.|np\.|m\.)?(?:reddit\.com|redd\.it)/[^\s<>()\[\]]+",
+                 re.IGNORECASE)
 REDDIT_USER_URL = re.compile(r"reddit\.com/(?:u|user)/", re.IGNORECASE)
 REDDIT_THREAD_URL = re.compile(r"(?:reddit\.com|redd\.it)/", re.IGNORECASE)
 PERSONAL_SITES = re.compile(
@@ -51,11 +100,16 @@ PERSONAL_SITES = re.compile(
 )
 PHONE_DIGITS = re.compile(r"\d")
 WORD_CHAR = re.compile(r"\w")
+# digit runs shaped like a phone number that are not: amounts ("3 500 000", "1.000.000"),
+# decimals ("0.390625"), dates ("2024-03-01") and year ranges ("2018-2019")
+NOT_PHONE = re.compile(r"^(?:\d{1,3}(?:[ .]\d{3})*[ .]\d00|\d+\.\d+|\d{4}[-./]\d{1,2}[-./]\d{1,2}|"
+                       r"\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|(?:19|20)\d\d ?[-–] ?(?:19|20)?\d\d)$")
 
 #: What each kind of finding becomes in scrubbed text.
 PLACEHOLDERS = {
     "email": "[email]", "phone": "[phone]", "ip": "[ip]", "card": "[card]", "address": "[address]",
     "profile_link": "[profile link]", "reddit_link": "[reddit link]", "mention": "[user]", "author_name": "[user]",
+    "national_id": "[id number]", "person_name": "[name]",
 }
 
 
@@ -131,12 +185,15 @@ class ScrubRules:
 
     mentions: bool = True
     author_names: bool = True
+    person_names: bool = True
     emails: bool = True
     phones: bool = True
     ips: bool = True
     cards: bool = True
+    national_ids: bool = True
     addresses: bool = True
     profile_links: bool = True
+    profile_link_domain: bool = False
     reddit_links: bool = True
     other_links: str = "keep"  # "keep" | "domain"
     min_name_length: int = 4
@@ -145,14 +202,16 @@ class ScrubRules:
     mention_style: str = "placeholder"  # "placeholder": [user]; "pseudonym": [user u_...] (needs the key)
 
 
+NAME_TOKENS = re.compile(r"[\w-]+")
+WORD_TOKENS = re.compile(r"\w+")
+
+
 class Scrubber:
     """Finds and replaces personal data. ``names``: author names known to the corpus."""
 
     def __init__(self, names: Iterable[str], rules: ScrubRules = ScrubRules(), key: bytes | None = None,
                  forced: Iterable[str] = ()):
         """``forced``: names scrubbed even when short or ordinary words (people who opted out)."""
-        import ahocorasick
-
         if rules.mention_style not in ("placeholder", "pseudonym") or (rules.mention_style == "pseudonym" and not key):
             raise UserError(f"anonymize.mention_style: '{rules.mention_style}' must be \"placeholder\" or "
                             f"\"pseudonym\" (the latter needs the key)")
@@ -160,27 +219,67 @@ class Scrubber:
             raise UserError(f"anonymize.other_links: '{rules.other_links}' must be \"keep\" or \"domain\"")
         self.rules = rules
         self.key = key
-        self.automaton = None
-        forced = {n for n in forced if n}
-        if rules.author_names or forced:
-            automaton = ahocorasick.Automaton()
-            for name in names if rules.author_names else ():
-                if (name and len(name) >= rules.min_name_length and name != "[deleted]"
-                        and not is_ordinary_word(name, rules.ordinary_word_zipf)):
-                    automaton.add_word(name.lower(), name)
-            for name in forced:
-                automaton.add_word(name.lower(), name)
-            if len(automaton):
-                automaton.make_automaton()
-                self.automaton = automaton
+        # lower-cased author names; matched word by word with set intersections (C speed), not per match
+        self.names: frozenset[str] = frozenset()
+        forced = {n.lower() for n in forced if n}
+        if rules.author_names:
+            self.names = frozenset(
+                n.lower() for n in names
+                if n and len(n) >= rules.min_name_length and n != "[deleted]"
+                and not is_ordinary_word(n, rules.ordinary_word_zipf)) | forced
+        else:
+            self.names = frozenset(forced)
+        self.persons = None
+        if rules.person_names:
+            from alignx.privacy.names import PersonNames
+
+            self.persons = PersonNames()
 
     # -- finding ------------------------------------------------------------------------------
     def find(self, text: str) -> list[tuple[int, int, str]]:
-        """Spans ``(start, end, kind)`` of personal data, longest first where they overlap."""
+        """Spans ``(start, end, kind)`` of personal data, longest first where they overlap.
+
+        Each detector runs only when a cheap test on the text passes (an "@" for emails, a
+        digit for numbers and street addresses, a "/" for links), which is most of the speed."""
         if not text:
             return []
         r = self.rules
         spans: list[tuple[int, int, str]] = []
+        has_digit = PHONE_DIGITS.search(text) is not None
+        if "/" in text:
+            self._links(text, spans)
+        if r.emails and "@" in text:
+            spans += [(m.start(), m.end(), "email") for m in EMAIL.finditer(text)]
+        if r.mentions and ("u/" in text or "U/" in text):
+            spans += [(m.start(), m.end(), "mention") for m in MENTION.finditer(text)]
+        if r.ips and has_digit:
+            if "." in text:
+                spans += [(m.start(), m.end(), "ip") for m in IPV4.finditer(text)]
+            if ":" in text:
+                spans += [(m.start(), m.end(), "ip") for m in IPV6.finditer(text) if _is_ipv6(m.group(0))]
+        if r.national_ids and has_digit and "-" in text:
+            spans += [(m.start(), m.end(), "national_id") for m in SSN.finditer(text)]
+        if r.cards and has_digit:
+            for m in CARD.finditer(text):
+                digits = re.sub(r"\D", "", m.group(0))
+                if 13 <= len(digits) <= 19 and luhn_ok(digits):
+                    spans.append((m.start(), m.end(), "card"))
+        if r.addresses:
+            self._addresses(text, spans, has_digit)
+        if r.phones and has_digit and len(PHONE_DIGITS.findall(text)) >= 7:
+            self._phones(text, spans)
+        if self.names:
+            self._author_names(text, spans)
+        if self.persons is not None:
+            spans += [(a, b, "person_name") for a, b in self.persons.find(text)]
+        return _resolve_overlaps(spans)
+
+    def _links(self, text: str, spans: list) -> None:
+        r = self.rules
+        if r.profile_links:
+            for m in PROFILE_URL.finditer(text):
+                url = m.group(0).rstrip(".,;:!?'\"")
+                spans.append((m.start(), m.start() + len(url), "profile_link"))
         if r.profile_links or r.reddit_links or r.other_links == "domain":
             for m in URL.finditer(text):
                 url = m.group(0).rstrip(".,;:!?'\"")
@@ -193,36 +292,35 @@ class Scrubber:
                         spans.append((m.start(), end, "reddit_link"))
                 elif r.other_links == "domain":
                     spans.append((m.start(), end, "link_domain"))
-        if r.emails:
-            spans += [(m.start(), m.end(), "email") for m in EMAIL.finditer(text)]
-        if r.mentions:
-            spans += [(m.start(), m.end(), "mention") for m in MENTION.finditer(text)]
-        if r.ips:
-            spans += [(m.start(), m.end(), "ip") for m in IPV4.finditer(text)]
-            spans += [(m.start(), m.end(), "ip") for m in IPV6.finditer(text) if m.group(0).count(":") >= 3]
-        if r.cards:
-            for m in CARD.finditer(text):
-                digits = re.sub(r"\D", "", m.group(0))
-                if 13 <= len(digits) <= 19 and luhn_ok(digits):
-                    spans.append((m.start(), m.end(), "card"))
-        if r.addresses:
-            spans += [(m.start(), m.end(), "address") for m in ADDRESS.finditer(text)]
-        if r.phones and len(PHONE_DIGITS.findall(text)) >= 7:
-            import phonenumbers
 
-            for m in phonenumbers.PhoneNumberMatcher(text, r.phone_region, leniency=phonenumbers.Leniency.POSSIBLE):
-                # digits inside a word (hex ids, pseudonyms, serials) are not phone numbers
-                if not _inside_word(text, m.start, m.end):
-                    spans.append((m.start, m.end, "phone"))
-        if self.automaton is not None:
-            lower = text.lower()
-            for end, name in self.automaton.iter(lower):
-                start = end - len(name) + 1
-                before = lower[start - 1] if start > 0 else " "
-                after = lower[end + 1] if end + 1 < len(lower) else " "
-                if not WORD_CHAR.match(before) and not WORD_CHAR.match(after) and before != "/":
-                    spans.append((start, end + 1, "author_name"))
-        return _resolve_overlaps(spans)
+    def _addresses(self, text: str, spans: list, has_digit: bool) -> None:
+        found = []
+        if has_digit:
+            found += [(m.start(), m.end()) for m in ADDRESS.finditer(text)]
+        if has_digit or "corner of" in text:
+            found += [(m.start(), m.end()) for m in ADDRESS_PARTS.finditer(text)]
+        for start, end in found:
+            tail = ADDRESS_TAIL.match(text, end)  # the lines below a street on an envelope
+            spans.append((start, tail.end() if tail else end, "address"))
+
+    def _phones(self, text: str, spans: list) -> None:
+        import phonenumbers
+
+        for m in phonenumbers.PhoneNumberMatcher(text, self.rules.phone_region, leniency=phonenumbers.Leniency.POSSIBLE):
+            # digits inside a word (hex ids, pseudonyms, serials) are not phone numbers
+            if not _inside_word(text, m.start, m.end) and not NOT_PHONE.match(m.raw_string):
+                spans.append((m.start, m.end, "phone"))
+        for m in PHONE_GROUPS.finditer(text):
+            digits = sum(ch.isdigit() for ch in m.group(0))
+            if 8 <= digits <= 15 and not NOT_PHONE.match(m.group(0)):
+                spans.append((m.start(), m.end(), "phone"))
+
+    def _author_names(self, text: str, spans: list) -> None:
+        lower = text.lower()
+        hits = (set(NAME_TOKENS.findall(lower)) | set(WORD_TOKENS.findall(lower))) & self.names
+        for name in hits:
+            for m in re.finditer(rf"(?<!\w){re.escape(name)}(?!\w)", lower):
+                spans.append((m.start(), m.end(), "author_name"))
 
     # -- replacing ----------------------------------------------------------------------------
     def scrub(self, text: str | None) -> tuple[str | None, Counter]:
@@ -236,7 +334,10 @@ class Scrubber:
         out, pos = [], 0
         for start, end, kind in spans:
             out.append(text[pos:start])
-            if kind == "link_domain":
+            if kind == "profile_link" and self.rules.profile_link_domain:
+                m = re.match(r"(?:https?://)?(?:(?:www|old|new|np|m|i|mobile|amp)\.)?([^/\s]+)", text[start:end], re.IGNORECASE)
+                out.append(f"[profile link: {m.group(1).lower() if m else 'link'}]")
+            elif kind == "link_domain":
                 m = re.match(r"(?:https?://)?(?:www\.)?([^/\s]+)", text[start:end], re.IGNORECASE)
                 out.append(f"[link: {m.group(1) if m else 'link'}]")
             elif kind in ("mention", "author_name") and self.rules.mention_style == "pseudonym":
@@ -248,6 +349,15 @@ class Scrubber:
             pos = end
         out.append(text[pos:])
         return "".join(out), counts
+
+
+def _is_ipv6(candidate: str) -> bool:
+    import ipaddress
+
+    try:
+        return isinstance(ipaddress.ip_address(candidate), ipaddress.IPv6Address)
+    except ValueError:
+        return False
 
 
 def _inside_word(text: str, start: int, end: int) -> bool:
@@ -271,6 +381,8 @@ def mask(text: str) -> str:
 
 # -- the audit ------------------------------------------------------------------------------
 AUDIT_KINDS = ("author_name", "mention", "email", "phone", "ip", "card")
+#: What the second opinion (``alignx.privacy.audit``, detectors apart from the scrubber's) reports.
+SECOND_KINDS = tuple(f"second.{k}" for k in ("email", "phone", "ip", "national_id", "address", "profile_link"))
 
 
 @dataclass
@@ -299,13 +411,16 @@ def audit_tables(root: Path, names: Iterable[str], *, min_name_length: int = 4,
     """Scan every text in every parquet file under ``root``.
 
     Looks for (a) ``names`` (real author names: as a bare word, or as a whole cell such as a
-    subreddit ``u_<name>``), (b) u/ mentions, (c) emails, phone numbers, IPs, card numbers.
+    subreddit ``u_<name>``), (b) u/ mentions, (c) emails, phone numbers, IPs, card numbers,
+    and (d) what the second opinion finds (``second.<kind>``: tokens parsed by other tools).
     Returns counts by kind, the findings (text masked) and the number of strings scanned.
     """
     import polars as pl
 
     names = [n for n in names if n]
-    rules = ScrubRules(addresses=False, profile_links=False, reddit_links=False,
+    from alignx.privacy.audit import second_opinion
+
+    rules = ScrubRules(addresses=False, profile_links=False, reddit_links=False, person_names=False,
                        min_name_length=min_name_length, ordinary_word_zipf=ordinary_word_zipf)
     scrubber = Scrubber(names, rules)
     exact = {n.lower() for n in names if len(n) >= min_name_length} | {
@@ -323,6 +438,9 @@ def audit_tables(root: Path, names: Iterable[str], *, min_name_length: int = 4,
                         hits = {(s, e, k) for s, e, k in scrubber.find(text) if k in AUDIT_KINDS}
                         if text.lower() in exact:
                             hits.add((0, len(text), "author_name"))
+                        for kind, found in second_opinion(text):
+                            start = max(text.find(found), 0)
+                            hits.add((start, start + len(found), f"second.{kind}"))
                         for start, end, kind in sorted(hits):
                             counts[kind] += 1
                             if sum(f.kind == kind for f in findings) < 5:
