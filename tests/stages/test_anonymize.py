@@ -125,11 +125,12 @@ def test_provenance_uses_the_private_map_only_when_present(tmp_path):
 
 
 def test_forget_removes_quotes_of_the_forgotten_person_in_others_comments(tmp_path):
-    """A reply quoting quietkettle's real demo comment loses the quote after `alignx forget`."""
+    """A comment quoting quietkettle's real demo comment loses the quote after `alignx forget`.
+    (A direct reply to their comment is dropped whole, as parent_unavailable: so this one answers the post.)"""
     quoted = ("Aw, I'm sorry it's been frustrating. What helped me was to buy a cheap thermometer, "
               "and to remember that heat control matters more than the recipe.")
     reply = {"author": "reply_writer_99", "body": f"> {quoted}\n\nGreat advice, I will try the thermometer trick.",
-             "created_utc": 1709270046, "id": "zz9q01", "link_id": "t3_1009j7", "parent_id": "t1_100agv",
+             "created_utc": 1709270046, "id": "zz9q01", "link_id": "t3_1009j7", "parent_id": "t3_1009j7",
              "subreddit": "Cooking", "subreddit_id": "t5_rs", "score": 12}
     extra = tmp_path / "extra" / "quotes_comments.json"
     extra.parent.mkdir()
@@ -158,7 +159,7 @@ def test_audit_second_opinion_fails_an_unscrubbed_build(tmp_path, scrubbing):
             "write to 1600 Elm Street, Springfield, IL 62704, SSN 123-45-6789 (yes really) "
             "or ring +44 20 7946 0958")
     reply = {"author": "reply_writer_99", "body": body, "created_utc": 1709270046, "id": "zz9q02",
-             "link_id": "t3_1009j7", "parent_id": "t1_100agv", "subreddit": "Cooking", "subreddit_id": "t5_rs",
+             "link_id": "t3_1009j7", "parent_id": "t3_1009j7", "subreddit": "Cooking", "subreddit_id": "t5_rs",
              "score": 12}
     extra = tmp_path / "extra" / "planted_comments.json"
     extra.parent.mkdir()

@@ -39,7 +39,7 @@ def test_every_comment_has_a_topic_or_noise(demo):
     assert assign.height == 342 == m["records_in"]
     assert assign["topic"].min() >= -1
     topics = pl.read_parquet(out(d) / "topics/topics.parquet")
-    assert topics.height == m["counts"]["topics"] >= 3
+    assert topics.height == m["counts"]["topics"] >= 2
     assert topics["size"].sum() == (assign["topic"] >= 0).sum()
     assert all(len(k) > 0 for k in topics["keywords"].to_list())
 
@@ -84,4 +84,5 @@ def test_sampled_fit_assigns_the_rest(demo, tmp_path):
 def test_real_2005_dump_gets_topics(tmp_path, reddit_dir):
     m = build(tmp_path, [reddit_dir / "RC_2005-12.zst"])
     assign = pl.read_parquet(out(tmp_path) / "topics/assignments.parquet")
-    assert assign.height == 881 and m["counts"]["topics"] >= 2
+    # 881 rated comments before near-duplicates were removed (issue 16)
+    assert assign.height == m["records_in"] > 850 and m["counts"]["topics"] >= 2

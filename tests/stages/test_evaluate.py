@@ -108,7 +108,8 @@ def test_psoups_trained_head_is_saved_with_the_report_and_reported_against_its_a
     gains = {g["persona"]: g for g in report["persona_gain"]}
     assert set(gains) == {"pair", "demo", "all"}
     g = gains["all"]
-    assert g["gain"] == round(results[("trained", "all")]["accuracy"] - results[("no-persona", "all")]["accuracy"], 4)
+    diff = results[("trained", "all")]["accuracy"] - results[("no-persona", "all")]["accuracy"]
+    assert abs(g["gain"] - diff) <= 2e-4  # each figure is rounded to 4 places on its own
     assert g["ci95"][0] <= g["gain"] <= g["ci95"][1]
 
 
