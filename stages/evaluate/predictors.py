@@ -152,6 +152,15 @@ class LengthPredictor:
         return np.array([len(e["chosen"]) - len(e["rejected"]) for e in examples], dtype=float)
 
 
+def _given_directions(items: list[dict]) -> list[np.ndarray] | None:
+    """The history items' own directions (each shape (90,)), or None when any item lacks one
+    (benchmark files: the predictor rates the texts instead)."""
+    given = [i.get("Preference Direction") for i in items]
+    if not items or any(g is None for g in given):
+        return None
+    return [np.asarray(g, dtype=float) for g in given]
+
+
 class ProfilePredictor:
     """No training: rate the history with the annotator (or use its directions), build the
     profile, and prefer the response whose rating difference agrees with it. With the same
@@ -180,16 +189,16 @@ class ProfilePredictor:
         dirs = []
         if persona in ("ugc", "all"):
             items = e.get(UGC) or []
-            given = [i.get("Preference Direction") for i in items]
-            if items and all(g is not None for g in given):
-                dirs += [np.asarray(g, dtype=float) for g in given]
+            given = _given_directions(items)
+            if given is not None:
+                dirs += given
             elif items:
                 dirs += [single_direction(r) for r in self._ratings([i["comment"] for i in items])]
         if persona in ("pair", "all"):
             items = e.get(PAIR) or []
-            given = [i.get("Preference Direction") for i in items]
-            if items and all(g is not None for g in given):
-                dirs += [np.asarray(g, dtype=float) for g in given]
+            given = _given_directions(items)
+            if given is not None:
+                dirs += given
             elif items:
                 rc = self._ratings([i["chosen"] for i in items])
                 rr = self._ratings([i["rejected"] for i in items])
