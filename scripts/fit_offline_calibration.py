@@ -51,6 +51,10 @@ CANDIDATES = [
     (39, "lex_73", ">=", 1),  # play: jokes and laughter (the humor lexicon)
     (42, "lex_honest", ">=", 1), (43, "lex_facts", ">=", 1), (44, "lex_helpful", ">=", 1),
     (45, "lex_coherent", ">=", 1),  # quality criteria: what the comment demands of statements
+    # complexity of the statement (46, the AlignX / P-SOUPS sense: the level the comment is written
+    # at): readability grade and syllables per word
+    (46, "grade", ">=", 1), (46, "grade", "<=", -1),
+    (46, "syllables_per_word", ">=", 1), (46, "syllables_per_word", "<=", -1),
     (72, "lex_72", ">=", 1), (72, "neg", ">=", 1),  # emotions: feeling words, negative affect
     # interests: a topic is present only where the text names it (its lexicon); how many of its
     # words, or how close the text's embedding is to the topic's description, decides the rest
@@ -60,17 +64,7 @@ CANDIDATES = [
 ]
 
 
-#: Rules not fitted. Complexity (46): the reference set has 6 labels on it, and its guidelines
-#: read 46 as a concern voiced about complexity, while AlignX and P-SOUPS read it as the
-#: response's own complexity; the readability grade measures the latter. Flesch-Kincaid grade
-#: bands: 12 and up = college-level text (+1), 16 and up = graduate-level (+2); 6 and below =
-#: primary-school text (-1), 3 and below (-2). validate-annotator reports its reference agreement.
-FIXED_RULES = [
-    {"dimension": 46, "feature": "grade", "op": ">=", "sign": 1, "t1": 12.0, "t2": 16.0, "dev": None,
-     "note": "not fitted: Flesch-Kincaid grade bands"},
-    {"dimension": 46, "feature": "grade", "op": "<=", "sign": -1, "t1": 6.0, "t2": 3.0, "dev": None,
-     "note": "not fitted: Flesch-Kincaid grade bands"},
-]
+FIXED_RULES: list[dict] = []  # every rule is fitted
 
 
 def load_reference(split: str) -> tuple[list[dict], dict[str, dict]]:
