@@ -1,21 +1,24 @@
 """The offline annotator (default backend ``embedding``): one validated instrument per group of
-dimensions, abstaining everywhere else.
+dimensions, abstaining everywhere else. Every instrument is vectorized or a fast lexicon: over 500
+comments a second on 2 cores (bench/results/annotator_validity.json, ``throughput``).
 
 Instruments (features, shape (n,) each, computed for a batch of texts at once):
 
-- ``words``: the comment's word count (polars regex count, vectorized) -> concise/detailed (16),
-  depth of interaction (14);
+- ``words``: the comment's word count (polars regex count) -> concise/detailed (16), depth of
+  interaction (14);
 - ``compound``, ``neg``, ``pos``: VADER sentiment (vaderSentiment; a lexicon and rule instrument
-  validated on social-media text) -> agreeableness (5), conflict (15), aggression (34) when the
-  reference set shows it agrees;
-- ``grade``: Flesch-Kincaid grade level (textstat) -> complexity (46), in the AlignX sense of
-  the response's own complexity (P-SOUPS student / PhD);
-- ``topic_<d>``: cosine similarity of the comment's sentence embedding (all-MiniLM-L6-v2, cached)
-  to a rich description of interest ``d`` (``resources/interest_topics.toml``), minus the text's
-  mean similarity over the 43 topics -> interests;
-  only the ``max_interests`` (config ``annotate.offline_max_interests``) most similar topics
-  above their thresholds count, so a comment
-  touches few interests.
+  validated on social-media text) -> conflict (15) and neighbours when the reference set agrees;
+- ``grade``, ``syllables_per_word``: Flesch-Kincaid grade level, computed vectorized over the
+  batch (polars regex counts of words, vowel groups and sentences; links removed) -> complexity
+  (46), in the AlignX sense of the response's own complexity (P-SOUPS student / PhD);
+- ``lex_<name>``: match counts of the word lists of ``resources/lexicons.toml`` (one per
+  interest 47-89, and lists of acts: insults, courtesy, disagreement, fact-checking, ...);
+- ``topic_<d>``: cosine similarity of the comment's static sentence embedding (the configured
+  model, default all-MiniLM-L6-v2-static, cached) to a rich description of interest ``d``
+  (``resources/interest_topics.toml``), minus the text's mean similarity over the 43 topics;
+  ``lextopic_<d>``: the same where the text names the topic (``lex_<d>`` >= 1), else -1;
+  only the ``max_interests`` (config ``annotate.offline_max_interests``) strongest interests
+  past their thresholds count, so a comment touches few interests.
 
 A rule (``resources/offline_calibration.json``, written by
 ``scripts/fit_offline_calibration.py`` from the reference set's **dev** split only) says, for
@@ -28,7 +31,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -40,6 +45,8 @@ from stages.annotate.ratings import RESOURCES, Item, Result, Spend
 
 TOPICS_FILE = RESOURCES / "interest_topics.toml"
 CALIBRATION_FILE = RESOURCES / "offline_calibration.json"
+LEXICONS_FILE = RESOURCES / "lexicons.toml"
+URL = r"\(?https?://\S+|www\.\S+"
 BATCH = 512
 
 
@@ -52,26 +59,72 @@ def embedding_version(max_interests: int, calibration: dict | None = None) -> st
     """The offline annotator's version: its topic descriptions, the taxonomy, the rules and
     ``max_interests``."""
     calibration = calibration if calibration is not None else json.loads(CALIBRATION_FILE.read_text())
-    h = hashlib.sha256(TOPICS_FILE.read_bytes() + TAXONOMY_FILE.read_bytes()
+    h = hashlib.sha256(TOPICS_FILE.read_bytes() + LEXICONS_FILE.read_bytes() + TAXONOMY_FILE.read_bytes()
                        + json.dumps([calibration, max_interests], sort_keys=True).encode())
     return "o" + h.hexdigest()[:12]
 
 
-def surface_features(texts: list[str]) -> dict[str, np.ndarray]:
-    """``words``, ``compound``, ``neg``, ``pos``, ``grade``: each shape (n,), float64."""
-    import textstat
+def _lexicon_pattern(entry: str) -> str:
+    """One lexicon entry as a regex: whole words, case folded by the caller, a trailing ``*``
+    matching any word ending, words of a phrase separated by any whitespace."""
+    star = entry.endswith("*")
+    body = entry.rstrip("*")
+    regex = r"\s+".join(re.escape(w) for w in body.split())
+    head = r"\b" if re.match(r"\w", body[0]) else ""
+    tail = (r"\w*" if star else "") + (r"\b" if re.match(r"\w", body[-1]) else "")
+    return head + regex + tail
 
+
+@lru_cache(maxsize=1)
+def lexicons() -> dict[str, list[str]]:
+    """Lexicon name (a dimension index or a name) -> its regexes, case-insensitive: one for the
+    ASCII entries in ASCII mode (Unicode word boundaries make the regex engine six times slower),
+    one for the others (emoji, accents) when there are any. A text's count is the sum."""
+    out = {}
+    for name, entries in tomllib.loads(LEXICONS_FILE.read_text()).items():
+        ascii_entries = [e for e in entries if e.isascii()]
+        other = [e for e in entries if not e.isascii()]
+        out[str(name)] = ["(?i-u)(?:" + "|".join(_lexicon_pattern(e) for e in ascii_entries) + ")"] + (
+            ["(?i)(?:" + "|".join(_lexicon_pattern(e) for e in other) + ")"] if other else [])
+    return out
+
+
+def readability(texts: pl.Series) -> dict[str, np.ndarray]:
+    """``grade`` (Flesch-Kincaid grade level: 0.39 words per sentence + 11.8 syllables per word -
+    15.59) and ``syllables_per_word``, each shape (n,), vectorized over the texts (polars regex
+    counts; syllables = vowel groups less a silent final e, at least one per word). An empty text
+    has grade 0."""
+    texts = texts.str.replace_all(URL, " ")  # a URL is no word of the text
+    words = texts.str.count_matches(r"[A-Za-z]+").to_numpy().astype(np.float64)
+    vowels = texts.str.count_matches(r"(?i)[aeiouy]+").to_numpy().astype(np.float64)
+    silent_e = texts.str.count_matches(r"(?i)\b\w{2,}[^aeiouyl\W]e\b").to_numpy().astype(np.float64)
+    sentences = texts.str.count_matches(r"[.!?]+(?:\s|$)").to_numpy().astype(np.float64)
+    ends_open = ~texts.str.contains(r"[.!?]\s*$").to_numpy()
+    sentences = np.maximum(sentences + ends_open, 1)  # a text not ending in . ! ? ends a sentence
+    syllables = np.maximum(vowels - silent_e, words)
+    spw = np.where(words > 0, syllables / np.maximum(words, 1), 0.0)
+    grade = np.where(words > 0, 0.39 * words / sentences + 11.8 * spw - 15.59, 0.0)
+    return {"grade": grade, "syllables_per_word": spw}
+
+
+def surface_features(texts: list[str]) -> dict[str, np.ndarray]:
+    """``words``, ``compound``, ``neg``, ``pos``, ``grade``, ``syllables_per_word`` and one
+    ``lex_<name>`` per lexicon (match counts): each shape (n,), float64."""
     analyzer = _vader()
-    words = pl.Series(texts, dtype=pl.String).str.count_matches(r"\w+").to_numpy().astype(np.float64)
+    series = pl.Series(texts, dtype=pl.String)
+    words = series.str.count_matches(r"\w+").to_numpy().astype(np.float64)
     scores = [analyzer.polarity_scores(t) for t in texts]  # VADER rates one text a call
-    return {
+    out = {
         "words": words,
-        "compound": np.array([s["compound"] for s in scores]),
-        "neg": np.array([s["neg"] for s in scores]),
-        "pos": np.array([s["pos"] for s in scores]),
-        # textstat grades one text a call; an empty text has grade 0
-        "grade": np.array([textstat.flesch_kincaid_grade(t) if t.strip() else 0.0 for t in texts]),
+        "compound": np.array([s["compound"] for s in scores], dtype=np.float64),
+        "neg": np.array([s["neg"] for s in scores], dtype=np.float64),
+        "pos": np.array([s["pos"] for s in scores], dtype=np.float64),
+        **readability(series),
     }
+    prose = series.str.replace_all(URL, " ")  # a word inside a link is not the text's word
+    for name, regexes in lexicons().items():
+        out[f"lex_{name}"] = sum(prose.str.count_matches(r).to_numpy().astype(np.float64) for r in regexes)
+    return out
 
 
 _ANALYZER = None
@@ -105,7 +158,7 @@ def apply_rules(features: dict[str, np.ndarray], rules: list[dict], n: int, max_
         # a dimension may have one rule per pole; their ranges never overlap (the fitter checks)
         ratings[:, d] = np.where(level > 0, r["sign"] * level, ratings[:, d])
         evidence[:, d] = np.where(level > 0, level, evidence[:, d])  # 1 = weak, 2 = strong
-        if r["feature"].startswith("topic_"):
+        if r["feature"].startswith(("topic_", "lextopic_", "lex_")) and 47 <= d <= 89:
             topic_score[:, d] = np.where(level > 0, x, -np.inf)
     if max_interests >= 0:
         # keep the max_interests best topics per text; the rest lose their rating
@@ -148,6 +201,10 @@ class EmbeddingAnnotator:
         # to every topic, and only what stands out from that says which topic it is about
         rel = sims - sims.mean(axis=1, keepdims=True) if len(texts) else sims
         out.update({f"topic_{d}": rel[:, j].astype(np.float64) for j, d in enumerate(dims)})
+        # a topic's similarity where the text also names the topic (one of its lexicon's words),
+        # else -1 (below every threshold): the lexicon says the topic is there, the embedding
+        # that it is what the text is about
+        out.update({f"lextopic_{d}": np.where(out[f"lex_{d}"] >= 1, out[f"topic_{d}"], -1.0) for d in dims})
         return out
 
     def rate(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:

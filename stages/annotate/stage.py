@@ -62,7 +62,7 @@ def thread_items(path: Path) -> tuple[pl.DataFrame, list[Item]]:
 
 class Annotate(Stage):
     name = "annotate"
-    version = "2"  # 2: sparse ratings with evidence, annotator_version
+    version = "3"  # 2: sparse ratings with evidence, annotator_version; 3: lexicon and static-embedding instruments
     upstream = ("anonymize",)
     unit = "comments"
     parallel = False

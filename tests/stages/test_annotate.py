@@ -162,7 +162,7 @@ def test_embedding_backend_reads_length_readability_and_topic():
     from alignx.taxonomy import load_taxonomy
 
     tax = load_taxonomy()
-    ann = EmbeddingAnnotator("all-MiniLM-L6-v2", None)
+    ann = EmbeddingAnnotator("all-MiniLM-L6-v2-static", None)  # the configured default
     texts = [
         "The eigenvalue decomposition of the covariance operator characterizes the asymptotic variance "
         "of the estimator under heteroscedastic perturbations, which is the substantive contribution.",
