@@ -68,11 +68,11 @@ def distill_static(out: Path | None = None) -> Path:
     import shutil
     import tempfile
 
-    from model2vec.distill import distill
-
     out = out or static_model_dir()
     if (out / "model.safetensors").exists():
         return out
+    from model2vec.distill import distill  # imports torch and transformers: only when distilling
+
     out.parent.mkdir(parents=True, exist_ok=True)
     print(f"distilling {STATIC_MODEL} from the bundled MiniLM into {out} (once per machine) ...", file=sys.stderr)
     model = distill(model_name=model_path(DEFAULT_MODEL), pca_dims=STATIC_PCA_DIMS)

@@ -42,6 +42,12 @@ CONTRADICTIONS = (
 )
 
 
+#: Interest dimensions are named only as "Likes X": a history direction of 0 on an interest says
+#: the user chose a response that was not about X over one that was (or, for an annotator that
+#: rates a topic only where it is present, nothing more), which is no evidence of disliking X.
+INTERESTS = frozenset(range(47, 90))
+
+
 def template(labels: str) -> str:
     return TEMPLATE.format(labels=labels) if labels else NO_SIGNAL
 
@@ -50,8 +56,8 @@ def traits(history_directions: list, max_traits: int) -> str:
     """Comma-joined pole labels of at most ``max_traits`` dimensions of the history's profile:
     only non-neutral dimensions (the profile rule of alignx.taxonomy over evidence-gated
     directions), strongest first (largest |mean - 0.5| over the history; ties by index), never
-    both sides of a pair in CONTRADICTIONS (the weaker one is left out), listed in taxonomy
-    order. "" when nothing passes."""
+    both sides of a pair in CONTRADICTIONS (the weaker one is left out), interests only as
+    "Likes" (INTERESTS), listed in taxonomy order. "" when nothing passes."""
     if not len(history_directions):
         return ""
     arr = np.stack([np.asarray(d, dtype=float) for d in history_directions])
@@ -61,6 +67,8 @@ def traits(history_directions: list, max_traits: int) -> str:
     chosen: dict[int, int] = {}
     for d in ranked_dims:
         pole = int(prof[d])
+        if d in INTERESTS and pole == 0:
+            continue  # see INTERESTS
         opposite = [pair[1 - pair.index((d, pole))] for pair in CONTRADICTIONS if (d, pole) in pair]
         if not any(chosen.get(od) == op for od, op in opposite):
             chosen[int(d)] = pole

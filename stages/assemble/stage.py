@@ -160,8 +160,9 @@ def community_signals(chosen: dict, rejected: dict) -> dict:
 class Assemble(Stage):
     name = "assemble"
     #: 4: evidence-gated directions, at most demographic_max_traits traits; 5: pairs among siblings,
-    #: thread-and-user splits, leak removal, decontamination, prompt_ids, community signals
-    version = "5"
+    #: thread-and-user splits, leak removal, decontamination, prompt_ids, community signals;
+    #: 6: Demographic Information names interests only as "Likes" (demographic.INTERESTS)
+    version = "6"
     upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")
     input_keys = ("assemble.decontaminate",)  # benchmark files whose text must not enter the release
     #: a Reddit target or an alignment pair: train holds each once, test four times (its personas)

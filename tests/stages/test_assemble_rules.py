@@ -79,5 +79,7 @@ def test_traits_are_few_evidenced_and_never_contradict():
     many = [direction({d: 1.0 for d in range(47, 90)}), direction({d: 1.0 for d in range(47, 60)})]
     assert len(traits(many, 12).split(", ")) == 12
     assert "science" in traits(many, 12) and "fashion" not in traits(many, 12)
+    # an interest is named only as liked: choosing a response not about finance is no dislike of it
+    assert traits([direction({69: 0.0, 16: 1.0})] * 2, 12) == "Concise communication style"
     # nothing with evidence: no traits, and the sentence says so
     assert traits([direction({})], 12) == "" and template("") == NO_SIGNAL
