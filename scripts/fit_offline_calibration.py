@@ -5,15 +5,17 @@ split is never read here; `alignx validate-annotator` reports on it.
 For each candidate (dimension, feature, comparison, sign) of CANDIDATES, the intensity-1 threshold
 ``t1`` is the one with the highest dev recall among those where the rule's dev predictions number
 at least MIN_PREDICTIONS, their evidence precision (share of predictions the labeller also gave
-evidence on that dimension) is at least MIN_PRECISION and their sign accuracy at least
-MIN_SIGN_ACCURACY. ``t2`` (intensity 2, evidence strong) is the threshold past ``t1`` that best
+evidence on that dimension) is at least MIN_PRECISION with a Wilson lower bound of at least
+MIN_PRECISION_LOWER, and their sign accuracy at least MIN_SIGN_ACCURACY. Per dimension and pole
+the candidate with the best dev recall is kept. ``t2`` (intensity 2, evidence strong) is the threshold past ``t1`` that best
 separates the labeller's intensity 2 from 1 among the dev items past ``t1`` rated on that side,
 kept when at least MIN_PREDICTIONS of them are 2 and it beats calling them all 1.
 A candidate that finds no ``t1`` is left out:
 the dimension is then never rated. Rules for both poles of one dimension are kept only when their
 ranges cannot overlap.
 
-Run after changing a feature, the topic descriptions or the reference labels:
+Run after changing a feature, a lexicon, the topic descriptions, the embedding model or the
+reference labels:
 
     PYTHONPATH=. python scripts/fit_offline_calibration.py
 """
