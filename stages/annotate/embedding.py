@@ -34,6 +34,7 @@ import json
 import re
 import tomllib
 from functools import lru_cache
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -56,10 +57,12 @@ def topics() -> dict[int, str]:
 
 
 def embedding_version(max_interests: int, calibration: dict | None = None) -> str:
-    """The offline annotator's version: its topic descriptions, the taxonomy, the rules and
-    ``max_interests``."""
+    """The offline annotator's version: its code (this module: the instruments), topic
+    descriptions, lexicons, the taxonomy, the rules and ``max_interests``. Ratings are cached
+    under it, so any change to one of them rates again."""
     calibration = calibration if calibration is not None else json.loads(CALIBRATION_FILE.read_text())
-    h = hashlib.sha256(TOPICS_FILE.read_bytes() + LEXICONS_FILE.read_bytes() + TAXONOMY_FILE.read_bytes()
+    h = hashlib.sha256(Path(__file__).read_bytes() + TOPICS_FILE.read_bytes() + LEXICONS_FILE.read_bytes()
+                       + TAXONOMY_FILE.read_bytes()
                        + json.dumps([calibration, max_interests], sort_keys=True).encode())
     return "o" + h.hexdigest()[:12]
 
@@ -131,11 +134,29 @@ _ANALYZER = None
 
 
 def _vader():
+    """VADER with its scores unchanged, in linear time. VADER's negation and idiom checks
+    lower-case the text's whole word list for every sentiment word (quadratic in the text's
+    length: most of its time on long comments), yet read only the words from i - 3 to i + 2;
+    they are handed that window instead (tests/stages/test_annotate.py compares the scores with
+    the library's on real comments)."""
     global _ANALYZER
     if _ANALYZER is None:
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-        _ANALYZER = SentimentIntensityAnalyzer()
+        class WindowedVader(SentimentIntensityAnalyzer):
+            @staticmethod
+            def _negation_check(valence, words_and_emoticons, start_i, i):
+                lo = max(0, i - 3)  # callers guarantee i > start_i: the checks read i - start_i - 1 .. i
+                return SentimentIntensityAnalyzer._negation_check(valence, words_and_emoticons[lo:i + 1], start_i,
+                                                                  i - lo)
+
+            @staticmethod
+            def _special_idioms_check(valence, words_and_emoticons, i):
+                lo = max(0, i - 3)  # called with i >= 3; reads i - 3 .. i + 2
+                return SentimentIntensityAnalyzer._special_idioms_check(valence, words_and_emoticons[lo:i + 3],
+                                                                        i - lo)
+
+        _ANALYZER = WindowedVader()
     return _ANALYZER
 
 
@@ -143,8 +164,9 @@ def apply_rules(features: dict[str, np.ndarray], rules: list[dict], n: int, max_
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(ratings, evidence), each shape (n, 90) int8, from ``features`` and the calibrated rules.
 
-    Interest rules (feature ``topic_<d>``) compete: per text only the ``max_interests`` topics with
-    the largest similarity among those past their threshold keep their rating."""
+    Interest rules (dimensions 47-89, whatever their feature) compete: per text only the
+    ``max_interests`` interests past their threshold with the largest topic similarity
+    (``topic_<d>``, one scale for all of them) keep their rating."""
     ratings = np.zeros((n, 90), dtype=np.int8)
     evidence = np.zeros((n, 90), dtype=np.int8)
     topic_score = np.full((n, 90), -np.inf)
@@ -158,8 +180,8 @@ def apply_rules(features: dict[str, np.ndarray], rules: list[dict], n: int, max_
         # a dimension may have one rule per pole; their ranges never overlap (the fitter checks)
         ratings[:, d] = np.where(level > 0, r["sign"] * level, ratings[:, d])
         evidence[:, d] = np.where(level > 0, level, evidence[:, d])  # 1 = weak, 2 = strong
-        if r["feature"].startswith(("topic_", "lextopic_", "lex_")) and 47 <= d <= 89:
-            topic_score[:, d] = np.where(level > 0, x, -np.inf)
+        if 47 <= d <= 89:  # an interest
+            topic_score[:, d] = np.where(level > 0, features.get(f"topic_{d}", x), -np.inf)
     if max_interests >= 0:
         # keep the max_interests best topics per text; the rest lose their rating
         order = np.argsort(-topic_score, axis=1, kind="stable")

@@ -62,7 +62,8 @@ def thread_items(path: Path) -> tuple[pl.DataFrame, list[Item]]:
 
 class Annotate(Stage):
     name = "annotate"
-    version = "3"  # 2: sparse ratings with evidence, annotator_version; 3: lexicon and static-embedding instruments
+    version = "4"  # 2: sparse ratings with evidence, annotator_version; 3: lexicon and static-embedding
+    # instruments; 4: interests compete on topic similarity, the annotator version hashes the instruments' code
     upstream = ("anonymize",)
     unit = "comments"
     parallel = False

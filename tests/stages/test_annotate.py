@@ -179,6 +179,19 @@ def test_embedding_backend_reads_length_readability_and_topic():
     assert r[3, finance] > 0 and r[1, finance] == 0 and e[1, finance] == 0
 
 
+def test_windowed_vader_scores_exactly_as_the_library():
+    """The offline annotator's linear-time VADER gives the library's scores on every real text of
+    the reference set (comments of 1 to over 1,000 words)."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from stages.annotate.embedding import _vader
+
+    texts = [json.loads(line)["text"] for line in (ROOT / "data/validation/items.jsonl").open()]
+    texts += [" ".join(texts)]  # one very long text: every word's window in the middle of it
+    library = SentimentIntensityAnalyzer()
+    assert [_vader().polarity_scores(t) for t in texts] == [library.polarity_scores(t) for t in texts]
+
+
 def test_openai_backend_structured_output_and_zero_requests_on_rerun(data_dir, server):
     run_annotate(data_dir, openai_args(server, "annotate.concurrency=8"))
     df = ratings(data_dir)
