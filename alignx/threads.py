@@ -70,3 +70,37 @@ def parent_chains(comments: pl.DataFrame, depth: int) -> pl.DataFrame:
         texts.append(chain_texts[::-1])
     return pl.DataFrame({"id": comments["id"], "chain_ids": ids, "chain_texts": texts},
                         schema={"id": pl.String, "chain_ids": pl.List(pl.String), "chain_texts": pl.List(pl.String)})
+
+
+def ancestor_ids(comments: pl.DataFrame, depth: int) -> pl.DataFrame:
+    """``parent_chains``' walk, vectorized: id, a1..a{depth} (the parent, the grandparent...).
+
+    ``comments``: id, parent_id, is_top_level of linked comments (unique ids). ``a{k}`` is null
+    past the end of the chain (a top-level ancestor reached, or a parent not in ``comments``).
+    Cost: one join per level.
+    """
+    node = comments.select("id", "parent_id", "is_top_level")
+    known = comments["id"].implode()
+    out = node.select("id", pl.when(~pl.col("is_top_level") & pl.col("parent_id").is_in(known))
+                      .then(pl.col("parent_id")).alias("a1"))
+    for k in range(2, depth + 1):
+        up = node.rename({"id": f"a{k - 1}", "parent_id": "_p", "is_top_level": "_t"})
+        out = (out.join(up, on=f"a{k - 1}", how="left", maintain_order="left")
+               .with_columns(pl.when(~pl.col("_t") & pl.col("_p").is_in(known)).then(pl.col("_p")).alias(f"a{k}"))
+               .drop("_p", "_t"))
+    return out if depth else out.select("id")
+
+
+def prompt_expr(title: str, body: str, chain: list[str], max_chars: int) -> pl.Expr:
+    """``render_prompt`` as a polars expression over columns: ``title``, ``body`` (the post's)
+    and ``chain``: columns of the chain's texts oldest first, null where the chain is shorter."""
+    # Python's str.strip() also strips \x1c-\x1f (str.isspace); regex \s does not
+    empty = pl.col(body).fill_null("").str.contains(r"^[\s\x1c-\x1f]*$")
+    post = pl.when(empty).then(pl.col(title)).otherwise(pl.col(body) + "\n\n" + pl.col(title))
+    parts = [pl.when(pl.col(c).is_not_null()).then(pl.lit(CHAIN_DELIMITER) + pl.col(c)).otherwise(pl.lit(""))
+             for c in chain]
+    text = pl.concat_str([post, *parts]) if parts else post
+    if not max_chars:
+        return text
+    keep = max(max_chars - len(TRUNCATION_MARK), 0)
+    return pl.when(text.str.len_chars() > max_chars).then(pl.lit(TRUNCATION_MARK) + text.str.tail(keep)).otherwise(text)

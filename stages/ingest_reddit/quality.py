@@ -1,52 +1,195 @@
-"""Near-duplicate removal of stage ``ingest_reddit``: MinHash LSH over word shingles (datasketch,
-as datatrove and NeMo Curator do), keeping the earliest text of each cluster.
+"""Near-duplicate removal of stage ``ingest_reddit``: MinHash LSH over word shingles (datasketch's
+MinHash and MinHashLSH, as datatrove and NeMo Curator use them), vectorized, keeping the earliest
+text of each cluster.
 
 Reddit repeats itself: copypasta, bot-like templates, the same answer pasted into several
 threads. Two texts whose word ``ngram``-shingle sets have an estimated Jaccard similarity of at
 least ``threshold`` are near-duplicates; a text shorter than ``ngram`` words is one shingle
 (so only its exact copies match).
+
+The result is the one datasketch gives (same shingles, same sha1 shingle hashes, same
+permutations and LSH bands), computed in bulk: words are found by polars, each shingle is
+hashed once (the only per-item Python: one sha1), the ``num_perm`` permutations run as numpy
+array operations over all shingles at once, and each LSH band is reduced to one 64-bit key.
+Only the band keys are kept (``8 x bands`` bytes per text), so texts are hashed a batch at a
+time (``MinHashIndex``) and the corpus is never held as text. Identical texts are hashed once.
+The sequential "is there an earlier kept text in one of my buckets" walk runs in Python only
+over the texts that share a bucket with another text (a few percent of real comments).
 """
 
 from __future__ import annotations
 
-import re
+import hashlib
+import struct
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import polars as pl
-from datasketch import MinHash, MinHashLSH
 
-WORD = re.compile(r"\w+")
 #: Seed of the MinHash permutations: fixed, so the same corpus always gives the same clusters.
 MINHASH_SEED = 1
+#: Python's ``re`` ``\w`` (str.isalnum() or "_"), in the regex dialect of polars.
+WORD = r"[\p{L}\p{N}_]+"
+_MERSENNE = np.uint64((1 << 61) - 1)
+_MAX_HASH = np.uint64((1 << 32) - 1)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_GOLD = np.uint64(0x9E3779B97F4A7C15)
+_U32 = struct.Struct("<I")
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer: a bijective scramble of uint64 values."""
+    x = (x ^ (x >> np.uint64(30))) * _M1
+    x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
 
 
 def shingles(text: str, ngram: int) -> set[bytes]:
-    """Lower-cased word ``ngram``-grams of ``text`` (the whole text when it is shorter)."""
-    words = WORD.findall(text.lower())
+    """Lower-cased word ``ngram``-grams of ``text`` (the whole text when it is shorter): the
+    reference definition that ``shingle_table`` computes in bulk."""
+    import re
+
+    words = re.findall(r"\w+", text.lower())
     if len(words) < ngram:
         return {" ".join(words).encode()}
     return {" ".join(words[i:i + ngram]).encode() for i in range(len(words) - ngram + 1)}
+
+
+def shingle_table(texts: pl.Series, ngram: int) -> tuple[pl.Series, np.ndarray]:
+    """(shingles, owner): every word ``ngram``-shingle of each text (as ``shingles``; a text may
+    repeat one, which changes no minimum) and the index of its text, grouped by text in order."""
+    words = texts.fill_null("").str.to_lowercase().str.extract_all(WORD)
+    lengths = words.list.len().fill_null(0).to_numpy().astype(np.int64)
+    flat = pl.DataFrame({"w": words.explode().drop_nulls()})
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    # long texts: a shingle starts at each word with ngram - 1 words after it in its text
+    grams = flat.select(pl.concat_str([pl.col("w").shift(-j) for j in range(ngram)], separator=" "))["w"]
+    n_long = np.where(lengths >= ngram, lengths - ngram + 1, 0)
+    owner_long = np.repeat(np.arange(len(texts), dtype=np.int64), n_long)
+    first = np.arange(len(owner_long), dtype=np.int64) - np.repeat(np.cumsum(n_long) - n_long, n_long)
+    long_ = grams.gather(first + starts[owner_long]) if len(owner_long) else pl.Series("w", [], pl.String)
+    # short texts (fewer than ngram words, none included): all their words are one shingle
+    short = np.flatnonzero(lengths < ngram)
+    short_ = words.gather(short).list.join(" ").fill_null("").alias("w")
+    owner = np.concatenate([owner_long, short])
+    order = np.argsort(owner, kind="stable")
+    return pl.concat([long_, short_]).gather(order), owner[order]
+
+
+def sha1_hash32(values: pl.Series) -> np.ndarray:
+    """datasketch's default hash (first 4 bytes of sha1, little-endian) of each string's UTF-8."""
+    sha1, unpack = hashlib.sha1, _U32.unpack_from
+    return np.fromiter((unpack(sha1(v.encode()).digest())[0] for v in values.to_list()),
+                       dtype=np.uint64, count=len(values))
+
+
+class MinHashIndex:
+    """Band keys of texts added batch by batch; ``resolve`` finds the near-duplicates.
+
+    Memory: id, created_utc and ``bands`` uint64 keys per text (about 100 bytes), never the texts.
+    """
+
+    def __init__(self, threshold: float, num_perm: int, ngram: int):
+        from datasketch import MinHash, MinHashLSH
+
+        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self.bands, self.rows = lsh.b, lsh.r
+        self.ngram = ngram
+        ref = MinHash(num_perm=num_perm, seed=MINHASH_SEED)
+        self.a, self.b = ref.permutations
+        # datasketch >= 2 pre-mixes the input hash and permutes in uint32 ("affine32"); 1.x: "legacy"
+        self.scheme = getattr(ref, "scheme", "legacy")
+        self.dtype = ref.hashvalues.dtype
+        self.parts: list[pl.DataFrame] = []
+
+    def band_keys(self, texts: pl.Series) -> np.ndarray:
+        """(len(texts), bands) uint64: each band's ``rows`` min-hashes folded into one key.
+        Bands are split over two threads (numpy releases the GIL in its loops)."""
+        grams, owner = shingle_table(texts, self.ngram)
+        h = self._premix(sha1_hash32(grams))
+        del grams
+        keys = np.zeros((len(texts), self.bands), dtype=np.uint64)
+        if not len(texts):
+            return keys
+        bounds = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+
+        def bands(which: range) -> None:
+            buf = np.empty_like(h)
+            for band in which:
+                key = np.full(len(texts), np.uint64(band), dtype=np.uint64)
+                for r in range(band * self.rows, (band + 1) * self.rows):
+                    self._permute(h, r, buf)
+                    key = _mix(key ^ np.minimum.reduceat(buf, bounds).astype(np.uint64)) * _GOLD
+                keys[:, band] = key
+
+        half = (self.bands + 1) // 2
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(bands, (range(half), range(half, self.bands))))
+        return keys
+
+    def _premix(self, h: np.ndarray) -> np.ndarray:
+        if self.scheme == "legacy":
+            return h
+        from datasketch.minhash import _fmix
+
+        width = 8 * self.dtype.itemsize
+        return _fmix(h.astype(self.dtype), width)
+
+    def _permute(self, h: np.ndarray, r: int, out: np.ndarray) -> None:
+        """Permutation ``r`` of every shingle hash into ``out``, as datasketch computes it."""
+        np.multiply(h, self.a[r], out=out)  # wraps modulo 2**width, as datasketch's arrays do
+        np.add(out, self.b[r], out=out)
+        if self.scheme == "legacy":  # (a * h + b) % (2**61 - 1) & (2**32 - 1)
+            np.remainder(out, _MERSENNE, out=out)
+            np.bitwise_and(out, _MAX_HASH, out=out)
+
+    def add(self, items: pl.DataFrame) -> None:
+        """``items``: id, text, created_utc. Identical texts are hashed once."""
+        items = items.select("id", "text", "created_utc")
+        first = items.select(pl.col("text").is_first_distinct())["text"]
+        unique = items.filter(first)
+        keys = self.band_keys(unique["text"])
+        frame = unique.select("text").with_columns(
+            *(pl.Series(f"k{j}", keys[:, j], dtype=pl.UInt64) for j in range(self.bands)))
+        keyed = items.join(frame, on="text", how="left", maintain_order="left", nulls_equal=True).drop("text")
+        self.parts.append(keyed)
+
+    def resolve(self) -> pl.DataFrame:
+        """id, kept_id of every text that repeats an earlier one (oldest first, ties by id):
+        a text is removed when an earlier kept text shares one of its LSH buckets, and joins
+        the cluster of the earliest such text; otherwise it is kept (and indexed)."""
+        cols = [f"k{j}" for j in range(self.bands)]
+        schema = {"id": pl.String, "created_utc": pl.Int64} | {c: pl.UInt64 for c in cols}
+        allk = pl.concat(self.parts) if self.parts else pl.DataFrame(schema=schema)
+        allk = allk.unique(subset="id", keep="first", maintain_order=True).sort("created_utc", "id")
+        # a text sharing no bucket with any other is kept and collides with nothing: skip it
+        shared = pl.any_horizontal(pl.col(c).is_duplicated() for c in cols)
+        cand = allk.filter(shared)
+        firsts: list[dict] = [{} for _ in cols]  # per band: key -> earliest kept (rank, id)
+        removed, kept_by = [], []
+        rank = 0
+        for row in cand.iter_rows():
+            i, keys = row[0], row[2:]
+            hits = [f[k] for f, k in zip(firsts, keys) if k in f]
+            if hits:
+                removed.append(i)
+                kept_by.append(min(hits)[1])
+            else:
+                for f, k in zip(firsts, keys):
+                    f[k] = (rank, i)
+                rank += 1
+        return pl.DataFrame({"id": removed, "kept_id": kept_by}, schema={"id": pl.String, "kept_id": pl.String})
 
 
 def near_duplicates(items: pl.DataFrame, threshold: float, num_perm: int, ngram: int) -> pl.DataFrame:
     """Which texts repeat an earlier one.
 
     ``items``: id, text, created_utc (seconds). Texts are visited oldest first (ties by id);
-    each is kept unless the LSH index already holds a near-duplicate, in which case it joins
-    the cluster of the earliest such text. Returns id, kept_id for every removed text
-    (``kept_id`` = the cluster's earliest text). Cost: one MinHash per text (num_perm hashes
-    per shingle) and one LSH query.
+    each is kept unless an earlier kept text shares an LSH bucket with it, in which case it
+    joins the cluster of the earliest such text. Returns id, kept_id for every removed text
+    (``kept_id`` = the cluster's earliest text).
     """
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    removed, kept_by = [], []
-    position: dict[str, int] = {}  # kept id -> its rank in time
-    ordered = items.sort("created_utc", "id")
-    hashes = MinHash.bulk([shingles(t or "", ngram) for t in ordered["text"]], num_perm=num_perm, seed=MINHASH_SEED)
-    for i, m in zip(ordered["id"], hashes):
-        hits = lsh.query(m)
-        if hits:
-            removed.append(i)
-            kept_by.append(min(hits, key=position.__getitem__))
-        else:
-            lsh.insert(i, m)
-            position[i] = len(position)
-    return pl.DataFrame({"id": removed, "kept_id": kept_by}, schema={"id": pl.String, "kept_id": pl.String})
+    index = MinHashIndex(threshold, num_perm, ngram)
+    index.add(items)
+    return index.resolve()

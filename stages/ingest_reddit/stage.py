@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 import zlib
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
@@ -82,8 +83,8 @@ from pipeline.errors import UserError
 from pipeline.io import atomic_path, sha256_file, write_parquet
 from pipeline.manifest import resolve
 from pipeline.logs import get_logger
-from stages.ingest_reddit.quality import near_duplicates
-from alignx.threads import parent_chains, reachable_replies, render_prompt
+from stages.ingest_reddit.quality import MinHashIndex
+from alignx.threads import ancestor_ids, prompt_expr, reachable_replies
 from alignx.privacy import load_key, load_optout, opted_out_names, optout_id
 from alignx.privacy.forget import texts_ngrams
 from pipeline.stage import Shard, Stage, StageContext, Stats
@@ -319,6 +320,8 @@ def write_scratch(df: pl.DataFrame, path: Path) -> None:
 # the text a record shows: a comment's body; a post's title, then its body
 RECORD_TEXT = pl.when(pl.col("kind") == "comment").then(pl.col("body")).otherwise(pl.col("title") + "\n" + pl.col("body"))
 NGRAM_SCHEMA = {"ngram": pl.Int64}
+#: Comment parts hashed at once for near-duplicates (on-disk Arrow size; memory about 3x it).
+NEAR_DUP_BATCH_MB = 64
 
 
 def forgotten_ngrams(df: pl.DataFrame, key: bytes) -> pl.DataFrame:
@@ -490,9 +493,12 @@ class IngestReddit(Stage):
     def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
         """Deduplicate, join comments to submissions and write per-author-bucket tables.
 
-        Memory: the submissions' join columns plus one author bucket of comments at a time.
-        Duplicates are found within a bucket: two copies of one comment share an author
-        (a copy whose author was deleted was already dropped by the filters).
+        Memory does not hold the comments' text: near-duplicates read the comment parts a batch
+        of files at a time and keep ~100 bytes per comment (``MinHashIndex``); thread links keep
+        ids only (id, parent_id, link_id: ~60 bytes per comment); the bodies of parent chains
+        are spilled to a scratch file; then one author bucket of comments is read at a time.
+        Duplicates are found within a bucket: two copies of one comment share an author (a copy
+        whose author was deleted was already dropped by the filters).
         """
         p = ctx.params
         post_files = [f for part in parts for f in sorted(part.glob("posts-*.arrow"))]
@@ -518,56 +524,64 @@ class IngestReddit(Stage):
         # near-duplicates and thread links span buckets: both read a few columns of every comment
         # part (lazily, column by column), then each bucket is read whole once below
         comment_files = [f for part in parts for f in sorted(part.glob("comments-*.arrow"))]
-        records = pl.scan_ipc(comment_files) if comment_files else pl.LazyFrame(schema=all_posts.schema)
-        near_dups = self._near_duplicates(records, p, stats)["id"].implode()
-        records = records.filter(~pl.col("id").is_in(near_dups))
-        links = self._thread_links(records, post_ids, filtered_post_ids, p["prompt_depth"])
-        stats.dropped["parent_unavailable"] += links["unlinked"]
-        comment_ids = []
-        totals = Counter()
-        buckets = bucket_count(p, ctx.inputs)
-        for b in range(buckets):
-            files = [f for part in parts for f in sorted(part.glob(f"comments-*-b{b:03d}.arrow"))]
-            raw = pl.read_ipc(files) if files else pl.DataFrame(schema=all_posts.schema)
-            bucket = raw.unique(subset="id", keep="first", maintain_order=True)
-            stats.dropped["duplicate_id"] += raw.height - bucket.height
-            # counted as near_duplicate above (once per id; copies of one are duplicate_id)
-            bucket = bucket.filter(~pl.col("id").is_in(near_dups))
-            in_filtered = pl.col("link_id").is_in(filtered_post_ids) & ~pl.col("link_id").is_in(post_ids)
-            stats.dropped["in_filtered_post"] += bucket.filter(in_filtered).height
-            in_thread = pl.col("link_id").is_in(post_ids)
-            unlinked = in_thread & ~pl.col("id").is_in(links["linked"])
-            comments = bucket.filter(~in_filtered & ~unlinked).sort("link_id", "created_utc", "id")
-            threads = (
-                comments.filter(in_thread)
-                .join(post_cols, on="link_id", how="inner", maintain_order="left")
-                .join(links["chains"], on="id", how="left", maintain_order="left")
-                .with_columns(pl.col("chain_ids").fill_null([]), pl.col("chain_texts").fill_null([]))
-            )
-            threads = threads.with_columns(pl.Series("prompt", [
-                render_prompt(t, b_, c, p["prompt_max_chars"])
-                for t, b_, c in threads.select("post_title", "post_body", "chain_texts").iter_rows()
-            ], dtype=pl.String))
-            orphans = comments.filter(~in_thread)
-            for name, table in (("threads", threads), ("orphans", orphans)):
-                if table.height:
-                    write_parquet(table, out_dir / name / f"bucket-{b:03d}.parquet")
-            comment_ids.append(comments.select("id", "parent_id", "is_top_level", "author", "link_id", "subreddit"))
-            totals.update({
-                "comments": comments.height, "thread_comments": threads.height, "orphan_comments": orphans.height,
-                "top_level_comments": int(threads["is_top_level"].sum()),
-                "replies": int((~threads["is_top_level"]).sum()),
-            })
-        comments = pl.concat(comment_ids) if comment_ids else pl.DataFrame()
+        near_dups = self._near_duplicates(comment_files, p, stats)["id"].implode()
+        records = (pl.scan_ipc(comment_files) if comment_files else pl.LazyFrame(schema=all_posts.schema)
+                   ).filter(~pl.col("id").is_in(near_dups))
+        depth = p["prompt_depth"]
+        with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".ingest-finish-") as scratch:
+            links = self._thread_links(records, post_ids, depth, Path(scratch) / "chain-bodies.arrow")
+            stats.dropped["parent_unavailable"] += links["unlinked"]
+            kept_ids, threads_seen = [], []
+            totals = Counter()
+            buckets = bucket_count(p, ctx.inputs)
+            users = []
+            per_post = posts.group_by("author").agg(pl.len().alias("n_posts"))
+            for b in range(buckets):
+                files = [f for part in parts for f in sorted(part.glob(f"comments-*-b{b:03d}.arrow"))]
+                raw = pl.read_ipc(files) if files else pl.DataFrame(schema=all_posts.schema)
+                bucket = raw.unique(subset="id", keep="first", maintain_order=True)
+                stats.dropped["duplicate_id"] += raw.height - bucket.height
+                del raw
+                # counted as near_duplicate above (once per id; copies of one are duplicate_id)
+                bucket = bucket.filter(~pl.col("id").is_in(near_dups))
+                in_filtered = pl.col("link_id").is_in(filtered_post_ids) & ~pl.col("link_id").is_in(post_ids)
+                stats.dropped["in_filtered_post"] += bucket.filter(in_filtered).height
+                in_thread = pl.col("link_id").is_in(post_ids)
+                unlinked = in_thread & ~pl.col("id").is_in(links["linked"])
+                comments = bucket.filter(~in_filtered & ~unlinked).sort("link_id", "created_utc", "id")
+                threads = self._with_prompts(comments.filter(in_thread).join(post_cols, on="link_id", how="inner",
+                                                                             maintain_order="left"),
+                                             links, depth, p["prompt_max_chars"])
+                orphans = comments.filter(~in_thread)
+                for name, table in (("threads", threads), ("orphans", orphans)):
+                    if table.height:
+                        write_parquet(table, out_dir / name / f"bucket-{b:03d}.parquet")
+                # buckets split authors: each author's counts come from one bucket
+                users.append(comments.group_by("author").agg(
+                    pl.len().alias("n_comments"),
+                    pl.col("link_id").n_unique().alias("n_threads"),
+                    pl.col("subreddit").n_unique().alias("n_subreddits"),
+                ))
+                kept_ids.append(comments.select("id", "parent_id", "is_top_level"))
+                threads_seen.append(threads["link_id"].unique())
+                totals.update({
+                    "comments": comments.height, "thread_comments": threads.height, "orphan_comments": orphans.height,
+                    "top_level_comments": int(threads["is_top_level"].sum()),
+                    "replies": int((~threads["is_top_level"]).sum()),
+                })
+        ids = pl.concat(kept_ids) if kept_ids else pl.DataFrame(schema={"id": pl.String, "parent_id": pl.String,
+                                                                         "is_top_level": pl.Boolean})
         totals["submissions"] = posts.height
-        totals["threads"] = comments.filter(pl.col("link_id").is_in(post_ids))["link_id"].n_unique()
-        totals["replies_with_parent"] = comments.filter(
-            ~pl.col("is_top_level") & pl.col("parent_id").is_in(comments["id"].implode())
+        totals["threads"] = pl.concat(threads_seen).n_unique() if threads_seen else 0
+        totals["replies_with_parent"] = ids.filter(
+            ~pl.col("is_top_level") & pl.col("parent_id").is_in(ids["id"].implode())
         ).height
+        del ids
         stats.counts.update(totals)
         stats.records_out = posts.height + totals["comments"]
         write_parquet(posts.sort("created_utc", "id"), out_dir / "submissions" / "part-000.parquet")
-        write_parquet(users_table(comments, posts, buckets), out_dir / "users" / "users.parquet")
+        write_parquet(users_table(pl.concat(users) if users else None, per_post, buckets),
+                      out_dir / "users" / "users.parquet")
         # every author in the inputs, kept or not: the anonymizer's dictionary of names
         authors = (pl.scan_ipc([f for part in parts for f in sorted(part.glob("authors-*.arrow"))])
                    .filter(pl.col("author") != DELETED).unique().sort("author").collect())
@@ -585,58 +599,90 @@ class IngestReddit(Stage):
         return stats
 
     @staticmethod
-    def _near_duplicates(records: pl.LazyFrame, p: dict, stats: Stats) -> pl.DataFrame:
+    def _near_duplicates(comment_files: list[Path], p: dict, stats: Stats) -> pl.DataFrame:
         """Comments that repeat an earlier comment (MinHash LSH, stages/ingest_reddit/quality.py):
         id, kept_id; counted as ``near_duplicate``, their clusters as ``near_duplicate_clusters``.
-        Posts are left alone: recurring threads (daily discussions) share a template body."""
+        Posts are left alone: recurring threads (daily discussions) share a template body.
+        The parts are hashed ``NEAR_DUP_BATCH_MB`` of files at a time, so only band keys stay."""
         if not p["near_duplicates"]:
             return pl.DataFrame(schema={"id": pl.String, "kept_id": pl.String})
-        comments = (records.filter(pl.col("kind") == "comment").select("id", pl.col("body").alias("text"), "created_utc")
-                    .collect().unique(subset="id", keep="first", maintain_order=True))
-        dups = near_duplicates(comments, p["near_duplicate_threshold"], p["near_duplicate_num_perm"],
-                               p["near_duplicate_ngram"])
+        index = MinHashIndex(p["near_duplicate_threshold"], p["near_duplicate_num_perm"], p["near_duplicate_ngram"])
+        for batch in _file_batches(comment_files, NEAR_DUP_BATCH_MB << 20):
+            index.add(pl.scan_ipc(batch).filter(pl.col("kind") == "comment")
+                      .select("id", pl.col("body").alias("text"), "created_utc").collect())
+        dups = index.resolve()
         stats.dropped["near_duplicate"] += dups.height
         stats.counts["near_duplicate_clusters"] = dups["kept_id"].n_unique()
         return dups
 
     @staticmethod
-    def _thread_links(records: pl.LazyFrame, post_ids: pl.Series, filtered_post_ids: pl.Series,
-                      depth: int) -> dict:
-        """Which thread comments reach their post through kept comments, and their parent chains.
+    def _thread_links(records: pl.LazyFrame, post_ids: pl.Series, depth: int, bodies_file: Path) -> dict:
+        """Which thread comments reach their post through kept comments, and their ancestors.
 
-        Reads id, parent_id, is_top_level of every kept comment of a kept post (small), and the
-        bodies of the comments that are someone's ancestor within ``depth`` levels.
-        Returns {"linked": imploded ids, "unlinked": count, "chains": id, chain_ids, chain_texts}.
+        Reads id, parent_id, is_top_level of every kept comment of a kept post (small), and
+        writes to ``bodies_file`` the bodies of the comments that are someone's ancestor within
+        ``depth`` levels (read back per bucket by ``_with_prompts``).
+        Returns {"linked": imploded ids, "unlinked": count, "ancestors": id, a1..a{depth}
+        (rows with at least one ancestor), "bodies": bodies_file}.
         """
         cols = ("id", "parent_id", "is_top_level", "link_id")
         tree = (records.filter((pl.col("kind") == "comment") & pl.col("link_id").is_in(post_ids))
                 .select(*cols).collect().unique(subset="id", keep="first", maintain_order=True))
         ok = reachable_replies(tree)
         linked = tree.filter(ok)
-        # bodies of ancestors within `depth` levels of some linked comment
-        wanted = set()
-        frontier = set(linked.filter(~pl.col("is_top_level"))["parent_id"].to_list())
-        parent_of = dict(linked.select("id", "parent_id").iter_rows())
-        top = set(linked.filter(pl.col("is_top_level"))["id"].to_list())
-        for _ in range(depth):
-            wanted |= frontier
-            frontier = {parent_of[i] for i in frontier if i in parent_of and i not in top}
-        bodies = (records.filter((pl.col("kind") == "comment") & pl.col("id").is_in(sorted(wanted)))
-                  .select("id", "body").collect().unique(subset="id", keep="first", maintain_order=True))
-        chains = parent_chains(linked.join(bodies, on="id", how="left").with_columns(pl.col("body").fill_null("")),
-                               depth)
+        ancestors = ancestor_ids(linked, depth)
+        if depth:
+            ancestors = ancestors.filter(pl.col("a1").is_not_null())
+        wanted = (pl.concat([ancestors[f"a{k}"] for k in range(1, depth + 1)]).drop_nulls().unique().implode()
+                  if depth else pl.Series([], dtype=pl.String).implode())
+        (records.filter((pl.col("kind") == "comment") & pl.col("id").is_in(wanted))
+         .select("id", "body").unique(subset="id", keep="first", maintain_order=True)
+         .sink_ipc(bodies_file, compression="uncompressed"))
         return {"linked": linked["id"].implode(), "unlinked": tree.height - linked.height,
-                "chains": chains.filter(pl.col("chain_ids").list.len() > 0)}
+                "ancestors": ancestors, "bodies": bodies_file}
+
+    @staticmethod
+    def _with_prompts(threads: pl.DataFrame, links: dict, depth: int, max_chars: int) -> pl.DataFrame:
+        """Thread comments (joined to their post) + chain_ids, chain_texts (ancestors oldest first,
+        the parent last) and ``prompt`` (post, then chain: ``alignx.threads.render_prompt``)."""
+        anc = [f"a{k}" for k in range(depth, 0, -1)]  # oldest first
+        t = threads.join(links["ancestors"], on="id", how="left", maintain_order="left")
+        if depth:
+            needed = pl.concat([t[c] for c in anc]).drop_nulls().unique().implode()
+            bodies = pl.scan_ipc(links["bodies"]).filter(pl.col("id").is_in(needed)).collect()
+            for c in anc:
+                t = t.join(bodies.rename({"id": c, "body": f"_{c}"}), on=c, how="left", maintain_order="left")
+                # an ancestor's body is never missing; "" as the old chains filled it
+                t = t.with_columns(pl.when(pl.col(c).is_not_null()).then(pl.col(f"_{c}").fill_null(""))
+                                   .alias(f"_{c}"))
+        empty = pl.lit([], dtype=pl.List(pl.String))
+        return t.with_columns(
+            (pl.concat_list(anc).list.drop_nulls() if depth else empty).alias("chain_ids"),
+            (pl.concat_list([f"_{c}" for c in anc]).list.drop_nulls() if depth else empty).alias("chain_texts"),
+            prompt_expr("post_title", "post_body", [f"_{c}" for c in anc], max_chars).alias("prompt"),
+        ).select(*threads.columns, "chain_ids", "chain_texts", "prompt")
 
 
-def users_table(comments: pl.DataFrame, posts: pl.DataFrame, buckets: int) -> pl.DataFrame:
-    """Per author: eligible comments, distinct threads and subreddits commented in, posts written."""
-    per_comment = comments.group_by("author").agg(
-        pl.len().alias("n_comments"),
-        pl.col("link_id").n_unique().alias("n_threads"),
-        pl.col("subreddit").n_unique().alias("n_subreddits"),
-    )
-    per_post = posts.group_by("author").agg(pl.len().alias("n_posts"))
+def _file_batches(files: list[Path], batch_bytes: int) -> list[list[Path]]:
+    """``files`` in order, grouped into runs of about ``batch_bytes`` on disk."""
+    batches, size = [[]], 0
+    for f in files:
+        if batches[-1] and size + f.stat().st_size > batch_bytes:
+            batches.append([])
+            size = 0
+        batches[-1].append(f)
+        size += f.stat().st_size
+    return [b for b in batches if b]
+
+
+def users_table(per_comment: pl.DataFrame | None, per_post: pl.DataFrame, buckets: int) -> pl.DataFrame:
+    """Per author: eligible comments, distinct threads and subreddits commented in, posts written.
+
+    ``per_comment``: author, n_comments, n_threads, n_subreddits (one row per author: the
+    buckets' tables concatenated); ``per_post``: author, n_posts."""
+    if per_comment is None:
+        per_comment = pl.DataFrame(schema={"author": pl.String, "n_comments": pl.UInt32, "n_threads": pl.UInt32,
+                                           "n_subreddits": pl.UInt32})
     users = (
         per_comment.join(per_post, on="author", how="full", coalesce=True)
         .with_columns(
