@@ -11,8 +11,8 @@ The result is the one datasketch gives (same shingles, same sha1 shingle hashes,
 permutations and LSH bands), computed in bulk: words are found by polars, each shingle is
 hashed once (the only per-item Python: one sha1), the ``num_perm`` permutations run as numpy
 array operations over all shingles at once, and each LSH band is reduced to one 64-bit key.
-Only the band keys are kept (``8 x bands`` bytes per text), so texts are hashed a batch at a
-time (``MinHashIndex``) and the corpus is never held as text. Identical texts are hashed once.
+Only the band keys are kept (``8 x bands`` bytes per text), so texts are hashed a chunk at a
+time where they are parsed (``MinHashIndex.keyed``) and the corpus is never held as text. Identical texts are hashed once.
 The sequential "is there an earlier kept text in one of my buckets" walk runs in Python only
 over the texts that share a bucket with another text (a few percent of real comments).
 """
@@ -77,11 +77,16 @@ def shingle_table(texts: pl.Series, ngram: int) -> tuple[pl.Series, np.ndarray]:
     return pl.concat([long_, short_]).gather(order), owner[order]
 
 
-def sha1_hash32(values: pl.Series) -> np.ndarray:
-    """datasketch's default hash (first 4 bytes of sha1, little-endian) of each string's UTF-8."""
+def sha1_hash32(values: pl.Series, step: int = 1 << 18) -> np.ndarray:
+    """datasketch's default hash (first 4 bytes of sha1, little-endian) of each string's UTF-8,
+    ``step`` strings at a time (bounds the Python objects alive at once)."""
     sha1, unpack = hashlib.sha1, _U32.unpack_from
-    return np.fromiter((unpack(sha1(v.encode()).digest())[0] for v in values.to_list()),
-                       dtype=np.uint64, count=len(values))
+    out = np.empty(len(values), dtype=np.uint64)
+    for start in range(0, len(values), step):
+        part = values.slice(start, step).cast(pl.Binary).to_list()
+        out[start:start + len(part)] = np.fromiter((unpack(sha1(v).digest())[0] for v in part),
+                                                   dtype=np.uint64, count=len(part))
+    return out
 
 
 class MinHashIndex:
@@ -101,7 +106,8 @@ class MinHashIndex:
         # datasketch >= 2 pre-mixes the input hash and permutes in uint32 ("affine32"); 1.x: "legacy"
         self.scheme = getattr(ref, "scheme", "legacy")
         self.dtype = ref.hashvalues.dtype
-        self.parts: list[pl.DataFrame] = []
+        self.columns = [f"k{j}" for j in range(self.bands)]
+        self.schema = {"id": pl.String, "created_utc": pl.Int64} | {c: pl.UInt64 for c in self.columns}
 
     def band_keys(self, texts: pl.Series) -> np.ndarray:
         """(len(texts), bands) uint64: each band's ``rows`` min-hashes folded into one key.
@@ -144,33 +150,34 @@ class MinHashIndex:
             np.remainder(out, _MERSENNE, out=out)
             np.bitwise_and(out, _MAX_HASH, out=out)
 
-    def add(self, items: pl.DataFrame) -> None:
-        """``items``: id, text, created_utc. Identical texts are hashed once."""
+    def keyed(self, items: pl.DataFrame) -> pl.DataFrame:
+        """``items`` (id, text, created_utc) -> id, created_utc, k0..k{bands-1}: the band keys that
+        ``resolve`` reads (any number of such frames, concatenated in order). Identical texts
+        are hashed once."""
         items = items.select("id", "text", "created_utc")
+        if not items.height:
+            return pl.DataFrame(schema=self.schema)
         first = items.select(pl.col("text").is_first_distinct())["text"]
         unique = items.filter(first)
         keys = self.band_keys(unique["text"])
         frame = unique.select("text").with_columns(
-            *(pl.Series(f"k{j}", keys[:, j], dtype=pl.UInt64) for j in range(self.bands)))
-        keyed = items.join(frame, on="text", how="left", maintain_order="left", nulls_equal=True).drop("text")
-        self.parts.append(keyed)
+            *(pl.Series(c, keys[:, j], dtype=pl.UInt64) for j, c in enumerate(self.columns)))
+        return items.join(frame, on="text", how="left", maintain_order="left", nulls_equal=True).drop("text")
 
-    def resolve(self) -> pl.DataFrame:
-        """id, kept_id of every text that repeats an earlier one (oldest first, ties by id):
-        a text is removed when an earlier kept text shares one of its LSH buckets, and joins
-        the cluster of the earliest such text; otherwise it is kept (and indexed)."""
-        cols = [f"k{j}" for j in range(self.bands)]
-        schema = {"id": pl.String, "created_utc": pl.Int64} | {c: pl.UInt64 for c in cols}
-        allk = pl.concat(self.parts) if self.parts else pl.DataFrame(schema=schema)
-        allk = allk.unique(subset="id", keep="first", maintain_order=True).sort("created_utc", "id")
+    def resolve(self, keyed: pl.DataFrame) -> pl.DataFrame:
+        """id, kept_id of every text that repeats an earlier one (oldest first, ties by id; the
+        first row of an id counts): a text is removed when an earlier kept text shares one of
+        its LSH buckets, and joins the cluster of the earliest such text; otherwise it is kept
+        (and indexed), as datasketch's ``MinHashLSH`` query-then-insert gives."""
+        cols = self.columns
+        keyed = keyed.unique(subset="id", keep="first", maintain_order=True).sort("created_utc", "id")
         # a text sharing no bucket with any other is kept and collides with nothing: skip it
-        shared = pl.any_horizontal(pl.col(c).is_duplicated() for c in cols)
-        cand = allk.filter(shared)
+        cand = keyed.filter(pl.any_horizontal(pl.col(c).is_duplicated() for c in cols))
         firsts: list[dict] = [{} for _ in cols]  # per band: key -> earliest kept (rank, id)
         removed, kept_by = [], []
         rank = 0
-        for row in cand.iter_rows():
-            i, keys = row[0], row[2:]
+        for row in cand.select("id", *cols).iter_rows():
+            i, keys = row[0], row[1:]
             hits = [f[k] for f, k in zip(firsts, keys) if k in f]
             if hits:
                 removed.append(i)
@@ -191,5 +198,4 @@ def near_duplicates(items: pl.DataFrame, threshold: float, num_perm: int, ngram:
     (``kept_id`` = the cluster's earliest text).
     """
     index = MinHashIndex(threshold, num_perm, ngram)
-    index.add(items)
-    return index.resolve()
+    return index.resolve(index.keyed(items))

@@ -320,8 +320,6 @@ def write_scratch(df: pl.DataFrame, path: Path) -> None:
 # the text a record shows: a comment's body; a post's title, then its body
 RECORD_TEXT = pl.when(pl.col("kind") == "comment").then(pl.col("body")).otherwise(pl.col("title") + "\n" + pl.col("body"))
 NGRAM_SCHEMA = {"ngram": pl.Int64}
-#: Comment parts hashed at once for near-duplicates (on-disk Arrow size; memory about 3x it).
-NEAR_DUP_BATCH_MB = 64
 
 
 def forgotten_ngrams(df: pl.DataFrame, key: bytes) -> pl.DataFrame:
@@ -411,7 +409,9 @@ class IngestReddit(Stage):
         every core. Per chunk ``i`` it writes ``posts-i.arrow`` (kept submissions),
         ``comments-i-bBBB.arrow`` (kept comments of author bucket BBB, so ``finish`` reads one
         bucket's files only), ``dropped-i.arrow`` (kind, id and reason of dropped records, so
-        comments of dropped posts can be dropped too), ``authors-i.arrow`` and, when someone
+        comments of dropped posts can be dropped too), ``minhash-i.arrow`` (the LSH band keys of the
+        kept comments, so near-duplicates are hashed here, in parallel, and ``finish`` never
+        reads their text for it), ``authors-i.arrow`` and, when someone
         asked to be forgotten, ``forgotten-i.arrow`` (n-gram hashes of their texts); and
         ``rejects.jsonl`` for lines that are not JSON objects. Files are named by chunk, and
         chunks are counted in file order, so the outputs do not depend on thread timing.
@@ -443,6 +443,10 @@ class IngestReddit(Stage):
             for (b,), part in kept.filter(pl.col("kind") == "comment").partition_by("bucket", as_dict=True).items():
                 write_scratch(part, out_dir / f"comments-{i:05d}-b{b:03d}.arrow")
             write_scratch(dropped.select("kind", "id", "link_id", "drop_reason"), out_dir / f"dropped-{i:05d}.arrow")
+            if minhash:  # band keys of the kept comments, while their text is in memory
+                write_scratch(minhash.keyed(kept.filter(pl.col("kind") == "comment")
+                                            .select("id", pl.col("body").alias("text"), "created_utc")),
+                              out_dir / f"minhash-{i:05d}.arrow")
             write_scratch(df.select(pl.col("author").unique()), out_dir / f"authors-{i:05d}.arrow")
             if optout:
                 write_scratch(forgotten_ngrams(dropped, key), out_dir / f"forgotten-{i:05d}.arrow")
@@ -450,6 +454,8 @@ class IngestReddit(Stage):
                 kept.height, body_removed
 
         buckets = bucket_count(p, ctx.inputs)
+        minhash = (MinHashIndex(p["near_duplicate_threshold"], p["near_duplicate_num_perm"], p["near_duplicate_ngram"])
+                   if p["near_duplicates"] else None)
         threads = p["parse_threads"] or os.cpu_count() or 1
         chunks = prefetch(iter_line_chunks(path, p["chunk_mb"] << 20))
         with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -493,8 +499,8 @@ class IngestReddit(Stage):
     def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
         """Deduplicate, join comments to submissions and write per-author-bucket tables.
 
-        Memory does not hold the comments' text: near-duplicates read the comment parts a batch
-        of files at a time and keep ~100 bytes per comment (``MinHashIndex``); thread links keep
+        Memory does not hold the comments' text: near-duplicates read the band keys the shards
+        wrote (~100 bytes per comment: ``MinHashIndex``); thread links keep
         ids only (id, parent_id, link_id: ~60 bytes per comment); the bodies of parent chains
         are spilled to a scratch file; then one author bucket of comments is read at a time.
         Duplicates are found within a bucket: two copies of one comment share an author (a copy
@@ -524,7 +530,7 @@ class IngestReddit(Stage):
         # near-duplicates and thread links span buckets: both read a few columns of every comment
         # part (lazily, column by column), then each bucket is read whole once below
         comment_files = [f for part in parts for f in sorted(part.glob("comments-*.arrow"))]
-        near_dups = self._near_duplicates(comment_files, p, stats)["id"].implode()
+        near_dups = self._near_duplicates(parts, p, stats)["id"].implode()
         records = (pl.scan_ipc(comment_files) if comment_files else pl.LazyFrame(schema=all_posts.schema)
                    ).filter(~pl.col("id").is_in(near_dups))
         depth = p["prompt_depth"]
@@ -599,18 +605,16 @@ class IngestReddit(Stage):
         return stats
 
     @staticmethod
-    def _near_duplicates(comment_files: list[Path], p: dict, stats: Stats) -> pl.DataFrame:
+    def _near_duplicates(parts: list[Path], p: dict, stats: Stats) -> pl.DataFrame:
         """Comments that repeat an earlier comment (MinHash LSH, stages/ingest_reddit/quality.py):
         id, kept_id; counted as ``near_duplicate``, their clusters as ``near_duplicate_clusters``.
         Posts are left alone: recurring threads (daily discussions) share a template body.
-        The parts are hashed ``NEAR_DUP_BATCH_MB`` of files at a time, so only band keys stay."""
+        Reads the band keys the shards wrote (``minhash-*.arrow``: ~80 bytes per comment)."""
         if not p["near_duplicates"]:
             return pl.DataFrame(schema={"id": pl.String, "kept_id": pl.String})
         index = MinHashIndex(p["near_duplicate_threshold"], p["near_duplicate_num_perm"], p["near_duplicate_ngram"])
-        for batch in _file_batches(comment_files, NEAR_DUP_BATCH_MB << 20):
-            index.add(pl.scan_ipc(batch).filter(pl.col("kind") == "comment")
-                      .select("id", pl.col("body").alias("text"), "created_utc").collect())
-        dups = index.resolve()
+        files = [f for part in parts for f in sorted(part.glob("minhash-*.arrow"))]
+        dups = index.resolve(pl.read_ipc(files) if files else pl.DataFrame(schema=index.schema))
         stats.dropped["near_duplicate"] += dups.height
         stats.counts["near_duplicate_clusters"] = dups["kept_id"].n_unique()
         return dups
@@ -661,18 +665,6 @@ class IngestReddit(Stage):
             (pl.concat_list([f"_{c}" for c in anc]).list.drop_nulls() if depth else empty).alias("chain_texts"),
             prompt_expr("post_title", "post_body", [f"_{c}" for c in anc], max_chars).alias("prompt"),
         ).select(*threads.columns, "chain_ids", "chain_texts", "prompt")
-
-
-def _file_batches(files: list[Path], batch_bytes: int) -> list[list[Path]]:
-    """``files`` in order, grouped into runs of about ``batch_bytes`` on disk."""
-    batches, size = [[]], 0
-    for f in files:
-        if batches[-1] and size + f.stat().st_size > batch_bytes:
-            batches.append([])
-            size = 0
-        batches[-1].append(f)
-        size += f.stat().st_size
-    return [b for b in batches if b]
 
 
 def users_table(per_comment: pl.DataFrame | None, per_post: pl.DataFrame, buckets: int) -> pl.DataFrame:
