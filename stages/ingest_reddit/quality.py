@@ -19,6 +19,7 @@ over the texts that share a bucket with another text (a few percent of real comm
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from concurrent.futures import ThreadPoolExecutor
@@ -89,6 +90,16 @@ def sha1_hash32(values: pl.Series, step: int = 1 << 18) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows per band) as datasketch's ``MinHashLSH`` picks them (an integration over
+    every split, a fraction of a second: done once per process)."""
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    return lsh.b, lsh.r
+
+
 class MinHashIndex:
     """Band keys of texts added batch by batch; ``resolve`` finds the near-duplicates.
 
@@ -96,10 +107,9 @@ class MinHashIndex:
     """
 
     def __init__(self, threshold: float, num_perm: int, ngram: int):
-        from datasketch import MinHash, MinHashLSH
+        from datasketch import MinHash
 
-        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-        self.bands, self.rows = lsh.b, lsh.r
+        self.bands, self.rows = lsh_params(threshold, num_perm)
         self.ngram = ngram
         ref = MinHash(num_perm=num_perm, seed=MINHASH_SEED)
         self.a, self.b = ref.permutations
