@@ -37,6 +37,8 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 _U32 = struct.Struct("<I")
+#: Texts hashed per step: bounds the words, shingles and hashes alive at once (~30 MB).
+TEXTS_PER_STEP = 8192
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -169,7 +171,9 @@ class MinHashIndex:
             return pl.DataFrame(schema=self.schema)
         first = items.select(pl.col("text").is_first_distinct())["text"]
         unique = items.filter(first)
-        keys = self.band_keys(unique["text"])
+        # a few thousand texts at a time: their words and shingles are the bulk of the memory
+        keys = np.concatenate([self.band_keys(unique["text"].slice(i, TEXTS_PER_STEP))
+                               for i in range(0, unique.height, TEXTS_PER_STEP)])
         frame = unique.select("text").with_columns(
             *(pl.Series(c, keys[:, j], dtype=pl.UInt64) for j, c in enumerate(self.columns)))
         return items.join(frame, on="text", how="left", maintain_order="left", nulls_equal=True).drop("text")
