@@ -527,14 +527,15 @@ class IngestReddit(Stage):
             pl.col("author").alias("post_author"),
             pl.col("score").alias("post_score"),
         )
-        # near-duplicates and thread links span buckets: both read a few columns of every comment
-        # part (lazily, column by column), then each bucket is read whole once below
+        # near-duplicates and thread links span buckets: the first reads the shards' band keys, the
+        # second a few columns of every comment part (lazily); then each bucket is read whole once
         comment_files = [f for part in parts for f in sorted(part.glob("comments-*.arrow"))]
         near_dups = self._near_duplicates(parts, p, stats)["id"].implode()
         records = (pl.scan_ipc(comment_files) if comment_files else pl.LazyFrame(schema=all_posts.schema)
                    ).filter(~pl.col("id").is_in(near_dups))
         depth = p["prompt_depth"]
-        with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".ingest-finish-") as scratch:
+        # scratch inside the output folder: gone before it is promoted, and with it if the run dies
+        with tempfile.TemporaryDirectory(dir=out_dir, prefix=".scratch-") as scratch:
             links = self._thread_links(records, post_ids, depth, Path(scratch) / "chain-bodies.arrow")
             stats.dropped["parent_unavailable"] += links["unlinked"]
             kept_ids, threads_seen = [], []
