@@ -12,7 +12,8 @@ permutations and LSH bands), computed in bulk: words are found by polars, each s
 hashed once (the only per-item Python: one sha1), the ``num_perm`` permutations run as numpy
 array operations over all shingles at once, and each LSH band is reduced to one 64-bit key.
 Only the band keys are kept (``8 x bands`` bytes per text), so texts are hashed a chunk at a
-time where they are parsed (``MinHashIndex.keyed``) and the corpus is never held as text. Identical texts are hashed once.
+time where they are parsed (``MinHashIndex.keyed``) and the corpus is never held as text.
+Identical texts are hashed once.
 The sequential "is there an earlier kept text in one of my buckets" walk runs in Python only
 over the texts that share a bucket with another text (a few percent of real comments).
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import struct
 from concurrent.futures import ThreadPoolExecutor
 
@@ -51,8 +53,6 @@ def _mix(x: np.ndarray) -> np.ndarray:
 def shingles(text: str, ngram: int) -> set[bytes]:
     """Lower-cased word ``ngram``-grams of ``text`` (the whole text when it is shorter): the
     reference definition that ``shingle_table`` computes in bulk."""
-    import re
-
     words = re.findall(r"\w+", text.lower())
     if len(words) < ngram:
         return {" ".join(words).encode()}
