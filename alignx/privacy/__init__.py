@@ -434,12 +434,13 @@ def _strings(value):
 
 
 def audit_tables(root: Path, names: Iterable[str], *, min_name_length: int = 4,
-                 ordinary_word_zipf: float = 3.0) -> tuple[Counter, list[Finding], int]:
+                 ordinary_word_zipf: float = 3.0, canaries: Iterable = ()) -> tuple[Counter, list[Finding], int]:
     """Scan every text in every parquet file under ``root``.
 
     Looks for (a) ``names`` (real author names: as a bare word, or as a whole cell such as a
     subreddit ``u_<name>``), (b) u/ mentions, (c) emails, phone numbers, IPs, card numbers,
-    and (d) what the second opinion finds (``second.<kind>``: tokens parsed by other tools).
+    (d) what the second opinion finds (``second.<kind>``: tokens parsed by other tools), and
+    (e) the secret of every planted canary (``canary.<kind>``; ``alignx.privacy.canaries``).
     Returns counts by kind, the findings (text masked) and the number of strings scanned.
     """
     import polars as pl
@@ -452,6 +453,7 @@ def audit_tables(root: Path, names: Iterable[str], *, min_name_length: int = 4,
     scrubber = Scrubber(names, rules)
     exact = {n.lower() for n in names if len(n) >= min_name_length} | {
         f"u_{n.lower()}" for n in names if len(n) >= 2}
+    secrets = [(c.secret.lower(), c.kind) for c in canaries]
     counts: Counter = Counter()
     findings: list[Finding] = []
     scanned = 0
@@ -465,6 +467,11 @@ def audit_tables(root: Path, names: Iterable[str], *, min_name_length: int = 4,
                         hits = {(s, e, k) for s, e, k in scrubber.find(text) if k in AUDIT_KINDS}
                         if text.lower() in exact:
                             hits.add((0, len(text), "author_name"))
+                        if secrets:
+                            low = text.lower()
+                            for secret, kind in secrets:
+                                if (start := low.find(secret)) >= 0:
+                                    hits.add((start, start + len(secret), f"canary.{kind}"))
                         for kind, found in second_opinion(text):
                             start = max(text.find(found), 0)
                             hits.add((start, start + len(found), f"second.{kind}"))
