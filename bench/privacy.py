@@ -175,7 +175,8 @@ def main() -> None:
     report = {"presidio_synthetic": presidio(scrubber), "wnut17_dev": wnut(scrubber),
               "canaries": canary_recall(), "scrub_speed": scrub_speed(),
               "layers": "regex + libphonenumber + Luhn + person-name lists and cues (alignx/privacy/names.py); "
-                        "author-name dictionary empty"}
+                        "author-name dictionary empty for presidio/wnut, 12,000 names for scrub_speed; "
+                        "per_cpu_second = texts / CPU seconds of this process (one core)"}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "privacy.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
