@@ -50,7 +50,7 @@ TOKEN = re.compile(rf"{CAP}")
 NOT_NAMES = frozenset("""january february march april may june july august september october november december
 jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday sunday
 america europe asia africa india china korea japan russia ukraine israel jesus christ god allah lord imo
-solana cardano claude gemini siri alexa bitcoin ether maxi""".split())
+solana cardano claude gemini siri alexa bitcoin ether maxi christmas easter halloween thanksgiving xmas""".split())
 WORD = re.compile(r"[a-z]+")
 LOWER_WORD = re.compile(r"(?<![\w@/#.-])[a-z]{3,}(?![\w@/.-])")
 
@@ -97,6 +97,7 @@ LOWER_PAIR = re.compile(r"(?<![\w@/#.-])([a-z]{3,})[ \t]+([a-z]{3,})(?![\w@/-])"
 COORD_AFTER = re.compile(r"[ \t]+(?:and|&)[ \t]+([A-Za-z][a-z]{2,})\b")
 COORD_BEFORE = re.compile(r"\b([A-Za-z][a-z]{2,})[ \t]+(?:and|&)[ \t]+$")
 VOCATIVE_WORDS = frozenset("thanks thank hi hey hello bye congrats dear love well good great happy miss poor go".split())
+MARKUP = " \t*_#>~`-"
 SENTENCE_END = frozenset(".!?:;\n\"([")
 CAP_TOKEN = re.compile(r"\b[A-Z][a-z]+\b")
 
@@ -127,8 +128,10 @@ class PersonNames:
         # a very common English word never starts a name ("My", "Will", "May" are names somewhere)
         common = {w for w in first | last if w in words and zipf(w, "en") >= word_name_zipf}
         self.first, self.last, self.words = first - NOT_NAMES - common, last - NOT_NAMES - common, words
+        # Webster's Second lists no plurals or verb forms: "banks", "burns" are words too
         self.lower_first = frozenset(n for n in english_first_names() - NOT_NAMES - SLANG - words
-                                     if len(n) >= 4 and zipf(n, "en") < lower_zipf)
+                                     if len(n) >= 4 and zipf(n, "en") < lower_zipf
+                                     and not (n.endswith("s") and n[:-1] in words))
         self.surname_zipf = surname_zipf
         # lower-case full names: any English first name, then a surname rarer than this
         self.lower_all = frozenset(n for n in english_first_names() - NOT_NAMES - SLANG
@@ -145,7 +148,8 @@ class PersonNames:
 
     def _is_surname_like(self, token: str) -> bool:
         low = token.lower()
-        return low in self.last or (low not in self.words and low not in self.first and low not in self.titles)
+        return low in self.last or (low not in self.words and low not in self.first and low not in self.titles
+                                    and low not in NOT_NAMES)
 
     def find(self, text: str, words: set[str] | None = None) -> list[tuple[int, int]]:
         """``words``: the text's lower-cased words when the caller has them (the cheap pre-check:
@@ -238,7 +242,7 @@ class PersonNames:
     def _cued(text: str, start: int, end: int) -> bool:
         """A capitalised first name that is also a word is a name mid-sentence (an ordinary word
         would be in lower case there), or at a sentence's start when a verb follows."""
-        before = text[:start].rstrip()
+        before = text[:start].rstrip(MARKUP)  # "**Edit**:", "> Price ..." start a line too
         if before and before[-1] not in SENTENCE_END:
             return True
         return SUBJECT_VERB.match(text, end) is not None
