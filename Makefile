@@ -27,9 +27,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
+# The build reads a copy of the Reddit inputs with canaries planted (synthetic names, emails,
+# phones, addresses, profile links, a username); the audit fails if any reaches the release.
 build-dataset: $(STAMP)
-	$(ALIGNX) run $(ARGS)
-	$(ALIGNX) status $(ARGS)
+	$(ALIGNX) run --canaries $(ARGS)
+	$(ALIGNX) status --canaries $(ARGS)
 	$(ALIGNX) audit-privacy $(ARGS)
 
 stage: $(STAMP)

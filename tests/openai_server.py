@@ -92,6 +92,10 @@ class OpenAIServer:
             traits = first_user.rsplit("Traits: ", 1)[1].strip()
             return 200, {}, json.dumps(self.completion(
                 body, f"This user comes across as {traits.lower()}. Reach them at someone@example.com.")).encode()
+        if schema_name is None and "Rewrite this Reddit comment" in first_user:  # a paraphrase: half the words, reordered
+            words = first_user.rsplit("Comment:\n", 1)[1].split()
+            kept = words[: max(3, len(words) // 2)]
+            return 200, {}, json.dumps(self.completion(body, "In other words, " + " ".join(reversed(kept)))).encode()
         if schema_name is None and "Answer this post" in first_user:  # generation: longer with a persona
             return 200, {}, json.dumps(self.completion(body, "An answer. " * (len(first_user) // 100 + 1))).encode()
         good = json.dumps(ratings_for(first_user))

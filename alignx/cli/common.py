@@ -28,7 +28,18 @@ def add_writer(p: argparse.ArgumentParser) -> None:
 
 
 def load(args) -> tuple[Config, Path]:
-    return load_config(args.config, args.overrides), Path(args.data_dir)
+    config, data_dir = load_config(args.config, args.overrides), Path(args.data_dir)
+    if getattr(args, "canaries", False):  # the Reddit inputs are the planted copy (alignx.privacy.canaries)
+        from alignx.privacy.canaries import COPY_DIR
+
+        config = load_config(args.config, [*args.overrides, f'ingest_reddit.inputs=["{COPY_DIR}"]'])
+    return config, data_dir
+
+
+def add_canaries(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--canaries", action="store_true",
+                   help="read the Reddit inputs from the copy with planted canaries (DATA_DIR/work/canaries/input; "
+                   "`alignx run --canaries` makes it), so `alignx audit-privacy` can check none reaches the release")
 
 
 def writing(args, data_dir: Path):

@@ -13,7 +13,8 @@ def register(sub) -> None:
         "audit-privacy", help="prove no Reddit identity or personal data is in a release",
         description="Scan every text of every parquet shard under DIR for real author names (every name seen "
         "in any input, from data/private), u/ mentions, emails, phone numbers, IPs and card numbers, "
-        "and ask a second opinion of detectors the scrubber does not use (second.<kind>). Prints counts and "
+        "ask a second opinion of detectors the scrubber does not use (second.<kind>), and look for the canaries "
+        "that `alignx run --canaries` planted (canary.<kind>, from DATA_DIR/private/canaries.json). Prints counts and "
         "masked examples; exits 1 on any finding. DIR defaults to the newest release in "
         "DATA_DIR/release, else the anonymize stage's outputs.",
     )
@@ -54,13 +55,18 @@ def cmd_audit_privacy(args) -> int:
     names = pl.read_parquet(names_file)["author"].to_list() if names_file.exists() else []
     if not names:
         log.warning("%s not found: author names cannot be checked, only mentions and personal data", names_file)
+    from alignx.privacy.canaries import KINDS as CANARY_KINDS, load_canaries
+
+    canaries = load_canaries(data_dir)
     p = config.section("anonymize")
     counts, findings, scanned = audit_tables(root, names, min_name_length=p["min_name_length"],
-                                             ordinary_word_zipf=p["ordinary_word_zipf"])
-    print(f"audit-privacy {root}: {scanned} texts scanned, {len(names)} real author names checked")
+                                             ordinary_word_zipf=p["ordinary_word_zipf"], canaries=canaries)
+    print(f"audit-privacy {root}: {scanned} texts scanned, {len(names)} real author names checked, "
+          f"{len(canaries)} planted canaries looked for")
     from alignx.privacy import AUDIT_KINDS, SECOND_KINDS
 
-    for kind in AUDIT_KINDS + SECOND_KINDS:
+    canary_kinds = tuple(f"canary.{k}" for k in CANARY_KINDS) if canaries else ()
+    for kind in AUDIT_KINDS + SECOND_KINDS + canary_kinds:
         print(f"  {kind:<12} {counts.get(kind, 0)}")
     for f in findings:
         print(f"  found {f.kind} in {f.file} column {f.column} row {f.row}: {f.text}")

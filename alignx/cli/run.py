@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alignx.cli.common import add_common, add_writer, load, log, stages, writing
+from alignx.cli.common import add_canaries, add_common, add_writer, load, log, stages, writing
 from pipeline.errors import UserError
 from pipeline.manifest import STALE, UP_TO_DATE
 
@@ -23,11 +23,13 @@ def register(sub) -> None:
     p.add_argument("--accept-incomplete", action="store_true",
                    help="let later stages run on a stage whose items failed (execution.accept_incomplete)")
     add_writer(p)
+    add_canaries(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("status", help="show each stage: up to date, stale or never run, and why",
                        description="Compare each stage's current inputs, config and version with its manifest.")
     add_common(p)
+    add_canaries(p)
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser(
@@ -60,8 +62,25 @@ def cmd_run(args) -> int:
     if getattr(args, "accept_incomplete", False):
         runner.accept_incomplete = True
     with writing(args, data_dir):
+        if getattr(args, "canaries", False):
+            plant_canaries(args, config, data_dir)
         runner.run(args.stages, force=args.force)
     return 0
+
+
+def plant_canaries(args, config, data_dir: Path) -> None:
+    """Copy the configured Reddit inputs with canaries planted (``config`` already reads the
+    copy; the originals are resolved from the configuration without ``--canaries``)."""
+    from alignx.cli.common import load_config
+    from alignx.privacy.canaries import COPY_DIR, plant_copy, write_canaries
+    from pipeline.manifest import resolve_inputs
+
+    ingest = next(s for s in stages() if s.name == "ingest_reddit")
+    originals = resolve_inputs(ingest, load_config(args.config, args.overrides), data_dir)
+    canaries = plant_copy(originals, data_dir / COPY_DIR, seed=config["run.seed"])
+    write_canaries(data_dir, canaries)
+    log.info("planted %d canaries into a copy of %d input file(s) in %s", len(canaries), len(originals),
+             data_dir / COPY_DIR)
 
 
 def cmd_status(args) -> int:

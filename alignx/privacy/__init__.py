@@ -99,6 +99,24 @@ PERSONAL_SITES = re.compile(
     re.IGNORECASE,
 )
 PHONE_DIGITS = re.compile(r"\d")
+DIGIT = PHONE_DIGITS
+# the cheap pre-checks: what a text must hold before a detector's full pattern runs
+DIGIT_RUN = re.compile(r"\d(?:[ ().+/-]{0,3}\d){6}")  # 7 digits with few separators: phones, cards
+IPV4_HINT = re.compile(r"\d\.\d{1,3}\.\d")
+IPV6_HINT = re.compile(r"[0-9A-Fa-f]:[0-9A-Fa-f:]")
+POSTCODE_HINT = re.compile(rf"[A-Z]{{2}}\s+\d{{5}}|{UK_POSTCODE}|{CA_POSTCODE}")  # US state + ZIP, UK, Canada
+CONTINENTAL_STREETS = ("strasse", "straße", "str", "weg", "gasse", "platz", "allee", "vej", "veien", "vegen", "gatan",
+                       "gata", "gade", "laan", "straat", "plein", "tie", "katu", "utca", "ulica", "terrasse", "vägen",
+                       "väg")
+STREET_WORDS = frozenset(w.lower() for w in STREET_SUFFIX.strip("(?:)").split("|"))
+SOCIAL_HINT = re.compile(r"[a-z]\.(?:com|me|net|app|tv|social|gg|ee)/", re.IGNORECASE)
+ADDRESS_START = re.compile(r"\d[A-Za-z]?[ \t]+[A-Z]")
+ADDRESS_WORDS = frozenset({
+    "apt", "apartment", "suite", "ste", "psc", "unit", "cmr", "uss", "apo", "fpo", "dpo", "ul", "rue", "via", "calle",
+    "avenida", "av", "rua", "viale", "piazza", "plac", "carrer", "strada"})
+SOCIAL_WORDS = frozenset("""reddit facebook fb instagram twitter x linkedin tiktok youtube github gitlab medium tumblr
+snapchat onlyfans patreon venmo paypal twitch soundcloud pinterest vk threads bsky keybase steamcommunity t cash
+discord discordapp wa linktr""".split())
 WORD_CHAR = re.compile(r"\w")
 # digit runs shaped like a phone number that are not: amounts ("3 500 000", "1.000.000"),
 # decimals ("0.390625"), dates ("2024-03-01") and year ranges ("2018-2019")
@@ -202,7 +220,7 @@ class ScrubRules:
     mention_style: str = "placeholder"  # "placeholder": [user]; "pseudonym": [user u_...] (needs the key)
 
 
-NAME_TOKENS = re.compile(r"[\w-]+")
+NAME_TOKENS = re.compile(r"\w[\w-]*")
 WORD_TOKENS = re.compile(r"\w+")
 
 
@@ -239,48 +257,54 @@ class Scrubber:
     def find(self, text: str) -> list[tuple[int, int, str]]:
         """Spans ``(start, end, kind)`` of personal data, longest first where they overlap.
 
-        Each detector runs only when a cheap test on the text passes (an "@" for emails, a
-        digit for numbers and street addresses, a "/" for links), which is most of the speed."""
+        One pass splits the lower-cased text into words (C speed); each detector runs only when
+        a cheap test on those words or characters passes (an "@" for emails, a street word for
+        street addresses, a social site's name for profile links, seven digits in a row for
+        phone numbers, a known author name among the words), which is most of the speed."""
         if not text:
             return []
         r = self.rules
         spans: list[tuple[int, int, str]] = []
-        has_digit = PHONE_DIGITS.search(text) is not None
-        if "/" in text:
-            self._links(text, spans)
+        lower = text.lower()
+        words = set(NAME_TOKENS.findall(lower))
+        has_digit = not lower.isalpha() and DIGIT.search(text) is not None
+        if "/" in text or "." in text:
+            self._links(text, spans, words)
         if r.emails and "@" in text:
             spans += [(m.start(), m.end(), "email") for m in EMAIL.finditer(text)]
-        if r.mentions and ("u/" in text or "U/" in text):
+        if r.mentions and "u/" in lower:
             spans += [(m.start(), m.end(), "mention") for m in MENTION.finditer(text)]
         if r.ips and has_digit:
-            if "." in text:
+            if "." in text and IPV4_HINT.search(text):
                 spans += [(m.start(), m.end(), "ip") for m in IPV4.finditer(text)]
-            if ":" in text:
+            if ":" in text and IPV6_HINT.search(text):
                 spans += [(m.start(), m.end(), "ip") for m in IPV6.finditer(text) if _is_ipv6(m.group(0))]
         if r.national_ids and has_digit and "-" in text:
             spans += [(m.start(), m.end(), "national_id") for m in SSN.finditer(text)]
-        if r.cards and has_digit:
+        long_digits = has_digit and DIGIT_RUN.search(text) is not None  # 7+ digits with separators at most
+        if r.cards and long_digits:
             for m in CARD.finditer(text):
                 digits = re.sub(r"\D", "", m.group(0))
                 if 13 <= len(digits) <= 19 and luhn_ok(digits):
                     spans.append((m.start(), m.end(), "card"))
         if r.addresses:
-            self._addresses(text, spans, has_digit)
-        if r.phones and has_digit and len(PHONE_DIGITS.findall(text)) >= 7:
+            self._addresses(text, spans, has_digit, words)
+        if r.phones and long_digits:
             self._phones(text, spans)
         if self.names:
-            self._author_names(text, spans)
+            self._author_names(lower, spans, words)
         if self.persons is not None:
-            spans += [(a, b, "person_name") for a, b in self.persons.find(text)]
-        return _resolve_overlaps(spans)
+            spans += [(a, b, "person_name") for a, b in self.persons.find(text, words)]
+        return _resolve_overlaps(spans) if len(spans) > 1 else spans
 
-    def _links(self, text: str, spans: list) -> None:
+    def _links(self, text: str, spans: list, words: set[str]) -> None:
         r = self.rules
-        if r.profile_links:
+        if r.profile_links and not words.isdisjoint(SOCIAL_WORDS) and SOCIAL_HINT.search(text):
             for m in PROFILE_URL.finditer(text):
                 url = m.group(0).rstrip(".,;:!?'\"")
                 spans.append((m.start(), m.start() + len(url), "profile_link"))
-        if r.profile_links or r.reddit_links or r.other_links == "domain":
+        if (r.profile_links or r.reddit_links or r.other_links == "domain") and (
+                "://" in text or "www." in text or "redd" in text or "REDD" in text or "Redd" in text):
             for m in URL.finditer(text):
                 url = m.group(0).rstrip(".,;:!?'\"")
                 end = m.start() + len(url)
@@ -293,11 +317,13 @@ class Scrubber:
                 elif r.other_links == "domain":
                     spans.append((m.start(), end, "link_domain"))
 
-    def _addresses(self, text: str, spans: list, has_digit: bool) -> None:
+    def _addresses(self, text: str, spans: list, has_digit: bool, words: set[str]) -> None:
         found = []
-        if has_digit:
+        if has_digit and not words.isdisjoint(STREET_WORDS) and ADDRESS_START.search(text):
             found += [(m.start(), m.end()) for m in ADDRESS.finditer(text)]
-        if has_digit or "corner of" in text:
+        if has_digit and (not words.isdisjoint(ADDRESS_WORDS) or POSTCODE_HINT.search(text)
+                          or any(w.endswith(CONTINENTAL_STREETS) for w in words)) or "corner of" in text:
+            # (state codes are case-sensitive: "IL 62704", never "in 2024")
             found += [(m.start(), m.end()) for m in ADDRESS_PARTS.finditer(text)]
         for start, end in found:
             tail = ADDRESS_TAIL.match(text, end)  # the lines below a street on an envelope
@@ -315,9 +341,10 @@ class Scrubber:
             if 8 <= digits <= 15 and not NOT_PHONE.match(m.group(0)):
                 spans.append((m.start(), m.end(), "phone"))
 
-    def _author_names(self, text: str, spans: list) -> None:
-        lower = text.lower()
-        hits = (set(NAME_TOKENS.findall(lower)) | set(WORD_TOKENS.findall(lower))) & self.names
+    def _author_names(self, lower: str, spans: list, words: set[str]) -> None:
+        hits = words & self.names
+        if "-" in lower:  # "fern-wood" was read as one word; "fern" and "wood" may be names too
+            hits |= {part for w in words if "-" in w for part in w.split("-")} & self.names
         for name in hits:
             for m in re.finditer(rf"(?<!\w){re.escape(name)}(?!\w)", lower):
                 spans.append((m.start(), m.end(), "author_name"))
@@ -407,12 +434,13 @@ def _strings(value):
 
 
 def audit_tables(root: Path, names: Iterable[str], *, min_name_length: int = 4,
-                 ordinary_word_zipf: float = 3.0) -> tuple[Counter, list[Finding], int]:
+                 ordinary_word_zipf: float = 3.0, canaries: Iterable = ()) -> tuple[Counter, list[Finding], int]:
     """Scan every text in every parquet file under ``root``.
 
     Looks for (a) ``names`` (real author names: as a bare word, or as a whole cell such as a
     subreddit ``u_<name>``), (b) u/ mentions, (c) emails, phone numbers, IPs, card numbers,
-    and (d) what the second opinion finds (``second.<kind>``: tokens parsed by other tools).
+    (d) what the second opinion finds (``second.<kind>``: tokens parsed by other tools), and
+    (e) the secret of every planted canary (``canary.<kind>``; ``alignx.privacy.canaries``).
     Returns counts by kind, the findings (text masked) and the number of strings scanned.
     """
     import polars as pl
@@ -425,6 +453,7 @@ def audit_tables(root: Path, names: Iterable[str], *, min_name_length: int = 4,
     scrubber = Scrubber(names, rules)
     exact = {n.lower() for n in names if len(n) >= min_name_length} | {
         f"u_{n.lower()}" for n in names if len(n) >= 2}
+    secrets = [(c.secret.lower(), c.kind) for c in canaries]
     counts: Counter = Counter()
     findings: list[Finding] = []
     scanned = 0
@@ -438,6 +467,11 @@ def audit_tables(root: Path, names: Iterable[str], *, min_name_length: int = 4,
                         hits = {(s, e, k) for s, e, k in scrubber.find(text) if k in AUDIT_KINDS}
                         if text.lower() in exact:
                             hits.add((0, len(text), "author_name"))
+                        if secrets:
+                            low = text.lower()
+                            for secret, kind in secrets:
+                                if (start := low.find(secret)) >= 0:
+                                    hits.add((start, start + len(secret), f"canary.{kind}"))
                         for kind, found in second_opinion(text):
                             start = max(text.find(found), 0)
                             hits.add((start, start + len(found), f"second.{kind}"))

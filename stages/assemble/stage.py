@@ -266,6 +266,11 @@ class Assemble(Stage):
         alignment = self._alignment_examples(ctx, reddit.height, stats)
         if p["demographic"] == "llm":
             reddit, alignment = (self._llm_demographics(ctx, df) for df in (reddit, alignment))
+        if p["history_text"] == "paraphrase":  # no user's own words in the persona (stages/assemble/paraphrase.py)
+            from stages.assemble.paraphrase import paraphrase_history
+
+            reddit, report = paraphrase_history(reddit, p, ctx.config.section("annotate"), ctx.data_dir)
+            stats.counts.update(report.counts())
         if ctx.inputs:  # benchmark files listed in assemble.decontaminate
             index = benchmark_ngrams(list(ctx.inputs), p["decontaminate_ngram"])
             reddit, alignment = (self._decontaminate(df, index, p["decontaminate_ngram"], stats, out_dir, name)
@@ -337,7 +342,12 @@ class Assemble(Stage):
     def fingerprint_extra(self, config, data_dir: Path) -> dict[str, str]:
         from stages.assemble.demographic import demographic_prompt_version
 
-        return {"demographic_prompt": demographic_prompt_version()} if config["assemble.demographic"] == "llm" else {}
+        extra = {"demographic_prompt": demographic_prompt_version()} if config["assemble.demographic"] == "llm" else {}
+        if config["assemble.history_text"] == "paraphrase":
+            from stages.assemble.paraphrase import prompt_version
+
+            extra["paraphrase_prompt"] = prompt_version()
+        return extra
 
     def _alignment_examples(self, ctx: StageContext, n_reddit: int, stats: Stats) -> pl.DataFrame:
         p = ctx.params

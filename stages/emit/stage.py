@@ -294,6 +294,22 @@ def trust_section(annotate_m: dict) -> list[str]:
     return lines
 
 
+def history_text_lines(assemble_m: dict) -> list[str]:
+    """The card's line on User-Generated Content: the users' own words, or paraphrases and how much
+    of each original's non-neutral directions survived them (assemble's ``paraphrase.*`` counts)."""
+    if (assemble_m.get("config") or {}).get("history_text") != "paraphrase":
+        return ["- Observed: the users' own comments (User-Generated Content), pseudonymized and scrubbed."]
+    c = assemble_m.get("counts", {})
+    mean = c.get("paraphrase.survival_mean")
+    return [f"- Synthesized: User-Generated Content is not the users' words: each comment was paraphrased by an LLM "
+            f"and re-rated by the annotator; on average {mean if mean is not None else 0:.2f} of the original's "
+            f"non-neutral dimensions survived (median {c.get('paraphrase.survival_median') or 0:.2f}). Of "
+            f"{c.get('paraphrase.comments', 0)} comments, {c.get('paraphrase.kept', 0)} paraphrases were kept, "
+            f"{c.get('paraphrase.dropped_low_survival', 0)} dropped below the survival threshold "
+            f"{(assemble_m.get('config') or {}).get('paraphrase_min_survival')} and "
+            f"{c.get('paraphrase.failed', 0)} failed; dropped ones are left out, never replaced by the original."]
+
+
 def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bias: dict,
                  bias_flags: list[str]) -> str:
     tax = load_taxonomy()
@@ -361,7 +377,7 @@ def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bi
               f"{usage.get('usage.tokens_in', 0)} input and {usage.get('usage.tokens_out', 0)} output tokens, "
               f"${usage.get('usage.cost_usd', 0):.2f} in this build. Seed {ctx.seed}.", "",
               "## What is observed and what is synthesized", "",
-              "- Observed: the users' own comments (User-Generated Content), pseudonymized and scrubbed.",
+              *history_text_lines(assemble_m),
               "- Synthesized: chosen/rejected of Reddit targets and Pair-wise Comparative Feedback are other users' "
               "comments oriented by the user's annotated profile (Reddit publishes no per-user votes); Preference "
               "Directions come from the annotator; Demographic Information is generated from the history's "
