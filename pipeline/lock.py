@@ -2,7 +2,11 @@
 
 Every command that writes under the data dir (``run``, ``forget``...) holds it for its whole
 run; readers (``status``, ``provenance``, ``audit-privacy``, ``verify``) never take it and never
-write. The kernel releases a flock when its holder dies, SIGKILL included, so a killed build
+write. ``evaluate`` takes it only when its report folder is inside the data dir (the default,
+``work/evaluate/adhoc``): it only reads the release, and the caches it fills (``cache/``:
+content-addressed embeddings, fitted heads keyed by the train split's checksum) are written
+atomically, as by a build. ``collect`` takes none: it only adds new, uniquely named dump files,
+each written to a temporary name and renamed, and a rate-limited fetch can last hours. The kernel releases a flock when its holder dies, SIGKILL included, so a killed build
 never leaves a stale lock behind. The file holds the holder's PID and start time, for the
 message a second writer gets.
 """

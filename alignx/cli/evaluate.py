@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alignx.cli.common import add_common, load
+from alignx.cli.common import add_writer, load, writing
 
 
 def register(sub) -> None:
@@ -21,12 +21,14 @@ def register(sub) -> None:
     p.add_argument("--train", metavar="RELEASE_DIR", default=None,
                    help="release folder whose train-*.parquet the trained predictor fits on (default: the "
                    "first PATH that is a release folder)")
-    p.add_argument("--out", metavar="DIR", default=None, help="report folder (default: DATA_DIR/work/evaluate/adhoc)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="report folder (default: DATA_DIR/work/evaluate/adhoc); a folder inside the data dir "
+                   "is written under the data dir's writer lock, one elsewhere needs no lock")
     p.add_argument("--win-rate", action="store_true",
                    help="instead: generate a response with and without the persona (evaluate.judge_model at "
                    "evaluate.judge_base_url) and report the judge's win/tie/loss")
     p.add_argument("--limit", type=int, default=100, help="examples per file for --win-rate (default 100)")
-    add_common(p)
+    add_writer(p)
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -48,13 +50,28 @@ def cmd_win_rate(args, config, out: Path) -> int:
     return 0
 
 
+def inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it (both resolved: symlinks and .. followed)."""
+    return Path(path).resolve().is_relative_to(Path(folder).resolve())
+
+
 def cmd_evaluate(args) -> int:
+    """Reports written into the data dir take its writer lock (a build may be writing there);
+    reports written elsewhere take none: reading a release needs no lock, and the caches under
+    DATA_DIR/cache (embeddings, fitted heads) are content-addressed and written atomically."""
+    config, data_dir = load(args)
+    out = Path(args.out) if args.out else data_dir / "work" / "evaluate" / "adhoc"
+    if not inside(out, data_dir):
+        return evaluate_into(args, config, data_dir, out)
+    with writing(args, data_dir):
+        return evaluate_into(args, config, data_dir, out)
+
+
+def evaluate_into(args, config, data_dir: Path, out: Path) -> int:
     from stages.evaluate.leakage import summary as leakage_summary
     from stages.evaluate.predictors import load_examples
     from stages.evaluate.stage import Predictors, train_files_of
 
-    config, data_dir = load(args)
-    out = Path(args.out) if args.out else data_dir / "work" / "evaluate" / "adhoc"
     if args.win_rate:
         return cmd_win_rate(args, config, out)
     names = [n.strip() for n in args.predictors.split(",") if n.strip()] if args.predictors else None

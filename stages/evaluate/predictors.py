@@ -168,6 +168,9 @@ class ProfilePredictor:
 
     name = "profile"
     uses_golden = True
+    #: read the history items' released directions when every item has one (the release's own
+    #: annotator wrote them); False: always re-rate the history texts with ``annotator``
+    use_given = True
 
     def __init__(self, annotator: EmbeddingAnnotator):
         self.annotator = annotator
@@ -189,14 +192,14 @@ class ProfilePredictor:
         dirs = []
         if persona in ("ugc", "all"):
             items = e.get(UGC) or []
-            given = _given_directions(items)
+            given = _given_directions(items) if self.use_given else None
             if given is not None:
                 dirs += given
             elif items:
                 dirs += [single_direction(r) for r in self._ratings([i["comment"] for i in items])]
         if persona in ("pair", "all"):
             items = e.get(PAIR) or []
-            given = _given_directions(items)
+            given = _given_directions(items) if self.use_given else None
             if given is not None:
                 dirs += given
             elif items:
@@ -218,6 +221,20 @@ class ProfilePredictor:
             strong = prof != 0.5
             out[i] = float(((d == prof) & strong).sum()) - float(((d == 1 - prof) & strong).sum())
         return out
+
+
+class IndependentPredictor(ProfilePredictor):
+    """The profile predictor with another annotator than the one that built the pairs: the
+    offline instruments over a different embedding model (default: the static model2vec
+    distillation of MiniLM, ``alignx.embeddings.STATIC_MODEL``). It re-rates the history's texts
+    itself (it never reads the released directions) and both responses, so agreement with the
+    release's orientation is no longer true by construction. The surface instruments (length,
+    sentiment, reading grade) are shared with the release's annotator; only the topic
+    (interest) ratings come from the other model."""
+
+    name = "independent"
+    uses_golden = False  # the golden direction is the release annotator's own profile
+    use_given = False
 
 
 class EmbeddingPredictor:

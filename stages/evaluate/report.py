@@ -22,6 +22,8 @@ from stages.evaluate.predictors import REPORTED_PERSONAS, persona_types, rows_fo
 SHORTCUTS = ("length", "position", "no-persona")
 #: Predictors that are neither a persona model nor a shortcut.
 REFERENCE = ("random",)
+#: On a release, measures agreement with the annotator that built the pairs, not a model.
+CONSISTENCY = ("profile",)
 
 
 def label(pred: str, benchmark: bool) -> str:
@@ -29,6 +31,8 @@ def label(pred: str, benchmark: bool) -> str:
     return {
         "profile": ("annotator profile, no training" if benchmark else
                     "consistency (same annotator that built the pairs)"),
+        "independent": ("annotator profile, other embedding model, no training" if benchmark else
+                        "independent annotator (other embedding model re-rates history and responses)"),
         "embedding": "history-embedding similarity, no training",
         "trained": "trained on the release's train split (with persona)",
         "no-persona": "shortcut: the trained model without the persona",
@@ -105,12 +109,16 @@ def persona_gain(cells: list[Cell], resamples: int, seed: int) -> list[dict]:
     return out
 
 
-def shortcut_flags(cells: list[Cell]) -> list[str]:
-    """Per persona type: a shortcut baseline within the interval of, or above, the best persona predictor."""
+def shortcut_flags(cells: list[Cell], benchmark: bool = True) -> list[str]:
+    """Per persona type: a shortcut baseline within the interval of, or above, the best persona predictor.
+
+    On a release the profile predictor is left out of "best": it re-rates with the annotator that
+    oriented the pairs, so its accuracy is agreement by construction and would hide any shortcut."""
     out = []
+    circular = () if benchmark else CONSISTENCY
     for persona in dict.fromkeys(c.persona for c in cells):
         here = [c for c in cells if c.persona == persona]
-        persona_preds = [c for c in here if c.predictor not in SHORTCUTS + REFERENCE]
+        persona_preds = [c for c in here if c.predictor not in SHORTCUTS + REFERENCE + circular]
         if not persona_preds:
             continue
         best = max(persona_preds, key=lambda c: c.accuracy)
@@ -144,7 +152,9 @@ def build_report(name: str, examples: list[dict], predictors: list, audit_predic
         "results": [{**c.to_json(), "label": label(c.predictor, benchmark)} for c in cells],
         "persona_gain": persona_gain(cells, resamples, seed),
         "chosen_longer_share": round(chosen_longer_share(full), 4) if full else None,
-        "shortcut_flags": shortcut_flags(cells),
+        "shortcut_flags": shortcut_flags(cells, benchmark),
+        "shortcut_compared_with": sorted({c.predictor for c in cells if c.predictor not in
+                                          SHORTCUTS + REFERENCE + (() if benchmark else CONSISTENCY)}),
         "leakage": audit,
         "leakage_warnings": [leakage.summary(audit)] if audit["status"] == leakage.LEAK else [],
         "interval": {"resamples": resamples, "seed": seed},
@@ -189,9 +199,13 @@ def markdown_report(report: dict, benchmark: bool) -> str:
     lines += ["", "## Shortcuts", "",
               f"Chosen is the longer response in {100 * share:.1f}% of distinct items." if share is not None else
               "No items.", ""]
+    compared = report["shortcut_compared_with"]
     lines += [f"**{f}**" for f in report["shortcut_flags"]] or [
         "No shortcut flag: every shortcut baseline (length, position, no-persona) stays below the interval of the "
-        "best persona predictor."]
+        f"best persona predictor ({', '.join(compared)})"
+        + ("." if benchmark else "; the consistency predictor, profile, is left out.") if compared else
+        "No shortcut check: no persona predictor to compare the shortcuts with"
+        + (" (profile measures consistency here); add trained, independent or embedding." if not benchmark else ".")]
     lines += ["", "## Label leakage", "", ("**" + leakage.summary(report["leakage"]) + "**")
               if report["leakage"]["status"] == leakage.LEAK else leakage.summary(report["leakage"])]
     lines += ["", "## Published (from the AlignX paper, not measured here)", "",

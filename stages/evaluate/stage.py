@@ -19,14 +19,14 @@ from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
 from stages.annotate.embedding import EmbeddingAnnotator
 from stages.evaluate.predictors import (
-    EmbeddingPredictor, JudgePredictor, LengthPredictor, LogprobPredictor, PositionPredictor, ProfilePredictor,
+    EmbeddingPredictor, IndependentPredictor, JudgePredictor, LengthPredictor, LogprobPredictor, PositionPredictor, ProfilePredictor,
     RandomPredictor, load_examples, load_rows,
 )
 from stages.evaluate.report import write_report
 from stages.evaluate.trained import Heads, TrainedPredictor, load_or_fit
 
 log = get_logger("evaluate")
-PREDICTORS = ("profile", "embedding", "trained", "no-persona", "length", "position", "random", "llm-judge", "logprob")
+PREDICTORS = ("profile", "independent", "embedding", "trained", "no-persona", "length", "position", "random", "llm-judge", "logprob")
 #: In every report whatever evaluate.predictors says: a persona predictor must beat them.
 ALWAYS = ("length", "position")
 
@@ -78,6 +78,8 @@ class Predictors:
         for name in dict.fromkeys(names):
             if name == "profile":
                 self.items.append(self.profile)
+            elif name == "independent":
+                self.items.append(IndependentPredictor(EmbeddingAnnotator(p["independent_model"], emb_dir)))
             elif name == "embedding":
                 self.items.append(EmbeddingPredictor(self.embedder))
             elif name in ("trained", "no-persona"):
@@ -123,7 +125,7 @@ class Predictors:
 
 class Evaluate(Stage):
     name = "evaluate"
-    version = "2"
+    version = "3"
     upstream = ("emit",)
     reads = ("annotate",)  # the annotator the profile predictor re-rates responses with
     input_keys = ("evaluate.benchmarks",)

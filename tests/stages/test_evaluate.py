@@ -44,7 +44,8 @@ def psoups(tmp_path_factory, shared_data, built):
 
 def test_psoups_every_offline_predictor_runs_and_the_report_lands(psoups):
     out, proc, report, results = psoups
-    assert {p for p, _ in results} == {"profile", "embedding", "trained", "no-persona", "length", "position", "random"}
+    assert {p for p, _ in results} == {"profile", "independent", "embedding", "trained", "no-persona", "length",
+                                       "position", "random"}
     assert {q for _, q in results} == {"pair", "demo", "all"}
     assert all(r["n"] == 600 for r in results.values())
     md = (out / "p-soups_student_phd" / "report.md").read_text()
@@ -306,3 +307,69 @@ def test_an_empty_split_gets_a_report_not_a_crash(release, tmp_path):
     out = alignx("evaluate", str(empty), "--train", str(rel), "--out", str(tmp_path / "out"), data_dir=d).stdout
     assert "empty: 0 examples" in out
     assert "No examples to evaluate" in (tmp_path / "out/empty/report.md").read_text()
+
+
+def test_independent_rerates_the_history_and_the_consistency_predictor_reads_its_directions(release, tmp_path):
+    """profile reads the history's released directions (the annotator that oriented the pairs);
+    independent ignores them and re-rates every text with another embedding model."""
+    from alignx.embeddings import STATIC_MODEL
+    from stages.annotate.embedding import EmbeddingAnnotator
+    from stages.evaluate.predictors import PAIR, UGC, IndependentPredictor, ProfilePredictor, load_examples
+
+    d, rel = release
+    rows = [e for e in load_examples(rel) if e["persona_type"] == "all"]
+    assert any(x.get("Preference Direction") is not None for e in rows for x in (e[UGC] or []) + (e[PAIR] or []))
+    # every history direction flipped: a predictor that reads them must change its mind
+    flipped = [{**e, UGC: [{**x, "Preference Direction": [1 - v for v in x["Preference Direction"]]}
+                           for x in e[UGC] or []],
+                PAIR: [{**x, "Preference Direction": [1 - v for v in x["Preference Direction"]]} for x in e[PAIR] or []]}
+               for e in rows]
+    emb = d / "cache" / "embeddings"
+    profile = ProfilePredictor(EmbeddingAnnotator("all-MiniLM-L6-v2", emb))
+    independent = IndependentPredictor(EmbeddingAnnotator(STATIC_MODEL, tmp_path / "emb"))
+    assert not np.array_equal(profile.scores(rows, "all"), profile.scores(flipped, "all"))
+    assert np.array_equal(independent.scores(rows, "all"), independent.scores(flipped, "all"))
+    assert independent.annotator.embedder.model_name == STATIC_MODEL != profile.annotator.embedder.model_name
+
+
+def test_release_report_labels_consistency_and_independent_apart_and_leaves_consistency_out_of_shortcuts(
+        release, tmp_path):
+    d, rel = release
+    alignx("evaluate", str(rel), "--predictors", "profile,independent", "--out", str(tmp_path / "out"), data_dir=d)
+    report = json.loads((tmp_path / "out" / rel.name / "report.json").read_text())
+    labels = {r["predictor"]: r["label"] for r in report["results"]}
+    assert labels["profile"] == "consistency (same annotator that built the pairs)"
+    assert labels["independent"].startswith("independent annotator")
+    # profile agrees with the pairs by construction: the shortcuts are compared with independent only
+    assert report["shortcut_compared_with"] == ["independent"]
+    best = max((r for r in report["results"] if r["predictor"] == "independent" and r["persona"] == "all"),
+               key=lambda r: r["accuracy"])
+    length = next(r for r in report["results"] if r["predictor"] == "length" and r["persona"] == "all")
+    flagged = any(f.startswith("SHORTCUT: length") and "on all" in f for f in report["shortcut_flags"])
+    assert flagged == (length["accuracy"] >= best["ci95"][0])
+    md = (tmp_path / "out" / rel.name / "report.md").read_text()
+    assert "| length | shortcut: prefers the longer response |" in md
+    assert "Chosen is the longer response in" in md
+
+
+def test_a_release_report_with_only_the_consistency_predictor_says_no_shortcut_check_ran(release, tmp_path):
+    d, rel = release
+    alignx("evaluate", str(rel), "--predictors", "profile", "--out", str(tmp_path / "out"), data_dir=d)
+    md = (tmp_path / "out" / rel.name / "report.md").read_text()
+    assert "No shortcut check: no persona predictor to compare the shortcuts with" in md
+    assert "No shortcut flag" not in md
+
+
+def test_a_report_into_the_data_dir_takes_the_writer_lock_one_elsewhere_does_not(release, tmp_path, shared_data):
+    from pipeline.lock import writer_lock
+
+    bench = str(shared_data / "benchmarks" / "p-soups_student_phd.json")
+    data = tmp_path / "data"
+    with writer_lock(data, "alignx run"):  # a build is writing to this data dir
+        busy = alignx("evaluate", bench, "--predictors", "length", data_dir=data, check=False)
+        assert busy.returncode == 2 and "is in use by another alignx (alignx run" in busy.stderr
+        assert not (data / "work" / "evaluate").exists()
+        elsewhere = alignx("evaluate", bench, "--predictors", "length", "--out", str(tmp_path / "out"), data_dir=data)
+        assert (tmp_path / "out" / "p-soups_student_phd" / "report.json").exists() and "length" in elsewhere.stdout
+    alignx("evaluate", bench, "--predictors", "length", data_dir=data)  # the lock is free again: the default works
+    assert (data / "work" / "evaluate" / "adhoc" / "p-soups_student_phd" / "report.md").exists()
