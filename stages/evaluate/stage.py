@@ -37,6 +37,21 @@ def judge_settings(config) -> dict:
     return {**a, "backend": "llm-judge", "model": p["judge_model"], "base_url": p["judge_base_url"] or a["base_url"]}
 
 
+def annotator_models(config) -> tuple[str, str]:
+    """(the embedding model of the annotator that built the pairs, the independent predictor's).
+
+    ``evaluate.independent_model`` = "" picks the other of the two bundled models: full MiniLM
+    when the release was annotated with its static distillation, the static one otherwise."""
+    from alignx.embeddings import DEFAULT_MODEL, STATIC_MODEL
+
+    same = config["annotate.embedding_model"]
+    other = config["evaluate.independent_model"] or (DEFAULT_MODEL if same.startswith(STATIC_MODEL) else STATIC_MODEL)
+    if other == same:
+        raise UserError(f"evaluate.independent_model = \"{other}\" is the annotator's own model "
+                        "(annotate.embedding_model): the independent predictor needs another; leave it \"\"")
+    return same, other
+
+
 def train_files_of(path: Path) -> list[Path]:
     """The train shards of a release folder (``train-*.parquet``), or none."""
     path = Path(path)
@@ -67,7 +82,10 @@ class Predictors:
         model, seed = p["embedding_model"], config["run.seed"]
         emb_dir = None if cache_dir is None else Path(cache_dir) / "embeddings"
         self.embedder = EmbeddingCache(emb_dir, model)
-        self.profile = ProfilePredictor(EmbeddingAnnotator(model, emb_dir))  # also the leakage audit's
+        same, other = annotator_models(config)
+        max_interests = config["annotate.offline_max_interests"]
+        # the annotator that oriented the pairs (consistency); also the leakage audit's
+        self.profile = ProfilePredictor(EmbeddingAnnotator(same, emb_dir, max_interests=max_interests))
         self.heads: Heads | None = None
         self.skipped: dict[str, str] = {}  # predictor -> why it did not run
         if ("trained" in names) and not has_rows(train_files) and not explicit:
@@ -79,7 +97,7 @@ class Predictors:
             if name == "profile":
                 self.items.append(self.profile)
             elif name == "independent":
-                self.items.append(IndependentPredictor(EmbeddingAnnotator(p["independent_model"], emb_dir)))
+                self.items.append(IndependentPredictor(EmbeddingAnnotator(other, emb_dir, max_interests=max_interests)))
             elif name == "embedding":
                 self.items.append(EmbeddingPredictor(self.embedder))
             elif name in ("trained", "no-persona"):

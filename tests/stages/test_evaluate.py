@@ -312,9 +312,10 @@ def test_an_empty_split_gets_a_report_not_a_crash(release, tmp_path):
 def test_independent_rerates_the_history_and_the_consistency_predictor_reads_its_directions(release, tmp_path):
     """profile reads the history's released directions (the annotator that oriented the pairs);
     independent ignores them and re-rates every text with another embedding model."""
-    from alignx.embeddings import STATIC_MODEL
+    from pipeline.config import load_config
     from stages.annotate.embedding import EmbeddingAnnotator
     from stages.evaluate.predictors import PAIR, UGC, IndependentPredictor, ProfilePredictor, load_examples
+    from stages.evaluate.stage import annotator_models
 
     d, rel = release
     rows = [e for e in load_examples(rel) if e["persona_type"] == "all"]
@@ -325,11 +326,15 @@ def test_independent_rerates_the_history_and_the_consistency_predictor_reads_its
                 PAIR: [{**x, "Preference Direction": [1 - v for v in x["Preference Direction"]]} for x in e[PAIR] or []]}
                for e in rows]
     emb = d / "cache" / "embeddings"
-    profile = ProfilePredictor(EmbeddingAnnotator("all-MiniLM-L6-v2", emb))
-    independent = IndependentPredictor(EmbeddingAnnotator(STATIC_MODEL, tmp_path / "emb"))
+    same, other = annotator_models(load_config())
+    assert same == load_config()["annotate.embedding_model"] != other  # the default picks the other bundled model
+    profile = ProfilePredictor(EmbeddingAnnotator(same, emb))
+    independent = IndependentPredictor(EmbeddingAnnotator(other, tmp_path / "emb"))
     assert not np.array_equal(profile.scores(rows, "all"), profile.scores(flipped, "all"))
     assert np.array_equal(independent.scores(rows, "all"), independent.scores(flipped, "all"))
-    assert independent.annotator.embedder.model_name == STATIC_MODEL != profile.annotator.embedder.model_name
+    proc = alignx("evaluate", str(rel), "--predictors", "independent", "--set", f"evaluate.independent_model={same}",
+                  data_dir=tmp_path / "data", check=False)
+    assert proc.returncode == 2 and "is the annotator's own model" in proc.stderr
 
 
 def test_release_report_labels_consistency_and_independent_apart_and_leaves_consistency_out_of_shortcuts(
