@@ -22,6 +22,8 @@ from stages.evaluate.predictors import REPORTED_PERSONAS, persona_types, rows_fo
 SHORTCUTS = ("length", "position", "no-persona")
 #: Predictors that are neither a persona model nor a shortcut.
 REFERENCE = ("random",)
+#: Content-free rules that are as much a shortcut the other way round, and what that way is.
+REVERSED = {"length": "prefers the shorter response", "position": "prefers the response shown second"}
 #: On a release, measures agreement with the annotator that built the pairs, not a model.
 CONSISTENCY = ("profile",)
 
@@ -65,6 +67,7 @@ class Cell:
     method: str
     hits: np.ndarray = field(repr=False)  # (n,) bool per row
     clusters: np.ndarray = field(repr=False)  # (n,) distinct-item id per row
+    losses: np.ndarray | None = field(default=None, repr=False)  # (n,) bool: score < 0 (prefers rejected)
 
     @property
     def accuracy(self) -> float:
@@ -88,9 +91,11 @@ def evaluate(examples: list[dict], predictors: list, resamples: int, seed: int,
         for pred in predictors:
             if persona == "golden" and not getattr(pred, "uses_golden", False):
                 continue  # the golden direction is a profile: only the profile predictor reads it
-            hits = np.asarray(pred.scores(rows, persona)) > 0
+            scores = np.asarray(pred.scores(rows, persona))
+            hits = scores > 0
             lo, hi, method = accuracy_interval(hits, clusters, resamples, seed)
-            cells.append(Cell(pred.name, persona, len(rows), int(hits.sum()), (lo, hi), method, hits, clusters))
+            cells.append(Cell(pred.name, persona, len(rows), int(hits.sum()), (lo, hi), method, hits, clusters,
+                              scores < 0))
     return cells
 
 
@@ -123,8 +128,14 @@ def shortcut_flags(cells: list[Cell], benchmark: bool = True) -> list[str]:
             continue
         best = max(persona_preds, key=lambda c: c.accuracy)
         for c in here:
-            if c.predictor in SHORTCUTS and c.accuracy >= best.ci[0]:
-                out.append(f"SHORTCUT: {c.predictor} ({100 * c.accuracy:.1f}%) is within the interval of, or above, "
+            if c.predictor not in SHORTCUTS:
+                continue
+            name, acc = c.predictor, c.accuracy
+            if c.predictor in REVERSED and c.losses is not None and c.losses.mean() > acc:
+                # a content-free rule works either way round: preferring the shorter is as much a shortcut
+                name, acc = f"{c.predictor} reversed ({REVERSED[c.predictor]})", float(c.losses.mean())
+            if acc >= best.ci[0]:
+                out.append(f"SHORTCUT: {name} ({100 * acc:.1f}%) is within the interval of, or above, "
                            f"the best persona predictor on {persona}, {best.predictor} ({100 * best.accuracy:.1f}% "
                            f"[{100 * best.ci[0]:.1f}, {100 * best.ci[1]:.1f}])")
     return out
@@ -201,8 +212,8 @@ def markdown_report(report: dict, benchmark: bool) -> str:
               "No items.", ""]
     compared = report["shortcut_compared_with"]
     lines += [f"**{f}**" for f in report["shortcut_flags"]] or [
-        "No shortcut flag: every shortcut baseline (length, position, no-persona) stays below the interval of the "
-        f"best persona predictor ({', '.join(compared)})"
+        "No shortcut flag: every shortcut baseline (length and position either way round, no-persona) stays below "
+        f"the interval of the best persona predictor ({', '.join(compared)})"
         + ("." if benchmark else "; the consistency predictor, profile, is left out.") if compared else
         "No shortcut check: no persona predictor to compare the shortcuts with"
         + (" (profile measures consistency here); add trained, independent or embedding." if not benchmark else ".")]

@@ -378,3 +378,20 @@ def test_a_report_into_the_data_dir_takes_the_writer_lock_one_elsewhere_does_not
         assert (tmp_path / "out" / "p-soups_student_phd" / "report.json").exists() and "length" in elsewhere.stdout
     alignx("evaluate", bench, "--predictors", "length", data_dir=data)  # the lock is free again: the default works
     assert (data / "work" / "evaluate" / "adhoc" / "p-soups_student_phd" / "report.md").exists()
+
+
+def test_preferring_the_shorter_response_is_flagged_as_a_shortcut_too(tmp_path, shared_data):
+    """P-SOUPS with every pair turned so that chosen is never the longer one: "prefers the longer"
+    scores 0%, and the same rule reversed is a perfect shortcut the report must name."""
+    rows = json.loads((shared_data / "benchmarks" / "p-soups_student_phd.json").read_text())
+    turned = [{**r, "chosen": r["rejected"], "rejected": r["chosen"]} if len(r["chosen"]) > len(r["rejected"]) else r
+              for r in rows]
+    path = tmp_path / "shorter.json"
+    path.write_text(json.dumps(turned))
+    out = alignx("evaluate", str(path), "--predictors", "profile", "--out", str(tmp_path / "out"),
+                 data_dir=tmp_path / "data").stdout
+    report = json.loads((tmp_path / "out/shorter/report.json").read_text())
+    length = {r["persona"]: r for r in report["results"] if r["predictor"] == "length"}
+    assert length["all"]["accuracy"] == 0.0 and report["chosen_longer_share"] == 0.0
+    assert "SHORTCUT: length reversed (prefers the shorter response) (" in out
+    assert any(f.startswith("SHORTCUT: length reversed") and "on all" in f for f in report["shortcut_flags"])
