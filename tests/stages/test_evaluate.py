@@ -12,7 +12,7 @@ from stages.evaluate.intervals import BOOTSTRAP, cluster_bootstrap, wilson
 from stages.evaluate.predictors import profile_from_labels
 from alignx.taxonomy import load_taxonomy, render_profile
 
-from conftest import alignx
+from conftest import alignx, split
 
 
 def test_wilson_interval_hand_computed():
@@ -350,8 +350,13 @@ def test_release_report_labels_consistency_and_independent_apart_and_leaves_cons
     best = max((r for r in report["results"] if r["predictor"] == "independent" and r["persona"] == "all"),
                key=lambda r: r["accuracy"])
     length = next(r for r in report["results"] if r["predictor"] == "length" and r["persona"] == "all")
+    rows = split(rel, "test").filter(pl.col("persona_type") == "all")
+    shorter = sum(len(c) < len(r) for c, r in zip(rows["chosen"], rows["rejected"])) / rows.height
+    # "prefers the longer" either way round: the demo's chosen responses are the shorter ones
     flagged = any(f.startswith("SHORTCUT: length") and "on all" in f for f in report["shortcut_flags"])
-    assert flagged == (length["accuracy"] >= best["ci95"][0])
+    assert flagged == (max(length["accuracy"], shorter) >= best["ci95"][0])
+    assert any(f.startswith("SHORTCUT: length reversed") for f in report["shortcut_flags"]) == (
+        shorter > length["accuracy"] and shorter >= best["ci95"][0])
     md = (tmp_path / "out" / rel.name / "report.md").read_text()
     assert "| length | shortcut: prefers the longer response |" in md
     assert "Chosen is the longer response in" in md
