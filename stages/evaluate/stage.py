@@ -5,7 +5,8 @@ Config section ``[evaluate]``. Upstream: ``emit``. Inputs: ``evaluate.benchmarks
 Outputs per dataset (``release`` and each benchmark's file stem): ``<name>/report.json``,
 ``<name>/report.md``, ``<name>/accuracy.png`` and, with the trained predictor,
 ``<name>/trained_head.npz`` + ``trained_head.json`` (the head fitted on the release's train split).
-Modules: ``predictors`` (the untrained predictors), ``trained`` (the fitted head and its
+Modules: ``predictors`` (the untrained predictors: ``profile`` with the annotator that built the
+pairs, ``independent`` with the other embedding model), ``trained`` (the fitted head and its
 no-persona twin), ``intervals``, ``leakage`` (the audit), ``report``.
 """
 
