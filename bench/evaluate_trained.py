@@ -3,7 +3,7 @@
 One command builds the release and measures it (reproducible: the same window, config and seed
 give the same release and the same figures):
 
-    python -m bench.evaluate_trained --data-dir /tmp/eth --from 2025-03-01 --to 2025-05-01
+    python -m bench.evaluate_trained --data-dir /tmp/eth --from 2025-02-01 --to 2025-05-01
 
 1. Build: ``alignx run`` (every stage up to emit) on the r/ethereum daily threads (``../shared/data/reddit/ethereum_daily``)
    restricted to [FROM, TO) with ``ingest_reddit.date_from/date_to``, default config otherwise.
@@ -118,7 +118,7 @@ def save(out: dict) -> Path:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m bench.evaluate_trained", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", required=True, type=Path, help="where the release is (or will be) built")
-    ap.add_argument("--from", dest="date_from", default="2025-03-01", help="first day of threads (YYYY-MM-DD)")
+    ap.add_argument("--from", dest="date_from", default="2025-02-01", help="first day of threads (YYYY-MM-DD)")
     ap.add_argument("--to", dest="date_to", default="2025-05-01", help="day after the last (YYYY-MM-DD)")
     ap.add_argument("--no-build", action="store_true", help="measure the release already in --data-dir")
     ap.add_argument("--built-from", default="", help="what the release was built from (with --no-build)")
