@@ -18,6 +18,7 @@ still shares text, an id or a user with test (identical texts in two threads: co
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass
 
@@ -65,9 +66,11 @@ class CandidateIndex:
         """The groups a user's comments answer (sorted), where there is someone else to pair."""
         return sorted({self.group(c) for c in own} & self.by_group.keys())
 
-    def others(self, group: str, user: str, allowed=None) -> list[dict]:
-        """Candidates of ``group`` not written by ``user`` (and by an ``allowed`` author, when given)."""
-        return [c for c in self.by_group.get(group, []) if c["author"] != user and (allowed is None or allowed(c["author"]))]
+    def others(self, group: str, user: str, allowed=None, limit: int | None = None) -> list[dict]:
+        """Candidates of ``group`` not written by ``user`` (and by an ``allowed`` author, when
+        given), in order; the first ``limit`` of them when given."""
+        found = (c for c in self.by_group.get(group, []) if c["author"] != user and (allowed is None or allowed(c["author"])))
+        return list(itertools.islice(found, limit))
 
 
 def group_filter(pairs_from: str, own: pl.DataFrame) -> pl.Expr:

@@ -145,6 +145,21 @@ def ranked(items: list, key, *scope) -> list:
     return sorted(items, key=lambda it: stable_hash([*scope, key(it)]))
 
 
+def first_found(items: list, find, want: int) -> list[tuple]:
+    """(item, find(item)) for the first items, in order, where ``find`` gives a result (not None
+    or False), stopping once ``want`` are found (at least one is looked for: a caller tells "none"
+    from "some"). Taking the first ``want`` of a seeded order this way gives the same items as
+    scoring all of them and then taking the first ``want`` of that order."""
+    found = []
+    for item in items:
+        result = find(item)
+        if result:
+            found.append((item, result))
+            if len(found) >= max(want, 1):
+                break
+    return found
+
+
 def f32(direction) -> list[float]:
     return [float(x) for x in direction]
 
@@ -219,7 +234,7 @@ class Profiles:
 
     def __init__(self, own: list[dict]):
         self.links = np.array([c["link_id"] for c in own], dtype=object)
-        self.directions = np.stack([single_direction(c["ratings"]) for c in own]) if own else None
+        self.directions = single_direction(np.stack([c["ratings"] for c in own])) if own else None
         self.total = self.directions.sum(axis=0) if own else None
         self.cache: dict[str, np.ndarray | None] = {}
 
@@ -285,19 +300,22 @@ class Assemble(Stage):
             stats.counts["split_crossing_comments"] += crossing
             allowed = split.allowed_author(user)
             profiles = Profiles(own)
-            candidates = []
-            for group in index.groups_of(own):
+
+            def target(group: str):
                 post = index.thread_of[group]
                 prof = profiles.excluding(post)
-                if prof is None:
-                    continue
-                pair = best_pair(index.others(group, user, allowed), prof, p["min_margin"], p["direction_gap"])
-                if pair:
-                    candidates.append((group, post, pair, prof))
-            if not candidates:
+                pair = prof is not None and best_pair(index.others(group, user, allowed, MAX_CANDIDATES), prof,
+                                                      p["min_margin"], p["direction_gap"])
+                return (post, pair, prof) if pair else None
+
+            # the targets are the first groups, in the user's seeded order, that have a pair:
+            # the groups after them are never scored
+            picks = first_found(ranked(index.groups_of(own), lambda g: g, ctx.seed, "target", user), target,
+                                p["targets_per_user"])
+            if not picks:
                 stats.counts["users.no_target" if own else "users.only_crossing_threads"] += 1
                 continue
-            picks = ranked(candidates, lambda c: c[0], ctx.seed, "target", user)[: p["targets_per_user"]]
+            picks = [(group, *found) for group, found in picks[: p["targets_per_user"]]]
             for group, post, (chosen, rejected, margin), prof in sorted(picks, key=lambda c: c[0]):
                 history_own = [c for c in own if c["link_id"] != post]
                 rows.append(self._reddit_example(user, post, chosen, rejected, margin, prof, history_own, index,
@@ -312,13 +330,11 @@ class Assemble(Stage):
                         archetype):
         ugc = sorted(ranked(history_own, lambda c: c["id"], seed, "ugc", user, post)[: p["ugc_items"]],
                      key=lambda c: c["id"])
-        pair_pool = []
-        for group in index.groups_of(history_own):
-            best = best_pair(index.others(group, user, allowed), prof, p["min_margin"], p["direction_gap"])
-            if best:
-                pair_pool.append((group, best))
-        pairs = [b for _, b in sorted(ranked(pair_pool, lambda x: x[0], seed, "pair", user, post)[: p["pair_items"]],
-                                      key=lambda x: x[0])]
+        # the first pair_items groups, in the seeded order, whose candidates make a pair
+        pool = first_found(ranked(index.groups_of(history_own), lambda g: g, seed, "pair", user, post),
+                           lambda g: best_pair(index.others(g, user, allowed, MAX_CANDIDATES), prof,
+                                               p["min_margin"], p["direction_gap"]), p["pair_items"])
+        pairs = [b for _, b in sorted(pool[: p["pair_items"]], key=lambda x: x[0])]
         ugc_items = [{"prompt": c["prompt"], "comment": c["body"],
                       "Preference Direction": f32(single_direction(c["ratings"]))} for c in ugc]
         pair_items = [{"prompt": a["prompt"], "chosen": a["body"], "rejected": b["body"],
