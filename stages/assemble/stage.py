@@ -164,8 +164,10 @@ def f32(direction) -> list[float]:
     return [float(x) for x in direction]
 
 
-THREAD_COLUMNS = ["id", "link_id", "parent_id", "is_top_level", "author", "subreddit", "body", "prompt",
-                  "prompt_ids", "score", "created_utc"]
+#: What the candidate index holds per comment; the texts (TEXT_COLUMNS) are read only for the
+#: comments an example uses (``load_texts``).
+THREAD_COLUMNS = ["id", "link_id", "parent_id", "is_top_level", "author", "score", "created_utc"]
+TEXT_COLUMNS = ["id", "subreddit", "body", "prompt", "prompt_ids"]
 
 
 def gated_matrix(ratings: pl.DataFrame) -> np.ndarray:
@@ -202,6 +204,13 @@ def load_comments(ctx: StageContext, authors: list[str], pairs_from: str) -> tup
                .select("id", "ratings", "evidence").collect().with_row_index("_r"))
     rows = rows.join(ratings.select("id", "_r"), on="id", how="inner").sort("link_id", "created_utc", "id")
     return rows.drop("_r"), gated_matrix(ratings)[rows["_r"].to_numpy()]
+
+
+def load_texts(ctx: StageContext, ids: list[str]) -> dict[str, dict]:
+    """id -> its TEXT_COLUMNS (subreddit, body, prompt, prompt_ids) for the comments ``ids``."""
+    texts = (pl.scan_parquet(ctx.upstream_files("anonymize", "threads")).select(TEXT_COLUMNS)
+             .filter(pl.col("id").is_in(ids)).collect())
+    return {r["id"]: r for r in texts.iter_rows(named=True)}
 
 
 _SPLITS: dict[tuple, Split] = {}
@@ -287,7 +296,7 @@ class Assemble(Stage):
         archetypes = dict(pl.read_parquet(ctx.upstream_files("cluster", "archetypes")[0],
                                           columns=["author", "archetype"]).iter_rows())
         stats = Stats()
-        rows = []
+        chosen_sets = []
         for user in authors:
             own = index.by_author.get(user, [])
             stats.counts["users.seen"] += 1
@@ -318,23 +327,34 @@ class Assemble(Stage):
             picks = [(group, *found) for group, found in picks[: p["targets_per_user"]]]
             for group, post, (chosen, rejected, margin), prof in sorted(picks, key=lambda c: c[0]):
                 history_own = [c for c in own if c["link_id"] != post]
-                rows.append(self._reddit_example(user, post, chosen, rejected, margin, prof, history_own, index,
-                                                 allowed, p, ctx.seed, archetypes.get(user, -1)))
+                ugc, pairs = self._history(user, post, prof, history_own, index, allowed, p, ctx.seed)
+                chosen_sets.append((user, post, chosen, rejected, margin, ugc, pairs, archetypes.get(user, -1)))
             stats.counts["users.with_targets"] += 1
+        # the texts of the comments the examples use, read now: the index never held them
+        used = [c for (_, _, chosen, rejected, _, ugc, pairs, _) in chosen_sets
+                for c in (chosen, rejected, *ugc, *(x for a, b, _ in pairs for x in (a, b)))]
+        texts = load_texts(ctx, sorted({c["id"] for c in used}))
+        for c in used:
+            c.update(texts[c["id"]])
+        rows = [self._reddit_example(*chosen_set, p) for chosen_set in chosen_sets]
         # the unit is the target (one example before the test split's four personas)
         stats.records_in = stats.records_out = stats.counts["reddit_examples"] = len(rows)
         write_parquet(pl.DataFrame(rows, schema=SCHEMA), out_dir / "reddit" / f"{shard.key}.parquet", scratch=True)
         return stats
 
-    def _reddit_example(self, user, post, chosen, rejected, margin, prof, history_own, index, allowed, p, seed,
-                        archetype):
+    @staticmethod
+    def _history(user, post, prof, history_own, index, allowed, p, seed) -> tuple[list, list]:
+        """The example's UGC items (the user's own comments in other threads) and PAIR items
+        (oriented pairs in other groups the user answered), each sampled in a seeded order."""
         ugc = sorted(ranked(history_own, lambda c: c["id"], seed, "ugc", user, post)[: p["ugc_items"]],
                      key=lambda c: c["id"])
         # the first pair_items groups, in the seeded order, whose candidates make a pair
         pool = first_found(ranked(index.groups_of(history_own), lambda g: g, seed, "pair", user, post),
                            lambda g: best_pair(index.others(g, user, allowed, MAX_CANDIDATES), prof,
                                                p["min_margin"], p["direction_gap"]), p["pair_items"])
-        pairs = [b for _, b in sorted(pool[: p["pair_items"]], key=lambda x: x[0])]
+        return ugc, [b for _, b in sorted(pool[: p["pair_items"]], key=lambda x: x[0])]
+
+    def _reddit_example(self, user, post, chosen, rejected, margin, ugc, pairs, archetype, p):
         ugc_items = [{"prompt": c["prompt"], "comment": c["body"],
                       "Preference Direction": f32(single_direction(c["ratings"]))} for c in ugc]
         pair_items = [{"prompt": a["prompt"], "chosen": a["body"], "rejected": b["body"],
