@@ -120,3 +120,21 @@ def test_vectorized_best_pair_equals_the_pairwise_loop():
                 assert (got is None) == (want is None), trial
                 if got:
                     assert (got[0]["id"], got[1]["id"], got[2]) == (want[0]["id"], want[1]["id"], want[2]), trial
+
+
+def test_gated_matrix_equals_gate_row_by_row():
+    """The vectorized evidence gate gives what alignx.directions.gate gives per comment, rows
+    without evidence levels (null: every rating counts) included."""
+    import polars as pl
+
+    from alignx.directions import gate
+    from stages.assemble.stage import gated_matrix
+
+    rng = np.random.default_rng(3)
+    ratings = [rng.integers(-2, 3, N).tolist() for _ in range(50)]
+    evidence = [None if i % 7 == 0 else rng.integers(0, 3, N).tolist() for i in range(50)]
+    df = pl.DataFrame({"ratings": ratings, "evidence": evidence},
+                      schema={"ratings": pl.List(pl.Int8), "evidence": pl.List(pl.Int8)})
+    want = np.stack([gate(r, e) for r, e in zip(ratings, evidence)])
+    assert (gated_matrix(df) == want).all()
+    assert gated_matrix(df.head(0)).shape == (0, N)
