@@ -56,13 +56,16 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 #: The issue's targets (issue 19), checked on each corpus they apply to.
 TARGETS = {"ethereum_total_minutes_max": 15, "synthetic_1m_peak_rss_mb_max": 4096, "ingest_vs_json_loads_min": 3.0,
            "annotate_per_second_min": 500, "assemble_examples_per_second_min": 500}
-#: Runs one CLI command and prints the largest single-process peak RSS (KiB) it saw.
+#: Runs one CLI command and prints the largest single-process peak RSS (KiB) it saw and the CPU
+#: seconds (user + system) of the process and its reaped workers.
 MEASURED = ("import resource, sys\n"
             "from alignx.cli import main\n"
             "rc = main(sys.argv[1:])\n"
             "peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
             "print('PEAK_KIB', peak, file=sys.stderr)\n"
+            "usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]\n"
+            "print('CPU_S', sum(u.ru_utime + u.ru_stime for u in usage), file=sys.stderr)\n"
             "sys.exit(rc)\n")
 
 
@@ -116,8 +119,10 @@ def run_stage(stage: str, data_dir: Path, sets: list[str]) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"{stage} failed ({proc.returncode}):\n{stderr[-3000:]}")
     peak = next(int(line.split()[1]) for line in stderr.splitlines() if line.startswith("PEAK_KIB"))
+    cpu = next(float(line.split()[1]) for line in stderr.splitlines() if line.startswith("CPU_S"))
     m = json.loads((data_dir / "work" / stage / "_manifest.json").read_text())
     return {"stage": stage, "wall_seconds": round(seconds, 1), "stage_seconds": round(m.get("seconds", 0), 1),
+            "cpu_seconds": round(cpu, 1),
             "peak_rss_mb": round(max(tree_peak, peak * 1024) / 2**20), "max_process_rss_mb": round(peak / 1024),
             "unit": m.get("unit"), "records_in": m["records_in"], "records_out": m["records_out"],
             "dropped": sum(m["dropped"].values()),
@@ -251,9 +256,10 @@ def render(out: dict) -> str:
                   f"{c.get('load_average_at_start')} at start): **{c['to_release_minutes']} min** dumps to release "
                   f"({c['total_minutes']} min with evaluate), peak **{c['peak_rss_mb']:,} MB** (whole process tree), "
                   f"{c['release_rows']:,} release rows.", "",
-                  "| stage | wall s | stage s | peak MB | in | out | in/s |", "|---|---|---|---|---|---|---|"]
+                  "| stage | wall s | stage s | CPU s | peak MB | in | out | in/s |", "|---|---|---|---|---|---|---|---|"]
         for s in c["stages"]:
-            lines.append(f"| {s['stage']} | {s['wall_seconds']:,} | {s['stage_seconds']:,} | {s['peak_rss_mb']:,} | "
+            lines.append(f"| {s['stage']} | {s['wall_seconds']:,} | {s['stage_seconds']:,} | {s.get('cpu_seconds', '-')} | "
+                         f"{s['peak_rss_mb']:,} | "
                          f"{s['records_in']:,} {s.get('unit') or ''} | {s['records_out']:,} | {s['in_per_second']:,} |")
         lines += ["", f"Ingest vs a plain `json.loads` reader on the same dumps ({c['json_loads_reader']['seconds']} s): "
                       f"**{r['ingest_vs_json_loads']}x** ({r['ingest_vs_json_loads_stage_seconds']}x on the stage's own "
