@@ -49,7 +49,10 @@ class CandidateIndex:
         self.thread_of: dict[str, str] = {}
         if ratings is not None:
             comments = comments.drop("ratings", strict=False)
-        for i, row in enumerate(comments.iter_rows(named=True)):
+        names = comments.columns
+        # column lists zipped into dicts: what iter_rows(named=True) gives, several times faster
+        for i, values in enumerate(zip(*(comments[c].to_list() for c in names))):
+            row = dict(zip(names, values))
             if ratings is not None:
                 row["ratings"] = ratings[i]
             self.by_author.setdefault(row["author"], []).append(row)

@@ -46,7 +46,9 @@ example uses), score_ratio, seconds_between, length_ratio (``community_signals``
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 
 import numpy as np
@@ -142,7 +144,31 @@ def ranked(items: list, key, *scope) -> list:
     """``items`` in a seeded order that depends on each item alone: removing one item (a user
     who asked to be forgotten) never reorders the others, so unaffected examples keep their
     content and ids."""
-    return sorted(items, key=lambda it: stable_hash([*scope, key(it)]))
+    h = seeded_hash(*scope)
+    return sorted(items, key=lambda it: h(key(it)))
+
+
+def _json(value) -> str | None:
+    """``value`` as ``json.dumps`` writes it, for a str or an int; None for anything else."""
+    if type(value) is str:
+        return encode_basestring_ascii(value)
+    if type(value) is int:
+        return repr(value)
+    return None
+
+
+def seeded_hash(*scope):
+    """A function k -> ``stable_hash([*scope, k])``, the same hex digest, with the canonical
+    JSON of ``scope`` written once (ranking hashes every group and comment of every user)."""
+    parts = [_json(v) for v in scope]
+    if None in parts:
+        return lambda k: stable_hash([*scope, k])
+    prefix = "[" + "".join(part + "," for part in parts)
+
+    def h(k) -> str:
+        e = _json(k)
+        return stable_hash([*scope, k]) if e is None else hashlib.sha256((prefix + e + "]").encode()).hexdigest()
+    return h
 
 
 def first_found(items: list, find, want: int) -> list[tuple]:
@@ -161,7 +187,7 @@ def first_found(items: list, find, want: int) -> list[tuple]:
 
 
 def f32(direction) -> list[float]:
-    return [float(x) for x in direction]
+    return np.asarray(direction, dtype=np.float64).tolist()
 
 
 #: What the candidate index holds per comment; the texts (TEXT_COLUMNS) are read only for the
@@ -193,17 +219,38 @@ def load_comments(ctx: StageContext, authors: list[str], pairs_from: str) -> tup
     """The rated comments one shard needs, and their gated ratings ((n, 90) int16, aligned).
 
     Rows: every comment by ``authors`` and every candidate in the groups they answered in
-    (``pairs.group_filter``), read by filtered scans of anonymize's threads and annotate's ok
-    ratings, so a shard holds its users' neighbourhood, never the whole comment table. Sorted by
+    (``pairs.group_filter``), read by filtered scans of anonymize's threads (key columns only)
+    joined to the ok ratings (``rated_matrix``), so a shard holds its users' neighbourhood,
+    never the whole comment table. Sorted by
     link_id, created_utc, id (the candidate order of ``CandidateIndex``)."""
     threads = pl.scan_parquet(ctx.upstream_files("anonymize", "threads")).select(THREAD_COLUMNS)
     own = threads.filter(pl.col("author").is_in(authors)).collect()
     rows = pl.concat([own, threads.filter(group_filter(pairs_from, own)).collect()]).unique("id", keep="first")
-    ratings = (pl.scan_parquet(ctx.upstream_files("annotate", "ratings"))
-               .filter((pl.col("status") == "ok") & pl.col("id").is_in(rows["id"].implode()))
-               .select("id", "ratings", "evidence").collect().with_row_index("_r"))
-    rows = rows.join(ratings.select("id", "_r"), on="id", how="inner").sort("link_id", "created_utc", "id")
-    return rows.drop("_r"), gated_matrix(ratings)[rows["_r"].to_numpy()]
+    ids, matrix = rated_matrix(ctx)
+    rows = rows.join(ids, on="id", how="inner").sort("link_id", "created_utc", "id")
+    return rows.drop("_r"), matrix[rows["_r"].to_numpy()]
+
+
+_RATINGS: dict[tuple, tuple[pl.DataFrame, np.ndarray]] = {}
+
+
+def _files_key(files: list[Path]) -> tuple:
+    return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+
+
+def rated_matrix(ctx: StageContext) -> tuple[pl.DataFrame, np.ndarray]:
+    """(id -> row ``_r``, the (n, 90) int16 gated ratings of every ok rating), read and gated
+    once per process: every shard needs about half of them (the top-level comments of every
+    thread its users answered), and decoding the rating lists is what reading them costs.
+    90 bytes x 2 per rated comment (180 MB a million comments), against texts never held."""
+    files = ctx.upstream_files("annotate", "ratings")
+    key = _files_key(files)
+    if key not in _RATINGS:
+        ratings = (pl.scan_parquet(files).filter(pl.col("status") == "ok").select("id", "ratings", "evidence")
+                   .collect())
+        _RATINGS.clear()
+        _RATINGS[key] = (ratings.select("id").with_row_index("_r"), gated_matrix(ratings))
+    return _RATINGS[key]
 
 
 def load_texts(ctx: StageContext, ids: list[str]) -> dict[str, dict]:
@@ -221,7 +268,7 @@ def rated_split(ctx: StageContext) -> Split:
     the key columns (id, author, link_id; the ok ratings' ids); computed once per process."""
     p = ctx.params
     threads, ratings = ctx.upstream_files("anonymize", "threads"), ctx.upstream_files("annotate", "ratings")
-    key = (tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in threads + ratings), ctx.seed,
+    key = (_files_key(threads + ratings), ctx.seed,
            p["test_share"], p["test_thread_share"])
     if key not in _SPLITS:
         ok = pl.scan_parquet(ratings).filter(pl.col("status") == "ok").select("id")

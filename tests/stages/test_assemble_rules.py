@@ -138,3 +138,16 @@ def test_gated_matrix_equals_gate_row_by_row():
     want = np.stack([gate(r, e) for r, e in zip(ratings, evidence)])
     assert (gated_matrix(df) == want).all()
     assert gated_matrix(df.head(0)).shape == (0, N)
+
+
+def test_seeded_hash_is_stable_hash():
+    """ranked's hash writes the scope's JSON once; it must give stable_hash's digest exactly
+    (ids and orders in every release depend on it), for any text."""
+    from pipeline.io import stable_hash
+    from stages.assemble.stage import seeded_hash
+
+    keys = ["t1_abc", "", 'quote " and \\ backslash', "ünïcødé ✓ 😀", "tab\tnewline\n\x00", 7, None, 1.5, ["x"]]
+    for scope in [(), (20250319,), (0, "target", "user_ü"), (3, "pair", 'u"q', "p_x"), (1.0, "s")]:
+        h = seeded_hash(*scope)
+        for k in keys:
+            assert h(k) == stable_hash([*scope, k]), (scope, k)
