@@ -109,7 +109,8 @@ def run_stage(stage: str, data_dir: Path, sets: list[str]) -> dict:
     """Run one stage in a fresh process group; its seconds, whole-tree peak RSS and counts."""
     env = {**os.environ, "ALIGNX_PSEUDONYM_KEY": "bench-scale-key-" + "s" * 40, "PYTHONPATH": str(ROOT)}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", MEASURED, "run", stage, "--data-dir", str(data_dir), *sets],
+    proc = subprocess.Popen([sys.executable, "-c", MEASURED, "run", stage, "--force", "--data-dir", str(data_dir),
+                             *sets],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     sampler = TreePeak(proc.pid)
@@ -142,11 +143,17 @@ def plain_reader_seconds(inputs: Path) -> dict:
     return {"seconds": round(time.perf_counter() - t0, 2), "records": records, "decompressed_mb": round(size / 2**20, 1)}
 
 
-def build(label: str, inputs: Path, extra: list[str], until: str = "evaluate") -> dict:
-    """Every stage, in order, on ``inputs`` in a fresh data dir; the per-stage table and totals."""
+def build(label: str, inputs: Path, extra: list[str], until: str = "evaluate", start: str | None = None,
+          previous: dict | None = None) -> dict:
+    """Every stage, in order, on ``inputs`` in a fresh data dir; the per-stage table and totals.
+    With ``start``, the stages from ``start`` on rerun (forced) in the data dir an earlier run
+    left, and the rows of the others come from ``previous`` (that run's result)."""
     data_dir = WORK / f"scale-{label}"
-    shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True)
+    if start is None:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        data_dir.mkdir(parents=True)
+    elif not (data_dir / "work").is_dir() or not previous:
+        raise SystemExit(f"--from {start}: no earlier run of {label} in {data_dir} and scale.json")
     sample = ROOT / "data" / "sample" / "alignment"
     sets = ["--set", f'ingest_reddit.inputs=["{inputs}"]', "--set", "execution.progress=false"]
     for key, f in (("pku", "pku_saferlhf"), ("ultrafeedback", "ultrafeedback"), ("helpsteer2", "helpsteer2")):
@@ -154,13 +161,19 @@ def build(label: str, inputs: Path, extra: list[str], until: str = "evaluate") -
     for s in extra:
         sets += ["--set", s]
     load = round(os.getloadavg()[0], 2)
-    naive = plain_reader_seconds(inputs)
+    naive = plain_reader_seconds(inputs) if start is None else previous["json_loads_reader"]
+    kept = {r["stage"]: r for r in (previous or {}).get("stages", [])}
     rows = []
     for stage in STAGES[:STAGES.index(until) + 1]:
-        rows.append(run_stage(stage, data_dir, sets))
+        if start is not None and STAGES.index(stage) < STAGES.index(start):
+            rows.append(kept[stage])
+            continue
+        rows.append({**run_stage(stage, data_dir, sets), "code": git_head()})
         r = rows[-1]
         print(f"  {label} {stage:<16} {r['wall_seconds']:>8.1f} s  {r['peak_rss_mb']:>6} MB  "
               f"{r['records_in']:>9} in  {r['records_out']:>9} out", file=sys.stderr, flush=True)
+    if start is not None:  # later stages not rerun keep their earlier rows (each names its code)
+        rows += [kept[s] for s in STAGES[STAGES.index(until) + 1:] if s in kept]
     assemble = json.loads((data_dir / "work/assemble/_manifest.json").read_text())["counts"]
     result = {
         "corpus": label, "inputs": str(inputs), "overrides": extra,
@@ -341,6 +354,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--label", help="key of the result in scale.json (default: the corpus name)")
     ap.add_argument("--until", choices=STAGES[STAGES.index("emit"):], default="evaluate",
                     help="last stage to run (emit: dumps to release, without evaluate)")
+    ap.add_argument("--from", dest="start", choices=STAGES,
+                    help="rerun from this stage in the data dir the last run of the same label left")
     ap.add_argument("--docs-only", action="store_true", help="only rewrite docs/scaling.md's tables from scale.json")
     args = ap.parse_args(argv if argv is not None else [])
     path = RESULTS / "scale.json"
@@ -360,9 +375,9 @@ def main(argv: list[str] | None = None) -> None:
     out["machine"] = {"cpus": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30, 1)}
     out["targets"] = TARGETS
     out["command"] = ("python -m bench scale [--corpus ethereum|synthetic] [--comments N] [--set K=V] [--label L] "
-                      "[--until emit]")
+                      "[--until emit] [--from STAGE]")
     for label, inputs in runs:
-        result = build(label, inputs, args.sets, args.until)
+        result = build(label, inputs, args.sets, args.until, args.start, out["corpora"].get(label))
         result["code"] = git_head()
         out["corpora"][label] = result
         RESULTS.mkdir(parents=True, exist_ok=True)
