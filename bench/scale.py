@@ -320,6 +320,7 @@ def render_summary(out: dict) -> str:
 
 def update_docs(out: dict) -> None:
     """Replace the generated block of docs/scaling.md (the tables) and of README.md (a summary)."""
+    out = {**out, "corpora": {k: {**c, **summarize(c)} for k, c in out.get("corpora", {}).items()}}
     for path, text in ((ROOT / "docs" / "scaling.md", render(out)), (ROOT / "README.md", render_summary(out))):
         doc = path.read_text()
         if BEGIN in doc and END in doc:
@@ -360,9 +361,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv if argv is not None else [])
     path = RESULTS / "scale.json"
     if args.docs_only:
-        out = json.loads(path.read_text())
-        out["corpora"] = {k: {**c, **summarize(c)} for k, c in out["corpora"].items()}
-        update_docs(out)
+        update_docs(json.loads(path.read_text()))
         return
     runs = []
     if args.corpus in ("ethereum", "all"):
