@@ -2,7 +2,7 @@
 
     python -m bench scale                                   # both corpora (make bench runs this)
     python -m bench scale --corpus ethereum                 # the real r/ethereum corpus only
-    python -m bench scale --corpus synthetic --comments 20000 --until emit   # a quick end-to-end check
+    python -m bench scale --corpus synthetic --comments 2000 --until emit --label smoke   # a quick check
     python -m bench scale --corpus ethereum --label eth-static \\
         --set annotate.embedding_model=all-MiniLM-L6-v2-static --set cluster.embedding_model=all-MiniLM-L6-v2-static
 
