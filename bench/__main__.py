@@ -1,4 +1,5 @@
-"""Run every benchmark: python -m bench [NAME ...]"""
+"""Run every benchmark: python -m bench [NAME ...], or one with its options:
+python -m bench scale --corpus ethereum (options follow the one name they belong to)."""
 
 import sys
 
@@ -7,8 +8,13 @@ from bench import annotate, cluster, embeddings, ingest, privacy, scale, validit
 BENCHMARKS = {"ingest": ingest.main, "privacy": privacy.main, "annotate": annotate.main,
               "cluster": cluster.main, "embeddings": embeddings.main, "scale": scale.main,
               "validity": validity.main}
+#: Benchmarks whose main takes command-line options.
+WITH_OPTIONS = {"scale"}
 
 if __name__ == "__main__":
-    names = sys.argv[1:] or list(BENCHMARKS)
-    for name in names:
-        BENCHMARKS[name]()
+    args = sys.argv[1:]
+    if args and args[0] in WITH_OPTIONS and len(args) > 1:
+        BENCHMARKS[args[0]](args[1:])
+    else:
+        for name in args or list(BENCHMARKS):
+            BENCHMARKS[name]() if name not in WITH_OPTIONS else BENCHMARKS[name]([])

@@ -1,93 +1,392 @@
 """The whole pipeline at scale: per-stage seconds, peak memory and output counts.
 
-Corpora (``ALIGNX_BENCH_SCALE`` picks a comma-separated subset; default both):
+    python -m bench scale                                   # both corpora (make bench runs this)
+    python -m bench scale --corpus ethereum                 # the real r/ethereum corpus only
+    python -m bench scale --corpus synthetic --comments 2000 --until emit --label smoke   # a quick check
+    python -m bench scale --corpus ethereum --label eth-static \\
+        --set annotate.embedding_model=all-MiniLM-L6-v2-static --set cluster.embedding_model=all-MiniLM-L6-v2-static
+
+Corpora:
 
 - ``ethereum``: the real r/ethereum daily threads in ../shared/data/reddit/ethereum_daily
-  (128,889 comments, 605 threads), dumps to release with the default offline annotator;
-- ``synthetic``: ``ALIGNX_BENCH_SCALE_N`` comments (default 1,000,000) written by
-  scripts/make_scale_corpus.py from real sentences, shaped like those threads.
+  (128,889 comments, 605 threads), dumps to release;
+- ``synthetic``: ``--comments`` comments (default 1,000,000) written by
+  scripts/make_scale_corpus.py from real sentences, shaped like those threads (cached in
+  bench/.work/scale-corpus-N; its generation is not timed).
 
-Each stage runs in its own subprocess (``alignx run STAGE``), so its peak RSS (the process and
-its pool workers) is its own. The data dir is bench/.work/scale-<corpus>, rebuilt from scratch.
-Writes bench/results/scale.json.
+Alignment inputs are the demo files in data/sample/alignment for both. ``--set`` passes any
+config override to every stage (e.g. a faster annotator, a date range); the overrides are
+recorded with the result, whose key is ``--label`` (default: the corpus name). Each stage runs
+in its own subprocess (``alignx run STAGE``) in a new process group; the harness samples the
+resident memory of every process in that group (the stage and its pool workers) every 0.1 s,
+so ``peak_rss_mb`` is the peak of the whole process tree, not of its largest process
+(``max_process_rss_mb``, from getrusage, is kept beside it). ``wall_seconds`` includes process
+start-up and imports; ``stage_seconds`` is the stage's own time from its manifest.
+
+The same run times the plain reader a competent user writes (zstandard stream + ``json.loads``
+per line, nothing else) over the corpus's dump files, so ingest's speed-up is measured against
+it on the same input. Results are merged into bench/results/scale.json by label, so one corpus
+can be rerun without losing the other; the data dir is bench/.work/scale-<label>, rebuilt from
+scratch each run.
 """
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
+
+import zstandard
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("ALIGNX_SHARED_DATA", ROOT.parent / "shared" / "data"))
 WORK = ROOT / "bench" / ".work"
 RESULTS = ROOT / "bench" / "results"
 STAGES = ("ingest_reddit", "ingest_alignment", "anonymize", "annotate", "cluster", "assemble", "emit", "evaluate")
-#: Runs one CLI command and prints the peak RSS (KiB) of it and of its children.
+PAGE = os.sysconf("SC_PAGE_SIZE")
+#: The issue's targets (issue 19), checked on each corpus they apply to.
+TARGETS = {"ethereum_total_minutes_max": 15, "synthetic_1m_peak_rss_mb_max": 4096, "ingest_vs_json_loads_min": 3.0,
+           "annotate_per_second_min": 500, "assemble_examples_per_second_min": 500}
+#: Runs one CLI command and prints the largest single-process peak RSS (KiB) it saw and the CPU
+#: seconds (user + system) of the process and its reaped workers.
 MEASURED = ("import resource, sys\n"
             "from alignx.cli import main\n"
             "rc = main(sys.argv[1:])\n"
             "peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
             "print('PEAK_KIB', peak, file=sys.stderr)\n"
+            "usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]\n"
+            "print('CPU_S', sum(u.ru_utime + u.ru_stime for u in usage), file=sys.stderr)\n"
             "sys.exit(rc)\n")
 
 
+def group_rss(pgid: int) -> int:
+    """Bytes resident in every process of process group ``pgid`` (read from /proc)."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+            if int(fields[2]) == pgid:  # field 5 of stat: the process group
+                total += int(Path(entry.path, "statm").read_text().split()[1]) * PAGE
+        except (OSError, ValueError, IndexError):
+            continue  # a process that ended while being read
+    return total
+
+
+class TreePeak:
+    """Samples ``group_rss`` every ``interval`` seconds in a thread until stopped; ``peak`` in bytes."""
+
+    def __init__(self, pgid: int, interval: float = 0.1):
+        self.pgid, self.interval, self.peak = pgid, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, group_rss(self.pgid))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
 def run_stage(stage: str, data_dir: Path, sets: list[str]) -> dict:
-    env = {**os.environ, "ALIGNX_PSEUDONYM_KEY": "bench-scale-key-" + "s" * 40}
+    """Run one stage in a fresh process group; its seconds, whole-tree peak RSS and counts."""
+    env = {**os.environ, "ALIGNX_PSEUDONYM_KEY": "bench-scale-key-" + "s" * 40, "PYTHONPATH": str(ROOT)}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", MEASURED, "run", stage, "--data-dir", str(data_dir), *sets],
-                          cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", MEASURED, "run", stage, "--force", "--data-dir", str(data_dir),
+                             *sets],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    sampler = TreePeak(proc.pid)
+    _, stderr = proc.communicate()
     seconds = time.perf_counter() - t0
+    tree_peak = sampler.stop()
     if proc.returncode != 0:
-        raise SystemExit(f"{stage} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    peak = next(int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("PEAK_KIB"))
+        raise SystemExit(f"{stage} failed ({proc.returncode}):\n{stderr[-3000:]}")
+    peak = next(int(line.split()[1]) for line in stderr.splitlines() if line.startswith("PEAK_KIB"))
+    cpu = next(float(line.split()[1]) for line in stderr.splitlines() if line.startswith("CPU_S"))
     m = json.loads((data_dir / "work" / stage / "_manifest.json").read_text())
-    return {"stage": stage, "seconds": round(seconds, 1), "peak_rss_mb": round(peak / 1024),
-            "records_in": m["records_in"], "records_out": m["records_out"],
+    return {"stage": stage, "wall_seconds": round(seconds, 1), "stage_seconds": round(m.get("seconds", 0), 1),
+            "cpu_seconds": round(cpu, 1),
+            "peak_rss_mb": round(max(tree_peak, peak * 1024) / 2**20), "max_process_rss_mb": round(peak / 1024),
+            "unit": m.get("unit"), "records_in": m["records_in"], "records_out": m["records_out"],
             "dropped": sum(m["dropped"].values()),
-            "per_second_in": round(m["records_in"] / seconds, 1) if seconds else None}
+            "in_per_second": round(m["records_in"] / seconds, 1) if seconds else None,
+            "out_per_second": round(m["records_out"] / seconds, 1) if seconds else None}
 
 
-def build(name: str, inputs: Path, extra: list[str]) -> dict:
-    data_dir = WORK / f"scale-{name}"
-    shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True)
+def plain_reader_seconds(inputs: Path) -> dict:
+    """The baseline for ingest: stream-decompress every dump file and ``json.loads`` each line."""
+    t0, records, size = time.perf_counter(), 0, 0
+    for path in sorted(inputs.glob("*.zst")):
+        with open(path, "rb") as fh, zstandard.ZstdDecompressor(max_window_size=2**31).stream_reader(fh) as r:
+            for line in io.BufferedReader(r, 1 << 20):
+                json.loads(line)
+                records += 1
+                size += len(line)
+    return {"seconds": round(time.perf_counter() - t0, 2), "records": records, "decompressed_mb": round(size / 2**20, 1)}
+
+
+def build(label: str, inputs: Path, extra: list[str], until: str = "evaluate", start: str | None = None,
+          previous: dict | None = None) -> dict:
+    """Every stage, in order, on ``inputs`` in a fresh data dir; the per-stage table and totals.
+    With ``start``, the stages from ``start`` on rerun (forced) in the data dir an earlier run
+    left, and the rows of the others come from ``previous`` (that run's result)."""
+    data_dir = WORK / f"scale-{label}"
+    if start is None:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        data_dir.mkdir(parents=True)
+    elif not (data_dir / "work").is_dir() or not previous:
+        raise SystemExit(f"--from {start}: no earlier run of {label} in {data_dir} and scale.json")
     sample = ROOT / "data" / "sample" / "alignment"
-    sets = ["--set", f'ingest_reddit.inputs=["{inputs}"]', *extra]
+    sets = ["--set", f'ingest_reddit.inputs=["{inputs}"]', "--set", "execution.progress=false"]
     for key, f in (("pku", "pku_saferlhf"), ("ultrafeedback", "ultrafeedback"), ("helpsteer2", "helpsteer2")):
         sets += ["--set", f'ingest_alignment.{key}_inputs=["{sample / (f + ".jsonl")}"]']
-    rows = [run_stage(s, data_dir, sets) for s in STAGES]
-    emit = json.loads((data_dir / "work/emit/_manifest.json").read_text())["counts"]
-    total = sum(r["seconds"] for r in rows)
-    return {"corpus": name, "inputs": str(inputs), "stages": rows, "total_seconds": round(total, 1),
-            "total_minutes": round(total / 60, 1), "peak_rss_mb": max(r["peak_rss_mb"] for r in rows),
-            "release": {"train": emit.get("train"), "test": emit.get("test")}}
+    for s in extra:
+        sets += ["--set", s]
+    load = round(os.getloadavg()[0], 2)
+    naive = plain_reader_seconds(inputs) if start is None else previous["json_loads_reader"]
+    kept = {r["stage"]: r for r in (previous or {}).get("stages", [])}
+    rows = []
+    for stage in STAGES[:STAGES.index(until) + 1]:
+        if start is not None and STAGES.index(stage) < STAGES.index(start):
+            rows.append(kept[stage])
+            continue
+        rows.append({**run_stage(stage, data_dir, sets), "code": git_head()})
+        r = rows[-1]
+        print(f"  {label} {stage:<16} {r['wall_seconds']:>8.1f} s  {r['peak_rss_mb']:>6} MB  "
+              f"{r['records_in']:>9} in  {r['records_out']:>9} out", file=sys.stderr, flush=True)
+    if start is not None:  # later stages not rerun keep their earlier rows (each names its code)
+        rows += [kept[s] for s in STAGES[STAGES.index(until) + 1:] if s in kept]
+    assemble = json.loads((data_dir / "work/assemble/_manifest.json").read_text())["counts"]
+    result = {
+        "corpus": label, "inputs": str(inputs), "overrides": extra,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "load_average_at_start": load, "load_average_at_end": round(os.getloadavg()[0], 2),
+        "stages": rows, "json_loads_reader": naive,
+        # assemble's unit is the target (a test target counts once); its examples are release rows
+        "assemble_examples": assemble.get("train", 0) + assemble.get("test", 0),
+    }
+    return {**result, **summarize(result)}
 
 
-def main() -> None:
-    chosen = os.environ.get("ALIGNX_BENCH_SCALE", "ethereum,synthetic").split(",")
-    out = {"machine": {"cpus": os.cpu_count()}, "corpora": []}
-    if "ethereum" in chosen:
-        out["corpora"].append(build("ethereum", SHARED / "reddit" / "ethereum_daily", []))
-    if "synthetic" in chosen:
-        n = int(os.environ.get("ALIGNX_BENCH_SCALE_N", "1000000"))
-        corpus = WORK / f"scale-corpus-{n}"
-        if not corpus.exists():
-            subprocess.run([sys.executable, str(ROOT / "scripts" / "make_scale_corpus.py"), "--comments", str(n),
-                            "--out", str(corpus)], check=True)
-        out["corpora"].append(build(f"synthetic-{n}", corpus, []))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "scale.json").write_text(json.dumps(out, indent=2) + "\n")
-    for c in out["corpora"]:
-        print(f"{c['corpus']}: {c['total_minutes']} min, peak {c['peak_rss_mb']} MB, release {c['release']}")
-        for r in c["stages"]:
-            print(f"  {r['stage']:<16} {r['seconds']:>8.1f} s  {r['peak_rss_mb']:>6} MB  {r['records_in']:>9} in")
+def summarize(c: dict) -> dict:
+    """Totals and the rates the issue targets, from one corpus's per-stage rows. "To release"
+    is ingest through emit (evaluate reads the release afterwards). Rates use wall seconds,
+    process start-up and imports included; ``*_stage_seconds`` variants use the stage's own."""
+    by = {r["stage"]: r for r in c["stages"]}
+    upto = STAGES[:STAGES.index("emit") + 1]
+    release = sum(by[s]["wall_seconds"] for s in upto)
+    total = sum(r["wall_seconds"] for r in c["stages"])
+    naive = c["json_loads_reader"]["seconds"]
+    examples = c["assemble_examples"]
+    emit_rows = by["emit"]["records_out"]
+    return {
+        "total_seconds": round(total, 1), "total_minutes": round(total / 60, 1),
+        "to_release_seconds": round(release, 1), "to_release_minutes": round(release / 60, 1),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in c["stages"]),
+        "release_rows": emit_rows,
+        "rates": {
+            "ingest_vs_json_loads": round(naive / by["ingest_reddit"]["wall_seconds"], 2),
+            "ingest_vs_json_loads_stage_seconds": round(naive / max(by["ingest_reddit"]["stage_seconds"], 0.1), 2),
+            "anonymize_records_per_second": by["anonymize"]["in_per_second"],
+            "annotate_comments_per_second": by["annotate"]["in_per_second"],
+            "annotate_comments_per_stage_second": round(by["annotate"]["records_in"]
+                                                        / max(by["annotate"]["stage_seconds"], 0.1), 1),
+            "assemble_targets_per_second": by["assemble"]["out_per_second"],
+            "assemble_examples_per_second": round(examples / by["assemble"]["wall_seconds"], 1),
+            "assemble_examples_per_stage_second": round(examples / max(by["assemble"]["stage_seconds"], 0.1), 1),
+        },
+    }
+
+
+# -- docs/scaling.md and the README quote scale.json through these blocks ---------------------------
+
+BEGIN, END = "<!-- generated by bench/scale.py from bench/results/scale.json: begin -->", \
+    "<!-- generated by bench/scale.py: end -->"
+#: AlignX's size (docs/design.md): Reddit examples, comments to annotate (about 5M distinct
+#: comments behind 1.2M examples) and 12 monthly dumps of all of Reddit, decompressed.
+ALIGNX = {"examples": 1_225_988, "comments": 5_000_000, "dump_gb": 3_600}
+#: Cores of the Ray cluster the projection assumes.
+CLUSTER_CORES = 128
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:,.1f} h" if seconds >= 3600 else f"{seconds / 60:,.1f} min"
+
+
+def projection(c: dict) -> list[tuple[str, str, float | None, float | None]]:
+    """(stage, what scales it, seconds at AlignX size on this machine, on the cluster) from one
+    corpus's measured per-stage rates (the stage's own seconds: start-up does not grow with the
+    input). Ingest scales with decompressed dump bytes; anonymize, annotate and cluster with
+    comments; assemble and emit with examples. A cluster divides a sharded stage by its cores
+    over this machine's, the ideal a sharded stage reaches; emit writes the release in one
+    process and is kept serial. None where the corpus lacks the figure."""
+    by = {r["stage"]: r for r in c["stages"]}
+    cpus = c.get("cpus") or 2
+    comments = by["annotate"]["records_in"] or 1
+    examples = c["assemble_examples"] or 1
+    mb = c["json_loads_reader"].get("decompressed_mb")
+    scale = {
+        "ingest_reddit": ("decompressed dump bytes", ALIGNX["dump_gb"] * 1024 / mb if mb else None),
+        "anonymize": ("comments", ALIGNX["comments"] / comments),
+        "annotate": ("comments", ALIGNX["comments"] / comments),
+        "cluster": ("comments", ALIGNX["comments"] / comments),
+        "assemble": ("examples", ALIGNX["examples"] / examples),
+        "emit": ("examples", ALIGNX["examples"] / examples),
+    }
+    rows = []
+    for stage, (what, factor) in scale.items():
+        one = by[stage]["stage_seconds"] * factor if factor else None
+        rows.append((stage, what, one, None if one is None else one if stage == "emit" else one * cpus / CLUSTER_CORES))
+    return rows
+
+
+def render(out: dict) -> str:
+    """Markdown tables of every corpus in ``out`` (scale.json) and the AlignX-size projection."""
+    lines = [BEGIN, ""]
+    m = out.get("machine", {})
+    for label, c in sorted(out.get("corpora", {}).items()):
+        r = c["rates"]
+        lines += [f"**{label}** (`{c.get('inputs', '')}`; overrides: {', '.join(c.get('overrides') or []) or 'none'}; "
+                  f"code {c.get('code', '?')}, {c.get('finished_at', '?')}, {m.get('cpus')} cores, load average "
+                  f"{c.get('load_average_at_start')} at start): **{c['to_release_minutes']} min** dumps to release "
+                  f"({c['total_minutes']} min for every stage run), peak **{c['peak_rss_mb']:,} MB** (whole process tree), "
+                  f"{c['release_rows']:,} release rows.", "",
+                  "| stage | wall s | stage s | CPU s | peak MB | in | out | in/s |", "|---|---|---|---|---|---|---|---|"]
+        for s in c["stages"]:
+            lines.append(f"| {s['stage']} | {s['wall_seconds']:,} | {s['stage_seconds']:,} | {s.get('cpu_seconds', '-')} | "
+                         f"{s['peak_rss_mb']:,} | "
+                         f"{s['records_in']:,} {s.get('unit') or ''} | {s['records_out']:,} | {s['in_per_second']:,} |")
+        lines += ["", f"Ingest vs a plain `json.loads` reader on the same dumps ({c['json_loads_reader']['seconds']} s): "
+                      f"**{r['ingest_vs_json_loads']}x** ({r['ingest_vs_json_loads_stage_seconds']}x on the stage's own "
+                      f"seconds); annotate **{r['annotate_comments_per_second']:,} comments/s** "
+                      f"({r['annotate_comments_per_stage_second']:,}/s); assemble **{r['assemble_examples_per_second']:,} "
+                      f"examples/s** ({r['assemble_examples_per_stage_second']:,}/s; {c['assemble_examples']:,} examples, "
+                      f"{r['assemble_targets_per_second']:,} targets/s). Wall seconds include process start-up and "
+                      f"imports; the figures in brackets use the stage's own seconds.", ""]
+    corpora = out.get("corpora", {})
+    if corpora:
+        # the projection uses the largest real corpus measured, else the largest corpus
+        real = [c for c in corpora.values() if "ethereum" in c["corpus"]]
+        base = max(real or corpora.values(), key=lambda c: c["stages"][0]["records_in"])
+        rows = projection({**base, "cpus": m.get("cpus")})
+        lines += [f"Projection to AlignX's size ({ALIGNX['examples']:,} Reddit examples, {ALIGNX['comments']:,} comments, "
+                  f"{ALIGNX['dump_gb']:,} GB of dumps) from the per-stage rates of **{base['corpus']}** above, "
+                  f"each stage scaled by what drives it; the cluster has {CLUSTER_CORES} cores:", "",
+                  f"| stage | scales with | one {m.get('cpus')}-core machine | Ray cluster |", "|---|---|---|---|"]
+        for stage, what, one, ray in rows:
+            lines.append(f"| {stage} | {what} | {_hours(one) if one else 'not measured'} | "
+                         f"{_hours(ray) if ray else 'not measured'} |")
+        lines += [f"| **total** | | **{_hours(sum(r[2] or 0 for r in rows))}** | **{_hours(sum(r[3] or 0 for r in rows))}** |",
+                  "", "(evaluate reads the finished release and is left out; a stage 'not measured' is left out of "
+                  "the total.)", ""]
+        peaks = {c["corpus"]: c["peak_rss_mb"] for c in corpora.values()}
+        lines += ["Peak memory measured (whole process tree): " + ", ".join(f"{k} {v:,} MB" for k, v in sorted(peaks.items()))
+                  + ".", ""]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def render_summary(out: dict) -> str:
+    """One line per corpus for the README: minutes, peak memory and the rates the issue targets."""
+    lines = [BEGIN, ""]
+    for label, c in sorted(out.get("corpora", {}).items()):
+        r = c["rates"]
+        lines.append(f"- **{label}**{' (' + ', '.join(c['overrides']) + ')' if c.get('overrides') else ''}: "
+                     f"{c['to_release_minutes']} min dumps to release, peak {c['peak_rss_mb']:,} MB; ingest "
+                     f"{r['ingest_vs_json_loads']}x a plain `json.loads` reader; annotate "
+                     f"{r['annotate_comments_per_second']:,} comments/s; assemble {r['assemble_examples_per_second']:,} "
+                     f"examples/s ({c.get('code', '?')}, load average {c.get('load_average_at_start')})")
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def update_docs(out: dict) -> None:
+    """Replace the generated block of docs/scaling.md (the tables) and of README.md (a summary)."""
+    out = {**out, "corpora": {k: {**c, **summarize(c)} for k, c in out.get("corpora", {}).items()}}
+    for path, text in ((ROOT / "docs" / "scaling.md", render(out)), (ROOT / "README.md", render_summary(out))):
+        doc = path.read_text()
+        if BEGIN in doc and END in doc:
+            doc = doc[:doc.index(BEGIN)] + text + doc[doc.index(END) + len(END):]
+            path.write_text(doc)
+
+
+def git_head() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip()
+    except OSError:
+        return ""
+
+
+def synthetic_corpus(n: int) -> Path:
+    corpus = WORK / f"scale-corpus-{n}"
+    if not (corpus / "done").exists():
+        shutil.rmtree(corpus, ignore_errors=True)
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "make_scale_corpus.py"), "--comments", str(n),
+                        "--out", str(corpus)], check=True)
+        (corpus / "done").write_text("")
+    return corpus
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench scale", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", choices=("ethereum", "synthetic", "all"), default="all")
+    ap.add_argument("--comments", type=int, default=1_000_000, help="synthetic corpus size (default 1,000,000)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="config override for every stage (repeatable)")
+    ap.add_argument("--label", help="key of the result in scale.json (default: the corpus name)")
+    ap.add_argument("--until", choices=STAGES[STAGES.index("emit"):], default="evaluate",
+                    help="last stage to run (emit: dumps to release, without evaluate)")
+    ap.add_argument("--from", dest="start", choices=STAGES,
+                    help="rerun from this stage in the data dir the last run of the same label left")
+    ap.add_argument("--docs-only", action="store_true", help="only rewrite docs/scaling.md's tables from scale.json")
+    args = ap.parse_args(argv if argv is not None else [])
+    path = RESULTS / "scale.json"
+    if args.docs_only:
+        update_docs(json.loads(path.read_text()))
+        return
+    runs = []
+    if args.corpus in ("ethereum", "all"):
+        runs.append((args.label or "ethereum", SHARED / "reddit" / "ethereum_daily"))
+    if args.corpus in ("synthetic", "all"):
+        runs.append((args.label or f"synthetic-{args.comments}", synthetic_corpus(args.comments)))
+    out = json.loads(path.read_text()) if path.exists() else {}
+    if not isinstance(out.get("corpora"), dict):
+        out["corpora"] = {}
+    out["machine"] = {"cpus": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30, 1)}
+    out["targets"] = TARGETS
+    out["command"] = ("python -m bench scale [--corpus ethereum|synthetic] [--comments N] [--set K=V] [--label L] "
+                      "[--until emit] [--from STAGE]")
+    for label, inputs in runs:
+        result = build(label, inputs, args.sets, args.until, args.start, out["corpora"].get(label))
+        result["code"] = git_head()
+        out["corpora"][label] = result
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(out, indent=2) + "\n")
+        os.replace(tmp, path)
+        update_docs(out)
+        print(f"{label}: {result['to_release_minutes']} min to release ({result['total_minutes']} for every stage run), "
+              f"peak {result['peak_rss_mb']} MB, {result['release_rows']} release rows, rates {json.dumps(result['rates'])}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

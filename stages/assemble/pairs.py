@@ -3,7 +3,9 @@
 Candidate pairs are responses to the same text (SHP's rule): siblings, i.e. comments that
 answer the same parent (the post for top-level comments, a comment for replies), or, with
 ``assemble.pairs_from = "top_level"``, only top-level comments of the same post (SHP's own
-choice). ``CandidateIndex`` groups responses by what they answer once, for all users.
+choice). ``CandidateIndex`` groups responses by what they answer once per shard: the shard's
+users' own comments and the candidates of the groups they answered in (``group_filter``), read
+from the comment table by a filtered scan, never the whole table.
 
 Splits (``Split``): a user goes to test when a seeded hash falls below ``test_share``, a
 thread when another falls below ``test_thread_share``; an example is test when its user and its
@@ -16,9 +18,11 @@ still shares text, an id or a user with test (identical texts in two threads: co
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from pipeline.io import stable_hash
@@ -27,20 +31,30 @@ PAIRS_FROM = ("siblings", "top_level")
 
 
 class CandidateIndex:
-    """Responses per reply group and comments per author, built once from the rated comments.
+    """Responses per reply group and comments per author, built once per shard.
 
     ``comments``: one row per rated comment with id, link_id, parent_id, is_top_level, author,
-    body, prompt, prompt_ids, ratings, score, created_utc, subreddit (sorted by link_id,
-    created_utc, id). A group is the parent a comment answers (``pairs_from = "siblings"``) or
-    the post (``"top_level"``, where only top-level comments are candidates).
+    body, prompt, prompt_ids, score, created_utc, subreddit and ``ratings`` (sorted by link_id,
+    created_utc, id). ``ratings``, when given, is the (n, 90) int16 matrix of the rows' gated
+    ratings, aligned with ``comments``: each row dict then holds its matrix row (no Python list
+    of 90 ints per comment), and ``comments`` needs no ratings column. A group is the parent a
+    comment answers (``pairs_from = "siblings"``) or the post (``"top_level"``, where only
+    top-level comments are candidates).
     """
 
-    def __init__(self, comments: pl.DataFrame, pairs_from: str):
+    def __init__(self, comments: pl.DataFrame, pairs_from: str, ratings: np.ndarray | None = None):
         self.siblings = pairs_from == "siblings"
         self.by_group: dict[str, list[dict]] = {}
         self.by_author: dict[str, list[dict]] = {}
         self.thread_of: dict[str, str] = {}
-        for row in comments.iter_rows(named=True):
+        if ratings is not None:
+            comments = comments.drop("ratings", strict=False)
+        names = comments.columns
+        # column lists zipped into dicts: what iter_rows(named=True) gives, several times faster
+        for i, values in enumerate(zip(*(comments[c].to_list() for c in names))):
+            row = dict(zip(names, values))
+            if ratings is not None:
+                row["ratings"] = ratings[i]
             self.by_author.setdefault(row["author"], []).append(row)
             if self.siblings or row["is_top_level"]:
                 g = self.group(row)
@@ -55,9 +69,19 @@ class CandidateIndex:
         """The groups a user's comments answer (sorted), where there is someone else to pair."""
         return sorted({self.group(c) for c in own} & self.by_group.keys())
 
-    def others(self, group: str, user: str, allowed=None) -> list[dict]:
-        """Candidates of ``group`` not written by ``user`` (and by an ``allowed`` author, when given)."""
-        return [c for c in self.by_group.get(group, []) if c["author"] != user and (allowed is None or allowed(c["author"]))]
+    def others(self, group: str, user: str, allowed=None, limit: int | None = None) -> list[dict]:
+        """Candidates of ``group`` not written by ``user`` (and by an ``allowed`` author, when
+        given), in order; the first ``limit`` of them when given."""
+        found = (c for c in self.by_group.get(group, []) if c["author"] != user and (allowed is None or allowed(c["author"])))
+        return list(itertools.islice(found, limit))
+
+
+def group_filter(pairs_from: str, own: pl.DataFrame) -> pl.Expr:
+    """The rows of the comment table that are candidates in the groups ``own`` answers: every
+    comment answering the same parent (siblings), or the top-level comments of the same posts."""
+    if pairs_from == "siblings":
+        return pl.col("parent_id").is_in(own["parent_id"].unique().implode())
+    return pl.col("is_top_level") & pl.col("link_id").is_in(own["link_id"].unique().implode())
 
 
 def split_hash(seed: int, kind: str, key: str) -> float:

@@ -46,21 +46,22 @@ example uses), score_ratio, seconds_between, length_ratio (``community_signals``
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 from collections import Counter
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from alignx.directions import gate, pair_direction, single_direction
+from alignx.directions import DEFAULT_MIN_EVIDENCE, gate, pair_direction, single_direction
 from pipeline.io import stable_hash, write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
 from stages.assemble.demographic import NO_SIGNAL, llm_descriptions, template, traits
 from stages.assemble.decontaminate import benchmark_ngrams, contamination
-from stages.assemble.pairs import CandidateIndex, Split, example_texts, leak_counts, remove_leaks
-from alignx.taxonomy import profile
+from stages.assemble.pairs import CandidateIndex, Split, example_texts, group_filter, leak_counts, remove_leaks
+from alignx.taxonomy import N_DIMENSIONS, profile
 
 log = get_logger("assemble")
 MAX_CANDIDATES = 30  # other users' comments considered per post (435 pairs)
@@ -100,14 +101,33 @@ def orient(a: dict, b: dict, prof: np.ndarray, gap: int) -> tuple[dict, dict, in
 
 
 def best_pair(comments: list[dict], prof: np.ndarray, min_margin: int, gap: int) -> tuple[dict, dict, int] | None:
-    best = None
-    for a, b in itertools.combinations(comments[:MAX_CANDIDATES], 2):
-        if a["ratings"] == b["ratings"]:
-            continue
-        chosen, rejected, margin = orient(a, b, prof, gap)
-        if margin >= min_margin and (best is None or margin > best[2]):
-            best = (chosen, rejected, margin)
-    return best
+    """The pair of the first ``MAX_CANDIDATES`` comments with the largest margin under ``prof``
+    (the first such pair in ``itertools.combinations`` order), oriented as ``orient`` does, or
+    None when no pair reaches ``min_margin``. Identical ratings never make a pair.
+
+    Vectorized over all k*(k-1)/2 pairs at once: with ``up[i, j, d]`` = (r_i - r_j >= gap) on
+    the profile's non-neutral dimensions d and w[d] = +1 (profile 1) or -1 (profile 0), the
+    margin of (i chosen, j rejected) is agree - disagree = S[i, j] - S[j, i] with S = up @ w.
+    """
+    cands = comments[:MAX_CANDIDATES]
+    k = len(cands)
+    if k < 2:
+        return None
+    strong = np.flatnonzero(prof != 0.5)
+    ratings = np.asarray([c["ratings"] for c in cands], dtype=np.int16)
+    r = ratings[:, strong]
+    up = (r[:, None, :] - r[None, :, :]) >= gap  # (k, k, strong)
+    s = up.astype(np.int16) @ np.where(prof[strong] == 1.0, 1, -1).astype(np.int16)  # (k, k)
+    d = s - s.T  # > 0: i over j agrees with the profile
+    valid = np.triu(np.abs(d) >= min_margin, 1)
+    if min_margin <= 0:  # equal ratings have margin 0: they matter only when 0 is enough
+        valid &= ~(ratings[:, None, :] == ratings[None, :, :]).all(-1)
+    if not valid.any():
+        return None
+    flat = int(np.argmax(np.where(valid, np.abs(d), -1)))  # row-major = combinations order
+    i, j = divmod(flat, k)
+    margin = int(abs(d[i, j]))
+    return (cands[i], cands[j], margin) if d[i, j] >= 0 else (cands[j], cands[i], margin)
 
 
 def community_order(chosen: dict, rejected: dict) -> str:
@@ -124,25 +144,163 @@ def ranked(items: list, key, *scope) -> list:
     """``items`` in a seeded order that depends on each item alone: removing one item (a user
     who asked to be forgotten) never reorders the others, so unaffected examples keep their
     content and ids."""
-    return sorted(items, key=lambda it: stable_hash([*scope, key(it)]))
+    h = seeded_hash(*scope)
+    return sorted(items, key=lambda it: h(key(it)))
+
+
+def _json(value) -> str | None:
+    """``value`` as ``json.dumps`` writes it, for a str or an int; None for anything else."""
+    if type(value) is str:
+        return encode_basestring_ascii(value)
+    if type(value) is int:
+        return repr(value)
+    return None
+
+
+def seeded_hash(*scope):
+    """A function k -> ``stable_hash([*scope, k])``, the same hex digest, with the canonical
+    JSON of ``scope`` written once (ranking hashes every group and comment of every user)."""
+    parts = [_json(v) for v in scope]
+    if None in parts:
+        return lambda k: stable_hash([*scope, k])
+    prefix = "[" + "".join(part + "," for part in parts)
+
+    def h(k) -> str:
+        e = _json(k)
+        return stable_hash([*scope, k]) if e is None else hashlib.sha256((prefix + e + "]").encode()).hexdigest()
+    return h
+
+
+def first_found(items: list, find, want: int) -> list[tuple]:
+    """(item, find(item)) for the first items, in order, where ``find`` gives a result (not None
+    or False), stopping once ``want`` are found (at least one is looked for: a caller tells "none"
+    from "some"). Taking the first ``want`` of a seeded order this way gives the same items as
+    scoring all of them and then taking the first ``want`` of that order."""
+    found = []
+    for item in items:
+        result = find(item)
+        if result:
+            found.append((item, result))
+            if len(found) >= max(want, 1):
+                break
+    return found
 
 
 def f32(direction) -> list[float]:
-    return [float(x) for x in direction]
+    return np.asarray(direction, dtype=np.float64).tolist()
 
 
-def load_comments(ctx: StageContext) -> pl.DataFrame:
-    threads = pl.concat([
-        pl.read_parquet(f, columns=["id", "link_id", "parent_id", "is_top_level", "author", "subreddit", "body",
-                                    "prompt", "prompt_ids", "score", "created_utc"])
-        for f in ctx.upstream_files("anonymize", "threads")])
-    ratings = pl.concat([pl.read_parquet(f, columns=["id", "ratings", "evidence", "status"])
-                         for f in ctx.upstream_files("annotate", "ratings")]).filter(pl.col("status") == "ok")
-    # directions use evidence-gated intensities only (alignx/directions.py): a rating without
-    # evidence is 0 from here on
-    gated = [gate(r, e).tolist() for r, e in zip(ratings["ratings"].to_list(), ratings["evidence"].to_list())]
-    ratings = ratings.select("id").with_columns(pl.Series("ratings", gated, dtype=pl.List(pl.Int8)))
-    return threads.join(ratings, on="id", how="inner").sort("link_id", "created_utc", "id")
+#: What the candidate index holds per comment; the texts (TEXT_COLUMNS) are read only for the
+#: comments an example uses (``load_texts``).
+THREAD_COLUMNS = ["id", "link_id", "parent_id", "is_top_level", "author", "score", "created_utc"]
+TEXT_COLUMNS = ["id", "subreddit", "body", "prompt", "prompt_ids"]
+
+
+def gated_matrix(ratings: pl.DataFrame) -> np.ndarray:
+    """(n, 90) int16: each row's intensities where its evidence is >= the minimum, else 0
+    (``alignx.directions.gate``, vectorized: directions use evidence-gated intensities only, so a
+    rating without evidence is 0 from here on). ``ratings``: columns ratings, evidence (lists of
+    90; a null evidence means every rating has evidence)."""
+    n = ratings.height
+    if n == 0:
+        return np.zeros((0, N_DIMENSIONS), dtype=np.int16)
+    r, e = ratings["ratings"], ratings["evidence"]
+    has = e.is_not_null().to_numpy()
+    if not ((r.list.len() == N_DIMENSIONS).all() and (e.filter(has).list.len() == N_DIMENSIONS).all()):
+        return np.stack([gate(a, b) for a, b in zip(r.to_list(), e.to_list())]).astype(np.int16)
+    out = r.explode().to_numpy().astype(np.int16).reshape(n, N_DIMENSIONS)
+    if has.any():
+        ev = e.filter(pl.Series(has)).explode().to_numpy().astype(np.int16).reshape(-1, N_DIMENSIONS)
+        out[has] = np.where(ev >= DEFAULT_MIN_EVIDENCE, out[has], 0)
+    return out
+
+
+def load_comments(ctx: StageContext, authors: list[str], pairs_from: str) -> tuple[pl.DataFrame, np.ndarray]:
+    """The rated comments one shard needs, and their gated ratings ((n, 90) int16, aligned).
+
+    Rows: every comment by ``authors`` and every candidate in the groups they answered in
+    (``pairs.group_filter``), read by filtered scans of anonymize's threads (key columns only)
+    joined to the ok ratings (``rated_matrix``), so a shard holds its users' neighbourhood,
+    never the whole comment table. Sorted by
+    link_id, created_utc, id (the candidate order of ``CandidateIndex``)."""
+    threads = pl.scan_parquet(ctx.upstream_files("anonymize", "threads")).select(THREAD_COLUMNS)
+    own = threads.filter(pl.col("author").is_in(authors)).collect()
+    rows = pl.concat([own, threads.filter(group_filter(pairs_from, own)).collect()]).unique("id", keep="first")
+    ids, matrix = rated_matrix(ctx)
+    rows = rows.join(ids, on="id", how="inner").sort("link_id", "created_utc", "id")
+    return rows.drop("_r"), matrix[rows["_r"].to_numpy()]
+
+
+_RATINGS: dict[tuple, tuple[pl.DataFrame, np.ndarray]] = {}
+
+
+def _files_key(files: list[Path]) -> tuple:
+    return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+
+
+def rated_matrix(ctx: StageContext) -> tuple[pl.DataFrame, np.ndarray]:
+    """(id -> row ``_r``, the (n, 90) int16 gated ratings of every ok rating), read and gated
+    once per process: every shard needs about half of them (the top-level comments of every
+    thread its users answered), and decoding the rating lists is what reading them costs.
+    90 bytes x 2 per rated comment (180 MB a million comments), against texts never held."""
+    files = ctx.upstream_files("annotate", "ratings")
+    key = _files_key(files)
+    if key not in _RATINGS:
+        ratings = (pl.scan_parquet(files).filter(pl.col("status") == "ok").select("id", "ratings", "evidence")
+                   .collect())
+        _RATINGS.clear()
+        _RATINGS[key] = (ratings.select("id").with_row_index("_r"), gated_matrix(ratings))
+    return _RATINGS[key]
+
+
+def load_texts(ctx: StageContext, ids: list[str]) -> dict[str, dict]:
+    """id -> its TEXT_COLUMNS (subreddit, body, prompt, prompt_ids) for the comments ``ids``."""
+    texts = (pl.scan_parquet(ctx.upstream_files("anonymize", "threads")).select(TEXT_COLUMNS)
+             .filter(pl.col("id").is_in(ids)).collect())
+    return {r["id"]: r for r in texts.iter_rows(named=True)}
+
+
+_SPLITS: dict[tuple, Split] = {}
+
+
+def rated_split(ctx: StageContext) -> Split:
+    """The user and thread split over the authors and posts of every rated comment. Reads only
+    the key columns (id, author, link_id; the ok ratings' ids); computed once per process."""
+    p = ctx.params
+    threads, ratings = ctx.upstream_files("anonymize", "threads"), ctx.upstream_files("annotate", "ratings")
+    key = (_files_key(threads + ratings), ctx.seed,
+           p["test_share"], p["test_thread_share"])
+    if key not in _SPLITS:
+        ok = pl.scan_parquet(ratings).filter(pl.col("status") == "ok").select("id")
+        keys = (pl.scan_parquet(threads).select("id", "author", "link_id").join(ok, on="id", how="semi")
+                .select("author", "link_id").collect())
+        _SPLITS.clear()
+        _SPLITS[key] = Split.decide(keys["author"].unique(), keys["link_id"].unique(), ctx.seed, p["test_share"],
+                                    p["test_thread_share"])
+    return _SPLITS[key]
+
+
+class Profiles:
+    """A user's profile with each post left out, from their own comments' directions.
+
+    ``own``: the user's comments (dicts with link_id and ratings). ``excluding(post)`` is
+    ``profile`` over the directions of the comments in other threads (None when there are none):
+    the sum of all directions minus the post's, divided by the rest's count, which is the same
+    mean in floating point (directions are multiples of 0.5, so every sum is exact)."""
+
+    def __init__(self, own: list[dict]):
+        self.links = np.array([c["link_id"] for c in own], dtype=object)
+        self.directions = single_direction(np.stack([c["ratings"] for c in own])) if own else None
+        self.total = self.directions.sum(axis=0) if own else None
+        self.cache: dict[str, np.ndarray | None] = {}
+
+    def excluding(self, post: str) -> np.ndarray | None:
+        if post not in self.cache:
+            mask = self.links == post
+            rest = len(self.links) - int(mask.sum())
+            mean = (self.total - self.directions[mask].sum(axis=0)) / rest if rest else None
+            self.cache[post] = profile(mean[None, :]) if rest else None
+        return self.cache[post]
 
 
 def community_signals(chosen: dict, rejected: dict) -> dict:
@@ -176,16 +334,16 @@ class Assemble(Stage):
 
     def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
         p = ctx.params
-        comments = load_comments(ctx)
         threads_bucket = pl.read_parquet(next(f for f in ctx.upstream_files("anonymize", "threads")
                                               if f.stem == shard.key), columns=["author"])
         authors = sorted(set(threads_bucket["author"]))
-        index = CandidateIndex(comments, p["pairs_from"])
-        split = Split.decide(comments["author"], comments["link_id"], ctx.seed, p["test_share"], p["test_thread_share"])
+        comments, ratings = load_comments(ctx, authors, p["pairs_from"])
+        index = CandidateIndex(comments, p["pairs_from"], ratings)
+        split = rated_split(ctx)
         archetypes = dict(pl.read_parquet(ctx.upstream_files("cluster", "archetypes")[0],
                                           columns=["author", "archetype"]).iter_rows())
         stats = Stats()
-        rows = []
+        chosen_sets = []
         for user in authors:
             own = index.by_author.get(user, [])
             stats.counts["users.seen"] += 1
@@ -197,45 +355,53 @@ class Assemble(Stage):
             own, crossing = split.own_side(user, index.by_author[user])
             stats.counts["split_crossing_comments"] += crossing
             allowed = split.allowed_author(user)
-            profiles: dict[str, tuple] = {}
-            candidates = []
-            for group in index.groups_of(own):
+            profiles = Profiles(own)
+
+            def target(group: str):
                 post = index.thread_of[group]
-                if post not in profiles:
-                    history_own = [c for c in own if c["link_id"] != post]
-                    prof = profile(np.stack([single_direction(c["ratings"]) for c in history_own])) \
-                        if history_own else None
-                    profiles[post] = (prof, history_own)
-                prof, history_own = profiles[post]
-                if prof is None:
-                    continue
-                pair = best_pair(index.others(group, user, allowed), prof, p["min_margin"], p["direction_gap"])
-                if pair:
-                    candidates.append((group, post, pair, prof, history_own))
-            if not candidates:
+                prof = profiles.excluding(post)
+                pair = prof is not None and best_pair(index.others(group, user, allowed, MAX_CANDIDATES), prof,
+                                                      p["min_margin"], p["direction_gap"])
+                return (post, pair, prof) if pair else None
+
+            # the targets are the first groups, in the user's seeded order, that have a pair:
+            # the groups after them are never scored
+            picks = first_found(ranked(index.groups_of(own), lambda g: g, ctx.seed, "target", user), target,
+                                p["targets_per_user"])
+            if not picks:
                 stats.counts["users.no_target" if own else "users.only_crossing_threads"] += 1
                 continue
-            picks = ranked(candidates, lambda c: c[0], ctx.seed, "target", user)[: p["targets_per_user"]]
-            for group, post, (chosen, rejected, margin), prof, history_own in sorted(picks, key=lambda c: c[0]):
-                rows.append(self._reddit_example(user, post, chosen, rejected, margin, prof, history_own, index,
-                                                 allowed, p, ctx.seed, archetypes.get(user, -1)))
+            picks = [(group, *found) for group, found in picks[: p["targets_per_user"]]]
+            for group, post, (chosen, rejected, margin), prof in sorted(picks, key=lambda c: c[0]):
+                history_own = [c for c in own if c["link_id"] != post]
+                ugc, pairs = self._history(user, post, prof, history_own, index, allowed, p, ctx.seed)
+                chosen_sets.append((user, post, chosen, rejected, margin, ugc, pairs, archetypes.get(user, -1)))
             stats.counts["users.with_targets"] += 1
+        # the texts of the comments the examples use, read now: the index never held them
+        used = [c for (_, _, chosen, rejected, _, ugc, pairs, _) in chosen_sets
+                for c in (chosen, rejected, *ugc, *(x for a, b, _ in pairs for x in (a, b)))]
+        texts = load_texts(ctx, sorted({c["id"] for c in used}))
+        for c in used:
+            c.update(texts[c["id"]])
+        rows = [self._reddit_example(*chosen_set, p) for chosen_set in chosen_sets]
         # the unit is the target (one example before the test split's four personas)
         stats.records_in = stats.records_out = stats.counts["reddit_examples"] = len(rows)
         write_parquet(pl.DataFrame(rows, schema=SCHEMA), out_dir / "reddit" / f"{shard.key}.parquet", scratch=True)
         return stats
 
-    def _reddit_example(self, user, post, chosen, rejected, margin, prof, history_own, index, allowed, p, seed,
-                        archetype):
+    @staticmethod
+    def _history(user, post, prof, history_own, index, allowed, p, seed) -> tuple[list, list]:
+        """The example's UGC items (the user's own comments in other threads) and PAIR items
+        (oriented pairs in other groups the user answered), each sampled in a seeded order."""
         ugc = sorted(ranked(history_own, lambda c: c["id"], seed, "ugc", user, post)[: p["ugc_items"]],
                      key=lambda c: c["id"])
-        pair_pool = []
-        for group in index.groups_of(history_own):
-            best = best_pair(index.others(group, user, allowed), prof, p["min_margin"], p["direction_gap"])
-            if best:
-                pair_pool.append((group, best))
-        pairs = [b for _, b in sorted(ranked(pair_pool, lambda x: x[0], seed, "pair", user, post)[: p["pair_items"]],
-                                      key=lambda x: x[0])]
+        # the first pair_items groups, in the seeded order, whose candidates make a pair
+        pool = first_found(ranked(index.groups_of(history_own), lambda g: g, seed, "pair", user, post),
+                           lambda g: best_pair(index.others(g, user, allowed, MAX_CANDIDATES), prof,
+                                               p["min_margin"], p["direction_gap"]), p["pair_items"])
+        return ugc, [b for _, b in sorted(pool[: p["pair_items"]], key=lambda x: x[0])]
+
+    def _reddit_example(self, user, post, chosen, rejected, margin, ugc, pairs, archetype, p):
         ugc_items = [{"prompt": c["prompt"], "comment": c["body"],
                       "Preference Direction": f32(single_direction(c["ratings"]))} for c in ugc]
         pair_items = [{"prompt": a["prompt"], "chosen": a["body"], "rejected": b["body"],
@@ -277,8 +443,7 @@ class Assemble(Stage):
                                  for df, name in ((reddit, "reddit"), (alignment, "alignment")))
         # the split was decided per user and thread in run_shard (stages/assemble/pairs.py);
         # here test targets get their four personas and train loses whatever still touches test
-        comments = load_comments(ctx)
-        split = Split.decide(comments["author"], comments["link_id"], ctx.seed, p["test_share"], p["test_thread_share"])
+        split = rated_split(ctx)
         is_test = pl.col("user").is_in(sorted(split.test_users))
         test, train = reddit.filter(is_test), reddit.filter(~is_test)
         train = pl.concat([train, alignment])

@@ -83,3 +83,71 @@ def test_traits_are_few_evidenced_and_never_contradict():
     assert traits([direction({69: 0.0, 16: 1.0})] * 2, 12) == "Concise communication style"
     # nothing with evidence: no traits, and the sentence says so
     assert traits([direction({})], 12) == "" and template("") == NO_SIGNAL
+
+
+def _best_pair_loop(comments, p, min_margin, gap):
+    """The rule written as the plain pairwise loop (the code before vectorization)."""
+    import itertools
+
+    best = None
+    for a, b in itertools.combinations(comments[:30], 2):
+        if list(a["ratings"]) == list(b["ratings"]):
+            continue
+        chosen, rejected, margin = orient(a, b, p, gap)
+        if margin >= min_margin and (best is None or margin > best[2]):
+            best = (chosen, rejected, margin)
+    return best
+
+
+def test_vectorized_best_pair_equals_the_pairwise_loop():
+    """Same pair, same orientation, same margin as the loop over itertools.combinations, ties
+    included (sparse ratings in -2..2 make many equal margins), for every margin and gap."""
+    rng = np.random.default_rng(5)
+    for trial in range(100):
+        k = int(rng.integers(0, 40))
+        cs = []
+        for i in range(k):
+            r = np.where(rng.random(N) < 0.08, rng.integers(-2, 3, N), 0)
+            if i and rng.random() < 0.1:
+                r = np.array(cs[-1]["ratings"])  # identical ratings, never a pair
+            cs.append({"id": f"c{i}", "ratings": r.tolist()})
+        p = np.full(N, 0.5)
+        p[rng.random(N) < 0.15] = 1.0
+        p[rng.random(N) < 0.1] = 0.0
+        for min_margin in (0, 1, 2):
+            for gap in (1, 2):
+                got, want = best_pair(cs, p, min_margin, gap), _best_pair_loop(cs, p, min_margin, gap)
+                assert (got is None) == (want is None), trial
+                if got:
+                    assert (got[0]["id"], got[1]["id"], got[2]) == (want[0]["id"], want[1]["id"], want[2]), trial
+
+
+def test_gated_matrix_equals_gate_row_by_row():
+    """The vectorized evidence gate gives what alignx.directions.gate gives per comment, rows
+    without evidence levels (null: every rating counts) included."""
+    import polars as pl
+
+    from alignx.directions import gate
+    from stages.assemble.stage import gated_matrix
+
+    rng = np.random.default_rng(3)
+    ratings = [rng.integers(-2, 3, N).tolist() for _ in range(50)]
+    evidence = [None if i % 7 == 0 else rng.integers(0, 3, N).tolist() for i in range(50)]
+    df = pl.DataFrame({"ratings": ratings, "evidence": evidence},
+                      schema={"ratings": pl.List(pl.Int8), "evidence": pl.List(pl.Int8)})
+    want = np.stack([gate(r, e) for r, e in zip(ratings, evidence)])
+    assert (gated_matrix(df) == want).all()
+    assert gated_matrix(df.head(0)).shape == (0, N)
+
+
+def test_seeded_hash_is_stable_hash():
+    """ranked's hash writes the scope's JSON once; it must give stable_hash's digest exactly
+    (ids and orders in every release depend on it), for any text."""
+    from pipeline.io import stable_hash
+    from stages.assemble.stage import seeded_hash
+
+    keys = ["t1_abc", "", 'quote " and \\ backslash', "ünïcødé ✓ 😀", "tab\tnewline\n\x00", 7, None, 1.5, ["x"]]
+    for scope in [(), (20250319,), (0, "target", "user_ü"), (3, "pair", 'u"q', "p_x"), (1.0, "s")]:
+        h = seeded_hash(*scope)
+        for k in keys:
+            assert h(k) == stable_hash([*scope, k]), (scope, k)
