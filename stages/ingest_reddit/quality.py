@@ -239,12 +239,12 @@ LINGUA_LANGUAGES = (
 NOT_PROSE = r"\(?https?://\S+|\bwww\.\S+|\b[ru]/\w+|&\w+;"
 #: Fewer words than this (after dropping NOT_PROSE; CJK characters count one each) is too little
 #: evidence: the text is kept.
-MIN_WORDS = 3
+MIN_WORDS = 4
 #: Texts in the Latin script whose words are at least this share of ENGLISH_WORDS are English
 #: without asking lingua: 80% of the English comments of the labelled sample, none of the
 #: non-English ones (the highest is 0.2, "por que no los dos"). It saves 3/4 of lingua's time.
 ENGLISH_WORD_SHARE = 0.25
-WORD = r"[^\W\d_]{2,}"
+PROSE_WORD = r"[^\W\d_]{2,}"
 CJK = r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]"
 
 
@@ -296,7 +296,7 @@ def lingua_english(text: pl.Series, languages: tuple[str, ...] | None = LINGUA_L
     from lingua import Language
 
     frame = pl.DataFrame({"t": text}).select(pl.col("t").fill_null("").str.replace_all(NOT_PROSE, " "))
-    words = frame.select(pl.col("t").str.count_matches(WORD))["t"]
+    words = frame.select(pl.col("t").str.count_matches(PROSE_WORD))["t"]
     cjk = frame.select(pl.col("t").str.count_matches(CJK))["t"]
     ask = (words >= MIN_WORDS) | (cjk >= MIN_WORDS)
     if shortcut:
