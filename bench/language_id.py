@@ -16,7 +16,8 @@ Speed: texts per second and CPU milliseconds per 1,000 texts on the first 5,000 
 r/ethereum dump that pass the length rules (the texts the rule sees), each detector in the same run.
 
 Writes bench/results/language_id.json. The default (``ingest_reddit.language_id``) is the detector
-with the higher balanced accuracy (mean of English kept and non-English recall).
+``choose`` picks: balanced accuracy (mean of English kept and non-English recall) first, then the
+fewest flags on the unlabelled speed corpus.
 """
 
 from __future__ import annotations
@@ -88,6 +89,20 @@ def scores(labels: list[str], english: list[bool]) -> dict:
     }
 
 
+def choose(results: dict) -> dict:
+    """The default: among the detectors within 0.01 balanced accuracy of the best on the labels
+    (10 non-English comments cannot separate them further), the one that flags the fewest of the
+    5,000 unlabelled comments of the speed corpus: that corpus is almost all English (the dumps
+    hold about one non-English comment in 10,000), so its flags estimate English dropped by
+    mistake on a sample 15 times larger than the labelled one."""
+    top = max(r["labelled"]["balanced_accuracy"] for r in results.values())
+    close = [k for k, r in results.items() if r["labelled"]["balanced_accuracy"] >= top - 0.01]
+    best = min(close, key=lambda k: (results[k]["speed"]["flagged_non_english"], -results[k]["speed"]["texts_per_s"]))
+    return {"best_on_labels": max(results, key=lambda k: results[k]["labelled"]["balanced_accuracy"]),
+            "close_on_labels": close, "chosen": best,
+            "default": "heuristic" if best == "heuristic" else "lingua"}
+
+
 def main() -> dict:
     rows = [json.loads(line) for line in LABELS.read_text().splitlines()]
     texts = pl.Series([r["text"] for r in rows])
@@ -112,11 +127,9 @@ def main() -> dict:
                       "flagged_non_english": flagged},
         }
         print(name, results[name]["labelled"], results[name]["speed"], flush=True)
-    best = max(results, key=lambda k: (results[k]["labelled"]["balanced_accuracy"], results[k]["speed"]["texts_per_s"]))
     out = {"labels": str(LABELS.relative_to(ROOT)), "labelled_comments": len(rows),
            "label_counts": {lab: labels.count(lab) for lab in sorted(set(labels))},
-           "detectors": results, "best": best,
-           "default": "heuristic" if best == "heuristic" else "lingua"}
+           "detectors": results, **choose(results)}
     RESULT.write_text(json.dumps(out, indent=2) + "\n")
     return out
 
