@@ -306,7 +306,7 @@ def forgotten_ngrams(df: pl.DataFrame, key: bytes) -> pl.DataFrame:
 def filter_chunk(df: pl.DataFrame, p: dict, key: bytes | None, optout) -> pl.DataFrame:
     """Normalized records -> the same plus ``drop_reason`` (null: kept).
 
-    The English test is the last rule and the costliest (regexes over the text), so it runs
+    The English test (``language_id``: lingua or the heuristic) is the last rule and the costliest, so it runs
     only on the records that pass every other rule: the reasons are the same as testing all.
     """
     opted = opted_out_names(df["author"].unique().to_list(), key, optout) if optout else set()
