@@ -180,11 +180,16 @@ def section_hash(config: Config, sections: tuple[str, ...]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-#: The defaults file may map old section names to new ones; an old name is an error naming the new.
+#: The defaults file may map old section names (and old "section.key" names) to new ones; an
+#: old name is an error naming the new.
 RENAMED = "renamed_sections"
+RENAMED_KEYS = "renamed_keys"
 
 
-def _renamed_hint(key: str, renamed: dict[str, str], origin: str) -> None:
+def _renamed_hint(key: str, renamed: dict[str, str], origin: str, renamed_keys: dict[str, str] | None = None) -> None:
+    if renamed_keys and key in renamed_keys:
+        new = renamed_keys[key]
+        raise UserError(f"{origin}: {key} is now {new} (section [{new.partition('.')[0]}]): use {new}")
     section, _, rest = key.partition(".")
     if section in renamed:
         new = f"{renamed[section]}.{rest}"
@@ -195,6 +200,7 @@ def load_config(path: Path | str | None = None, overrides: list[str] | tuple[str
     """Defaults, then the user's file, then ``--set`` overrides, each checked against the defaults."""
     raw_defaults = _read_toml(DEFAULT_CONFIG)
     renamed = raw_defaults.pop(RENAMED, {})
+    renamed_keys = raw_defaults.pop(RENAMED_KEYS, {})
     defaults = _flatten(raw_defaults)
     values = dict(defaults)
     origin = {k: str(DEFAULT_CONFIG) for k in defaults}
@@ -204,14 +210,14 @@ def load_config(path: Path | str | None = None, overrides: list[str] | tuple[str
         for key, value in _flatten(_read_toml(path)).items():
             if key not in defaults:
                 # a table given where a value is expected, or a real typo
-                _renamed_hint(key, renamed, str(path))
+                _renamed_hint(key, renamed, str(path), renamed_keys)
                 raise _unknown_key(key, valid, str(path))
             values[key] = _check_type(key, value, defaults[key], str(path))
             origin[key] = str(path)
     for text in overrides:
         key, raw = parse_override(text)
         if key not in defaults:
-            _renamed_hint(key, renamed, f"--set {text}")
+            _renamed_hint(key, renamed, f"--set {text}", renamed_keys)
             raise _unknown_key(key, valid, f"--set {text}")
         values[key] = _check_type(key, _parse_value(raw, defaults[key], f"--set {text}"), defaults[key],
                                   f"--set {text}")

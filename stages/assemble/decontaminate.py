@@ -4,7 +4,7 @@ does; n = 12 by default, as there).
 
 Benchmarks are files in the AlignX benchmark format (a JSON list or JSON lines of objects with
 ``prompt``, ``chosen``, ``rejected`` and, optionally, ``Pair-wise Comparative Feedback`` /
-``User-Generated Content`` items), listed in ``assemble.decontaminate``.
+``User-Generated Content`` items), listed in ``[decontaminate] benchmarks``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def benchmark_ngrams(paths: list[Path], n: int) -> dict[str, str]:
             text = path.read_text()
             rows = json.loads(text) if path.suffix == ".json" else [json.loads(l) for l in text.splitlines() if l.strip()]
         except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"{path}: cannot read this benchmark file ({exc}); assemble.decontaminate lists "
+            raise UserError(f"{path}: cannot read this benchmark file ({exc}); decontaminate.benchmarks lists "
                             "AlignX-format JSON or JSON-lines files") from None
         if not isinstance(rows, list) or not all(isinstance(r, dict) and "prompt" in r for r in rows):
             raise UserError(f"{path}: expected a list of objects with a prompt (AlignX benchmark format)")

@@ -34,7 +34,7 @@ item itself, so forgetting a user changes only the examples that used their cont
 target appears four times, with persona_type ugc / pair / demo / all. Alignment examples are in train.
 
 Decontamination (``stages/assemble/decontaminate.py``): examples sharing a word
-``decontaminate_ngram``-gram with a benchmark file listed in ``decontaminate`` are dropped
+``[decontaminate] ngram``-gram with a benchmark file listed in ``[decontaminate] benchmarks`` are dropped
 (``contaminated``), each match recorded in ``decontamination/<reddit|alignment>.parquet``.
 
 Outputs ``examples/train.parquet``, ``examples/test.parquet`` with: id (stable hash of the
@@ -322,10 +322,10 @@ class Assemble(Stage):
     #: 6: Demographic Information names interests only as "Likes" (demographic.INTERESTS)
     version = "6"
     upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")
-    input_keys = ("assemble.decontaminate",)  # benchmark files whose text must not enter the release
+    input_keys = ("decontaminate.benchmarks",)  # benchmark files whose text must not enter the release
     #: a Reddit target or an alignment pair: train holds each once, test four times (its personas)
     unit = "targets"
-    reads = ("annotate",)  # the LLM settings for Demographic Information
+    reads = ("annotate", "decontaminate")  # the LLM settings for Demographic Information; benchmarks
     description = "personas, preference pairs among siblings, leak-free splits"
 
     def shards(self, ctx: StageContext) -> list[Shard]:
@@ -437,9 +437,10 @@ class Assemble(Stage):
 
             reddit, report = paraphrase_history(reddit, p, ctx.config.section("annotate"), ctx.data_dir)
             stats.counts.update(report.counts())
-        if ctx.inputs:  # benchmark files listed in assemble.decontaminate
-            index = benchmark_ngrams(list(ctx.inputs), p["decontaminate_ngram"])
-            reddit, alignment = (self._decontaminate(df, index, p["decontaminate_ngram"], stats, out_dir, name)
+        if ctx.inputs:  # benchmark files listed in [decontaminate] benchmarks
+            n = ctx.config.section("decontaminate")["ngram"]
+            index = benchmark_ngrams(list(ctx.inputs), n)
+            reddit, alignment = (self._decontaminate(df, index, n, stats, out_dir, name)
                                  for df, name in ((reddit, "reddit"), (alignment, "alignment")))
         # the split was decided per user and thread in run_shard (stages/assemble/pairs.py);
         # here test targets get their four personas and train loses whatever still touches test
@@ -479,7 +480,7 @@ class Assemble(Stage):
     def _decontaminate(df: pl.DataFrame, index: dict[str, str], n: int, stats: Stats, out_dir: Path,
                        name: str) -> pl.DataFrame:
         """``df`` without the examples sharing a word n-gram with a benchmark listed in
-        ``assemble.decontaminate`` (dropped as ``contaminated``); each match, with its benchmark
+        ``[decontaminate] benchmarks`` (dropped as ``contaminated``); each match, with its benchmark
         file and n-gram, is written to ``decontamination/<name>.parquet``."""
         matches = [contamination(example_texts(r), index, n) for r in df.iter_rows(named=True)]
         hit = pl.Series([m is not None for m in matches], dtype=pl.Boolean)

@@ -83,7 +83,7 @@ from pipeline.errors import UserError
 from pipeline.io import atomic_path, sha256_file, write_parquet
 from pipeline.manifest import resolve
 from pipeline.logs import get_logger
-from stages.ingest_reddit.quality import MinHashIndex
+from stages.ingest_reddit.quality import MinHashIndex, is_english
 from alignx.threads import ancestor_ids, prompt_expr, reachable_replies
 from alignx.privacy import load_key, load_optout, opted_out_names, optout_id
 from alignx.privacy.forget import texts_ngrams
@@ -106,13 +106,6 @@ REMOVED = "[removed]"
 #: ``removed_by_category`` values (Pushshift, 2018 on) that say the author or Reddit took the
 #: item down; "moderator" and "automod_filtered" removals hide the body but leave the thread public.
 TAKEN_DOWN = ["deleted", "author", "reddit", "anti_evil_ops", "copyright_takedown", "content_takedown"]
-#: Function words for the non-English heuristic (see ``_english_expr``).
-ENGLISH_WORDS = (
-    "the|and|is|are|was|to|of|a|an|i|you|it|that|this|in|on|for|with|be|not|have|has|but|my|"
-    "your|just|so|if|or|what|they|we|he|she|do|don't|can|at|as|me|no|yes|all|like"
-)
-
-
 def author_bucket(author: str, buckets: int) -> int:
     """Stable bucket of an author (crc32, identical across runs, machines and versions)."""
     return zlib.crc32(author.encode("utf-8")) % buckets
@@ -200,27 +193,6 @@ def normalize(raw: pl.DataFrame, file_kind: str | None, buckets: int) -> pl.Data
         "distinguished", "stickied", "over_18", "deleted_later", "body", "title", "link_id", "parent_id",
         "is_top_level", "source_file", "source_line", "bucket",
     )
-
-
-def is_english(text: pl.Series) -> pl.Series:
-    """Cheap English test: >= 90% of letters are ASCII, and texts of 8+ words contain one of
-    ~50 common English function words. Catches other scripts and most non-English Latin-script
-    text; shorter texts pass on the script test alone (too little evidence either way).
-
-    Letters are counted only in the few texts that hold any non-ASCII letter; ASCII word
-    boundaries keep the function-word scan fast.
-    """
-    frame = pl.DataFrame({"t": text})
-    non_ascii = frame.select(pl.col("t").str.count_matches(r"[\p{L}&&[^A-Za-z]]"))["t"]
-    script_ok = non_ascii == 0
-    mixed = non_ascii > 0
-    if mixed.any():
-        sub = frame.filter(mixed).select(pl.col("t").str.count_matches(r"[A-Za-z]"))["t"]
-        ok = sub >= 9 * non_ascii.filter(mixed)  # ascii >= 0.9 * (ascii + non-ascii)
-        script_ok = script_ok.scatter(mixed.arg_true(), ok)
-    long_ = frame.select(pl.col("t").str.contains(r"^\s*(?:\S+\s+){7}\S"))["t"]
-    function_word = frame.select(pl.col("t").str.contains(rf"(?i-u:\b(?:{ENGLISH_WORDS})\b)"))["t"]
-    return (script_ok & (~long_ | function_word)).fill_null(True)
 
 
 #: Columns computed for ``drop_reason`` only, never written.
@@ -334,7 +306,7 @@ def forgotten_ngrams(df: pl.DataFrame, key: bytes) -> pl.DataFrame:
 def filter_chunk(df: pl.DataFrame, p: dict, key: bytes | None, optout) -> pl.DataFrame:
     """Normalized records -> the same plus ``drop_reason`` (null: kept).
 
-    The English test is the last rule and the costliest (regexes over the text), so it runs
+    The English test (``language_id``: lingua or the heuristic) is the last rule and the costliest, so it runs
     only on the records that pass every other rule: the reasons are the same as testing all.
     """
     opted = opted_out_names(df["author"].unique().to_list(), key, optout) if optout else set()
@@ -343,7 +315,7 @@ def filter_chunk(df: pl.DataFrame, p: dict, key: bytes | None, optout) -> pl.Dat
     df = df.with_columns(drop_reason(df, p).alias("drop_reason"))
     if p["english_only"]:
         candidates = df["drop_reason"].is_null()
-        english = is_english(df["text"].filter(candidates))
+        english = is_english(df["text"].filter(candidates), p["language_id"])
         reason = df["drop_reason"].scatter(candidates.arg_true().filter(~english), "non_english")
         df = df.with_columns(reason.alias("drop_reason"))
     return df.drop(*HELPER_COLUMNS)
@@ -383,7 +355,8 @@ class IngestReddit(Stage):
     #: 2: missing_body, missing_link_id, bad_created_utc dropped and counted; 3: prompts carry the
     #: parent chain, removed post bodies keep their threads, near_duplicate and parent_unavailable
     #: 4: forgotten/ngrams.parquet (quotes of forgotten people, removed by anonymize)
-    version = "4"
+    #: 5: non_english decided by lingua (language_id), see bench/results/language_id.json
+    version = "5"
     unit = "records"  # lines of the dumps (a malformed line counts as one)
     input_keys = ("ingest_reddit.inputs",)
     reads = ("anonymize",)  # anonymize.key_file: the opt-out list is keyed

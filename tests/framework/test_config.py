@@ -75,6 +75,22 @@ def test_an_old_section_name_names_the_new_one(tmp_path):
         load_config(f)
 
 
+def test_decontamination_keys_moved_to_their_own_section(tmp_path):
+    """Issue 16 asks for ``[decontaminate] benchmarks = [...]``; the keys that lived in [assemble]
+    fail naming the new ones, from --set and from a file."""
+    with pytest.raises(UserError, match=r"assemble.decontaminate is now decontaminate.benchmarks "
+                                        r"\(section \[decontaminate\]\): use decontaminate.benchmarks"):
+        load_config(overrides=['assemble.decontaminate=["p-soups.json"]'])
+    f = tmp_path / "old.toml"
+    f.write_text("[assemble]\ndecontaminate_ngram = 8\n")
+    with pytest.raises(UserError, match=r"use decontaminate.ngram"):
+        load_config(f)
+    c = load_config(overrides=['decontaminate.benchmarks=["p-soups.json"]', "decontaminate.ngram=8"])
+    assert c.section("decontaminate") == {"benchmarks": ["p-soups.json"], "ngram": 8}
+    with pytest.raises(UserError, match="decontaminate.ngram"):
+        load_config(overrides=["decontaminate.ngram=0"])
+
+
 def test_cli_reports_bad_key_in_one_line_without_traceback(tmp_path):
     proc = alignx("run", "--set", "ingest_reddit.min_lenght=5", data_dir=tmp_path, check=False)
     assert proc.returncode == 2

@@ -120,7 +120,7 @@ def test_a_benchmark_prompt_found_in_the_corpus_is_caught(eth_build, shared_data
     args = [x for v in DEMO_ARGS[1::2] if not v.startswith("ingest_reddit.inputs=") for x in ("--set", v)]
     alignx("run", "assemble", *args, "--set", f"ingest_reddit.inputs=[\"{shared_data / 'reddit' / 'ethereum_daily'}\"]",
            "--set", "ingest_reddit.date_from=2025-03-01", "--set", "ingest_reddit.date_to=2025-03-07",
-           "--set", f"assemble.decontaminate=[\"{path}\"]", data_dir=d, env=DEMO_ENV)
+           "--set", f"decontaminate.benchmarks=[\"{path}\"]", data_dir=d, env=DEMO_ENV)
     m = json.loads((d / "work/assemble/_manifest.json").read_text())
     assert m["dropped"]["contaminated"] >= 1
     matches = pl.read_parquet(next((d / "work/assemble").glob("out-*/decontamination/reddit.parquet")))

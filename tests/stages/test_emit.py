@@ -103,3 +103,36 @@ def test_provenance_of_a_released_example(built):
     shutil.rmtree(d / "private")
     out = alignx("provenance", row["id"], data_dir=d, env=ENV).stdout
     assert "private:" not in out and "real_id" not in out
+
+
+def test_demo_release_shares_no_text_post_or_user_between_train_and_test(built):
+    """Issue 16's leak checks on the demo release: no text, post, comment or user of a test
+    example (target, UGC, PAIR) appears anywhere in train, history included; the manifest and
+    the dataset card report zero overlap."""
+    d, release = built
+    train, test = examples(d, "train"), examples(d, "test")
+    assert test.height > 0 and train.filter(pl.col("source") == "reddit").height > 0
+
+    def texts(df):
+        out = set(df["prompt"]) | set(df["chosen"]) | set(df["rejected"])
+        for items in df["ugc"].to_list():
+            out |= {t for it in items or [] for t in (it["prompt"], it["comment"])}
+        for items in df["pair"].to_list():
+            out |= {t for it in items or [] for t in (it["prompt"], it["chosen"], it["rejected"])}
+        return out
+
+    def ids(df):
+        return {i for r in df.iter_rows(named=True)
+                for i in [r["post_id"], *r["source_ids"], *r["prompt_ids"], *r["thread_ids"]]}
+
+    assert not texts(train) & texts(test)
+    assert not ids(train) & ids(test)
+    assert not set(test["user"]) & set(train["user"])
+    m = json.loads((d / "work/assemble/_manifest.json").read_text())
+    assert (m["counts"]["leak.texts"], m["counts"]["leak.ids"], m["counts"]["leak.users"]) == (0, 0, 0)
+    card = (release / "README.md").read_text()
+    assert "| texts (prompts, responses, persona items) | 0 |" in card and "| users | 0 |" in card
+    # the released rows too: no prompt or response of test is a train text
+    rtrain, rtest = split(release, "train"), split(release, "test")
+    released = lambda df: set(df["prompt"]) | set(df["chosen"]) | set(df["rejected"])  # noqa: E731
+    assert not released(rtrain) & released(rtest)
