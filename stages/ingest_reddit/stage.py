@@ -483,6 +483,7 @@ class IngestReddit(Stage):
         post_files = [f for part in parts for f in sorted(part.glob("posts-*.arrow"))]
         dropped_files = [f for part in parts for f in sorted(part.glob("dropped-*.arrow"))]
         if not post_files:
+            fail_if_nothing_kept(stats, p)
             return stats
         stats.records_out = 0
         all_posts = pl.read_ipc(post_files)
@@ -559,6 +560,8 @@ class IngestReddit(Stage):
         del ids
         stats.counts.update(totals)
         stats.records_out = posts.height + totals["comments"]
+        if not totals["comments"]:
+            fail_if_nothing_kept(stats, p)
         write_parquet(posts.sort("created_utc", "id"), out_dir / "submissions" / "part-000.parquet")
         write_parquet(users_table(pl.concat(users) if users else None, per_post, buckets),
                       out_dir / "users" / "users.parquet")
@@ -658,3 +661,13 @@ def users_table(per_comment: pl.DataFrame | None, per_post: pl.DataFrame, bucket
         .sort("author")
     )
     return users.with_columns(author_buckets(users["author"], buckets).alias("bucket"))
+
+
+def fail_if_nothing_kept(stats: Stats, p: dict) -> None:
+    """Refuse an input window that keeps no comment: every later stage would fail on it, less clearly."""
+    if not stats.records_in:
+        return
+    reasons = ", ".join(f"{k} {v:,}" for k, v in stats.dropped.most_common(4))
+    raise UserError(f"ingest_reddit kept no comment of {stats.records_in:,} records (dropped: {reasons}); "
+                    f"check ingest_reddit.date_from / date_to ({p.get('date_from') or 'open'} to "
+                    f"{p.get('date_to') or 'open'}) and the filters against the inputs")
