@@ -560,7 +560,7 @@ class IngestReddit(Stage):
         del ids
         stats.counts.update(totals)
         stats.records_out = posts.height + totals["comments"]
-        if not totals["comments"]:
+        if not stats.records_out:
             fail_if_nothing_kept(stats, p)
         write_parquet(posts.sort("created_utc", "id"), out_dir / "submissions" / "part-000.parquet")
         write_parquet(users_table(pl.concat(users) if users else None, per_post, buckets),
@@ -664,10 +664,11 @@ def users_table(per_comment: pl.DataFrame | None, per_post: pl.DataFrame, bucket
 
 
 def fail_if_nothing_kept(stats: Stats, p: dict) -> None:
-    """Refuse an input window that keeps no comment: every later stage would fail on it, less clearly."""
+    """Refuse inputs of which nothing is kept (a date window outside the dumps, say): every later
+    stage would fail on it, less clearly. Submissions alone are a valid output."""
     if not stats.records_in:
         return
     reasons = ", ".join(f"{k} {v:,}" for k, v in stats.dropped.most_common(4))
-    raise UserError(f"ingest_reddit kept no comment of {stats.records_in:,} records (dropped: {reasons}); "
+    raise UserError(f"ingest_reddit kept nothing of {stats.records_in:,} records (dropped: {reasons}); "
                     f"check ingest_reddit.date_from / date_to ({p.get('date_from') or 'open'} to "
                     f"{p.get('date_to') or 'open'}) and the filters against the inputs")

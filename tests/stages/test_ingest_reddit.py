@@ -250,14 +250,14 @@ def test_bad_date_setting_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "'ingest_reddit.date_from' = \"March\" must be a real day like" in proc.stderr
 
 
-def test_a_window_with_no_comment_is_a_clear_error(tmp_path, reddit_dir):
-    """The real r/ethereum dump has no comment in June 2024: say so at ingest, not as a crash stages later."""
+def test_a_window_that_keeps_nothing_is_a_clear_error(tmp_path, reddit_dir):
+    """The real r/ethereum dump has no comment or post in June 2024: say so at ingest, not as a crash stages later."""
     dump = reddit_dir / "ethereum_daily/ethereum_comments.zst"
     proc = alignx("run", "ingest_reddit", "--set", f"ingest_reddit.inputs=[\"{dump.parent}\"]",
                   "--set", "ingest_reddit.date_from=2024-06-01", "--set", "ingest_reddit.date_to=2024-07-01",
                   data_dir=tmp_path, check=False)
     assert proc.returncode != 0
-    assert "kept no comment of 129,494 records" in proc.stderr and "date_out_of_range 124,234" in proc.stderr
+    assert "kept nothing of 129,494 records" in proc.stderr and "date_out_of_range 124,234" in proc.stderr
     assert not (tmp_path / "work/ingest_reddit/_manifest.json").exists()
 
 

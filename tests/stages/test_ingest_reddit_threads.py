@@ -137,11 +137,20 @@ def test_a_removed_post_keeps_its_thread(tmp_path, reddit_dir):
     assert threads.height >= 3 and set(threads["post_body"]) == {""}
     top = threads.filter(pl.col("is_top_level")).row(0, named=True)
     assert top["prompt"] == target["title"]
-    # the setting restores the old rule: the post and every comment under it are dropped
-    alignx("run", "ingest_reddit", "--set", f"ingest_reddit.inputs={raw}", "--set",
+    # the setting restores the old rule: the post and every comment under it are dropped (with a
+    # second, intact post beside it: inputs of which nothing is kept are refused as an error)
+    other = next(p for p in posts if p["id"] != target["id"] and p["selftext"] not in ("[removed]", "[deleted]"))
+    both = tmp_path / "both"
+    both.mkdir()
+    (both / "posts.ndjson").write_text(json.dumps(target) + "\n" + json.dumps(other) + "\n")
+    (both / "comments.ndjson").write_text((raw / "comments.ndjson").read_text())
+    alignx("run", "ingest_reddit", "--set", f"ingest_reddit.inputs={both}", "--set",
            "ingest_reddit.keep_removed_posts=false", data_dir=tmp_path / "drop")
     m = json.loads((tmp_path / "drop/work/ingest_reddit/_manifest.json").read_text())
     assert m["dropped"]["removed_body"] == 1 and m["dropped"]["in_filtered_post"] >= threads.height
+    proc = alignx("run", "ingest_reddit", "--set", f"ingest_reddit.inputs={raw}", "--set",
+                  "ingest_reddit.keep_removed_posts=false", data_dir=tmp_path / "none", check=False)
+    assert proc.returncode == 2 and "kept nothing of" in proc.stderr and "removed_body 1" in proc.stderr
 
 
 # -- near-duplicates -------------------------------------------------------------------------------
