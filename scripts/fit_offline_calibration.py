@@ -76,7 +76,7 @@ def load_reference(split: str) -> tuple[list[dict], dict[str, dict]]:
         r = json.loads(line)
         if "labels" in r:
             labels[r["id"]] = r["labels"]
-    return [it for it in items if it["split"] == split], labels
+    return [it for it in items if it["split"] == split and it["id"] in labels], labels
 
 
 def wilson_lower(k: int, n: int, z: float = 1.0) -> float:

@@ -81,6 +81,10 @@ ITEM_QUOTA = {"cmv": 90, "rc": 80, "eth": 70, "praw": 60, "tc": 20}
 PAIR_QUOTA = {"eth": 50, "cmv": 36, "praw": 26}
 TOTAL_ITEMS = sum(ITEM_QUOTA.values())  # 320
 TOTAL_PAIRS = sum(PAIR_QUOTA.values())  # 112
+# Round 2 (2026-11-27): more items for dimensions with few labels, weighted to the sources the
+# pipeline builds from (r/ethereum daily threads, changemyview); drawn after round 1 so round 1
+# is unchanged. Items only, no pairs.
+ROUND2_QUOTA = {"eth": 120, "cmv": 80, "rc": 40}
 
 BOT_NAMES = {"automoderator", "deltabot", "ethereumdailythread", "remindmebot"}
 BOT_TEXT = re.compile(r"i am a bot|i'm a bot|this action was performed automatically", re.I)
@@ -382,8 +386,16 @@ def main(argv=None):
     rng.shuffle(chosen_items)  # interleave sources so every batch holds a mix
     rng.shuffle(pairs)
 
+    round2 = []
+    for k in ("rc", "eth", "cmv"):
+        cs, _ = src[k]
+        got = pick_items([c for c in cs if eligible(c)], ROUND2_QUOTA[k], rng, shares[k], used,
+                         *caps[k], prefer_parent=k in ("rc", "cmv"), by_name=by_name[k])
+        round2 += [(k, c) for c in got]
+    rng.shuffle(round2)
+
     items = []
-    for n, (k, c) in enumerate(chosen_items, start=1):
+    for n, (k, c) in enumerate(chosen_items + round2, start=1):
         post, parent = context_of(c, by_name[k], src[k][1])
         items.append({"id": f"ref-{n:04d}", "split": None, "source": {"file": c["file"], "line": c["line"]},
                       "subreddit": c["subreddit"], "post": post, "parent": parent, "text": c["text"],
@@ -399,7 +411,7 @@ def main(argv=None):
                           "source": {"file": a["file"], "lines": [a["line"], b["line"]]},
                           "subreddit": a["subreddit"], "prompt": prompt, "context": context,
                           "a": a["text"], "b": b["text"], "selected_as": kind, "direction": {}})
-    for rows in (items, pair_rows):
+    for rows in (items[:TOTAL_ITEMS], items[TOTAL_ITEMS:], pair_rows):  # each round split in half
         sp = split_of([r["id"] for r in rows], args.seed)
         for r in rows:
             r["split"] = sp[r["id"]]
@@ -420,11 +432,11 @@ def main(argv=None):
         [ik(r) for r in items[0:80]] + [pk(r) for r in pair_rows[0:55]],
         [ik(r) for r in items[80:160]] + [pk(r) for r in pair_rows[55:]],
         [ik(r) for r in items[160:240]],
-        [ik(r) for r in items[240:]],
-    ]
+        [ik(r) for r in items[240:TOTAL_ITEMS]],
+    ] + [[ik(r) for r in items[i:i + 60]] for i in range(TOTAL_ITEMS, len(items), 60)]
     for i, rows in enumerate(batches, start=1):
         dump(out / "batches" / f"batch_{i}.jsonl", rows)
-    double = [r["id"] for r in items[4::5]][:64]
+    double = [r["id"] for r in items[:TOTAL_ITEMS][4::5]][:64] + [r["id"] for r in items[TOTAL_ITEMS:][4::5]]
     (out / "double_ids.txt").write_text("\n".join(double) + "\n", encoding="utf-8")
     for name in ("labels_a.jsonl", "labels_b.jsonl"):
         if not (out / name).exists():

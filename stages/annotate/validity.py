@@ -79,6 +79,7 @@ def load_reference(validation: Path = VALIDATION, split: str | None = "test") ->
     labels = {}
     for name in ("labels_a", "labels_b"):
         labels[name] = {r["id"]: r for r in read_jsonl(validation / f"{name}.jsonl")}
+    items = [it for it in items if it["id"] in labels["labels_a"]]  # not yet labelled: not measured
     double = [x.strip() for x in (validation / "double_ids.txt").read_text().split() if x.strip()]
     return {"items": items, "pairs": pairs, "labels": labels, "double_ids": double}
 
