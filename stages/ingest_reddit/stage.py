@@ -40,7 +40,11 @@ bucket              i32       crc32(author) mod the bucket count (``bucket_count
 Outputs (``data/work/ingest_reddit/out-*/``):
 
 - ``threads/bucket-NNN.parquet``: kept comments joined to their submission (``post_title``,
-  ``post_body``, ``post_author``, ``prompt`` = body then title, as AlignX builds prompts).
+  ``post_body``, ``post_author``, ``prompt`` = body then title, as AlignX builds prompts, then
+  the parent chain). A templated post (a recurring thread's boilerplate body, as auto-posted
+  daily discussions repeat it: ``quality.templated_posts``, ``templated_min_posts``; counted as
+  ``templated_post_bodies``) has ``post_body`` "" here, so its comments' prompts hold its title
+  alone; its body stays in ``submissions``.
 - ``orphans/bucket-NNN.parquet``: kept comments whose submission is not in the inputs.
 - ``submissions/part-000.parquet``: kept submissions.
 - ``users/users.parquet``: per author: eligible comments, posts, distinct threads, subreddits.
@@ -83,7 +87,7 @@ from pipeline.errors import UserError
 from pipeline.io import atomic_path, sha256_file, write_parquet
 from pipeline.manifest import resolve
 from pipeline.logs import get_logger
-from stages.ingest_reddit.quality import MinHashIndex, is_english
+from stages.ingest_reddit.quality import MinHashIndex, is_english, templated_posts
 from alignx.threads import ancestor_ids, prompt_expr, reachable_replies
 from alignx.privacy import load_key, load_optout, opted_out_names, optout_id
 from alignx.privacy.forget import texts_ngrams
@@ -356,7 +360,8 @@ class IngestReddit(Stage):
     #: parent chain, removed post bodies keep their threads, near_duplicate and parent_unavailable
     #: 4: forgotten/ngrams.parquet (quotes of forgotten people, removed by anonymize)
     #: 5: non_english decided by lingua (language_id), see bench/results/language_id.json
-    version = "5"
+    #: 6: templated posts (recurring boilerplate bodies) give their comments the title alone as prompt
+    version = "6"
     unit = "records"  # lines of the dumps (a malformed line counts as one)
     input_keys = ("ingest_reddit.inputs",)
     reads = ("anonymize",)  # anonymize.key_file: the opt-out list is keyed
@@ -494,10 +499,15 @@ class IngestReddit(Stage):
             pl.scan_ipc(dropped_files).filter(pl.col("kind") == "submission").select("id").collect()["id"]
             .implode()
         )
+        # a recurring thread's boilerplate body (a daily discussion's rules and calendar) says nothing
+        # about what its comments answer: their prompts get the title alone (submissions keep the body)
+        templated = templated_posts(posts.select("id", "subreddit", "body", "created_utc"),
+                                    p["templated_min_posts"]).implode()
+        stats.counts["templated_post_bodies"] = templated.list.len().item()
         post_cols = posts.select(
             pl.col("id").alias("link_id"),
             pl.col("title").alias("post_title"),
-            pl.col("body").alias("post_body"),
+            pl.when(pl.col("id").is_in(templated)).then(pl.lit("")).otherwise(pl.col("body")).alias("post_body"),
             pl.col("author").alias("post_author"),
             pl.col("score").alias("post_score"),
         )
