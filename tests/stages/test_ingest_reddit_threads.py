@@ -185,3 +185,67 @@ def test_planted_near_duplicates_are_removed_keeping_the_earliest(tmp_path, redd
     found = near_duplicates(pl.DataFrame({"id": [c["id"] for c in comments], "text": [c["body"] for c in comments],
                                           "created_utc": [int(float(c["created_utc"])) for c in comments]}), 0.8, 128, 5)
     assert {r["id"]: r["kept_id"] for r in found.iter_rows(named=True) if r["id"] in planted} == planted
+
+
+# -- templated posts (recurring boilerplate bodies) ------------------------------------------------
+
+def post_frame(posts: list[dict]) -> pl.DataFrame:
+    """Raw submission lines -> the columns ``templated_posts`` reads."""
+    return pl.DataFrame({"id": [p["id"] for p in posts], "subreddit": [p["subreddit"] for p in posts],
+                         "body": [p.get("selftext") or "" for p in posts],
+                         "created_utc": [int(float(p["created_utc"])) for p in posts]})
+
+
+def test_daily_threads_are_templated_and_cmv_posts_are_not(reddit_dir):
+    """The 605 real r/ethereum daily threads repeat one drifting boilerplate body; the 63 real
+    r/changemyview posts are each their author's own text (sharing only the moderators' footnote)."""
+    from stages.ingest_reddit.quality import templated_posts
+
+    eth = post_frame(raw_records(reddit_dir / "ethereum_daily" / "ethereum_submissions.zst"))
+    cmv = post_frame(raw_records(reddit_dir / "cmv" / "changemyview_submissions.zst"))
+    assert eth.height == 605 and cmv.height == 63
+    assert templated_posts(eth, 3).len() == 605
+    assert templated_posts(cmv, 3).len() == 0 and templated_posts(cmv, 2).len() == 0
+    assert templated_posts(pl.concat([eth, cmv]), 3).sort().to_list() == eth["id"].sort().to_list()
+    assert templated_posts(eth, 0).len() == 0
+    # one month's build sees one month of posts: 604 of 605 are still found month by month (one
+    # January 2025 body, between two versions of the template, is within 0.4 of no other that month)
+    month = pl.from_epoch("created_utc").dt.strftime("%Y-%m")
+    by_month = sum(templated_posts(g, 3).len() for _, g in eth.group_by(month))
+    assert by_month == 604
+    # a subreddit's template is not another's: the same bodies under three subreddits, one each
+    spread = eth.head(3).with_columns(pl.Series("subreddit", ["a", "b", "c"]))
+    assert templated_posts(spread, 3).len() == 0
+
+
+def test_daily_thread_prompts_hold_the_title_not_the_boilerplate(tmp_path, reddit_dir):
+    """A real week of r/ethereum daily threads with all their comments, through ingest and
+    anonymize: a top-level comment's prompt is its thread's title, a reply's the title then its
+    parent; the submissions table keeps the body."""
+    posts = [p for p in raw_records(reddit_dir / "ethereum_daily" / "ethereum_submissions.zst")
+             if p["title"].endswith(("March 03, 2025", "March 04, 2025", "March 05, 2025", "March 06, 2025"))]
+    assert len(posts) == 4 and all(p["selftext"].startswith("**Welcome to the") for p in posts)
+    ids = {f"t3_{p['id']}" for p in posts}
+    comments = [c for c in raw_records(reddit_dir / "ethereum_daily" / "ethereum_comments.zst") if c["link_id"] in ids]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "posts.ndjson").write_text("".join(json.dumps(p) + "\n" for p in posts))
+    (raw / "comments.ndjson").write_text("".join(json.dumps(c) + "\n" for c in comments))
+    alignx("run", "ingest_reddit", "anonymize", "--set", f"ingest_reddit.inputs={raw}", data_dir=tmp_path,
+           env=DEMO_ENV)
+    m = json.loads((tmp_path / "work/ingest_reddit/_manifest.json").read_text())
+    assert m["counts"]["templated_post_bodies"] == 4
+    title = {p["id"]: p["title"] for p in posts}
+    threads = table(tmp_path, "ingest_reddit", "threads")
+    top = threads.filter(pl.col("is_top_level"))
+    assert top.height >= 100 and set(threads["post_body"]) == {""}
+    assert all(r["prompt"] == title[r["link_id"]] for r in top.iter_rows(named=True))
+    for r in threads.filter(~pl.col("is_top_level")).head(200).iter_rows(named=True):
+        assert r["prompt"] == render_prompt(title[r["link_id"]], "", r["chain_texts"], 6000)
+    opening = {p["selftext"].split("\n")[0] for p in posts}  # "**Welcome to the Ethereum Daily ..."
+    assert not any(line in prompt for line in opening for prompt in threads["prompt"])
+    subs = table(tmp_path, "ingest_reddit", "submissions")
+    assert dict(subs.select("id", "body").iter_rows()) == {p["id"]: p["selftext"] for p in posts}
+    # anonymize rebuilds the same title-only prompts from the scrubbed post
+    anon = table(tmp_path, "anonymize", "threads").filter(pl.col("is_top_level"))
+    assert anon.height == top.height and (anon["prompt"] == anon["post_title"]).all()
