@@ -208,7 +208,9 @@ def test_provenance_traces_a_record_to_its_dump_line(tmp_path, reddit_dir):
     out = alignx("provenance", "c2102", data_dir=tmp_path).stdout
     assert "c2102 in stage ingest_reddit" in out
     assert "source_file: RC_2005-12.zst" in out and "source_line: 501" in out
-    assert "lineage:" in out and "ingest_reddit v5" in out
+    from stages.ingest_reddit.stage import IngestReddit
+
+    assert "lineage:" in out and f"ingest_reddit v{IngestReddit.version}" in out
     proc = alignx("provenance", "nope", data_dir=tmp_path, check=False)
     assert proc.returncode == 2 and "no record with this id" in proc.stderr
 
