@@ -85,6 +85,10 @@ TOTAL_PAIRS = sum(PAIR_QUOTA.values())  # 112
 # pipeline builds from (r/ethereum daily threads, changemyview); drawn after round 1 so round 1
 # is unchanged. Items only, no pairs.
 ROUND2_QUOTA = {"eth": 120, "cmv": 80, "rc": 40}
+# Round 3 (2026-11-27, later): fresh items after round 2's test split had been looked at once, so
+# a rule refitted on more dev items meets test items that never informed any choice.
+ROUND3_QUOTA = {"eth": 120, "cmv": 80, "rc": 40}
+ROUND_SIZE = 240
 
 BOT_NAMES = {"automoderator", "deltabot", "ethereumdailythread", "remindmebot"}
 BOT_TEXT = re.compile(r"i am a bot|i'm a bot|this action was performed automatically", re.I)
@@ -386,16 +390,19 @@ def main(argv=None):
     rng.shuffle(chosen_items)  # interleave sources so every batch holds a mix
     rng.shuffle(pairs)
 
-    round2 = []
-    for k in ("rc", "eth", "cmv"):
-        cs, _ = src[k]
-        got = pick_items([c for c in cs if eligible(c)], ROUND2_QUOTA[k], rng, shares[k], used,
-                         *caps[k], prefer_parent=k in ("rc", "cmv"), by_name=by_name[k])
-        round2 += [(k, c) for c in got]
-    rng.shuffle(round2)
+    later_rounds = []
+    for quotas in (ROUND2_QUOTA, ROUND3_QUOTA):
+        picked = []
+        for k in ("rc", "eth", "cmv"):
+            cs, _ = src[k]
+            got = pick_items([c for c in cs if eligible(c)], quotas[k], rng, shares[k], used,
+                             *caps[k], prefer_parent=k in ("rc", "cmv"), by_name=by_name[k])
+            picked += [(k, c) for c in got]
+        rng.shuffle(picked)
+        later_rounds += picked
 
     items = []
-    for n, (k, c) in enumerate(chosen_items + round2, start=1):
+    for n, (k, c) in enumerate(chosen_items + later_rounds, start=1):
         post, parent = context_of(c, by_name[k], src[k][1])
         items.append({"id": f"ref-{n:04d}", "split": None, "source": {"file": c["file"], "line": c["line"]},
                       "subreddit": c["subreddit"], "post": post, "parent": parent, "text": c["text"],
@@ -411,7 +418,8 @@ def main(argv=None):
                           "source": {"file": a["file"], "lines": [a["line"], b["line"]]},
                           "subreddit": a["subreddit"], "prompt": prompt, "context": context,
                           "a": a["text"], "b": b["text"], "selected_as": kind, "direction": {}})
-    for rows in (items[:TOTAL_ITEMS], items[TOTAL_ITEMS:], pair_rows):  # each round split in half
+    rounds = [items[:TOTAL_ITEMS]] + [items[i:i + ROUND_SIZE] for i in range(TOTAL_ITEMS, len(items), ROUND_SIZE)]
+    for rows in (*rounds, pair_rows):  # each round split in half
         sp = split_of([r["id"] for r in rows], args.seed)
         for r in rows:
             r["split"] = sp[r["id"]]
@@ -436,7 +444,7 @@ def main(argv=None):
     ] + [[ik(r) for r in items[i:i + 60]] for i in range(TOTAL_ITEMS, len(items), 60)]
     for i, rows in enumerate(batches, start=1):
         dump(out / "batches" / f"batch_{i}.jsonl", rows)
-    double = [r["id"] for r in items[:TOTAL_ITEMS][4::5]][:64] + [r["id"] for r in items[TOTAL_ITEMS:][4::5]]
+    double = [r["id"] for r in items[:TOTAL_ITEMS][4::5]][:64] + [r["id"] for r in items[TOTAL_ITEMS:][4::5]]  # every 5th
     (out / "double_ids.txt").write_text("\n".join(double) + "\n", encoding="utf-8")
     for name in ("labels_a.jsonl", "labels_b.jsonl"):
         if not (out / name).exists():
