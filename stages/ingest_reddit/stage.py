@@ -361,7 +361,10 @@ class IngestReddit(Stage):
     #: 4: forgotten/ngrams.parquet (quotes of forgotten people, removed by anonymize)
     #: 5: non_english decided by lingua (language_id), see bench/results/language_id.json
     #: 6: templated posts (recurring boilerplate bodies) give their comments the title alone as prompt
-    version = "6"
+    #: 7: near-duplicate shingles hashed per word (sha1 of each distinct word, folded per shingle:
+    #: ``quality.shingle_hash``), not sha1 per shingle: clusters differ slightly from datasketch's
+    #: (bench/results/ingest.json); plain-English shortcut widened (english_words.txt)
+    version = "7"
     unit = "records"  # lines of the dumps (a malformed line counts as one)
     input_keys = ("ingest_reddit.inputs",)
     reads = ("anonymize",)  # anonymize.key_file: the opt-out list is keyed
