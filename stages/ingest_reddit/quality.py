@@ -39,7 +39,6 @@ import polars as pl
 MINHASH_SEED = 1
 #: Python's ``re`` ``\w`` (str.isalnum() or "_"), in the regex dialect of polars.
 WORD = r"[\p{L}\p{N}_]+"
-_MERSENNE = np.uint64((1 << 61) - 1)
 _MAX_HASH = np.uint64((1 << 32) - 1)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -115,19 +114,57 @@ def shingle_hashes(texts: pl.Series, ngram: int) -> tuple[np.ndarray, np.ndarray
     for j in range(ngram - 1):
         more = lengths[short] > j
         short_[more] = _mix(short_[more] ^ wh[starts[short[more]] + j])
-    owner = np.concatenate([owner_long, short])
-    order = np.argsort(owner, kind="stable")
-    return np.concatenate([long_, short_])[order] & _MAX_HASH, owner[order]
+    # grouped by text without sorting: a text's shingles start at the running count before it
+    count = np.where(lengths >= ngram, n_long, 1)
+    offset = np.cumsum(count) - count
+    out = np.empty(int(count.sum()), dtype=np.uint64)
+    out[offset[owner_long] + first] = long_
+    out[offset[short]] = short_
+    return out & _MAX_HASH, np.repeat(np.arange(len(texts), dtype=np.int64), count)
+
+
+def _lsh_error(threshold: float, b: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """False-positive plus false-negative area of LSH with ``b`` bands of ``r`` rows (arrays),
+    the quantity datasketch's ``MinHashLSH`` minimizes (weights 0.5 and 0.5), integrated by
+    Gauss-Legendre quadrature: exact for these polynomials (degree <= b * r <= num_perm)."""
+    x, w = np.polynomial.legendre.leggauss(int((b * r).max()) // 2 + 2)
+
+    def integral(f, lo: float, hi: float) -> np.ndarray:
+        s = (hi - lo) / 2 * x + (hi + lo) / 2
+        return (hi - lo) / 2 * (f(s[:, None]) * w[:, None]).sum(axis=0)
+
+    fp = integral(lambda s: 1 - (1 - s ** r) ** b, 0.0, threshold)
+    fn = integral(lambda s: (1 - s ** r) ** b, threshold, 1.0)
+    return 0.5 * fp + 0.5 * fn
 
 
 @functools.lru_cache(maxsize=None)
 def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
-    """(bands, rows per band) as datasketch's ``MinHashLSH`` picks them (an integration over
-    every split, a fraction of a second: done once per process)."""
-    from datasketch import MinHashLSH
+    """(bands, rows per band) as datasketch's ``MinHashLSH`` picks them: the split of
+    ``num_perm`` with the least error (the first in (b, r) order among equals). Computed here,
+    not by importing datasketch (which imports scipy: 0.8 s of CPU in every worker process)."""
+    splits = [(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)]
+    b, r = (np.array(v, dtype=np.float64) for v in zip(*splits))
+    best = int(np.argmin(_lsh_error(threshold, b, r)))
+    return splits[best]
 
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    return lsh.b, lsh.r
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer, the pre-mix of datasketch's "affine32" scheme."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def permutations(num_perm: int, seed: int = MINHASH_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b): uint32 arrays of ``num_perm`` affine permutations ``a * h + b mod 2**32`` (``a``
+    odd), drawn as datasketch (>= 2.0, "affine32" scheme) draws them for ``MinHash(seed=seed)``."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
 
 
 class MinHashIndex:
@@ -137,15 +174,9 @@ class MinHashIndex:
     """
 
     def __init__(self, threshold: float, num_perm: int, ngram: int):
-        from datasketch import MinHash
-
         self.bands, self.rows = lsh_params(threshold, num_perm)
         self.ngram = ngram
-        ref = MinHash(num_perm=num_perm, seed=MINHASH_SEED)
-        self.a, self.b = ref.permutations
-        # datasketch >= 2 pre-mixes the input hash and permutes in uint32 ("affine32"); 1.x: "legacy"
-        self.scheme = getattr(ref, "scheme", "legacy")
-        self.dtype = ref.hashvalues.dtype
+        self.a, self.b = permutations(num_perm)
         self.columns = [f"k{j}" for j in range(self.bands)]
         self.schema = {"id": pl.String, "created_utc": pl.Int64} | {c: pl.UInt64 for c in self.columns}
 
@@ -153,7 +184,7 @@ class MinHashIndex:
         """(len(texts), bands) uint64: each band's ``rows`` min-hashes folded into one key.
         Bands are split over two threads (numpy releases the GIL in its loops)."""
         hashes, owner = shingle_hashes(texts, self.ngram)
-        h = self._premix(hashes)
+        h = _fmix32(hashes.astype(np.uint32))
         del hashes
         keys = np.zeros((len(texts), self.bands), dtype=np.uint64)
         if not len(texts):
@@ -165,7 +196,8 @@ class MinHashIndex:
             for band in which:
                 key = np.full(len(texts), np.uint64(band), dtype=np.uint64)
                 for r in range(band * self.rows, (band + 1) * self.rows):
-                    self._permute(h, r, buf)
+                    np.multiply(h, self.a[r], out=buf)  # wraps modulo 2**32, as datasketch's arrays do
+                    np.add(buf, self.b[r], out=buf)
                     key = _mix(key ^ np.minimum.reduceat(buf, bounds).astype(np.uint64)) * _GOLD
                 keys[:, band] = key
 
@@ -173,22 +205,6 @@ class MinHashIndex:
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(bands, (range(half), range(half, self.bands))))
         return keys
-
-    def _premix(self, h: np.ndarray) -> np.ndarray:
-        if self.scheme == "legacy":
-            return h
-        from datasketch.minhash import _fmix
-
-        width = 8 * self.dtype.itemsize
-        return _fmix(h.astype(self.dtype), width)
-
-    def _permute(self, h: np.ndarray, r: int, out: np.ndarray) -> None:
-        """Permutation ``r`` of every shingle hash into ``out``, as datasketch computes it."""
-        np.multiply(h, self.a[r], out=out)  # wraps modulo 2**width, as datasketch's arrays do
-        np.add(out, self.b[r], out=out)
-        if self.scheme == "legacy":  # (a * h + b) % (2**61 - 1) & (2**32 - 1)
-            np.remainder(out, _MERSENNE, out=out)
-            np.bitwise_and(out, _MAX_HASH, out=out)
 
     def keyed(self, items: pl.DataFrame) -> pl.DataFrame:
         """``items`` (id, text, created_utc) -> id, created_utc, k0..k{bands-1}: the band keys that
