@@ -29,6 +29,14 @@ Writes bench/results/ingest.json: MB/s of decompressed input, wall and CPU secon
 the wall-time ratio of the pipeline to each plain loop (>= 3 against ``json_loads`` is the
 target) and the ratio of CPU seconds (on a shared machine the wall ratio moves with the
 load; the CPU ratio does not, and bounds what an idle machine gives: at most 2x it on 2 cores).
+Per corpus, ``cpu_breakdown`` says where the stage's CPU goes (bench/ingest_breakdown.py:
+read+parse, normalize+filters, language ID, near-duplicates; the rest by difference), and
+``read_parse_vs_json_loads`` compares the stage's read+parse step alone to the plain loop.
+
+``near_duplicate_agreement``: the stage's vectorized MinHash (a shingle hashed from its words'
+hashes) against datasketch's MinHash + MinHashLSH with its default sha1 shingle hash, one text
+at a time, on every r/ethereum comment body: the share of the texts either removes that both
+remove with the same kept text, and the Jaccard index of the two removed sets.
 """
 
 from __future__ import annotations
@@ -176,6 +184,55 @@ def measure(mode: str, folder: Path) -> dict:
     return result
 
 
+def breakdown(folder: Path, pipeline_cpu: float, naive_seconds: float) -> dict:
+    """bench/ingest_breakdown.py on the corpus's files, in a fresh process; the rest of the
+    stage's CPU seconds by difference."""
+    proc = subprocess.run([sys.executable, "-m", "bench.ingest_breakdown", *map(str, _files(folder))],
+                          capture_output=True, text=True, check=True, cwd=ROOT)
+    b = json.loads(proc.stdout.strip().splitlines()[-1])
+    cpu = {k: v for k, v in b["cpu_seconds"].items() if k != "language_id_model_load"}
+    cpu["rest_by_difference"] = round(pipeline_cpu - sum(cpu.values()), 2)
+    return {"cpu_seconds": cpu, "language_id_model_load_cpu_seconds": b["cpu_seconds"].get("language_id_model_load"),
+            "phase_wall_seconds": b["wall_seconds"],
+            "read_parse_vs_json_loads": round(naive_seconds / max(b["wall_seconds"]["read_parse"], 0.01), 2)}
+
+
+def near_duplicate_agreement() -> dict:
+    """The stage's near-duplicates against datasketch's (default sha1 shingle hash, one text at a
+    time, oldest first: query, then insert when nothing hits) on every r/ethereum comment."""
+    import orjson
+    import polars as pl
+    from datasketch import MinHash, MinHashLSH
+
+    from stages.ingest_reddit.quality import near_duplicates, shingles
+
+    rows = [orjson.loads(line) for line in _lines(COMMENTS[0]).splitlines() if line.strip()]
+    items = pl.DataFrame({"id": [r["id"] for r in rows], "text": [r.get("body") or "" for r in rows],
+                          "created_utc": [int(float(r["created_utc"])) for r in rows]})
+    t0 = time.process_time()
+    ours = near_duplicates(items, 0.8, 128, 5)
+    ours_cpu = time.process_time() - t0
+    t0 = time.process_time()
+    lsh, removed, kept_by, position = MinHashLSH(threshold=0.8, num_perm=128), [], [], {}
+    ordered = items.sort("created_utc", "id")
+    for i, m in zip(ordered["id"], MinHash.bulk([shingles(t, 5) for t in ordered["text"]], num_perm=128, seed=1)):
+        hits = lsh.query(m)
+        if hits:
+            removed.append(i)
+            kept_by.append(min(hits, key=position.__getitem__))
+        else:
+            lsh.insert(i, m)
+            position[i] = len(position)
+    theirs = pl.DataFrame({"id": removed, "kept_id": kept_by}, schema={"id": pl.String, "kept_id": pl.String})
+    theirs_cpu = time.process_time() - t0
+    a, b = set(ours["id"]), set(theirs["id"])
+    return {"comments": items.height, "removed_by_stage": len(a), "removed_by_datasketch": len(b),
+            "removed_by_both": len(a & b), "removed_sets_jaccard": round(len(a & b) / len(a | b), 4),
+            "same_decision_and_kept_text": round(ours.join(theirs, on=["id", "kept_id"]).height / len(a | b), 4),
+            "stage_cpu_seconds": round(ours_cpu, 2), "datasketch_cpu_seconds": round(theirs_cpu, 2),
+            "threshold": 0.8, "num_perm": 128, "ngram": 5}
+
+
 def run_corpus(folder: Path, mb: float) -> dict:
     """The three sides on one corpus, one after the other."""
     results = {}
@@ -196,6 +253,7 @@ def run_corpus(folder: Path, mb: float) -> dict:
         # CPU seconds (user + sys, all processes): the work done, whatever else the machine runs
         "cpu_ratio_json_loads_to_pipeline": round(results["json_loads"]["cpu_seconds"]
                                                   / results["pipeline"]["cpu_seconds"], 2),
+        "cpu_breakdown": breakdown(folder, results["pipeline"]["cpu_seconds"], results["json_loads"]["seconds"]),
     }
 
 
@@ -219,6 +277,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "real": run_corpus(SHARED, _decompressed_bytes(_files(SHARED)) / 2**20),
         "replicated": run_corpus(folder, int(size_file.read_text()) / 2**20),
+        "near_duplicate_agreement": near_duplicate_agreement(),
         "targets": {"speedup_vs_json_loads_min": 3.0, "peak_rss_mb_max": 1024},
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
     python -m bench scale                                   # both corpora (make bench runs this)
     python -m bench scale --corpus ethereum                 # the real r/ethereum corpus only
+    python -m bench scale --corpus ethereum --only ingest_reddit   # ingest (and its CPU breakdown) alone
     python -m bench scale --corpus synthetic --comments 2000 --until emit --label smoke   # a quick check
     python -m bench scale --corpus ethereum --label eth-static \\
         --set annotate.embedding_model=all-MiniLM-L6-v2-static --set cluster.embedding_model=all-MiniLM-L6-v2-static
@@ -133,26 +134,52 @@ def run_stage(stage: str, data_dir: Path, sets: list[str]) -> dict:
 
 def plain_reader_seconds(inputs: Path) -> dict:
     """The baseline for ingest: stream-decompress every dump file and ``json.loads`` each line."""
-    t0, records, size = time.perf_counter(), 0, 0
+    t0, c0, records, size = time.perf_counter(), time.process_time(), 0, 0
     for path in sorted(inputs.glob("*.zst")):
         with open(path, "rb") as fh, zstandard.ZstdDecompressor(max_window_size=2**31).stream_reader(fh) as r:
             for line in io.BufferedReader(r, 1 << 20):
                 json.loads(line)
                 records += 1
                 size += len(line)
-    return {"seconds": round(time.perf_counter() - t0, 2), "records": records, "decompressed_mb": round(size / 2**20, 1)}
+    return {"seconds": round(time.perf_counter() - t0, 2), "cpu_seconds": round(time.process_time() - c0, 2),
+            "records": records, "decompressed_mb": round(size / 2**20, 1)}
+
+
+def ingest_breakdown(inputs: Path, extra: list[str], row: dict, naive: dict) -> dict:
+    """Where ingest's CPU goes on ``inputs`` (bench/ingest_breakdown.py, in a fresh process, with
+    the same overrides): read+parse, normalize+record filters, language ID (its model loading
+    included), near-duplicates, and the rest of the stage's CPU seconds (``row``) by difference
+    (dedupe, thread links and prompts, parquet writes, process start-up and imports, and the
+    model loading of a second worker process). ``read_parse_vs_json_loads``: the plain reader's
+    seconds over the stage's own read+parse seconds (the same work: decompress and parse)."""
+    sets = [a for s in extra for a in ("--set", s)]
+    proc = subprocess.run([sys.executable, "-m", "bench.ingest_breakdown", *map(str, sorted(inputs.glob("*.zst"))),
+                           *sets], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                          text=True, check=True)
+    b = json.loads(proc.stdout.strip().splitlines()[-1])
+    cpu = {k: v for k, v in b["cpu_seconds"].items() if k != "language_id_model_load"}
+    cpu["rest_by_difference"] = round(row["cpu_seconds"] - sum(cpu.values()), 2)
+    return {"cpu_seconds": cpu, "language_id_model_load_cpu_seconds": b["cpu_seconds"].get("language_id_model_load"),
+            "phase_wall_seconds": b["wall_seconds"], "stage_cpu_seconds": row["cpu_seconds"],
+            "read_parse_vs_json_loads": round(naive["seconds"] / max(b["wall_seconds"]["read_parse"], 0.01), 2),
+            "how": "bench/ingest_breakdown.py: the stage's functions phase by phase in one process, CPU seconds "
+                   "(process_time, its threads included); rest_by_difference = the stage's CPU seconds minus the phases"}
 
 
 def build(label: str, inputs: Path, extra: list[str], until: str = "evaluate", start: str | None = None,
-          previous: dict | None = None) -> dict:
+          previous: dict | None = None, only: str | None = None) -> dict:
     """Every stage, in order, on ``inputs`` in a fresh data dir; the per-stage table and totals.
     With ``start``, the stages from ``start`` on rerun (forced) in the data dir an earlier run
-    left, and the rows of the others come from ``previous`` (that run's result)."""
+    left, and the rows of the others come from ``previous`` (that run's result). With ``only``,
+    that stage alone reruns (forced, in the same data dir) and every other row comes from
+    ``previous``: ingest's figures can be refreshed without the 5-minute build."""
     data_dir = WORK / f"scale-{label}"
-    if start is None:
+    if only and not previous:
+        raise SystemExit(f"--only {only}: no earlier run of {label} in scale.json to take the other stages from")
+    if start is None and only is None:
         shutil.rmtree(data_dir, ignore_errors=True)
         data_dir.mkdir(parents=True)
-    elif not (data_dir / "work").is_dir() or not previous:
+    elif start is not None and (not (data_dir / "work").is_dir() or not previous):
         raise SystemExit(f"--from {start}: no earlier run of {label} in {data_dir} and scale.json")
     sample = ROOT / "data" / "sample" / "alignment"
     sets = ["--set", f'ingest_reddit.inputs=["{inputs}"]', "--set", "execution.progress=false"]
@@ -162,19 +189,26 @@ def build(label: str, inputs: Path, extra: list[str], until: str = "evaluate", s
         sets += ["--set", s]
     load = round(os.getloadavg()[0], 2)
     naive = plain_reader_seconds(inputs) if start is None else previous["json_loads_reader"]
+    data_dir.mkdir(parents=True, exist_ok=True)
     kept = {r["stage"]: r for r in (previous or {}).get("stages", [])}
     rows = []
     for stage in STAGES[:STAGES.index(until) + 1]:
+        if only and stage != only:
+            rows += [kept[stage]] if stage in kept else []
+            continue
         if start is not None and STAGES.index(stage) < STAGES.index(start):
             rows.append(kept[stage])
             continue
         rows.append({**run_stage(stage, data_dir, sets), "code": git_head()})
+        if stage == "ingest_reddit":
+            rows[-1]["cpu_breakdown"] = ingest_breakdown(inputs, extra, rows[-1], naive)
         r = rows[-1]
         print(f"  {label} {stage:<16} {r['wall_seconds']:>8.1f} s  {r['peak_rss_mb']:>6} MB  "
               f"{r['records_in']:>9} in  {r['records_out']:>9} out", file=sys.stderr, flush=True)
     if start is not None:  # later stages not rerun keep their earlier rows (each names its code)
         rows += [kept[s] for s in STAGES[STAGES.index(until) + 1:] if s in kept]
-    assemble = json.loads((data_dir / "work/assemble/_manifest.json").read_text())["counts"]
+    assemble = (json.loads((data_dir / "work/assemble/_manifest.json").read_text())["counts"] if only is None
+                else {"train": previous["assemble_examples"]})
     result = {
         "corpus": label, "inputs": str(inputs), "overrides": extra,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -205,6 +239,10 @@ def summarize(c: dict) -> dict:
         "rates": {
             "ingest_vs_json_loads": round(naive / by["ingest_reddit"]["wall_seconds"], 2),
             "ingest_vs_json_loads_stage_seconds": round(naive / max(by["ingest_reddit"]["stage_seconds"], 0.1), 2),
+            "ingest_vs_json_loads_cpu_seconds": round(c["json_loads_reader"].get("cpu_seconds", naive)
+                                                      / by["ingest_reddit"]["cpu_seconds"], 2)
+            if by["ingest_reddit"].get("cpu_seconds") else None,
+            "ingest_read_parse_vs_json_loads": by["ingest_reddit"].get("cpu_breakdown", {}).get("read_parse_vs_json_loads"),
             "anonymize_records_per_second": by["anonymize"]["in_per_second"],
             "annotate_comments_per_second": by["annotate"]["in_per_second"],
             "annotate_comments_per_stage_second": round(by["annotate"]["records_in"]
@@ -281,6 +319,14 @@ def render(out: dict) -> str:
                       f"examples/s** ({r['assemble_examples_per_stage_second']:,}/s; {c['assemble_examples']:,} examples, "
                       f"{r['assemble_targets_per_second']:,} targets/s). Wall seconds include process start-up and "
                       f"imports; the figures in brackets use the stage's own seconds.", ""]
+        b = c["stages"][0].get("cpu_breakdown")
+        if b:
+            lines += ["Ingest's CPU seconds by phase (bench/ingest_breakdown.py; the stage's "
+                      f"{b['stage_cpu_seconds']} CPU s): " + ", ".join(f"{k.replace('_', ' ')} {v}"
+                                                                      for k, v in b["cpu_seconds"].items())
+                      + f" (language ID's model loading alone: {b['language_id_model_load_cpu_seconds']} s per process). "
+                      f"Read+parse alone is **{b['read_parse_vs_json_loads']}x** the plain reader; the whole stage "
+                      f"{r.get('ingest_vs_json_loads_cpu_seconds')}x in CPU seconds.", ""]
     corpora = out.get("corpora", {})
     if corpora:
         # the projection uses the largest real corpus measured, else the largest corpus
@@ -357,6 +403,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="last stage to run (emit: dumps to release, without evaluate)")
     ap.add_argument("--from", dest="start", choices=STAGES,
                     help="rerun from this stage in the data dir the last run of the same label left")
+    ap.add_argument("--only", choices=("ingest_reddit",),
+                    help="rerun this stage alone (and its CPU breakdown), keeping the other rows of the last run")
     ap.add_argument("--docs-only", action="store_true", help="only rewrite docs/scaling.md's tables from scale.json")
     args = ap.parse_args(argv if argv is not None else [])
     path = RESULTS / "scale.json"
@@ -374,9 +422,9 @@ def main(argv: list[str] | None = None) -> None:
     out["machine"] = {"cpus": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30, 1)}
     out["targets"] = TARGETS
     out["command"] = ("python -m bench scale [--corpus ethereum|synthetic] [--comments N] [--set K=V] [--label L] "
-                      "[--until emit] [--from STAGE]")
+                      "[--until emit] [--from STAGE] [--only ingest_reddit]")
     for label, inputs in runs:
-        result = build(label, inputs, args.sets, args.until, args.start, out["corpora"].get(label))
+        result = build(label, inputs, args.sets, args.until, args.start, out["corpora"].get(label), args.only)
         result["code"] = git_head()
         out["corpora"][label] = result
         RESULTS.mkdir(parents=True, exist_ok=True)

@@ -99,8 +99,9 @@ def test_demo_corpus_threads_and_users(tmp_path):
     assert nonzero(m["dropped"]) == {
         "bot": 21, "deleted_body": 6, "removed_body": 6, "duplicate_id": 1,
         "nsfw": 1, "in_filtered_post": 1,
-        # the demo corpus is templated: 54 repeats in 45 clusters; 6 replies lose their parent
-        "near_duplicate": 54, "parent_unavailable": 6,
+        # the demo corpus is templated: 50 repeats; 10 replies lose their parent (datasketch's sha1
+        # shingle hash finds 54 and 6: its borderline pairs, estimated Jaccard near 0.8, differ)
+        "near_duplicate": 50, "parent_unavailable": 10,
     }
     c = m["counts"]
     # the post a moderator removed (removed_by_category "moderator") stays, with the title as prompt

@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 import zstandard
 
-from stages.ingest_reddit.quality import heuristic_english, is_english, lingua_english
+from stages.ingest_reddit.quality import (NOT_PROSE, PROSE_WORD, english_vocabulary, heuristic_english, is_english,
+                                          lingua_english, plain_english)
 from pipeline.config import load_config
 
 LABELS = Path(__file__).resolve().parents[2] / "data" / "validation" / "language_id.jsonl"
@@ -47,7 +48,7 @@ def test_default_is_lingua_and_catches_every_non_english_comment(labelled):
     # on the comments drawn at random (all English) it drops none
     assert all(e for r, e in zip(labelled, english) if r["sample"] == "random")
     kept = [e for r, e in zip(labelled, english) if r["label"] in ("en", "und")]
-    assert sum(kept) / len(kept) >= 0.96
+    assert sum(kept) / len(kept) >= 0.975  # 0.979 measured (bench/results/language_id.json)
 
 
 def test_lingua_beats_the_heuristic_on_the_sample(labelled):
@@ -69,3 +70,16 @@ def test_links_and_short_texts_are_kept():
     texts = pl.Series(["https://x.com/aave/status/1988970318346744258?t=lnicZy9SLpkygKKzWiuKMQ&s=19",
                        "Digital pre-rich", "Jergens and Dove", "", None])
     assert lingua_english(texts).to_list() == [True] * 5
+
+
+def test_plain_english_shortcut_lets_no_non_english_comment_skip_lingua(labelled):
+    """The shortcut decides without the model, so it must never take a non-English text: none
+    of the labelled ones passes it, while most English ones do (that is its use)."""
+    prose = pl.Series([r["text"] for r in labelled]).str.replace_all(NOT_PROSE, " ")
+    plain = plain_english(prose, prose.str.count_matches(PROSE_WORD)).to_list()
+    assert not any(p for r, p in zip(labelled, plain) if r["label"] not in ("en", "und", "mixed"))
+    english = [p for r, p in zip(labelled, plain) if r["label"] == "en"]
+    assert sum(english) / len(english) > 0.5
+    words = set(english_vocabulary().to_list())
+    assert {"the", "people", "price", "ethereum"} - words == {"ethereum"}  # frequent English, not a name
+    assert not words & {"no", "me", "was", "die", "de", "la", "que", "los", "por", "ich", "je", "est"}
