@@ -42,11 +42,13 @@ N = len(LINGUA_LANGUAGES)
 DETECTORS = {
     "heuristic": heuristic_english,
     # lingua as its README builds it: every language, high accuracy
-    "lingua_all_75_plain": lambda t: lingua_english(t, None, False, shortcut=False),
+    "lingua_all_75_plain": lambda t: lingua_english(t, None, False, shortcut=False, screen=False),
     f"lingua_{N}_low_accuracy": lambda t: lingua_english(t, LINGUA_LANGUAGES, True, shortcut=False),
-    f"lingua_{N}_high_accuracy": lambda t: lingua_english(t, LINGUA_LANGUAGES, False, shortcut=False),
+    f"lingua_{N}_high_accuracy": lambda t: lingua_english(t, LINGUA_LANGUAGES, False, shortcut=False, screen=False),
     f"lingua_{N}_low_accuracy_shortcut": lambda t: lingua_english(t, LINGUA_LANGUAGES, True),
-    f"lingua_{N}_high_accuracy_shortcut": lambda t: lingua_english(t, LINGUA_LANGUAGES, False),
+    f"lingua_{N}_high_accuracy_shortcut": lambda t: lingua_english(t, LINGUA_LANGUAGES, False, screen=False),
+    # the default: low accuracy screens, high accuracy confirms what it flags
+    f"lingua_{N}_screened_shortcut": lambda t: lingua_english(t, LINGUA_LANGUAGES, False),
 }
 
 
