@@ -13,9 +13,9 @@ per-item Python), a shingle's hash folds its words' hashes as numpy array operat
 (datasketch's, same seed and scheme) run over all shingles at once, and each LSH band (datasketch's
 bands and rows) is reduced to one 64-bit key. datasketch itself hashes each shingle string with
 sha1; that hash differs, so the estimated similarities of a pair differ by MinHash's sampling
-noise and pairs near the threshold can fall the other way: on real r/ethereum comments the
-near-duplicates found agree with datasketch's for 97%+ of the texts either removes
-(tests/stages/test_ingest_reddit_bulk.py, bench/results/ingest.json).
+noise and pairs near the threshold can fall the other way: on all 128,889 r/ethereum comments
+98.6% of the texts either removes get the same decision and kept text from both (removed sets:
+Jaccard 0.991; bench/results/ingest.json, tests/stages/test_ingest_reddit_bulk.py).
 Only the band keys are kept (``8 x bands`` bytes per text), so texts are hashed a chunk at a
 time where they are parsed (``MinHashIndex.keyed``) and the corpus is never held as text.
 Identical texts are hashed once.

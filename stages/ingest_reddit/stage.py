@@ -363,7 +363,8 @@ class IngestReddit(Stage):
     #: 6: templated posts (recurring boilerplate bodies) give their comments the title alone as prompt
     #: 7: near-duplicate shingles hashed per word (sha1 of each distinct word, folded per shingle:
     #: ``quality.shingle_hash``), not sha1 per shingle: clusters differ slightly from datasketch's
-    #: (bench/results/ingest.json); plain-English shortcut widened (english_words.txt)
+    #: (bench/results/ingest.json); plain-English shortcut widened (english_words.txt); lingua's
+    #: low-accuracy mode screens, high accuracy confirms (``quality.lingua_english``)
     version = "7"
     unit = "records"  # lines of the dumps (a malformed line counts as one)
     input_keys = ("ingest_reddit.inputs",)
