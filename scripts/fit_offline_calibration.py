@@ -49,9 +49,11 @@ CANDIDATES = [
     (5, "lex_polite", ">=", 1), (5, "lex_insult", ">=", -1),
     (15, "compound", "<=", 1), (15, "neg", ">=", 1), (15, "lex_disagree", ">=", 1),  # direct conflict handling
     (34, "neg", ">=", 1), (34, "compound", "<=", 1), (34, "lex_insult", ">=", 1),  # aggression
+    (4, "lex_open", ">=", 1),  # openness: curiosity, taking in new information, changing one's view
+    (25, "lex_inviolacy", ">=", 1),  # inviolacy: defending one's own words or dignity
     (37, "lex_caring", ">=", 1),  # nurturance
     (39, "lex_73", ">=", 1),  # play: jokes and laughter (the humor lexicon)
-    (42, "lex_honest", ">=", 1), (43, "lex_facts", ">=", 1), (44, "lex_helpful", ">=", 1),
+    (42, "lex_honest", ">=", 1), (43, "lex_facts", ">=", 1), (43, "links", ">=", 1), (44, "lex_helpful", ">=", 1),
     (45, "lex_coherent", ">=", 1),  # quality criteria: what the comment demands of statements
     # complexity of the statement (46, the AlignX / P-SOUPS sense: the level the comment is written
     # at): readability grade and syllables per word
@@ -90,6 +92,9 @@ def fit_rule(x: np.ndarray, y: np.ndarray, op: str, sign: int, bound: float | No
     ``bound``: a ``<=`` rule's threshold stays below it (the other pole's ``>=`` threshold)."""
     past = (lambda t: x >= t) if op == ">=" else (lambda t: x <= t)
     grid = np.unique(np.quantile(x, np.linspace(0.01, 0.99, 99)))
+    values = np.unique(x)
+    if len(values) <= 50:  # a count (a lexicon's matches): its own values, which quantiles skip
+        grid = np.union1d(grid, values)
     if bound is not None:
         grid = grid[grid < bound]
     best = None

@@ -48,6 +48,7 @@ TOPICS_FILE = RESOURCES / "interest_topics.toml"
 CALIBRATION_FILE = RESOURCES / "offline_calibration.json"
 LEXICONS_FILE = RESOURCES / "lexicons.toml"
 URL = r"\(?https?://\S+|www\.\S+"
+QUOTE = r"(?m)^[ \t]*(?:>|&gt;).*$"  # a quoted line of markdown
 BATCH = 512
 
 
@@ -111,20 +112,25 @@ def readability(texts: pl.Series) -> dict[str, np.ndarray]:
 
 
 def surface_features(texts: list[str]) -> dict[str, np.ndarray]:
-    """``words``, ``compound``, ``neg``, ``pos``, ``grade``, ``syllables_per_word`` and one
-    ``lex_<name>`` per lexicon (match counts): each shape (n,), float64."""
+    """``words``, ``links``, ``compound``, ``neg``, ``pos``, ``grade``, ``syllables_per_word`` and
+    one ``lex_<name>`` per lexicon (match counts, quoted lines and links left out): each shape
+    (n,), float64."""
     analyzer = _vader()
     series = pl.Series(texts, dtype=pl.String)
     words = series.str.count_matches(r"\w+").to_numpy().astype(np.float64)
     scores = [analyzer.polarity_scores(t) for t in texts]  # VADER rates one text a call
     out = {
         "words": words,
+        # links in the text: a cited source (truthfulness 43)
+        "links": series.str.count_matches(URL).to_numpy().astype(np.float64),
         "compound": np.array([s["compound"] for s in scores], dtype=np.float64),
         "neg": np.array([s["neg"] for s in scores], dtype=np.float64),
         "pos": np.array([s["pos"] for s in scores], dtype=np.float64),
         **readability(series),
     }
-    prose = series.str.replace_all(URL, " ")  # a word inside a link is not the text's word
+    # a word inside a link is not the text's word, and a quoted line ("> ...") is the other
+    # person's (docs/annotation_guidelines.md, rule 2: quotes are no evidence about the author)
+    prose = series.str.replace_all(QUOTE, "").str.replace_all(URL, " ")
     for name, regexes in lexicons().items():
         out[f"lex_{name}"] = sum(prose.str.count_matches(r).to_numpy().astype(np.float64) for r in regexes)
     return out
