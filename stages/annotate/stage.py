@@ -62,8 +62,9 @@ def thread_items(path: Path) -> tuple[pl.DataFrame, list[Item]]:
 
 class Annotate(Stage):
     name = "annotate"
-    version = "4"  # 2: sparse ratings with evidence, annotator_version; 3: lexicon and static-embedding
-    # instruments; 4: interests compete on topic similarity, the annotator version hashes the instruments' code
+    version = "5"  # 2: sparse ratings with evidence, annotator_version; 3: lexicon and static-embedding
+    # instruments; 4: interests compete on topic similarity, the annotator version hashes the instruments' code;
+    # 5: lexicons skip quoted lines, act lexicons for openness / inviolacy / honesty ..., rules refitted
     upstream = ("anonymize",)
     unit = "comments"
     parallel = False

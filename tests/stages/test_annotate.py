@@ -179,6 +179,25 @@ def test_embedding_backend_reads_length_readability_and_topic():
     assert r[3, finance] > 0 and r[1, finance] == 0 and e[1, finance] == 0
 
 
+def test_lexicons_skip_quoted_lines_and_links_count_sources():
+    """On the reference set's real comments: a line quoted from another comment ("> ...") adds no
+    lexicon match (the guidelines: quotes are the other person's words), and ``links`` counts
+    the URLs a comment cites."""
+    from stages.annotate.embedding import surface_features
+
+    items = {r["id"]: r for r in map(json.loads, (ROOT / "data/validation/items.jsonl").open())}
+    texts = [r["text"] for r in items.values()][:200]
+    alone = surface_features(["ok thanks"] * len(texts))
+    quoting = surface_features(["> " + " ".join(t.split()) + "\n\nok thanks" for t in texts])
+    lex = [k for k in alone if k.startswith("lex_")]
+    assert len(lex) > 50 and all((quoting[k] == alone[k]).all() for k in lex)
+    plain = surface_features(texts)
+    assert sum(plain[k].sum() for k in lex) > 0  # the same texts unquoted do match
+    cited = surface_features([items["ref-0162"]["text"], items["ref-0203"]["text"]])
+    assert cited["links"].tolist() == [2.0, 0.0]  # two dedasys.com articles; none
+    assert cited["lex_open"][1] >= 1  # "Now that is an interesting point!": openness (4)
+
+
 def test_windowed_vader_scores_exactly_as_the_library():
     """The offline annotator's linear-time VADER gives the library's scores on every real text of
     the reference set (comments of 1 to over 1,000 words)."""
