@@ -49,7 +49,11 @@ CANDIDATES = [
     (5, "lex_polite", ">=", 1), (5, "lex_insult", ">=", -1),
     (15, "compound", "<=", 1), (15, "neg", ">=", 1), (15, "lex_disagree", ">=", 1),  # direct conflict handling
     (34, "neg", ">=", 1), (34, "compound", "<=", 1), (34, "lex_insult", ">=", 1),  # aggression
+    (2, "lex_worry", ">=", 1), (2, "lex_calm", ">=", -1),  # neuroticism: worry and panic / calm under stress
     (4, "lex_open", ">=", 1),  # openness: curiosity, taking in new information, changing one's view
+    (10, "lex_prudent", ">=", -1),  # conservative investment: DCA, diversify, stables
+    (24, "lex_hold", ">=", 1),  # retention: holding, never selling
+    (31, "lex_autonomy", ">=", 1),  # autonomy: self-custody, deciding for oneself
     (25, "lex_inviolacy", ">=", 1),  # inviolacy: defending one's own words or dignity
     (37, "lex_caring", ">=", 1),  # nurturance
     (39, "lex_73", ">=", 1),  # play: jokes and laughter (the humor lexicon)
