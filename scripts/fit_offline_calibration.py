@@ -49,6 +49,7 @@ CANDIDATES = [
     (5, "lex_polite", ">=", 1), (5, "lex_insult", ">=", -1),
     (15, "compound", "<=", 1), (15, "neg", ">=", 1), (15, "lex_disagree", ">=", 1),  # direct conflict handling
     (34, "neg", ">=", 1), (34, "compound", "<=", 1), (34, "lex_insult", ">=", 1),  # aggression
+    (34, "lex_attack", ">=", 1), (5, "lex_attack", ">=", -1),  # hostility aimed at the person addressed
     (2, "lex_worry", ">=", 1), (2, "lex_calm", ">=", -1),  # neuroticism: worry and panic / calm under stress
     (4, "lex_open", ">=", 1),  # openness: curiosity, taking in new information, changing one's view
     (10, "lex_prudent", ">=", -1),  # conservative investment: DCA, diversify, stables
