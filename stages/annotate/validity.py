@@ -179,6 +179,15 @@ def rate(p: dict, data_dir: Path, items: list[Item], show_progress: bool = False
             np.array([results[k].evidence for k in keys], dtype=np.int8))
 
 
+def ruled_dimensions(p: dict) -> list[int]:
+    """Dimensions the offline annotator has a fitted rule for (none for the LLM backends)."""
+    if p["backend"] != "embedding":
+        return []
+    from stages.annotate.embedding import CALIBRATION_FILE
+
+    return sorted({r["dimension"] for r in json.loads(CALIBRATION_FILE.read_text())["rules"]})
+
+
 def reference_validity(p: dict, data_dir: Path, ref: dict) -> dict:
     """The annotator against the reference items and pairs of ``ref`` (one split)."""
     tax = load_taxonomy()
@@ -216,7 +225,10 @@ def reference_validity(p: dict, data_dir: Path, ref: dict) -> dict:
     nn = (ann != 0).sum(axis=1)
     return {
         "items": len(items), "pairs": len(pairs), "dimensions_rated": rated,
-        "dimensions_never_rated": [d for d in range(N_DIMENSIONS) if d not in rated],
+        # a dimension the offline annotator has a rule for but rated on no test item is rated in a
+        # build all the same: unmeasured, not "never rated"
+        "dimensions_unmeasured": [d for d in ruled_dimensions(p) if d not in rated],
+        "dimensions_never_rated": [d for d in range(N_DIMENSIONS) if d not in rated and d not in ruled_dimensions(p)],
         "non_neutral_per_item": {"median": float(np.median(nn)), "max": int(nn.max()) if len(nn) else 0},
         "reference_non_neutral_per_item": float(np.median((gold != 0).sum(axis=1))),
         "groups": by_group, "dimensions": dims,

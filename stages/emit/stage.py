@@ -124,8 +124,9 @@ class Emit(Stage):
     name = "emit"
     # 3: the card's "How far to trust each dimension"; 4: community signal columns, leak section
     # 5: the last scrub pass adds issue 20's layers (profile links without scheme, addresses with
-    #    city/postcode, SSN, IPv6); person names stay anonymize's
-    version = "5"
+    #    city/postcode, SSN, IPv6); person names stay anonymize's; 6: the card names the dimensions
+    #    the annotator rates but no test item measured
+    version = "6"
     # ingest_reddit and anonymize: their manifests feed the dataset card
     upstream = ("assemble", "cluster", "annotate", "ingest_alignment", "ingest_reddit", "anonymize")
     unit = "examples"
@@ -290,6 +291,9 @@ def trust_section(annotate_m: dict) -> list[str]:
         m = ref["dimensions"].get(str(d), {})
         lines.append(f"| {d} | {tax[d].description} | {m.get('evidence_precision')} | {m.get('evidence_recall')} | "
                      f"{m.get('sign_accuracy')} | {m.get('kappa')} |")
+    if ref.get("dimensions_unmeasured"):
+        lines += ["", "Rated, but on no test item, so unmeasured: "
+                  + ", ".join(str(d) for d in ref["dimensions_unmeasured"]) + "."]
     lines += ["", "Never rated by this annotator: " + ", ".join(str(d) for d in ref["dimensions_never_rated"]) + "."]
     return lines
 
