@@ -32,13 +32,19 @@ from stages.annotate.embedding import CALIBRATION_FILE, EmbeddingAnnotator, topi
 
 ROOT = Path(__file__).resolve().parent.parent
 VALIDATION = ROOT / "data" / "validation"
-#: A rule's dev evidence precision must be at least MIN_PRECISION with its Wilson lower bound (one
-#: standard error, z = 1) at least MIN_PRECISION_LOWER: with 160 dev items a rule that barely
-#: passes on a handful of dev predictions falls below the 0.6 target on test.
+#: A rule's dev evidence precision must be at least MIN_PRECISION with its Wilson lower bound
+#: (z = WILSON_Z) at least MIN_PRECISION_LOWER: a rule that barely passes on a handful of dev
+#: predictions falls below the 0.6 target on test.
+#: History: z = 1 and 6 predictions until 2026-11-27; rounds 2 and 3 of the reference set then showed
+#: rules fitted that way below 0.6 on test (42 honesty 0.14 and 0.36, 66 current events 0.52,
+#: 84 celebrities 0.50, each from 6-17 dev predictions), so the bound became one-sided 95%
+#: (z = 1.64) over at least 8 predictions, fixed before round 4's labels existed; round 4's test
+#: half is the fresh check of this setting (data/validation/README.md).
 MIN_PRECISION = 0.7
 MIN_PRECISION_LOWER = 0.6
+WILSON_Z = 1.64
 MIN_SIGN_ACCURACY = 0.85
-MIN_PREDICTIONS = 6
+MIN_PREDICTIONS = 8
 STRONG_SHARE = 0.6
 #: (dimension, feature, comparison, sign): the instrument known to measure each group
 CANDIDATES = [
@@ -86,7 +92,7 @@ def load_reference(split: str) -> tuple[list[dict], dict[str, dict]]:
     return [it for it in items if it["split"] == split and it["id"] in labels], labels
 
 
-def wilson_lower(k: int, n: int, z: float = 1.0) -> float:
+def wilson_lower(k: int, n: int, z: float = WILSON_Z) -> float:
     """Wilson score lower bound of a proportion k / n."""
     p = k / n
     return (p + z * z / (2 * n) - z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
