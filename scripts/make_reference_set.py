@@ -408,7 +408,8 @@ def main(argv=None):
     items = []
     for n, (k, c) in enumerate(chosen_items + later_rounds, start=1):
         post, parent = context_of(c, by_name[k], src[k][1])
-        items.append({"id": f"ref-{n:04d}", "split": None, "source": {"file": c["file"], "line": c["line"]},
+        rnd = 1 if n <= TOTAL_ITEMS else 2 + (n - TOTAL_ITEMS - 1) // ROUND_SIZE
+        items.append({"id": f"ref-{n:04d}", "split": None, "round": rnd, "source": {"file": c["file"], "line": c["line"]},
                       "subreddit": c["subreddit"], "post": post, "parent": parent, "text": c["text"],
                       "labels": {}})
     pair_rows = []

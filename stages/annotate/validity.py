@@ -12,6 +12,8 @@ Measures, per dimension and per group of dimensions (pooled over the group's ite
 - pairs (reference pairs, test split): ``direction_accuracy`` where both give a direction
   (alignx/directions.py rules on the annotator's side; absent = 0.5 on the labeller's), and the
   annotator's ``direction_coverage`` (share of labelled directions it also gives);
+- ``by_round``: the rated dimensions' measures on each labelling round's test items alone (a round
+  labelled after the rules were fitted checks them afresh);
 - P-SOUPS: per key dimension the pair accuracy with ties counted as misses, the tie share, and
   the accuracy over non-tied pairs.
 
@@ -204,6 +206,14 @@ def reference_validity(p: dict, data_dir: Path, ref: dict) -> dict:
         if m["annotator_cells"] or m["reference_cells"]:
             dims[str(d)] = {"name": tax[d].description, **m}
     by_group = {name: cell_metrics(ann[:, ds], gold[:, ds]) for name, ds in groups().items()}
+    # per labelling round: a round labelled after the rules were fitted is a fresh check of them
+    # (data/validation/README.md says which)
+    rounds = np.array([it.get("round", 1) for it in items])
+    by_round = {}
+    for r in sorted(set(rounds.tolist())):
+        m = rounds == r
+        by_round[str(r)] = {"items": int(m.sum()), "dimensions": {
+            str(d): cell_metrics(ann[m, d], gold[m, d]) for d in rated if (ann[m, d] != 0).any()}}
     # pairs: both sides rated, directions by the project's rules, against the labelled directions
     pairs = ref["pairs"]
     pa = [Item(x["id"] + "-a", context(x["context"], x["prompt"]), x["a"]) for x in pairs]
@@ -230,6 +240,7 @@ def reference_validity(p: dict, data_dir: Path, ref: dict) -> dict:
         "dimensions_unmeasured": [d for d in ruled_dimensions(p) if d not in rated],
         "dimensions_never_rated": [d for d in range(N_DIMENSIONS) if d not in rated and d not in ruled_dimensions(p)],
         "non_neutral_per_item": {"median": float(np.median(nn)), "max": int(nn.max()) if len(nn) else 0},
+        "by_round": by_round,
         "reference_non_neutral_per_item": float(np.median((gold != 0).sum(axis=1))),
         "groups": by_group, "dimensions": dims,
         "pair_directions": {
