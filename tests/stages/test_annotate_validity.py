@@ -39,13 +39,13 @@ def test_validate_annotator_against_the_local_server(tmp_path):
         assert server.chat_requests == asked  # every rating came from the cache
     report = json.loads(out.read_text())
     test = report["reference_test"]
-    assert report["annotator"] == "openai:test-model" and test["items"] == 400 and test["pairs"] == 56
+    assert report["annotator"] == "openai:test-model" and test["items"] == 520 and test["pairs"] == 56
     assert set(test["groups"]) == {"demographics_traits", "work_life_style", "psychological_needs",
                                    "quality_criteria", "interests"}
     # the server's answers are random: they agree with the labellers no better than chance
     assert abs(test["groups"]["work_life_style"]["kappa"]) < 0.2
     agreement = report["labeller_agreement"]
-    assert agreement["items"] == 160 and 0 < agreement["groups"]["all"]["kappa_three_class"] <= 1
+    assert agreement["items"] == 208 and 0 < agreement["groups"]["all"]["kappa_three_class"] <= 1
     assert "labellers a/b kappa" in proc.stdout
 
 
