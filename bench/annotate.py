@@ -8,7 +8,8 @@ chosen-minus-rejected direction on a dimension points the persona's way:
 - concise/detailed ("Concise communication style"): PhD -> chosen more detailed (0), student -> 1
 - age ("Young"/"Older"): PhD -> older (0), student -> young (1)
 
-Directions follow alignx/directions.py (evidence-gated). A tie (0.5) counts as a miss.
+Directions follow alignx/directions.py (evidence-gated, and on the relative dimensions the two
+answers' raw measures compared, rule 3). A tie (0.5) counts as a miss.
 Compared with the plain pole-similarity baseline (the bare pole
 labels, no anchors, no features) in the same run.
 
@@ -30,6 +31,7 @@ import numpy as np
 
 from alignx.directions import gate, pair_direction
 from stages.annotate.embedding import EmbeddingAnnotator
+from stages.annotate.measures import raw_measures
 from stages.annotate.llm import OpenAIAnnotator
 from stages.annotate.ratings import Item, Spend
 from pipeline.config import load_config
@@ -65,9 +67,11 @@ def validity() -> dict:
     bc = ann.embedder.encode([r["chosen"] for r in rows]) @ axis
     br = ann.embedder.encode([r["rejected"] for r in rows]) @ axis
     out = {"pairs": len(rows), "texts_per_second": round(2 * len(rows) / seconds, 1)}
+    directions = pair_direction(rc, rr, measures_chosen=raw_measures([r["chosen"] for r in rows]),
+                                measures_rejected=raw_measures([r["rejected"] for r in rows]))
     for name, (dim, phd_dir) in _dims().items():
         expected = np.where(phd, phd_dir, 1.0 - phd_dir)
-        ours = np.array([pair_direction(a, b)[dim] for a, b in zip(rc, rr)])
+        ours = directions[:, dim]
         base = np.where(bc[:, dim] > br[:, dim], 1.0, np.where(bc[:, dim] < br[:, dim], 0.0, 0.5))
         out[name] = {
             "dimension": dim,

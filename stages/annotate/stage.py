@@ -8,7 +8,10 @@ Output ``ratings/bucket-NNN.parquet``: ``id``, ``link_id``, ``author``, ``rating
 -2..2, null when failed), ``evidence`` (90 int8: 0 none, 1 weak, 2 strong; a rating without
 evidence is 0), ``status`` ("ok" / "failed"), ``error`` (the reason), ``annotator``
 (backend:model), ``annotator_version`` (the prompt's version for the LLM backends, the offline
-instruments' version for ``embedding``). Failed items are kept with their reason, counted in the
+instruments' version for ``embedding``), ``measures`` (struct of Float32 ``words``: word count,
+``grade``: Flesch-Kincaid grade level; the raw measures pair directions compare between
+responses to the same text, alignx/directions.py rule 3; computed from the text by the offline
+backend, null for the LLM backends). Failed items are kept with their reason, counted in the
 manifest's ``dropped`` as ``failed_<kind>``, and retried on the next run. The manifest's
 ``counts`` hold ``cached``, ``requested``, ``usage.tokens_in``, ``usage.tokens_out``,
 ``usage.requests`` and ``usage.cost_usd``.
@@ -28,6 +31,7 @@ from pipeline.stage import Shard, Stage, StageContext, Stats
 from stages.annotate.batch import BatchAnnotator
 from stages.annotate.embedding import EmbeddingAnnotator, embedding_version
 from stages.annotate.llm import OpenAIAnnotator
+from stages.annotate.measures import MEASURES_TYPE, backend_measures, measures_version
 from stages.annotate.ratings import Item, RatingCache, Result, Spend, cache_key, prompt_version
 
 log = get_logger("annotate")
@@ -60,11 +64,24 @@ def thread_items(path: Path) -> tuple[pl.DataFrame, list[Item]]:
     return df, [Item(i, post, body) for i, post, body in zip(df["id"], df["prompt"], df["body"])]
 
 
+def measures_column(backend: str, texts: list[str], ok: list[bool]) -> pl.Series:
+    """annotate's ``measures`` column: each text's raw measures (``MEASURES_TYPE``) where the
+    backend computes them and the rating succeeded, else null. Computed from the text on every
+    run (vectorized, cheap), never cached: it is no rating."""
+    m = backend_measures(backend, texts)
+    if m is None:
+        return pl.Series("measures", [None] * len(texts), dtype=MEASURES_TYPE)
+    fields = [pl.Series(name, m[:, j], dtype=pl.Float32) for j, name in enumerate(MEASURES_TYPE.to_schema())]
+    return (pl.DataFrame(fields).select(pl.when(pl.Series(ok, dtype=pl.Boolean)).then(pl.struct(*MEASURES_TYPE.to_schema())))
+            .to_series().alias("measures"))
+
+
 class Annotate(Stage):
     name = "annotate"
-    version = "5"  # 2: sparse ratings with evidence, annotator_version; 3: lexicon and static-embedding
+    version = "6"  # 2: sparse ratings with evidence, annotator_version; 3: lexicon and static-embedding
     # instruments; 4: interests compete on topic similarity, the annotator version hashes the instruments' code;
-    # 5: lexicons skip quoted lines, act lexicons for openness / inviolacy / honesty ..., rules refitted
+    # 5: lexicons skip quoted lines, act lexicons for openness / inviolacy / honesty ..., rules refitted;
+    # 6: the raw measures column (measures)
     upstream = ("anonymize",)
     unit = "comments"
     parallel = False
@@ -75,8 +92,9 @@ class Annotate(Stage):
 
     def fingerprint_extra(self, config: Config, data_dir: Path) -> dict[str, str]:
         p = config.section(self.section)
-        return {"annotator_version": embedding_version(p["offline_max_interests"]) if p["backend"] == "embedding"
-                else prompt_version()}
+        if p["backend"] == "embedding":
+            return {"annotator_version": embedding_version(p["offline_max_interests"]), "measures": measures_version()}
+        return {"annotator_version": prompt_version()}
 
     def shards(self, ctx: StageContext) -> list[Shard]:
         files = ctx.upstream_files("anonymize", "threads")
@@ -113,6 +131,7 @@ class Annotate(Stage):
             pl.Series("error", errors, dtype=pl.String),
             pl.lit(f"{annotator.backend}:{annotator.model}").alias("annotator"),
             pl.lit(annotator.version).alias("annotator_version"),
+            measures_column(annotator.backend, [it.response for it in items], ok=[r is not None for r in ratings]),
         )
         write_parquet(out, out_dir / "ratings" / f"{shard.key}.parquet")
         stats = Stats(records_in=len(items), records_out=sum(r is not None for r in ratings))

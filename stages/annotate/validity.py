@@ -10,8 +10,15 @@ Measures, per dimension and per group of dimensions (pooled over the group's ite
 - ``sign_accuracy``: where both give evidence, the share with the same sign;
 - ``kappa``: Cohen's kappa over three classes per cell (no evidence, + , -);
 - pairs (reference pairs, test split): ``direction_accuracy`` where both give a direction
-  (alignx/directions.py rules on the annotator's side; absent = 0.5 on the labeller's), and the
-  annotator's ``direction_coverage`` (share of labelled directions it also gives);
+  (alignx/directions.py rules on the annotator's side, with the raw measures of both sides where
+  the backend computes them: rule 3 on the relative dimensions; absent = 0.5 on the
+  labeller's), and the annotator's ``direction_coverage`` (share of labelled directions it also
+  gives); per dimension also ``three_class_agreement`` (0 / 0.5 / 1 against the labels, every
+  pair);
+- item pairs (every pair of labelled test items), on each relative dimension
+  (``alignx.directions.relative_rules``): the same two measures against the direction of the
+  two labelled intensities where they differ (the reference the complexity rule was fitted on,
+  on dev: the sibling pairs carry almost no complexity direction);
 - ``by_round``: the rated dimensions' measures on each labelling round's test items alone (a round
   labelled after the rules were fitted checks them afresh);
 - P-SOUPS: per key dimension the pair accuracy with ties counted as misses, the tie share, and
@@ -30,8 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from alignx.directions import gate, pair_direction
+from alignx.directions import gate, pair_direction, relative_rules, rule_value
 from alignx.taxonomy import N_DIMENSIONS, load_taxonomy
+from stages.annotate.measures import backend_measures
 from stages.annotate.ratings import Item, RatingCache, Result, cache_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,7 +228,9 @@ def reference_validity(p: dict, data_dir: Path, ref: dict) -> dict:
     pb = [Item(x["id"] + "-b", context(x["context"], x["prompt"]), x["b"]) for x in pairs]
     ra, ea = rate(p, data_dir, pa)
     rb, eb = rate(p, data_dir, pb)
-    ours = np.stack([pair_direction(gate(a, e), gate(b, f)) for a, e, b, f in zip(ra, ea, rb, eb)])
+    ours = pair_direction(gate(ra, ea), gate(rb, eb), measures_chosen=backend_measures(p["backend"], [x["a"] for x in pairs]),
+                          measures_rejected=backend_measures(p["backend"], [x["b"] for x in pairs]))
+    ours = ours.reshape(len(pairs), N_DIMENSIONS)
     theirs = np.stack([direction_vector(labels_a[x["id"]]["direction"]) for x in pairs])
     both = (ours != 0.5) & (theirs != 0.5)
     pair_dims = {}
@@ -231,8 +241,11 @@ def reference_validity(p: dict, data_dir: Path, ref: dict) -> dict:
                 "reference_directions": int((theirs[:, d] != 0.5).sum()),
                 "direction_accuracy": round(float((ours[both[:, d], d] == theirs[both[:, d], d]).mean()), 3)
                 if both[:, d].any() else None,
+                # 0 / 0.5 / 1 against the labelled direction on every pair (absent = 0.5: no difference)
+                "three_class_agreement": round(float((ours[:, d] == theirs[:, d]).mean()), 3),
             }
     nn = (ann != 0).sum(axis=1)
+    item_measures = backend_measures(p["backend"], [it["text"] for it in items])
     return {
         "items": len(items), "pairs": len(pairs), "dimensions_rated": rated,
         # a dimension the offline annotator has a rule for but rated on no test item is rated in a
@@ -249,27 +262,64 @@ def reference_validity(p: dict, data_dir: Path, ref: dict) -> dict:
             "non_neutral_per_pair_median": float(np.median((ours != 0.5).sum(axis=1))),
             "dimensions": pair_dims,
         },
+        "item_pairs": item_pair_validity(ann, gold, item_measures),
     }
 
 
+def item_pair_validity(ann: np.ndarray, gold: np.ndarray, measures: np.ndarray | None) -> dict:
+    """Per relative dimension, over every pair (i < j) of the labelled items whose labelled
+    intensities differ: the accuracy and coverage of the pair direction against the sign of the
+    labelled difference, by the relative rule (``measures``: shape (n, len(MEASURES)), None for
+    a backend without them: no relative rule) and by the per-comment rule (gated intensities
+    ``ann``, rule 2) for comparison. ``gold``: the labelled intensities, shape (n, 90)."""
+    out = {}
+    i, j = np.triu_indices(len(gold), 1)
+    for rule in relative_rules():
+        d = rule["dimension"]
+        diff = gold[i, d].astype(np.int16) - gold[j, d]
+        labelled = diff != 0
+        want = (diff[labelled] > 0).astype(float)
+        per_comment = pair_direction(ann[i, d][labelled, None], ann[j, d][labelled, None])[:, 0]
+        row = {"labelled_pairs": int(labelled.sum()), "per_comment_rule": _accuracy(per_comment, want)}
+        if measures is not None:
+            x = rule["sign"] * (rule_value(measures[i], rule) - rule_value(measures[j], rule))[labelled]
+            relative = np.where(x >= rule["gap"], 1.0, np.where(-x >= rule["gap"], 0.0, 0.5))
+            row["relative_rule"] = _accuracy(relative, want)
+        out[str(d)] = row
+    return out
+
+
+def _accuracy(ours: np.ndarray, want: np.ndarray) -> dict:
+    """Accuracy where ``ours`` gives a direction, and its coverage of the labelled pairs."""
+    given = ours != 0.5
+    return {"direction_accuracy": round(float((ours[given] == want[given]).mean()), 3) if given.any() else None,
+            "direction_coverage": round(float(given.mean()), 3) if len(want) else None}
+
+
 def p_soups_validity(p: dict, data_dir: Path, path: Path = P_SOUPS) -> dict:
-    """Pair accuracy on the P-SOUPS student / PhD pairs per key dimension (ties count as misses)."""
+    """Pair accuracy on the P-SOUPS student / PhD pairs per key dimension (ties count as misses),
+    by the project's rules (with the raw measures where the backend computes them), and by the
+    per-comment rule alone (rule 2, gated intensities) for comparison."""
     rows = json.loads(path.read_text())
     phd = np.array(["PhD" in r["ground_truth_persona"] for r in rows])
     rc, ec = rate(p, data_dir, [Item(f"c{i}", r["prompt"], r["chosen"]) for i, r in enumerate(rows)])
     rr, er = rate(p, data_dir, [Item(f"r{i}", r["prompt"], r["rejected"]) for i, r in enumerate(rows)])
     gc, gr = gate(rc, ec), gate(rr, er)
+    directions = pair_direction(gc, gr, measures_chosen=backend_measures(p["backend"], [r["chosen"] for r in rows]),
+                                measures_rejected=backend_measures(p["backend"], [r["rejected"] for r in rows]))
+    per_comment = pair_direction(gc, gr)
     out = {"pairs": len(rows)}
     tax = load_taxonomy()
     for name, (words, phd_dir) in P_SOUPS_DIMENSIONS.items():
         d = tax.find(words).index
         expected = np.where(phd, phd_dir, 1.0 - phd_dir)
-        ours = np.array([pair_direction(a, b)[d] for a, b in zip(gc, gr)])
+        ours = directions[:, d]
         tied = ours == 0.5
         out[name] = {
             "dimension": d, "pair_accuracy": round(float((ours == expected).mean()), 3),
             "ties": round(float(tied.mean()), 3),
             "non_tied_accuracy": round(float((ours[~tied] == expected[~tied]).mean()), 3) if (~tied).any() else None,
+            "per_comment_rule_accuracy": round(float((per_comment[:, d] == expected).mean()), 3),
         }
     return out
 

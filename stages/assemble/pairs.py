@@ -37,12 +37,15 @@ class CandidateIndex:
     body, prompt, prompt_ids, score, created_utc, subreddit and ``ratings`` (sorted by link_id,
     created_utc, id). ``ratings``, when given, is the (n, 90) int16 matrix of the rows' gated
     ratings, aligned with ``comments``: each row dict then holds its matrix row (no Python list
-    of 90 ints per comment), and ``comments`` needs no ratings column. A group is the parent a
+    of 90 ints per comment), and ``comments`` needs no ratings column. ``measures``, when given,
+    is the (n, len(MEASURES)) matrix of the rows' raw measures (NaN: none), held as ``measures``
+    the same way (None where NaN). A group is the parent a
     comment answers (``pairs_from = "siblings"``) or the post (``"top_level"``, where only
     top-level comments are candidates).
     """
 
-    def __init__(self, comments: pl.DataFrame, pairs_from: str, ratings: np.ndarray | None = None):
+    def __init__(self, comments: pl.DataFrame, pairs_from: str, ratings: np.ndarray | None = None,
+                 measures: np.ndarray | None = None):
         self.siblings = pairs_from == "siblings"
         self.by_group: dict[str, list[dict]] = {}
         self.by_author: dict[str, list[dict]] = {}
@@ -55,6 +58,8 @@ class CandidateIndex:
             row = dict(zip(names, values))
             if ratings is not None:
                 row["ratings"] = ratings[i]
+            if measures is not None:
+                row["measures"] = None if np.isnan(measures[i]).any() else measures[i]
             self.by_author.setdefault(row["author"], []).append(row)
             if self.siblings or row["is_top_level"]:
                 g = self.group(row)

@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from alignx.directions import DEFAULT_MIN_EVIDENCE, gate, pair_direction, single_direction
+from alignx.directions import DEFAULT_MIN_EVIDENCE, MEASURES, gate, higher, pair_direction, rules_fingerprint, single_direction
 from pipeline.io import stable_hash, write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
@@ -91,13 +91,28 @@ def history_labels(history_directions: list, max_traits: int) -> str:
     return traits(history_directions, max_traits)
 
 
+def direction(a: dict, b: dict, gap: int) -> np.ndarray:
+    """Shape (90,): the pair direction of comments a over b (alignx.directions, with both
+    comments' raw measures where annotate stored them: rule 3 on the relative dimensions)."""
+    return pair_direction(a["ratings"], b["ratings"], gap, a.get("measures"), b.get("measures"))
+
+
 def orient(a: dict, b: dict, prof: np.ndarray, gap: int) -> tuple[dict, dict, int]:
     """(chosen, rejected, margin >= 0) of comments a, b under profile ``prof``."""
-    d = pair_direction(a["ratings"], b["ratings"], gap)
+    d = direction(a, b, gap)
     strong = prof != 0.5
     agree = int(((d == prof) & strong).sum())
     disagree = int(((d == 1 - prof) & strong).sum())
     return (a, b, agree - disagree) if agree >= disagree else (b, a, disagree - agree)
+
+
+def measures_matrix(comments: list[dict]) -> np.ndarray | None:
+    """(k, len(MEASURES)) float: the comments' raw measures (NaN where one has none), or None
+    when none has any."""
+    rows = [c.get("measures") for c in comments]
+    if all(r is None for r in rows):
+        return None
+    return np.array([np.full(len(MEASURES), np.nan) if r is None else r for r in rows], dtype=np.float64)
 
 
 def best_pair(comments: list[dict], prof: np.ndarray, min_margin: int, gap: int) -> tuple[dict, dict, int] | None:
@@ -105,9 +120,11 @@ def best_pair(comments: list[dict], prof: np.ndarray, min_margin: int, gap: int)
     (the first such pair in ``itertools.combinations`` order), oriented as ``orient`` does, or
     None when no pair reaches ``min_margin``. Identical ratings never make a pair.
 
-    Vectorized over all k*(k-1)/2 pairs at once: with ``up[i, j, d]`` = (r_i - r_j >= gap) on
-    the profile's non-neutral dimensions d and w[d] = +1 (profile 1) or -1 (profile 0), the
-    margin of (i chosen, j rejected) is agree - disagree = S[i, j] - S[j, i] with S = up @ w.
+    Vectorized over all k*(k-1)/2 pairs at once: with ``up[i, j, d]`` = i sits higher than j
+    on d (``alignx.directions.higher``: r_i - r_j >= gap, or the relative rule on the raw
+    measures) on the profile's non-neutral dimensions d and w[d] = +1 (profile 1) or -1
+    (profile 0), the margin of (i chosen, j rejected) is agree - disagree = S[i, j] - S[j, i]
+    with S = up @ w.
     """
     cands = comments[:MAX_CANDIDATES]
     k = len(cands)
@@ -115,8 +132,9 @@ def best_pair(comments: list[dict], prof: np.ndarray, min_margin: int, gap: int)
         return None
     strong = np.flatnonzero(prof != 0.5)
     ratings = np.asarray([c["ratings"] for c in cands], dtype=np.int16)
-    r = ratings[:, strong]
-    up = (r[:, None, :] - r[None, :, :]) >= gap  # (k, k, strong)
+    m = measures_matrix(cands)
+    up = higher(ratings[:, None, :], ratings[None, :, :], gap,
+                None if m is None else m[:, None, :], None if m is None else m[None, :, :])[:, :, strong]
     s = up.astype(np.int16) @ np.where(prof[strong] == 1.0, 1, -1).astype(np.int16)  # (k, k)
     d = s - s.T  # > 0: i over j agrees with the profile
     valid = np.triu(np.abs(d) >= min_margin, 1)
@@ -215,8 +233,10 @@ def gated_matrix(ratings: pl.DataFrame) -> np.ndarray:
     return out
 
 
-def load_comments(ctx: StageContext, authors: list[str], pairs_from: str) -> tuple[pl.DataFrame, np.ndarray]:
-    """The rated comments one shard needs, and their gated ratings ((n, 90) int16, aligned).
+def load_comments(ctx: StageContext, authors: list[str], pairs_from: str
+                  ) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """The rated comments one shard needs, their gated ratings ((n, 90) int16) and raw measures
+    ((n, len(MEASURES)) float32, NaN where annotate stored none), aligned.
 
     Rows: every comment by ``authors`` and every candidate in the groups they answered in
     (``pairs.group_filter``), read by filtered scans of anonymize's threads (key columns only)
@@ -226,30 +246,34 @@ def load_comments(ctx: StageContext, authors: list[str], pairs_from: str) -> tup
     threads = pl.scan_parquet(ctx.upstream_files("anonymize", "threads")).select(THREAD_COLUMNS)
     own = threads.filter(pl.col("author").is_in(authors)).collect()
     rows = pl.concat([own, threads.filter(group_filter(pairs_from, own)).collect()]).unique("id", keep="first")
-    ids, matrix = rated_matrix(ctx)
+    ids, matrix, measures = rated_matrix(ctx)
     rows = rows.join(ids, on="id", how="inner").sort("link_id", "created_utc", "id")
-    return rows.drop("_r"), matrix[rows["_r"].to_numpy()]
+    at = rows["_r"].to_numpy()
+    return rows.drop("_r"), matrix[at], measures[at]
 
 
-_RATINGS: dict[tuple, tuple[pl.DataFrame, np.ndarray]] = {}
+_RATINGS: dict[tuple, tuple[pl.DataFrame, np.ndarray, np.ndarray]] = {}
 
 
 def _files_key(files: list[Path]) -> tuple:
     return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
 
 
-def rated_matrix(ctx: StageContext) -> tuple[pl.DataFrame, np.ndarray]:
-    """(id -> row ``_r``, the (n, 90) int16 gated ratings of every ok rating), read and gated
-    once per process: every shard needs about half of them (the top-level comments of every
-    thread its users answered), and decoding the rating lists is what reading them costs.
-    90 bytes x 2 per rated comment (180 MB a million comments), against texts never held."""
+def rated_matrix(ctx: StageContext) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """(id -> row ``_r``, the (n, 90) int16 gated ratings of every ok rating, their (n,
+    len(MEASURES)) float32 raw measures, NaN where annotate stored none), read and gated once per
+    process: every shard needs about half of them (the top-level comments of every thread its
+    users answered), and decoding the rating lists is what reading them costs. 90 bytes x 2 + 8
+    per rated comment (188 MB a million comments), against texts never held."""
     files = ctx.upstream_files("annotate", "ratings")
     key = _files_key(files)
     if key not in _RATINGS:
-        ratings = (pl.scan_parquet(files).filter(pl.col("status") == "ok").select("id", "ratings", "evidence")
+        ratings = (pl.scan_parquet(files).filter(pl.col("status") == "ok").select("id", "ratings", "evidence", "measures")
                    .collect())
+        measures = (ratings["measures"].struct.unnest().select(MEASURES).to_numpy().astype(np.float32)
+                    if ratings.height else np.zeros((0, len(MEASURES)), dtype=np.float32))
         _RATINGS.clear()
-        _RATINGS[key] = (ratings.select("id").with_row_index("_r"), gated_matrix(ratings))
+        _RATINGS[key] = (ratings.select("id").with_row_index("_r"), gated_matrix(ratings), measures)
     return _RATINGS[key]
 
 
@@ -319,8 +343,9 @@ class Assemble(Stage):
     name = "assemble"
     #: 4: evidence-gated directions, at most demographic_max_traits traits; 5: pairs among siblings,
     #: thread-and-user splits, leak removal, decontamination, prompt_ids, community signals;
-    #: 6: Demographic Information names interests only as "Likes" (demographic.INTERESTS)
-    version = "6"
+    #: 6: Demographic Information names interests only as "Likes" (demographic.INTERESTS);
+    #: 7: pair directions compare the raw measures on the relative dimensions (directions rule 3)
+    version = "7"
     upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")
     input_keys = ("decontaminate.benchmarks",)  # benchmark files whose text must not enter the release
     #: a Reddit target or an alignment pair: train holds each once, test four times (its personas)
@@ -337,8 +362,8 @@ class Assemble(Stage):
         threads_bucket = pl.read_parquet(next(f for f in ctx.upstream_files("anonymize", "threads")
                                               if f.stem == shard.key), columns=["author"])
         authors = sorted(set(threads_bucket["author"]))
-        comments, ratings = load_comments(ctx, authors, p["pairs_from"])
-        index = CandidateIndex(comments, p["pairs_from"], ratings)
+        comments, ratings, measures = load_comments(ctx, authors, p["pairs_from"])
+        index = CandidateIndex(comments, p["pairs_from"], ratings, measures)
         split = rated_split(ctx)
         archetypes = dict(pl.read_parquet(ctx.upstream_files("cluster", "archetypes")[0],
                                           columns=["author", "archetype"]).iter_rows())
@@ -405,7 +430,7 @@ class Assemble(Stage):
         ugc_items = [{"prompt": c["prompt"], "comment": c["body"],
                       "Preference Direction": f32(single_direction(c["ratings"]))} for c in ugc]
         pair_items = [{"prompt": a["prompt"], "chosen": a["body"], "rejected": b["body"],
-                       "Preference Direction": f32(pair_direction(a["ratings"], b["ratings"], p["direction_gap"]))}
+                       "Preference Direction": f32(direction(a, b, p["direction_gap"]))}
                       for a, b, _ in pairs]
         history = [np.array(x["Preference Direction"]) for x in ugc_items + pair_items]
         source_ids = [post, chosen["id"], rejected["id"], *(c["id"] for c in ugc),
@@ -416,7 +441,7 @@ class Assemble(Stage):
             "user_type": "reddit", "user": user, "post_id": post, "subreddit": chosen["subreddit"],
             "prompt": chosen["prompt"],
             "chosen": chosen["body"], "rejected": rejected["body"],
-            "direction": f32(pair_direction(chosen["ratings"], rejected["ratings"], p["direction_gap"])),
+            "direction": f32(direction(chosen, rejected, p["direction_gap"])),
             "ugc": ugc_items, "pair": pair_items, "demographic": demographic_text(history, p["demographic_max_traits"]),
             "persona_type": "all",
             "community_order": community_order(chosen, rejected), "margin": margin, "archetype": archetype,
@@ -508,7 +533,9 @@ class Assemble(Stage):
     def fingerprint_extra(self, config, data_dir: Path) -> dict[str, str]:
         from stages.assemble.demographic import demographic_prompt_version
 
-        extra = {"demographic_prompt": demographic_prompt_version()} if config["assemble.demographic"] == "llm" else {}
+        extra = {"direction_rules": rules_fingerprint()}
+        if config["assemble.demographic"] == "llm":
+            extra["demographic_prompt"] = demographic_prompt_version()
         if config["assemble.history_text"] == "paraphrase":
             from stages.assemble.paraphrase import prompt_version
 

@@ -126,7 +126,8 @@ class Emit(Stage):
     # 5: the last scrub pass adds issue 20's layers (profile links without scheme, addresses with
     #    city/postcode, SSN, IPv6); person names stay anonymize's; 6: the card names the dimensions
     #    the annotator rates but no test item measured
-    version = "6"
+    # 7: the card says which pair directions compare raw measures (directions rule 3) and how they do
+    version = "7"
     # ingest_reddit and anonymize: their manifests feed the dataset card
     upstream = ("assemble", "cluster", "annotate", "ingest_alignment", "ingest_reddit", "anonymize")
     unit = "examples"
@@ -295,6 +296,30 @@ def trust_section(annotate_m: dict) -> list[str]:
         lines += ["", "Rated, but on no test item, so unmeasured: "
                   + ", ".join(str(d) for d in ref["dimensions_unmeasured"]) + "."]
     lines += ["", "Never rated by this annotator: " + ", ".join(str(d) for d in ref["dimensions_never_rated"]) + "."]
+    return lines + relative_lines(ref)
+
+
+def relative_lines(ref: dict) -> list[str]:
+    """The card's lines on the relative pair-direction rule (alignx/directions.py rule 3): which
+    dimensions compare the two responses' raw measures, and how that did on the test split."""
+    measured = {d: v["relative_rule"] for d, v in ref.get("item_pairs", {}).items() if "relative_rule" in v}
+    if not measured:
+        return []
+    tax = load_taxonomy()
+    pairs = ref["pair_directions"]["dimensions"]
+    lines = ["", f"Pair directions on dimensions {', '.join(measured)} compare "
+             "the two responses' raw measures (word count, Flesch-Kincaid grade; alignx/directions.py, rule 3, gaps "
+             "fitted on the reference set's dev split) instead of their ratings, so two middling responses to the "
+             "same post still get a direction when one is clearly longer or written at a higher grade. On the test "
+             "split:", "", "| dimension | sibling pairs: agreement (0 / 0.5 / 1); accuracy where both give a direction "
+             "(labelled directions) | "
+             "item pairs labelled at different levels: accuracy / coverage |", "|---|---|---|"]
+    for d, m in measured.items():
+        p = pairs.get(d, {})
+        few = p.get("reference_directions", 0) < 5  # e.g. 46: the pair labels predate its guideline
+        lines.append(f"| {d} {tax[int(d)].description} | {p.get('three_class_agreement')}; {p.get('direction_accuracy')} "
+                     f"({p.get('reference_directions', 0)}{': too few labelled to judge' if few else ''}) | "
+                     f"{m['direction_accuracy']} / {m['direction_coverage']} |")
     return lines
 
 
@@ -388,7 +413,8 @@ def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bi
               "profile only, never from the target, so it does not leak the label.", "",
               "## Known limitations", "",
               *(f"- Skew: {f}" for f in bias_flags),
-              "- Annotation quality bounds everything: directions exist only where the annotator found evidence; "
+              "- Annotation quality bounds everything: directions exist only where the annotator found evidence "
+              "(or, on the relative dimensions, where two responses' measures differ by the fitted gap); "
               "see \"How far to trust each dimension\" above.",
               "- Authors are pseudonymous, not anonymous: writing style and content can still identify a person.",
               "- Reddit's population is not the world's: see the direction distribution above.", "",

@@ -53,6 +53,57 @@ def test_directions_need_evidence():
     assert pair_direction(g, gate(other, np.zeros(90, dtype=int)))[34] == 0.5
 
 
+def test_relative_directions_compare_the_raw_measures_hand_computed():
+    """Rule 3 (alignx/directions.py): on the relative dimensions two measured responses are
+    compared by their measures, whatever their gated intensities; unmeasured sides keep rule 2."""
+    from alignx.directions import MEASURES, relative_rules, rule_value
+
+    rules = {r["dimension"]: r for r in relative_rules()}
+    assert {16, 46} <= set(rules)  # concise / detailed and complexity are measured relative to each other
+    g46, g16 = rules[46]["gap"], rules[16]["gap"]
+    zeros = np.zeros(90, dtype=int)  # no evidence anywhere: rule 2 ties every dimension
+    grade, words = MEASURES.index("grade"), MEASURES.index("words")
+    a, b = np.zeros(len(MEASURES)), np.zeros(len(MEASURES))
+    a[[grade, words]] = [9.0 + g46, 40]
+    b[[grade, words]] = [9.0, 41 * np.exp(g16) * 1.1]  # b is longer than a by more than the gap
+    d = pair_direction(zeros, zeros, 1, a, b)
+    assert d[46] == 1.0  # a is written at a higher grade: more complex
+    assert d[16] == 1.0  # a is shorter: concise is 16's label_1
+    assert (np.delete(d, list(rules)) == 0.5).all()  # every other dimension: rule 2
+    assert pair_direction(zeros, zeros, 1, b, a)[46] == 0.0  # the other order flips it
+    b[grade] = 9.0 + g46 * 0.5  # within the gap: no direction, even where rule 2 would give one
+    high = zeros.copy()
+    high[46] = 2
+    assert pair_direction(high, zeros, 1, a, b)[46] == 0.5
+    # a side without measures (the LLM backends: None, or NaN) keeps rule 2
+    assert pair_direction(high, zeros, 1, None, b)[46] == 1.0
+    assert pair_direction(zeros, zeros, 1, np.full(len(MEASURES), np.nan), b)[46] == 0.5
+    # the word count is compared on the log scale: 10 vs 20 words is the same step as 100 vs 200
+    assert rule_value(np.array([[10.0, 0.0]]), rules[16])[0] == pytest.approx(np.log(11))
+    # broadcasting: many pairs at once equal the pairs one by one
+    rng = np.random.default_rng(3)
+    ra, rb = rng.integers(-2, 3, (20, 90)), rng.integers(-2, 3, (20, 90))
+    ma, mb = rng.uniform(0, 20, (20, len(MEASURES))), rng.uniform(0, 20, (20, len(MEASURES)))
+    ma[3] = np.nan
+    assert (pair_direction(ra, rb, 1, ma, mb) == np.stack([pair_direction(*x, 1, y, z)
+                                                          for x, y, z in zip(zip(ra, rb), ma, mb)])).all()
+
+
+def test_relative_rules_are_what_the_dev_fit_gives():
+    """alignx/resources/relative_directions.json is the output of scripts/fit_relative_directions.py
+    on the reference set's dev split (rerun the script after changing labels or measures)."""
+    import importlib.util
+
+    from alignx.directions import relative_rules
+
+    spec = importlib.util.spec_from_file_location("fit_relative", ROOT / "scripts/fit_relative_directions.py")
+    fit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fit)
+    rules, _ = fit.fit(fit.dev_references())
+    assert [{k: v for k, v in r.items() if k != "dev"} for r in rules] == \
+        [{k: v for k, v in r.items() if k != "dev"} for r in relative_rules()]
+
+
 def test_validate_sparse_ratings():
     r, e = validate_ratings({"ratings": [{"dim": "d16", "intensity": 2, "evidence": "strong", "quote": "ok"},
                                          {"dim": "d73", "intensity": -1, "evidence": "weak", "quote": "lol"}]})
@@ -141,6 +192,15 @@ def test_embedding_backend_rates_every_comment_sparsely_with_evidence_and_caches
     e = np.array(df["evidence"].to_list())
     assert r.shape == e.shape == (342, 90) and r.min() >= -2 and r.max() <= 2 and set(np.unique(e)) <= {0, 1, 2}
     assert ((r != 0) == (e > 0)).all()  # no evidence, no intensity
+    # the raw measures pair directions compare: the offline annotator's word count and grade
+    from stages.annotate.measures import raw_measures
+
+    texts = pl.concat([pl.read_parquet(f, columns=["id", "body"]) for f in
+                       sorted((data_dir / "work/anonymize").glob("out-*/threads/*.parquet"))]).sort("id")
+    assert texts["id"].to_list() == df["id"].to_list()
+    stored = df["measures"].struct.unnest().select("words", "grade").to_numpy()
+    assert np.array_equal(stored, raw_measures(texts["body"].to_list()))
+    assert stored[:, 0].min() >= 1 and 1 < np.median(stored[:, 1]) < 20
     per_comment = (e > 0).sum(axis=1)
     assert 1 <= np.median(per_comment) <= 8  # sparse: a comment speaks to a few dimensions
     rules = json.loads((ROOT / "stages/annotate/resources/offline_calibration.json").read_text())["rules"]
@@ -218,6 +278,7 @@ def test_openai_backend_structured_output_and_zero_requests_on_rerun(data_dir, s
     df = ratings(data_dir)
     assert df.height == 342 and (df["status"] == "ok").all()
     assert server.chat_requests == 342  # every text is distinct once near-duplicates are gone
+    assert df["measures"].null_count() == df.height  # no raw measures: pair directions keep rule 2
     m = manifest(data_dir)
     assert m["counts"]["usage.tokens_in"] > 0 and m["counts"]["usage.cost_usd"] > 0
     assert m["counts"]["usage.requests"] == server.chat_requests

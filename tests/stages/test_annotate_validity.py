@@ -44,6 +44,8 @@ def test_validate_annotator_against_the_local_server(tmp_path):
                                    "quality_criteria", "interests"}
     # the server's answers are random: they agree with the labellers no better than chance
     assert abs(test["groups"]["work_life_style"]["kappa"]) < 0.2
+    # an LLM backend has no raw measures: no relative rule, pair directions by the gated intensities
+    assert all("relative_rule" not in v for v in test["item_pairs"].values())
     agreement = report["labeller_agreement"]
     assert agreement["items"] == 208 and 0 < agreement["groups"]["all"]["kappa_three_class"] <= 1
     assert "labellers a/b kappa" in proc.stdout
@@ -71,6 +73,17 @@ def test_validate_annotator_offline_on_real_texts(tmp_path, shared_data):
     assert len(rated) + len(test["dimensions_unmeasured"]) + len(test["dimensions_never_rated"]) == 90
     ps = report["p_soups"]
     assert ps["pairs"] == 600 and ps["complexity"]["non_tied_accuracy"] >= 0.8
+    # complexity compared between the two answers (relative rule on the grade, fitted on dev):
+    # far fewer ties than the per-comment rule, which abstains on middling prose
+    c = ps["complexity"]
+    assert c["ties"] <= 0.25 and c["pair_accuracy"] >= 0.75 and c["per_comment_rule_accuracy"] <= 0.5
+    # on the real sibling pairs of the test split the relative length rule agrees with the labellers
+    pd16 = test["pair_directions"]["dimensions"]["16"]
+    assert pd16["direction_accuracy"] >= 0.9 and pd16["annotator_directions"] >= 0.8 * pd16["reference_directions"]
+    # and on pairs of test items labelled at different complexity the grade orders most of them
+    i46 = test["item_pairs"]["46"]
+    assert i46["labelled_pairs"] > 1000 and i46["relative_rule"]["direction_accuracy"] >= 0.75
+    assert i46["relative_rule"]["direction_coverage"] > i46["per_comment_rule"]["direction_coverage"]
 
 
 def test_validate_annotator_says_what_is_missing(tmp_path):

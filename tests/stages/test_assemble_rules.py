@@ -122,6 +122,48 @@ def test_vectorized_best_pair_equals_the_pairwise_loop():
                     assert (got[0]["id"], got[1]["id"], got[2]) == (want[0]["id"], want[1]["id"], want[2]), trial
 
 
+def test_best_pair_compares_the_raw_measures_of_siblings():
+    """Two siblings with no rating evidence on complexity (46) but written at different grades:
+    a user whose profile prefers complex statements gets the more complex one as chosen, the
+    pair direction saying so (alignx/directions.py rule 3); without measures they tie."""
+    from alignx.directions import MEASURES, relative_rules
+
+    gap = {r["dimension"]: r["gap"] for r in relative_rules()}[46]
+    m = np.zeros((2, len(MEASURES)))
+    m[:, MEASURES.index("words")] = 50
+    m[:, MEASURES.index("grade")] = [8.0, 8.0 + gap + 1]
+    plain, dense = ({**comment(i, {5: 1 if i == "p" else 0}), "measures": x} for i, x in zip("pd", m))
+    chosen, rejected, margin = best_pair([plain, dense], prof({46: 1.0}), min_margin=1, gap=1)
+    assert (chosen["id"], rejected["id"], margin) == ("d", "p", 1)
+    chosen, _, _ = best_pair([plain, dense], prof({46: 0.0}), min_margin=1, gap=1)
+    assert chosen["id"] == "p"  # a user who prefers simple statements
+    assert best_pair([{**plain, "measures": None}, {**dense, "measures": None}], prof({46: 1.0}), 1, 1) is None
+
+
+def test_vectorized_best_pair_with_measures_equals_the_pairwise_loop():
+    """With raw measures (some comments without: NaN or None) the vectorized margin is the one
+    ``orient`` gives pair by pair."""
+    from alignx.directions import MEASURES
+
+    rng = np.random.default_rng(11)
+    for trial in range(60):
+        k = int(rng.integers(2, 35))
+        cs = []
+        for i in range(k):
+            r = np.where(rng.random(N) < 0.08, rng.integers(-2, 3, N), 0)
+            m = np.array([rng.integers(1, 300), rng.uniform(-2, 18)], dtype=np.float32)[:len(MEASURES)]
+            cs.append({"id": f"c{i}", "ratings": r.tolist(), "measures": None if rng.random() < 0.1 else m})
+        p = np.full(N, 0.5)
+        p[rng.random(N) < 0.15] = 1.0
+        p[rng.random(N) < 0.1] = 0.0
+        p[[14, 16, 46]] = rng.choice([0.0, 0.5, 1.0], 3)
+        for min_margin in (0, 1, 2):
+            got, want = best_pair(cs, p, min_margin, 1), _best_pair_loop(cs, p, min_margin, 1)
+            assert (got is None) == (want is None), trial
+            if got:
+                assert (got[0]["id"], got[1]["id"], got[2]) == (want[0]["id"], want[1]["id"], want[2]), trial
+
+
 def test_gated_matrix_equals_gate_row_by_row():
     """The vectorized evidence gate gives what alignx.directions.gate gives per comment, rows
     without evidence levels (null: every rating counts) included."""

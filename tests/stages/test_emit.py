@@ -39,6 +39,8 @@ def test_release_files_and_alignx_field_names(built):
     trust = card.split("## How far to trust each dimension", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in trust.splitlines() if re.match(r"\| \d+ \|", line)]
     assert [int(r.split("|")[1]) for r in rows] == validity["dimensions_rated"]
+    # the pair directions that compare raw measures (alignx/directions.py rule 3) say so, with their test figures
+    assert "compare the two responses' raw measures" in trust and "| 46 Degree of concern" in trust
     assert "Never rated by this annotator: 0, 1," in trust
 
 

@@ -1,0 +1,42 @@
+"""Raw measures of a response, stored beside its ratings (annotate's ``measures`` column) so pair
+directions can compare two responses to the same text (alignx/directions.py, rule 3).
+
+``words``: word count (``\\w+`` matches, the offline annotator's ``words`` feature); ``grade``:
+Flesch-Kincaid grade level (the offline annotator's ``grade`` feature,
+stages/annotate/embedding.py ``readability``). Only the offline (``embedding``) backend computes
+them; the LLM backends store null and their pair directions follow the gated intensities.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from alignx.directions import MEASURES
+from stages.annotate.embedding import readability
+
+#: annotate's ``measures`` column: one Float32 field per measure, in MEASURES order
+MEASURES_TYPE = pl.Struct({name: pl.Float32 for name in MEASURES})
+
+
+def raw_measures(texts: list[str]) -> np.ndarray:
+    """Shape (len(texts), len(MEASURES)) float32: each text's measures, vectorized over the texts."""
+    series = pl.Series(texts, dtype=pl.String)
+    values = {"words": series.str.count_matches(r"\w+").to_numpy().astype(np.float64),
+              "grade": readability(series)["grade"]}
+    return np.stack([values[m] for m in MEASURES], axis=1).astype(np.float32).reshape(len(texts), len(MEASURES))
+
+
+def backend_measures(backend: str, texts: list[str]) -> np.ndarray | None:
+    """The measures of ``texts`` where ``backend`` computes them (``embedding``), else None."""
+    return raw_measures(texts) if backend == "embedding" else None
+
+
+def measures_version() -> str:
+    """Changes whenever the measures' code changes (this module and the readability it uses)."""
+    from stages.annotate import embedding
+
+    return "m" + hashlib.sha256(Path(__file__).read_bytes() + Path(embedding.__file__).read_bytes()).hexdigest()[:12]
