@@ -62,9 +62,11 @@ def thread_items(path: Path) -> tuple[pl.DataFrame, list[Item]]:
 
 class Annotate(Stage):
     name = "annotate"
-    version = "5"  # 2: sparse ratings with evidence, annotator_version; 3: lexicon and static-embedding
+    version = "7"  # 2: sparse ratings with evidence, annotator_version; 3: lexicon and static-embedding
     # instruments; 4: interests compete on topic similarity, the annotator version hashes the instruments' code;
-    # 5: lexicons skip quoted lines, act lexicons for openness / inviolacy / honesty ..., rules refitted
+    # 5: lexicons skip quoted lines, act lexicons for openness / inviolacy / honesty ..., rules refitted;
+    # 6: relative pair directions (branch relative); 7: sources lexicon (truthfulness 43), openness
+    # lexicon without praise of a point, rules refitted: 43 and 4 rated
     upstream = ("anonymize",)
     unit = "comments"
     parallel = False
