@@ -64,7 +64,7 @@ CANDIDATES = [
     (25, "lex_inviolacy", ">=", 1),  # inviolacy: defending one's own words or dignity
     (37, "lex_caring", ">=", 1),  # nurturance
     (39, "lex_73", ">=", 1),  # play: jokes and laughter (the humor lexicon)
-    (42, "lex_honest", ">=", 1), (43, "lex_facts", ">=", 1), (43, "links", ">=", 1), (44, "lex_helpful", ">=", 1),
+    (42, "lex_honest", ">=", 1), (43, "lex_sources", ">=", 1), (43, "links", ">=", 1), (44, "lex_helpful", ">=", 1),
     (45, "lex_coherent", ">=", 1),  # quality criteria: what the comment demands of statements
     # complexity of the statement (46, the AlignX / P-SOUPS sense: the level the comment is written
     # at): readability grade and syllables per word

@@ -258,6 +258,12 @@ def test_lexicons_skip_quoted_lines_and_links_count_sources():
     cited = surface_features([items["ref-0162"]["text"], items["ref-0203"]["text"]])
     assert cited["links"].tolist() == [2.0, 0.0]  # two dedasys.com articles; none
     assert cited["lex_open"][1] >= 1  # "Now that is an interesting point!": openness (4)
+    # a cmv reply citing research ("extensively researched", "a pile of studies"): truthfulness (43)
+    assert surface_features([items["ref-0662"]["text"]])["lex_sources"][0] >= 2
+    # word senses that cite nothing: "future-proof", "open source", praise of a point (openness
+    # leaves it to agreeableness)
+    other = surface_features(["a future-proof store of value", "it is open source software", "good point, you're right"])
+    assert other["lex_sources"].tolist() == [0.0, 0.0, 0.0] and other["lex_open"][2] == 0
 
 
 def test_windowed_vader_scores_exactly_as_the_library():
