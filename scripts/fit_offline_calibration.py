@@ -64,7 +64,11 @@ CANDIDATES = [
     (25, "lex_inviolacy", ">=", 1),  # inviolacy: defending one's own words or dignity
     (37, "lex_caring", ">=", 1),  # nurturance
     (39, "lex_73", ">=", 1),  # play: jokes and laughter (the humor lexicon)
-    (42, "lex_honest", ">=", 1), (43, "lex_sources", ">=", 1), (43, "links", ">=", 1), (44, "lex_helpful", ">=", 1),
+    # 42 honesty (lex_honest) is no candidate: it passed dev three times (up to 15 of 18) and fell
+    # below 0.6 on test three times (0.14, 0.36, 0.36 on rounds 2, 3 and 1-4; the last after the
+    # tightened criteria): what the lexicon finds ("honestly", "to be fair") is a manner of speaking,
+    # not a concern for honesty. Removed on that test evidence (data/validation/README.md says so).
+    (43, "lex_sources", ">=", 1), (43, "links", ">=", 1), (44, "lex_helpful", ">=", 1),
     (45, "lex_coherent", ">=", 1),  # quality criteria: what the comment demands of statements
     # complexity of the statement (46, the AlignX / P-SOUPS sense: the level the comment is written
     # at): readability grade and syllables per word

@@ -78,11 +78,11 @@ def measures_column(backend: str, texts: list[str], ok: list[bool]) -> pl.Series
 
 class Annotate(Stage):
     name = "annotate"
-    version = "7"  # 2: sparse ratings with evidence, annotator_version; 3: lexicon and static-embedding
+    version = "8"  # 2: sparse ratings with evidence, annotator_version; 3: lexicon and static-embedding
     # instruments; 4: interests compete on topic similarity, the annotator version hashes the instruments' code;
     # 5: lexicons skip quoted lines, act lexicons for openness / inviolacy / honesty ..., rules refitted;
     # 6: the raw measures column (measures); 7: sources lexicon (truthfulness 43), openness lexicon
-    # without praise of a point, rules refitted on 520 dev items: 43 and 4 rated
+    # without praise of a point, rules refitted on 520 dev items: 43 and 4 rated; 8: 42 honesty no longer rated
     upstream = ("anonymize",)
     unit = "comments"
     parallel = False
