@@ -9,7 +9,8 @@ evidence on that dimension) is at least MIN_PRECISION with a Wilson lower bound 
 MIN_PRECISION_LOWER, and their sign accuracy at least MIN_SIGN_ACCURACY. Per dimension and pole
 the candidate with the best dev recall is kept. ``t2`` (intensity 2, evidence strong) is the threshold past ``t1`` that best
 separates the labeller's intensity 2 from 1 among the dev items past ``t1`` rated on that side,
-kept when at least MIN_PREDICTIONS of them are 2 and it beats calling them all 1.
+kept when at least MIN_PREDICTIONS of them are 2 and it classifies at least STRONG_SHARE of them
+right, beating calling them all 1.
 A candidate that finds no ``t1`` is left out:
 the dimension is then never rated. Rules for both poles of one dimension are kept only when their
 ranges cannot overlap.

