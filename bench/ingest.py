@@ -204,9 +204,8 @@ def near_duplicate_agreement() -> dict:
     time, oldest first: query, then insert when nothing hits) on every r/ethereum comment."""
     import orjson
     import polars as pl
-    from datasketch import MinHash, MinHashLSH
 
-    from stages.ingest_reddit.quality import near_duplicates, shingles
+    from stages.ingest_reddit.quality import datasketch_near_duplicates, near_duplicates
 
     rows = [orjson.loads(line) for line in _lines(COMMENTS[0]).splitlines() if line.strip()]
     items = pl.DataFrame({"id": [r["id"] for r in rows], "text": [r.get("body") or "" for r in rows],
@@ -215,17 +214,7 @@ def near_duplicate_agreement() -> dict:
     ours = near_duplicates(items, 0.8, 128, 5)
     ours_cpu = time.process_time() - t0
     t0 = time.process_time()
-    lsh, removed, kept_by, position = MinHashLSH(threshold=0.8, num_perm=128), [], [], {}
-    ordered = items.sort("created_utc", "id")
-    for i, m in zip(ordered["id"], MinHash.bulk([shingles(t, 5) for t in ordered["text"]], num_perm=128, seed=1)):
-        hits = lsh.query(m)
-        if hits:
-            removed.append(i)
-            kept_by.append(min(hits, key=position.__getitem__))
-        else:
-            lsh.insert(i, m)
-            position[i] = len(position)
-    theirs = pl.DataFrame({"id": removed, "kept_id": kept_by}, schema={"id": pl.String, "kept_id": pl.String})
+    theirs = datasketch_near_duplicates(items, 0.8, 128, 5)
     theirs_cpu = time.process_time() - t0
     a, b = set(ours["id"]), set(theirs["id"])
     return {"comments": items.height, "removed_by_stage": len(a), "removed_by_datasketch": len(b),

@@ -441,3 +441,26 @@ def is_english(text: pl.Series, method: str = "heuristic") -> pl.Series:
     if method == "lingua":
         return lingua_english(text)
     return heuristic_english(text)
+
+
+def datasketch_near_duplicates(items: pl.DataFrame, threshold: float, num_perm: int, ngram: int,
+                               hashfunc=None) -> pl.DataFrame:
+    """The reference ``near_duplicates`` is measured against (tests and bench/ingest.py, not the
+    stage): datasketch one text at a time, oldest first, query, then insert when nothing hits.
+    ``hashfunc=None``: datasketch's default shingle hash (sha1 of the shingle). Columns id, kept_id."""
+    from datasketch import MinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    removed, kept_by, position = [], [], {}
+    ordered = items.sort("created_utc", "id")
+    extra = {"hashfunc": hashfunc} if hashfunc else {}
+    hashes = MinHash.bulk([shingles(t or "", ngram) for t in ordered["text"]], num_perm=num_perm, seed=1, **extra)
+    for i, m in zip(ordered["id"], hashes):
+        hits = lsh.query(m)
+        if hits:
+            removed.append(i)
+            kept_by.append(min(hits, key=position.__getitem__))
+        else:
+            lsh.insert(i, m)
+            position[i] = len(position)
+    return pl.DataFrame({"id": removed, "kept_id": kept_by}, schema={"id": pl.String, "kept_id": pl.String})

@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 from alignx.threads import ancestor_ids, parent_chains, prompt_expr, reachable_replies, render_prompt
-from stages.ingest_reddit.quality import MinHashIndex, near_duplicates, shingle_hash, shingle_hashes, shingles
+from stages.ingest_reddit.quality import (MinHashIndex, datasketch_near_duplicates, near_duplicates, shingle_hash,
+                                          shingle_hashes, shingles)
 
 from test_ingest_reddit_threads import raw_records
 
@@ -22,24 +23,9 @@ def stage_hash(shingle: bytes) -> int:
 
 def reference_near_duplicates(items: pl.DataFrame, threshold: float, num_perm: int, ngram: int,
                               hashfunc=stage_hash) -> pl.DataFrame:
-    """datasketch used one text at a time: oldest first, query, then insert when nothing hits.
-    ``hashfunc=None``: datasketch's default shingle hash (sha1 of the shingle)."""
-    from datasketch import MinHash, MinHashLSH
-
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    removed, kept_by, position = [], [], {}
-    ordered = items.sort("created_utc", "id")
-    extra = {"hashfunc": hashfunc} if hashfunc else {}
-    hashes = MinHash.bulk([shingles(t or "", ngram) for t in ordered["text"]], num_perm=num_perm, seed=1, **extra)
-    for i, m in zip(ordered["id"], hashes):
-        hits = lsh.query(m)
-        if hits:
-            removed.append(i)
-            kept_by.append(min(hits, key=position.__getitem__))
-        else:
-            lsh.insert(i, m)
-            position[i] = len(position)
-    return pl.DataFrame({"id": removed, "kept_id": kept_by}, schema={"id": pl.String, "kept_id": pl.String})
+    """datasketch one text at a time (quality.datasketch_near_duplicates), by default with the
+    stage's shingle hash."""
+    return datasketch_near_duplicates(items, threshold, num_perm, ngram, hashfunc)
 
 
 @pytest.fixture(scope="module")
