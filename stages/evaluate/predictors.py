@@ -23,6 +23,7 @@ import numpy as np
 
 from alignx.directions import gate, pair_direction, single_direction
 from stages.annotate.embedding import EmbeddingAnnotator
+from stages.annotate.measures import raw_measures
 from pipeline.errors import UserError
 from alignx.taxonomy import N_DIMENSIONS, load_taxonomy, profile
 
@@ -175,16 +176,27 @@ class ProfilePredictor:
     def __init__(self, annotator: EmbeddingAnnotator):
         self.annotator = annotator
         self.memo: dict[str, np.ndarray] = {}
+        self.measures: dict[str, np.ndarray] = {}
 
     def prepare(self, texts: list[str]) -> None:
-        """Rate every text once, in one batch."""
+        """Rate every text once, in one batch, and take its raw measures (word count, grade), which
+        pair directions compare on the relative dimensions as the release's assemble does."""
         todo = list(dict.fromkeys(t for t in texts if t not in self.memo))
         if todo:
             self.memo.update(zip(todo, gate(*self.annotator.rate(todo))))
+            self.measures.update(zip(todo, raw_measures(todo)))
 
     def _ratings(self, texts: list[str]) -> np.ndarray:
         self.prepare(texts)
         return np.stack([self.memo[t] for t in texts]) if texts else np.zeros((0, N_DIMENSIONS))
+
+    def _pair_directions(self, chosen: list[str], rejected: list[str]) -> np.ndarray:
+        """(n, 90) directions of the pairs (chosen[i], rejected[i]), by alignx.directions' rules
+        with both sides' raw measures."""
+        rc, rr = self._ratings(chosen), self._ratings(rejected)
+        mc = np.stack([self.measures[t] for t in chosen]) if chosen else None
+        mr = np.stack([self.measures[t] for t in rejected]) if rejected else None
+        return pair_direction(rc, rr, measures_chosen=mc, measures_rejected=mr)
 
     def history_profile(self, e: dict, persona: str) -> np.ndarray:
         if persona == "golden":
@@ -203,21 +215,18 @@ class ProfilePredictor:
             if given is not None:
                 dirs += given
             elif items:
-                rc = self._ratings([i["chosen"] for i in items])
-                rr = self._ratings([i["rejected"] for i in items])
-                dirs += [pair_direction(a, b) for a, b in zip(rc, rr)]
+                dirs += list(self._pair_directions([i["chosen"] for i in items], [i["rejected"] for i in items]))
         if persona in ("demo",) or (persona == "all" and not dirs):
             return profile_from_labels(demo_text(e))
         return profile(np.stack(dirs)) if dirs else np.full(N_DIMENSIONS, 0.5)
 
     def scores(self, examples, persona):
         self.prepare(all_texts(examples))
-        rc = self._ratings([e["chosen"] for e in examples])
-        rr = self._ratings([e["rejected"] for e in examples])
+        directions = self._pair_directions([e["chosen"] for e in examples], [e["rejected"] for e in examples])
         out = np.zeros(len(examples))
         for i, e in enumerate(examples):
             prof = self.history_profile(e, persona)
-            d = pair_direction(rc[i], rr[i])
+            d = directions[i]
             strong = prof != 0.5
             out[i] = float(((d == prof) & strong).sum()) - float(((d == 1 - prof) & strong).sum())
         return out

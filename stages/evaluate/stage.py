@@ -144,7 +144,8 @@ class Predictors:
 
 class Evaluate(Stage):
     name = "evaluate"
-    version = "3"
+    #: 4: the profile predictors' pair directions compare raw measures on 14/16/46, as assemble's do
+    version = "4"
     upstream = ("emit",)
     reads = ("annotate",)  # the annotator the profile predictor re-rates responses with
     input_keys = ("evaluate.benchmarks",)
