@@ -99,6 +99,21 @@ def _best_pair_loop(comments, p, min_margin, gap):
     return best
 
 
+def _random_profile(rng) -> np.ndarray:
+    """A sparse profile: mostly 0.5, some dimensions 1 or 0."""
+    p = np.full(N, 0.5)
+    p[rng.random(N) < 0.15] = 1.0
+    p[rng.random(N) < 0.1] = 0.0
+    return p
+
+
+def _assert_same_best_pair(cs, p, min_margin, gap, trial):
+    got, want = best_pair(cs, p, min_margin, gap), _best_pair_loop(cs, p, min_margin, gap)
+    assert (got is None) == (want is None), trial
+    if got:
+        assert (got[0]["id"], got[1]["id"], got[2]) == (want[0]["id"], want[1]["id"], want[2]), trial
+
+
 def test_vectorized_best_pair_equals_the_pairwise_loop():
     """Same pair, same orientation, same margin as the loop over itertools.combinations, ties
     included (sparse ratings in -2..2 make many equal margins), for every margin and gap."""
@@ -111,15 +126,10 @@ def test_vectorized_best_pair_equals_the_pairwise_loop():
             if i and rng.random() < 0.1:
                 r = np.array(cs[-1]["ratings"])  # identical ratings, never a pair
             cs.append({"id": f"c{i}", "ratings": r.tolist()})
-        p = np.full(N, 0.5)
-        p[rng.random(N) < 0.15] = 1.0
-        p[rng.random(N) < 0.1] = 0.0
+        p = _random_profile(rng)
         for min_margin in (0, 1, 2):
             for gap in (1, 2):
-                got, want = best_pair(cs, p, min_margin, gap), _best_pair_loop(cs, p, min_margin, gap)
-                assert (got is None) == (want is None), trial
-                if got:
-                    assert (got[0]["id"], got[1]["id"], got[2]) == (want[0]["id"], want[1]["id"], want[2]), trial
+                _assert_same_best_pair(cs, p, min_margin, gap, trial)
 
 
 def test_best_pair_compares_the_raw_measures_of_siblings():
@@ -153,15 +163,10 @@ def test_vectorized_best_pair_with_measures_equals_the_pairwise_loop():
             r = np.where(rng.random(N) < 0.08, rng.integers(-2, 3, N), 0)
             m = np.array([rng.integers(1, 300), rng.uniform(-2, 18)], dtype=np.float32)[:len(MEASURES)]
             cs.append({"id": f"c{i}", "ratings": r.tolist(), "measures": None if rng.random() < 0.1 else m})
-        p = np.full(N, 0.5)
-        p[rng.random(N) < 0.15] = 1.0
-        p[rng.random(N) < 0.1] = 0.0
+        p = _random_profile(rng)
         p[[14, 16, 46]] = rng.choice([0.0, 0.5, 1.0], 3)
         for min_margin in (0, 1, 2):
-            got, want = best_pair(cs, p, min_margin, 1), _best_pair_loop(cs, p, min_margin, 1)
-            assert (got is None) == (want is None), trial
-            if got:
-                assert (got[0]["id"], got[1]["id"], got[2]) == (want[0]["id"], want[1]["id"], want[2]), trial
+            _assert_same_best_pair(cs, p, min_margin, 1, trial)
 
 
 def test_gated_matrix_equals_gate_row_by_row():
