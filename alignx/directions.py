@@ -79,6 +79,13 @@ def rule_value(measures: np.ndarray, rule: dict) -> np.ndarray:
     return np.log1p(np.maximum(x, 0.0)) if rule["scale"] == "log" else x
 
 
+def relative_direction(measures_a, measures_b, rule: dict) -> np.ndarray:
+    """Rule 3 alone, in {0, 0.5, 1}: 1 where side a sits higher than side b on ``rule``'s measure
+    by at least its gap, 0 where lower, 0.5 otherwise (shape of the broadcast less the last axis)."""
+    x = rule["sign"] * (rule_value(measures_a, rule) - rule_value(measures_b, rule))
+    return np.where(x >= rule["gap"], 1.0, np.where(-x >= rule["gap"], 0.0, 0.5))
+
+
 def higher(a, b, gap: int = DEFAULT_GAP, measures_a=None, measures_b=None, rules=None) -> np.ndarray:
     """Bool, shape of the broadcast of ``a`` and ``b`` (gated intensities, last axis 90): where
     side a sits higher than side b on the dimension by the rules above (2 and 3). ``measures_a``,
@@ -95,8 +102,7 @@ def higher(a, b, gap: int = DEFAULT_GAP, measures_a=None, measures_b=None, rules
     out = np.array(np.broadcast_to(out, np.broadcast_shapes(out.shape, measured.shape + (out.shape[-1],))))
     for rule in relative_rules() if rules is None else rules:
         d = rule["dimension"]
-        rel = rule["sign"] * (rule_value(ma, rule) - rule_value(mb, rule)) >= rule["gap"]
-        out[..., d] = np.where(measured, rel, out[..., d])
+        out[..., d] = np.where(measured, relative_direction(ma, mb, rule) == 1.0, out[..., d])
     return out
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alignx.directions import MEASURES, RELATIVE_FILE, gate, pair_direction, rule_value
+from alignx.directions import MEASURES, RELATIVE_FILE, gate, pair_direction, relative_direction
 from stages.annotate.embedding import CALIBRATION_FILE, apply_rules, surface_features
 from stages.annotate.measures import raw_measures
 
@@ -104,8 +104,7 @@ def dev_references() -> dict[str, dict]:
 
 def directions(measures: np.ndarray, rule: dict) -> np.ndarray:
     """(n,) directions of ``rule`` over pairs of measures (n, 2, len(MEASURES))."""
-    x = rule["sign"] * (rule_value(measures[:, 0], rule) - rule_value(measures[:, 1], rule))
-    return np.where(x >= rule["gap"], 1.0, np.where(-x >= rule["gap"], 0.0, 0.5))
+    return relative_direction(measures[:, 0], measures[:, 1], rule)
 
 
 def direction_accuracy(ours: np.ndarray, labelled: np.ndarray) -> float:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alignx.directions import gate, pair_direction, relative_rules, rule_value
+from alignx.directions import gate, pair_direction, relative_direction, relative_rules
 from alignx.taxonomy import N_DIMENSIONS, load_taxonomy
 from stages.annotate.measures import backend_measures
 from stages.annotate.ratings import Item, RatingCache, Result, cache_key
@@ -282,8 +282,7 @@ def item_pair_validity(ann: np.ndarray, gold: np.ndarray, measures: np.ndarray |
         per_comment = pair_direction(ann[i, d][labelled, None], ann[j, d][labelled, None])[:, 0]
         row = {"labelled_pairs": int(labelled.sum()), "per_comment_rule": _accuracy(per_comment, want)}
         if measures is not None:
-            x = rule["sign"] * (rule_value(measures[i], rule) - rule_value(measures[j], rule))[labelled]
-            relative = np.where(x >= rule["gap"], 1.0, np.where(-x >= rule["gap"], 0.0, 0.5))
+            relative = relative_direction(measures[i], measures[j], rule)[labelled]
             row["relative_rule"] = _accuracy(relative, want)
         out[str(d)] = row
     return out
