@@ -133,7 +133,7 @@ def fit_rule(x: np.ndarray, y: np.ndarray, op: str, sign: int, bound: float | No
     strong = np.abs(y[side]) == 2
     t2, t2_acc = None, 0.0
     if strong.sum() >= MIN_PREDICTIONS:
-        for t in grid[past(t1)[np.searchsorted(np.sort(x), grid).clip(0, len(x) - 1)] | True]:
+        for t in grid:
             if not (t >= t1 if op == ">=" else t <= t1):
                 continue
             acc = float((past(t)[side] == strong).mean())
