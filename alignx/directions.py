@@ -14,11 +14,12 @@ Rules, version ``RULES_VERSION``:
    >= 1, a pair direction is never 0 or 1 unless at least one side has evidence.
 3. Relative dimensions (``relative_rules()``, from ``resources/relative_directions.json``): for
    a pair of responses to the same text whose **raw measures** are both known (``MEASURES``:
-   the offline annotator's word count and Flesch-Kincaid grade, annotate's ``measures``
-   column), the direction on such a dimension compares the two measures instead of the two
-   gated intensities: with x = the rule's measure (``log`` scale: log(1 + x)) and s its sign,
-   1 where s * (x_chosen - x_rejected) >= the rule's gap, 0 where s * (x_rejected - x_chosen)
-   >= gap, 0.5 otherwise. The per-comment rule abstains on middling text (ordinary prose is
+   the offline annotator's word count, Flesch-Kincaid grade and the grade's two inputs,
+   annotate's ``measures`` column), the direction on such a dimension compares the two measures
+   instead of the two gated intensities: with x = the rule's value (``rule_value``: its measure,
+   ``log`` scale = log(1 + x); or a weighted sum of ``terms``, each a measure on its scale) and s
+   its sign, 1 where s * (x_chosen - x_rejected) >= the rule's gap, 0 where
+   s * (x_rejected - x_chosen) >= gap, 0.5 otherwise. The per-comment rule abstains on middling text (ordinary prose is
    neither simple nor complex), so two middling responses tied although one is plainly the
    more complex of the two; the issue asks style, verbosity and complexity to be measured
    relative to the other responses to the same post. Where either side has no measures (the
@@ -28,7 +29,9 @@ Rules, version ``RULES_VERSION``:
    0.5 where there is no evidence). Per comment: relative rules do not apply.
 
 Version history: 1 = sign of the raw difference, no evidence; 2 = rules 1, 2 and 4;
-3 = rule 3 added (complexity 46 and concise / detailed 16 compare the raw measures).
+3 = rule 3 added (complexity 46 and concise / detailed 16 compare the raw measures);
+4 = rules may weigh several measures (``terms``): complexity 46 compares a readability formula
+refitted on the dev labels (syllables per word, log words per sentence, log words).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-RULES_VERSION = "3"
+RULES_VERSION = "4"
 #: Intensities must differ by at least this much for a pair to have a direction (assemble's
 #: ``direction_gap`` overrides it).
 DEFAULT_GAP = 1
@@ -47,15 +50,17 @@ DEFAULT_GAP = 1
 DEFAULT_MIN_EVIDENCE = 1
 #: The raw measures a measures vector holds, in this order (annotate's ``measures`` column has
 #: one field each): ``words`` = word count (``\\w+`` matches), ``grade`` = Flesch-Kincaid grade
-#: level (stages/annotate/measures.py).
-MEASURES = ("words", "grade")
+#: level, and its two inputs ``syllables_per_word`` and ``words_per_sentence``
+#: (stages/annotate/measures.py).
+MEASURES = ("words", "grade", "syllables_per_word", "words_per_sentence")
 RELATIVE_FILE = Path(__file__).parent / "resources" / "relative_directions.json"
 
 
 @lru_cache(maxsize=1)
 def relative_rules() -> tuple[dict, ...]:
-    """The fitted relative rules: dicts with ``dimension``, ``measure`` (one of MEASURES),
-    ``scale`` ("linear" or "log"), ``sign`` (+1: a higher measure is nearer label_1) and ``gap``."""
+    """The fitted relative rules: dicts with ``dimension``, ``measure`` (one of MEASURES) and
+    ``scale`` ("linear" or "log"), or ``terms`` (a list of ``measure``, ``scale``, ``weight``),
+    ``sign`` (+1: a higher value is nearer label_1) and ``gap`` (in the value's units)."""
     return tuple(json.loads(RELATIVE_FILE.read_text())["rules"])
 
 
@@ -74,9 +79,16 @@ def gate(ratings, evidence, min_evidence: int = DEFAULT_MIN_EVIDENCE) -> np.ndar
 
 
 def rule_value(measures: np.ndarray, rule: dict) -> np.ndarray:
-    """The rule's measure from measures vectors (shape (..., len(MEASURES))), on its scale."""
-    x = np.asarray(measures, dtype=np.float64)[..., MEASURES.index(rule["measure"])]
-    return np.log1p(np.maximum(x, 0.0)) if rule["scale"] == "log" else x
+    """The rule's value from measures vectors (shape (..., len(MEASURES))): its measure on its
+    scale, or, for a rule with ``terms``, the weighted sum of its terms (each a ``measure``, a
+    ``scale`` and a ``weight``)."""
+    m = np.asarray(measures, dtype=np.float64)
+    terms = rule.get("terms") or [{"measure": rule["measure"], "scale": rule["scale"], "weight": 1.0}]
+    value = 0.0
+    for t in terms:
+        x = m[..., MEASURES.index(t["measure"])]
+        value = value + t["weight"] * (np.log1p(np.maximum(x, 0.0)) if t["scale"] == "log" else x)
+    return value
 
 
 def relative_direction(measures_a, measures_b, rule: dict) -> np.ndarray:

@@ -95,9 +95,9 @@ def lexicons() -> dict[str, list[str]]:
 
 def readability(texts: pl.Series) -> dict[str, np.ndarray]:
     """``grade`` (Flesch-Kincaid grade level: 0.39 words per sentence + 11.8 syllables per word -
-    15.59) and ``syllables_per_word``, each shape (n,), vectorized over the texts (polars regex
-    counts; syllables = vowel groups less a silent final e, at least one per word). An empty text
-    has grade 0."""
+    15.59) and its inputs ``syllables_per_word`` and ``words_per_sentence``, each shape (n,),
+    vectorized over the texts (polars regex counts; syllables = vowel groups less a silent final
+    e, at least one per word). An empty text has grade 0 and no words per sentence."""
     texts = texts.str.replace_all(URL, " ")  # a URL is no word of the text
     words = texts.str.count_matches(r"[A-Za-z]+").to_numpy().astype(np.float64)
     vowels = texts.str.count_matches(r"(?i)[aeiouy]+").to_numpy().astype(np.float64)
@@ -107,13 +107,14 @@ def readability(texts: pl.Series) -> dict[str, np.ndarray]:
     sentences = np.maximum(sentences + ends_open, 1)  # a text not ending in . ! ? ends a sentence
     syllables = np.maximum(vowels - silent_e, words)
     spw = np.where(words > 0, syllables / np.maximum(words, 1), 0.0)
-    grade = np.where(words > 0, 0.39 * words / sentences + 11.8 * spw - 15.59, 0.0)
-    return {"grade": grade, "syllables_per_word": spw}
+    wps = words / sentences
+    grade = np.where(words > 0, 0.39 * wps + 11.8 * spw - 15.59, 0.0)
+    return {"grade": grade, "syllables_per_word": spw, "words_per_sentence": wps}
 
 
 def surface_features(texts: list[str]) -> dict[str, np.ndarray]:
-    """``words``, ``links``, ``compound``, ``neg``, ``pos``, ``grade``, ``syllables_per_word`` and
-    one ``lex_<name>`` per lexicon (match counts, quoted lines and links left out): each shape
+    """``words``, ``links``, ``compound``, ``neg``, ``pos``, ``grade``, ``syllables_per_word``,
+    ``words_per_sentence`` and one ``lex_<name>`` per lexicon (match counts, quoted lines and links left out): each shape
     (n,), float64."""
     analyzer = _vader()
     series = pl.Series(texts, dtype=pl.String)

@@ -2,8 +2,8 @@
 directions can compare two responses to the same text (alignx/directions.py, rule 3).
 
 ``words``: word count (``\\w+`` matches, the offline annotator's ``words`` feature); ``grade``:
-Flesch-Kincaid grade level (the offline annotator's ``grade`` feature,
-stages/annotate/embedding.py ``readability``). Only the offline (``embedding``) backend computes
+Flesch-Kincaid grade level, ``syllables_per_word`` and ``words_per_sentence`` (its two inputs;
+the offline annotator's features, stages/annotate/embedding.py ``readability``). Only the offline (``embedding``) backend computes
 them; the LLM backends store null and their pair directions follow the gated intensities.
 """
 
@@ -25,8 +25,7 @@ MEASURES_TYPE = pl.Struct({name: pl.Float32 for name in MEASURES})
 def raw_measures(texts: list[str]) -> np.ndarray:
     """Shape (len(texts), len(MEASURES)) float32: each text's measures, vectorized over the texts."""
     series = pl.Series(texts, dtype=pl.String)
-    values = {"words": series.str.count_matches(r"\w+").to_numpy().astype(np.float64),
-              "grade": readability(series)["grade"]}
+    values = {"words": series.str.count_matches(r"\w+").to_numpy().astype(np.float64), **readability(series)}
     return np.stack([values[m] for m in MEASURES], axis=1).astype(np.float32).reshape(len(texts), len(MEASURES))
 
 

@@ -9,7 +9,8 @@ Output ``ratings/bucket-NNN.parquet``: ``id``, ``link_id``, ``author``, ``rating
 evidence is 0), ``status`` ("ok" / "failed"), ``error`` (the reason), ``annotator``
 (backend:model), ``annotator_version`` (the prompt's version for the LLM backends, the offline
 instruments' version for ``embedding``), ``measures`` (struct of Float32 ``words``: word count,
-``grade``: Flesch-Kincaid grade level; the raw measures pair directions compare between
+``grade``: Flesch-Kincaid grade level, ``syllables_per_word`` and ``words_per_sentence``: its
+inputs; the raw measures pair directions compare between
 responses to the same text, alignx/directions.py rule 3; computed from the text by the offline
 backend, null for the LLM backends). Failed items are kept with their reason, counted in the
 manifest's ``dropped`` as ``failed_<kind>``, and retried on the next run. The manifest's
@@ -78,11 +79,12 @@ def measures_column(backend: str, texts: list[str], ok: list[bool]) -> pl.Series
 
 class Annotate(Stage):
     name = "annotate"
-    version = "8"  # 2: sparse ratings with evidence, annotator_version; 3: lexicon and static-embedding
+    version = "9"  # 2: sparse ratings with evidence, annotator_version; 3: lexicon and static-embedding
     # instruments; 4: interests compete on topic similarity, the annotator version hashes the instruments' code;
     # 5: lexicons skip quoted lines, act lexicons for openness / inviolacy / honesty ..., rules refitted;
     # 6: the raw measures column (measures); 7: sources lexicon (truthfulness 43), openness lexicon
-    # without praise of a point, rules refitted on 520 dev items: 43 and 4 rated; 8: 42 honesty no longer rated
+    # without praise of a point, rules refitted on 520 dev items: 43 and 4 rated; 8: 42 honesty no longer rated;
+    # 9: measures gain syllables_per_word and words_per_sentence (complexity 46's refitted formula)
     upstream = ("anonymize",)
     unit = "comments"
     parallel = False

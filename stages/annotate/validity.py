@@ -17,8 +17,8 @@ Measures, per dimension and per group of dimensions (pooled over the group's ite
   pair);
 - item pairs (every pair of labelled test items), on each relative dimension
   (``alignx.directions.relative_rules``): the same two measures against the direction of the
-  two labelled intensities where they differ (the reference the complexity rule was fitted on,
-  on dev: the sibling pairs carry almost no complexity direction);
+  two labelled intensities where they differ (the complexity formula's weights are fitted on the
+  dev items' intensities, its gap on the dev sibling pairs' directions);
 - ``by_round``: the rated dimensions' measures on each labelling round's test items alone (a round
   labelled after the rules were fitted checks them afresh);
 - P-SOUPS: per key dimension the pair accuracy with ties counted as misses, the tie share, and
@@ -26,7 +26,8 @@ Measures, per dimension and per group of dimensions (pooled over the group's ite
 
 Agreement of labels_a and labels_b on the ids of double_ids.txt: kappa on evidence (present /
 absent) and on the three classes, per group; dimensions of ``SINGLE_LABELLED`` (relabelled by one
-labeller after a guideline change) are left out of it.
+labeller after a guideline change) are left out of it. On the sibling pairs, the three-class kappa
+of the directions of ``PAIR_DOUBLE_LABELLED`` (both labellers, all 112 pairs).
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ P_SOUPS_DIMENSIONS = {
 #: Dimensions labels_b does not label under the current guidelines (docs/annotation_guidelines.md
 #: says why): left out of the labellers' agreement.
 SINGLE_LABELLED = (46,)
+#: Dimensions labels_b labels on the sibling pairs (all 112, blind to labels_a): complexity 46,
+#: labelled on pairs on 2026-11-28 (data/validation/README.md).
+PAIR_DOUBLE_LABELLED = (46,)
 GROUP_NAMES = {  # short names for the report
     "Demographics & Dispositional Traits": "demographics_traits", "Work & Life Style": "work_life_style",
     "Core Psychological Needs": "psychological_needs",
@@ -142,7 +146,8 @@ def groups() -> dict[str, list[int]]:
 
 
 def labeller_agreement(ref: dict) -> dict:
-    """Kappa of labels_a against labels_b on the double-labelled items, per group and overall."""
+    """Kappa of labels_a against labels_b on the double-labelled items, per group and overall, and
+    on the sibling pairs' directions for the dimensions labelled twice there (``pairs``)."""
     ids = [i for i in ref["double_ids"] if i in ref["labels"]["labels_b"] and i in ref["labels"]["labels_a"]]
     a = np.stack([label_matrix(ref["labels"]["labels_a"][i]["labels"]) for i in ids])
     b = np.stack([label_matrix(ref["labels"]["labels_b"][i]["labels"]) for i in ids])
@@ -160,6 +165,13 @@ def labeller_agreement(ref: dict) -> dict:
             per_dim[str(d)] = {"kappa_three_class": cohen_kappa(classes(a[:, d]), classes(b[:, d])),
                                "cells_a": int((a[:, d] != 0).sum()), "cells_b": int((b[:, d] != 0).sum())}
     out["dimensions"] = per_dim
+    pair_ids = [p["id"] for p in ref["pairs"] if p["id"] in ref["labels"]["labels_b"] and p["id"] in ref["labels"]["labels_a"]]
+    pa = np.stack([direction_vector(ref["labels"]["labels_a"][i]["direction"]) for i in pair_ids]) if pair_ids else None
+    pb = np.stack([direction_vector(ref["labels"]["labels_b"][i]["direction"]) for i in pair_ids]) if pair_ids else None
+    out["pairs"] = {"pairs": len(pair_ids), "dimensions": {str(d): {
+        "kappa_three_class": cohen_kappa(pa[:, d], pb[:, d]),
+        "directions_a": int((pa[:, d] != 0.5).sum()), "directions_b": int((pb[:, d] != 0.5).sum()),
+        "opposite": int(((pa[:, d] - pb[:, d]) ** 2 == 1).sum())} for d in PAIR_DOUBLE_LABELLED} if pair_ids else {}}
     return out
 
 

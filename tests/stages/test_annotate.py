@@ -57,29 +57,37 @@ def test_relative_directions_compare_the_raw_measures_hand_computed():
     """Rule 3 (alignx/directions.py): on the relative dimensions two measured responses are
     compared by their measures, whatever their gated intensities; unmeasured sides keep rule 2."""
     from alignx.directions import MEASURES, relative_rules, rule_value
+    from stages.annotate.measures import raw_measures
 
     rules = {r["dimension"]: r for r in relative_rules()}
     assert {16, 46} <= set(rules)  # concise / detailed and complexity are measured relative to each other
-    g46, g16 = rules[46]["gap"], rules[16]["gap"]
     zeros = np.zeros(90, dtype=int)  # no evidence anywhere: rule 2 ties every dimension
-    grade, words = MEASURES.index("grade"), MEASURES.index("words")
-    a, b = np.zeros(len(MEASURES)), np.zeros(len(MEASURES))
-    a[[grade, words]] = [9.0 + g46, 40]
-    b[[grade, words]] = [9.0, 41 * np.exp(g16) * 1.1]  # b is longer than a by more than the gap
+    # the guideline's own examples of 46 (docs/annotation_guidelines.md): elevated against plain
+    a, b = raw_measures(["The unwillingness to perceive the possibility that you could be wrong is the "
+                         "fundamental obstacle to any productive deliberation, and it deserves considerably more "
+                         "attention than the casual dismissals it usually receives.",
+                         "I was not. I'll give it a look. Thanks"])
     d = pair_direction(zeros, zeros, 1, a, b)
-    assert d[46] == 1.0  # a is written at a higher grade: more complex
-    assert d[16] == 1.0  # a is shorter: concise is 16's label_1
+    assert d[46] == 1.0  # a is the more complex statement
+    assert d[16] == 0.0  # a is longer: concise is 16's label_1
     assert (np.delete(d, list(rules)) == 0.5).all()  # every other dimension: rule 2
     assert pair_direction(zeros, zeros, 1, b, a)[46] == 0.0  # the other order flips it
-    b[grade] = 9.0 + g46 * 0.5  # within the gap: no direction, even where rule 2 would give one
     high = zeros.copy()
     high[46] = 2
-    assert pair_direction(high, zeros, 1, a, b)[46] == 0.5
+    assert pair_direction(high, zeros, 1, a, a)[46] == 0.5  # equal measures: no direction, whatever rule 2 says
     # a side without measures (the LLM backends: None, or NaN) keeps rule 2
     assert pair_direction(high, zeros, 1, None, b)[46] == 1.0
     assert pair_direction(zeros, zeros, 1, np.full(len(MEASURES), np.nan), b)[46] == 0.5
     # the word count is compared on the log scale: 10 vs 20 words is the same step as 100 vs 200
-    assert rule_value(np.array([[10.0, 0.0]]), rules[16])[0] == pytest.approx(np.log(11))
+    ten = np.zeros((1, len(MEASURES)))
+    ten[0, MEASURES.index("words")] = 10
+    assert rule_value(ten, rules[16])[0] == pytest.approx(np.log(11))
+    # a rule with terms is their weighted sum, each on its scale
+    m = np.array([[10.0, 5.0, 1.5, 12.0]])[:, [("words", "grade", "syllables_per_word", "words_per_sentence").index(x)
+                                              for x in MEASURES]]
+    terms = [{"measure": "syllables_per_word", "scale": "linear", "weight": 2.0},
+             {"measure": "words", "scale": "log", "weight": -1.0}]
+    assert rule_value(m, {"terms": terms})[0] == pytest.approx(2.0 * 1.5 - np.log(11))
     # broadcasting: many pairs at once equal the pairs one by one
     rng = np.random.default_rng(3)
     ra, rb = rng.integers(-2, 3, (20, 90)), rng.integers(-2, 3, (20, 90))
@@ -192,13 +200,14 @@ def test_embedding_backend_rates_every_comment_sparsely_with_evidence_and_caches
     e = np.array(df["evidence"].to_list())
     assert r.shape == e.shape == (342, 90) and r.min() >= -2 and r.max() <= 2 and set(np.unique(e)) <= {0, 1, 2}
     assert ((r != 0) == (e > 0)).all()  # no evidence, no intensity
-    # the raw measures pair directions compare: the offline annotator's word count and grade
+    # the raw measures pair directions compare: the offline annotator's word count, grade and its inputs
+    from alignx.directions import MEASURES
     from stages.annotate.measures import raw_measures
 
     texts = pl.concat([pl.read_parquet(f, columns=["id", "body"]) for f in
                        sorted((data_dir / "work/anonymize").glob("out-*/threads/*.parquet"))]).sort("id")
     assert texts["id"].to_list() == df["id"].to_list()
-    stored = df["measures"].struct.unnest().select("words", "grade").to_numpy()
+    stored = df["measures"].struct.unnest().select(MEASURES).to_numpy()
     assert np.array_equal(stored, raw_measures(texts["body"].to_list()))
     assert stored[:, 0].min() >= 1 and 1 < np.median(stored[:, 1]) < 20
     per_comment = (e > 0).sum(axis=1)

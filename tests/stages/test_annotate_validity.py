@@ -48,6 +48,9 @@ def test_validate_annotator_against_the_local_server(tmp_path):
     assert all("relative_rule" not in v for v in test["item_pairs"].values())
     agreement = report["labeller_agreement"]
     assert agreement["items"] == 208 and 0 < agreement["groups"]["all"]["kappa_three_class"] <= 1
+    # complexity (46) directions on all 112 sibling pairs, labelled twice blind: never opposite
+    p46 = agreement["pairs"]["dimensions"]["46"]
+    assert agreement["pairs"]["pairs"] == 112 and p46["kappa_three_class"] >= 0.8 and p46["opposite"] == 0
     assert "labellers a/b kappa" in proc.stdout
 
 
@@ -73,16 +76,19 @@ def test_validate_annotator_offline_on_real_texts(tmp_path, shared_data):
     assert len(rated) + len(test["dimensions_unmeasured"]) + len(test["dimensions_never_rated"]) == 90
     ps = report["p_soups"]
     assert ps["pairs"] == 600 and ps["complexity"]["non_tied_accuracy"] >= 0.8
-    # complexity compared between the two answers (relative rule on the grade, fitted on dev):
-    # far fewer ties than the per-comment rule, which abstains on middling prose
+    # complexity compared between the two answers (relative rule on a readability formula refitted
+    # on dev): far fewer ties than the per-comment rule, which abstains on middling prose
     c = ps["complexity"]
-    assert c["ties"] <= 0.3 and c["pair_accuracy"] >= 0.7 and c["per_comment_rule_accuracy"] <= 0.5
+    assert c["ties"] <= 0.2 and c["pair_accuracy"] >= 0.75 and c["per_comment_rule_accuracy"] <= 0.5
     # on the real sibling pairs of the test split the relative length rule agrees with the labellers
     pd16 = test["pair_directions"]["dimensions"]["16"]
     assert pd16["direction_accuracy"] >= 0.9 and pd16["annotator_directions"] >= 0.8 * pd16["reference_directions"]
-    # and on pairs of test items labelled at different complexity the grade orders most of them
+    # complexity on the same pairs: most of the labellers' directions, rarely against them
+    pd46 = test["pair_directions"]["dimensions"]["46"]
+    assert pd46["reference_directions"] >= 20 and pd46["direction_accuracy"] >= 0.8
+    # and on pairs of test items labelled at different complexity the formula orders most of them
     i46 = test["item_pairs"]["46"]
-    assert i46["labelled_pairs"] > 1000 and i46["relative_rule"]["direction_accuracy"] >= 0.75
+    assert i46["labelled_pairs"] > 1000 and i46["relative_rule"]["direction_accuracy"] >= 0.8
     assert i46["relative_rule"]["direction_coverage"] > i46["per_comment_rule"]["direction_coverage"]
 
 

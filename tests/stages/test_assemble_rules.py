@@ -136,12 +136,15 @@ def test_best_pair_compares_the_raw_measures_of_siblings():
     """Two siblings with no rating evidence on complexity (46) but written at different grades:
     a user whose profile prefers complex statements gets the more complex one as chosen, the
     pair direction saying so (alignx/directions.py rule 3); without measures they tie."""
-    from alignx.directions import MEASURES, relative_rules
+    from alignx.directions import MEASURES, relative_direction, relative_rules
 
-    gap = {r["dimension"]: r["gap"] for r in relative_rules()}[46]
     m = np.zeros((2, len(MEASURES)))
-    m[:, MEASURES.index("words")] = 50
-    m[:, MEASURES.index("grade")] = [8.0, 8.0 + gap + 1]
+    m[:, MEASURES.index("words")] = 50  # same length, the dense one in longer words and sentences
+    m[:, MEASURES.index("syllables_per_word")] = [1.3, 1.9]
+    m[:, MEASURES.index("words_per_sentence")] = [10, 25]
+    m[:, MEASURES.index("grade")] = 0.39 * m[:, MEASURES.index("words_per_sentence")] + \
+        11.8 * m[:, MEASURES.index("syllables_per_word")] - 15.59
+    assert relative_direction(m[1], m[0], {r["dimension"]: r for r in relative_rules()}[46]) == 1.0
     plain, dense = ({**comment(i, {5: 1 if i == "p" else 0}), "measures": x} for i, x in zip("pd", m))
     chosen, rejected, margin = best_pair([plain, dense], prof({46: 1.0}), min_margin=1, gap=1)
     assert (chosen["id"], rejected["id"], margin) == ("d", "p", 1)
@@ -161,7 +164,8 @@ def test_vectorized_best_pair_with_measures_equals_the_pairwise_loop():
         cs = []
         for i in range(k):
             r = np.where(rng.random(N) < 0.08, rng.integers(-2, 3, N), 0)
-            m = np.array([rng.integers(1, 300), rng.uniform(-2, 18)], dtype=np.float32)[:len(MEASURES)]
+            m = np.array([rng.integers(1, 300), rng.uniform(-2, 18), rng.uniform(1, 2.5), rng.uniform(1, 40)],
+                         dtype=np.float32)
             cs.append({"id": f"c{i}", "ratings": r.tolist(), "measures": None if rng.random() < 0.1 else m})
         p = _random_profile(rng)
         p[[14, 16, 46]] = rng.choice([0.0, 0.5, 1.0], 3)
