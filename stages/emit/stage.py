@@ -126,8 +126,9 @@ class Emit(Stage):
     # 5: the last scrub pass adds issue 20's layers (profile links without scheme, addresses with
     #    city/postcode, SSN, IPv6); person names stay anonymize's; 6: the card names the dimensions
     #    the annotator rates but no test item measured
-    # 7: the card says which pair directions compare raw measures (directions rule 3) and how they do
-    version = "7"
+    # 7: the card says which pair directions compare raw measures (directions rule 3) and how they do;
+    # 8: ... and that complexity compares a refitted readability formula
+    version = "8"
     # ingest_reddit and anonymize: their manifests feed the dataset card
     upstream = ("assemble", "cluster", "annotate", "ingest_alignment", "ingest_reddit", "anonymize")
     unit = "examples"
@@ -308,15 +309,16 @@ def relative_lines(ref: dict) -> list[str]:
     tax = load_taxonomy()
     pairs = ref["pair_directions"]["dimensions"]
     lines = ["", f"Pair directions on dimensions {', '.join(measured)} compare "
-             "the two responses' raw measures (word count, Flesch-Kincaid grade; alignx/directions.py, rule 3, gaps "
-             "fitted on the reference set's dev split) instead of their ratings, so two middling responses to the "
-             "same post still get a direction when one is clearly longer or written at a higher grade. On the test "
+             "the two responses' raw measures (word count; for complexity, a readability formula of syllables per "
+             "word, words per sentence and length; alignx/directions.py, rule 3, weights and gaps fitted on the "
+             "reference set's dev split) instead of their ratings, so two middling responses to the same post still "
+             "get a direction when one is clearly longer or written at a more complex level. On the test "
              "split:", "", "| dimension | sibling pairs: agreement (0 / 0.5 / 1); accuracy where both give a direction "
              "(labelled directions) | "
              "item pairs labelled at different levels: accuracy / coverage |", "|---|---|---|"]
     for d, m in measured.items():
         p = pairs.get(d, {})
-        few = p.get("reference_directions", 0) < 5  # e.g. 46: the pair labels predate its guideline
+        few = p.get("reference_directions", 0) < 5  # too few labelled directions for the figure to mean much
         lines.append(f"| {d} {tax[int(d)].description} | {p.get('three_class_agreement')}; {p.get('direction_accuracy')} "
                      f"({p.get('reference_directions', 0)}{': too few labelled to judge' if few else ''}) | "
                      f"{m['direction_accuracy']} / {m['direction_coverage']} |")

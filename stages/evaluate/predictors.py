@@ -179,7 +179,7 @@ class ProfilePredictor:
         self.measures: dict[str, np.ndarray] = {}
 
     def prepare(self, texts: list[str]) -> None:
-        """Rate every text once, in one batch, and take its raw measures (word count, grade), which
+        """Rate every text once, in one batch, and take its raw measures (alignx.directions.MEASURES), which
         pair directions compare on the relative dimensions as the release's assemble does."""
         todo = list(dict.fromkeys(t for t in texts if t not in self.memo))
         if todo:
