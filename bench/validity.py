@@ -72,6 +72,22 @@ def traits_in(text: str) -> int:
     return len(text[len(head):].rstrip(".").split(", ")) if text.startswith(head) else -1
 
 
+def relative_shares(target: np.ndarray) -> dict:
+    """On the target pair directions (n, 90): per relative dimension the share with a direction
+    and, of those, the share towards label_0; and how often complexity (46) and concise /
+    detailed (16) both have one and point the same way (simpler with more concise)."""
+    out = {}
+    for d in (14, 16, 46):
+        directed = target[:, d] != 0.5
+        out[str(d)] = {"directed": round(float(directed.mean()), 3) if len(target) else None,
+                       "towards_label_0": round(float((target[directed, d] == 0).mean()), 3) if directed.any() else None}
+    both = (target[:, 46] != 0.5) & (target[:, 16] != 0.5)
+    out["46_and_16_both_directed"] = round(float(both.mean()), 3) if len(target) else None
+    # 46 label_1 = complex, 16 label_1 = concise: "simpler and more concise" is 46 = 0 with 16 = 1
+    out["46_follows_16_given_both"] = round(float((target[both, 46] != target[both, 16]).mean()), 3) if both.any() else None
+    return out
+
+
 def build_stats(data_dir: Path) -> dict:
     ratings = pl.concat([pl.read_parquet(f, columns=["ratings", "evidence", "status"])
                          for f in sorted((data_dir / "work" / "annotate").glob("out-*/ratings/*.parquet"))])
@@ -95,6 +111,7 @@ def build_stats(data_dir: Path) -> dict:
         "traits_per_demographic_information": pct([traits_in(t) for t in train_all["Demographic Information"]]),
         "share_no_clear_signal": round(float((train_all["Demographic Information"] == NO_SIGNAL).mean()), 3)
         if train_all.height else None,
+        "relative_dimensions_on_target_pairs": relative_shares(target),
         "release": release.name,
     }
 

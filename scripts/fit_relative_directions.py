@@ -27,10 +27,10 @@ reference pairs of one of two kinds:
   per-comment thresholds being fitted on these items; on the test items that rule reached
   0.845.)
 
-Dimensions in ORDERING take the accuracy criterion on either kind of reference (the smallest gap
-whose direction accuracy reaches MIN_DIRECTION_ACCURACY); it is kept when such a gap exists and
-scored by its coverage of the labelled directions. The sibling pairs carry complexity (46)
-directions since 2026-11-28 (two labellers, kappa 0.90).
+The sibling pairs carry complexity (46) directions since 2026-11-28 (two labellers, kappa 0.90),
+so 46 is fitted on them. (On the dev item pairs the accuracy criterion does not bind for the
+refitted formula: its accuracy is above 0.85 at every gap, gap 0 included, so "the smallest gap"
+would be the grid's first value, not a fitted one.)
 
 Per dimension the kept candidate with the best dev score wins; a dimension with none keeps
 rule 2.
@@ -57,18 +57,9 @@ MIN_PAIR_LABELS = 10
 #: Direction accuracy a relative rule fitted on item pairs must reach on dev (the offline
 #: fitter's MIN_SIGN_ACCURACY for per-comment rules).
 MIN_DIRECTION_ACCURACY = 0.85
-#: Dimensions whose pair directions are read as forced choices ("which of the two is the more
-#: complex statement?"): the issue's target for complexity (P-SOUPS student / PhD) counts a tie as a
-#: miss. Their gap is the smallest whose dev direction accuracy reaches MIN_DIRECTION_ACCURACY, on
-#: either kind of reference, not the best three-class agreement: on the dev sibling pairs the
-#: readers saw no clear difference in complexity in 29 of 56, and the agreement criterion gives
-#: gap 0.5, which ties 77.5% of the P-SOUPS pairs (pair accuracy 0.222, 0.985 on those it
-#: separates); the accuracy criterion gives gap 0.05 (dev pair accuracy 0.955). This choice was
-#: made after both P-SOUPS figures were seen (data/validation/README.md).
-ORDERING = (46,)
 #: (dimension, measure, scale, sign): the instruments the issue names for style, verbosity and
 #: complexity. 16 (label_1 concise) and 14 (label_1 superficial) by length, 46 (label_1 prefers
-#: complex statements) by reading grade.
+#: complex statements) by reading grade or by the refitted formula (REFIT_TERMS).
 CANDIDATES = [
     (16, "words", "log", -1),
     (14, "words", "log", -1), (14, "words", "log", 1),
@@ -76,9 +67,9 @@ CANDIDATES = [
     (46, "refit", "terms", 1),
 ]
 #: ``refit`` candidates: a readability formula refitted on the dev items' labelled intensities
-#: (least squares, with an intercept that pair differences cancel): Flesch-Kincaid's form, whose
-#: weights were fitted on American schoolchildren's reading tests, on the inputs it uses
-#: (syllables per word, words per sentence) plus the length. The value is in label units.
+#: (least squares, with an intercept that pair differences cancel): Flesch-Kincaid's form (its
+#: weights were fitted in 1975 on Navy enlisted personnel reading technical manuals) on the
+#: inputs it uses (syllables per word, words per sentence) plus the length. In label units.
 REFIT_TERMS = {46: (("syllables_per_word", "linear"), ("words_per_sentence", "log"), ("words", "log"))}
 GAPS = {"log": np.round(np.arange(0.05, 3.001, 0.05), 2), "linear": np.round(np.arange(0.25, 12.001, 0.25), 2),
         "terms": np.round(np.arange(0.05, 3.001, 0.05), 2)}
@@ -164,7 +155,7 @@ def fit(ref: dict) -> tuple[list[dict], list[dict]]:
         kind = "pairs" if (ref["pairs"]["labels"](d) != 0.5).sum() >= MIN_PAIR_LABELS else "item_pairs"
         r = ref[kind]
         labelled = r["labels"](d)
-        if kind == "pairs" and d not in ORDERING:
+        if kind == "pairs":
             agreement = [scores(directions(r["measures"], {**shape, "sign": sign, "gap": g}), labelled)["agreement"]
                          for g in GAPS[scale]]
             top = [g for g, a in zip(GAPS[scale], agreement) if a == max(agreement)]
@@ -179,10 +170,9 @@ def fit(ref: dict) -> tuple[list[dict], list[dict]]:
                "per_comment_rule": scores(r["old"][:, d], labelled),
                "abstain_agreement": round(float((labelled == 0.5).mean()), 3)}
         old = dev["per_comment_rule"]
-        by_agreement = kind == "pairs" and d not in ORDERING
-        kept = (dev["agreement"] > max(old["agreement"], dev["abstain_agreement"]) if by_agreement
+        kept = (dev["agreement"] > max(old["agreement"], dev["abstain_agreement"]) if kind == "pairs"
                 else bool(accurate))
-        score = dev["agreement"] if by_agreement else dev["direction_coverage"]
+        score = dev["agreement"] if kind == "pairs" else dev["direction_coverage"]
         report.append({**rule, "kept": kept, "dev": dev})
         if kept and (d not in best or score > best[d][1]):
             best[d] = ({**rule, "dev": dev}, score)

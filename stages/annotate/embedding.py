@@ -8,9 +8,11 @@ Instruments (features, shape (n,) each, computed for a batch of texts at once):
   interaction (14);
 - ``compound``, ``neg``, ``pos``: VADER sentiment (vaderSentiment; a lexicon and rule instrument
   validated on social-media text) -> conflict (15) and neighbours when the reference set agrees;
-- ``grade``, ``syllables_per_word``: Flesch-Kincaid grade level, computed vectorized over the
-  batch (polars regex counts of words, vowel groups and sentences; links removed) -> complexity
-  (46), in the AlignX sense of the response's own complexity (P-SOUPS student / PhD);
+- ``grade``, ``syllables_per_word``, ``words_per_sentence``: Flesch-Kincaid grade level and its
+  inputs, computed vectorized over the batch (polars regex counts of letter-only words, vowel
+  groups and sentences; links removed) -> complexity (46), in the AlignX sense of the response's
+  own complexity (P-SOUPS student / PhD); pairs compare a formula refitted on the inputs
+  (alignx/directions.py rule 3);
 - ``lex_<name>``: match counts of the word lists of ``resources/lexicons.toml`` (one per
   interest 47-89, and lists of acts: insults, courtesy, disagreement, fact-checking, ...);
 - ``topic_<d>``: cosine similarity of the comment's static sentence embedding (the configured

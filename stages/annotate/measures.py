@@ -35,7 +35,9 @@ def backend_measures(backend: str, texts: list[str]) -> np.ndarray | None:
 
 
 def measures_version() -> str:
-    """Changes whenever the measures' code changes (this module and the readability it uses)."""
+    """Changes whenever the measures' code or list changes (this module, the readability it uses,
+    MEASURES)."""
     from stages.annotate import embedding
 
-    return "m" + hashlib.sha256(Path(__file__).read_bytes() + Path(embedding.__file__).read_bytes()).hexdigest()[:12]
+    code = Path(__file__).read_bytes() + Path(embedding.__file__).read_bytes() + ",".join(MEASURES).encode()
+    return "m" + hashlib.sha256(code).hexdigest()[:12]

@@ -263,8 +263,8 @@ def rated_matrix(ctx: StageContext) -> tuple[pl.DataFrame, np.ndarray, np.ndarra
     """(id -> row ``_r``, the (n, 90) int16 gated ratings of every ok rating, their (n,
     len(MEASURES)) float32 raw measures, NaN where annotate stored none), read and gated once per
     process: every shard needs about half of them (the top-level comments of every thread its
-    users answered), and decoding the rating lists is what reading them costs. 90 bytes x 2 + 8
-    per rated comment (188 MB a million comments), against texts never held."""
+    users answered), and decoding the rating lists is what reading them costs. 90 bytes x 2 + 4 x
+    len(MEASURES) per rated comment (196 MB a million comments), against texts never held."""
     files = ctx.upstream_files("annotate", "ratings")
     key = _files_key(files)
     if key not in _RATINGS:

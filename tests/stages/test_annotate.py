@@ -75,6 +75,13 @@ def test_relative_directions_compare_the_raw_measures_hand_computed():
     high = zeros.copy()
     high[46] = 2
     assert pair_direction(high, zeros, 1, a, a)[46] == 0.5  # equal measures: no direction, whatever rule 2 says
+    # a difference just inside the gap gives no direction, one just outside does
+    words = MEASURES.index("words")
+    weight = {t["measure"]: t["weight"] for t in rules[46]["terms"]}["words"]  # on log(1 + words)
+    for factor, want in ((0.9, 0.5), (1.1, 1.0)):
+        c = a.copy()
+        c[words] = (1 + a[words]) * np.exp(factor * rules[46]["gap"] / weight) - 1
+        assert pair_direction(zeros, zeros, 1, c, a)[46] == want
     # a side without measures (the LLM backends: None, or NaN) keeps rule 2
     assert pair_direction(high, zeros, 1, None, b)[46] == 1.0
     assert pair_direction(zeros, zeros, 1, np.full(len(MEASURES), np.nan), b)[46] == 0.5

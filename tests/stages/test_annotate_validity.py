@@ -77,15 +77,17 @@ def test_validate_annotator_offline_on_real_texts(tmp_path, shared_data):
     ps = report["p_soups"]
     assert ps["pairs"] == 600 and ps["complexity"]["non_tied_accuracy"] >= 0.8
     # complexity compared between the two answers (relative rule on a readability formula refitted
-    # on dev): far fewer ties than the per-comment rule, which abstains on middling prose
+    # on dev, its gap where the dev readers saw a difference): nearly always right where it speaks,
+    # and it speaks on more pairs than the per-comment rule, which abstains on middling prose
     c = ps["complexity"]
-    assert c["ties"] <= 0.2 and c["pair_accuracy"] >= 0.75 and c["per_comment_rule_accuracy"] <= 0.5
+    assert c["non_tied_accuracy"] >= 0.9 and c["pair_accuracy"] > c["per_comment_rule_accuracy"]
     # on the real sibling pairs of the test split the relative length rule agrees with the labellers
     pd16 = test["pair_directions"]["dimensions"]["16"]
     assert pd16["direction_accuracy"] >= 0.9 and pd16["annotator_directions"] >= 0.8 * pd16["reference_directions"]
     # complexity on the same pairs: most of the labellers' directions, rarely against them
     pd46 = test["pair_directions"]["dimensions"]["46"]
     assert pd46["reference_directions"] >= 20 and pd46["direction_accuracy"] >= 0.8
+    assert pd46["three_class_agreement"] > 1 - pd46["reference_directions"] / test["pairs"]  # beats abstaining
     # and on pairs of test items labelled at different complexity the formula orders most of them
     i46 = test["item_pairs"]["46"]
     assert i46["labelled_pairs"] > 1000 and i46["relative_rule"]["direction_accuracy"] >= 0.8

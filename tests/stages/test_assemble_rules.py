@@ -133,7 +133,7 @@ def test_vectorized_best_pair_equals_the_pairwise_loop():
 
 
 def test_best_pair_compares_the_raw_measures_of_siblings():
-    """Two siblings with no rating evidence on complexity (46) but written at different grades:
+    """Two siblings with no rating evidence on complexity (46) but written at different levels:
     a user whose profile prefers complex statements gets the more complex one as chosen, the
     pair direction saying so (alignx/directions.py rule 3); without measures they tie."""
     from alignx.directions import MEASURES, relative_direction, relative_rules
