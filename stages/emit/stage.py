@@ -312,7 +312,7 @@ def relative_lines(ref: dict) -> list[str]:
              "the two responses' raw measures (word count; for complexity, a readability formula of syllables per "
              "word, words per sentence and length; alignx/directions.py, rule 3, weights and gaps fitted on the "
              "reference set's dev split) instead of their ratings, so two middling responses to the same post still "
-             "get a direction when one is clearly longer or written at a more complex level. On the test "
+             "get a direction when one is longer or written at a more complex level by the fitted gap. On the test "
              "split:", "", "| dimension | sibling pairs: agreement (0 / 0.5 / 1); accuracy where both give a direction "
              "(labelled directions) | "
              "item pairs labelled at different levels: accuracy / coverage |", "|---|---|---|"]
