@@ -58,7 +58,8 @@ from alignx.directions import DEFAULT_MIN_EVIDENCE, MEASURES, gate, higher, pair
 from pipeline.io import stable_hash, write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
-from stages.assemble.demographic import NO_SIGNAL, llm_descriptions, template, traits
+from alignx.persona import traits
+from stages.assemble.demographic import NO_SIGNAL, llm_descriptions, template
 from stages.assemble.decontaminate import benchmark_ngrams, contamination
 from stages.assemble.pairs import CandidateIndex, Split, example_texts, group_filter, leak_counts, remove_leaks
 from alignx.taxonomy import N_DIMENSIONS, profile
@@ -343,7 +344,7 @@ class Assemble(Stage):
     name = "assemble"
     #: 4: evidence-gated directions, at most demographic_max_traits traits; 5: pairs among siblings,
     #: thread-and-user splits, leak removal, decontamination, prompt_ids, community signals;
-    #: 6: Demographic Information names interests only as "Likes" (demographic.INTERESTS);
+    #: 6: Demographic Information names interests only as "Likes" (alignx.persona.INTERESTS);
     #: 7: pair directions compare the raw measures on the relative dimensions (directions rule 3)
     version = "7"
     upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")

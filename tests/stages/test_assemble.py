@@ -11,7 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from stages.assemble.demographic import NO_SIGNAL, traits
+from alignx.persona import traits
+from stages.assemble.demographic import NO_SIGNAL
 
 from conftest import DEMO_ENV as ENV, SAMPLE_REDDIT, alignx, build_demo as build, copy_inputs, examples, split
 

@@ -66,7 +66,8 @@ def test_ranked_order_of_the_others_survives_removing_one_item():
 
 
 def test_traits_are_few_evidenced_and_never_contradict():
-    from stages.assemble.demographic import NO_SIGNAL, template, traits
+    from alignx.persona import traits
+    from stages.assemble.demographic import NO_SIGNAL, template
 
     def direction(values: dict[int, float]) -> np.ndarray:
         return prof(values)
