@@ -1,83 +1,121 @@
 """Leakage audit: does the Demographic Information know more about the target than the history?
 
-A clean release writes DEMO from the history's profile only, so DEMO can state no more of the
-target's own Preference Direction (the golden direction) than the history does. A leaky one
-(what the released AlignX's DEMO 91.44 vs golden 91.36 suggests) writes DEMO from the target.
-Two measurements, both against the golden direction:
+A clean release writes DEMO from the history's directions only, by a documented summary
+(``alignx.persona.traits``: non-neutral dimensions only, interests only as liked, never both
+sides of a contradicting pair, the strongest few). A leaky one (what the released AlignX's DEMO
+91.44 vs golden 91.36 suggests) writes DEMO from the target's own Preference Direction (the
+golden direction). So DEMO is compared with the **history as DEMO**: the history's directions
+summarized by that same rule, at as many traits as the example's DEMO names (a DEMO naming 4
+traits against the history's 4 strongest), and read back from its labels as DEMO is
+(``profile_from_labels``). A DEMO written from the history can then match it but never beat it
+beyond noise; a DEMO written from the target beats it.
+
+Why not the raw history profile (every non-neutral dimension of the UGC and PAIR directions),
+as before: the summary is not a subset of what the raw profile predicts with. It drops noisy
+dimensions (chiefly "dislikes X" interests), so a clean DEMO predicts the target better than
+the raw profile (the clean 2025-03 r/ethereum month: DEMO-only 98.4% against raw history 95.2%,
+a false LEAK); with few traits it can also predict worse, which would hide a leak. Comparing
+with the history as DEMO separates leakage from the summary's own effect. The raw history
+figures stay in the audit's output as context, not as a criterion.
+
+Two measurements over the rows carrying every signal (a release's persona_type "all" rows,
+each target once), both against the golden direction:
 
 * **text recall**: over the golden direction's non-neutral dimensions, the share that the
-  DEMO text names with the same pole, against the same share for the profile of the history's
-  own directions (UGC and PAIR items). No model is involved, so it works at any scale,
-  including a tiny release where every predictor is at 100%.
-* **accuracy**: the profile predictor's DEMO-only accuracy against its golden-direction
-  accuracy, and against its history-only (UGC, PAIR) accuracy.
+  DEMO text names with the same pole, against the same share for the history as DEMO. No
+  model is involved (the released history directions), so it works at any scale, including a
+  tiny release where every predictor is at 100%. It too compares with the history as DEMO
+  (not the raw profile, which names more dimensions than DEMO may and so would let a leaky
+  DEMO capped at a few traits pass): a template DEMO written from the history recalls exactly
+  what the history as DEMO recalls.
+* **accuracy**: the profile predictor's accuracy with DEMO alone as the profile, with the
+  history as DEMO and with the golden direction, on the same rows (paired).
 
-The audit flags a leak when DEMO's recall exceeds the history's by more than the margin, or
-when DEMO-only accuracy comes within the margin of golden while beating the history personas
-by more than the margin. Files without a golden direction (benchmarks) are "not applicable".
+The audit flags a leak when DEMO's recall exceeds the history-as-DEMO's by more than the
+margin, or when DEMO-only accuracy comes within the margin of golden while beating the history
+as DEMO by more than the margin. Files without a golden direction (benchmarks) are "not
+applicable". A DEMO whose text names no pole label (an LLM's free wording) reads as no traits,
+so the audit cannot see through it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from alignx.taxonomy import profile
-from stages.evaluate.predictors import DEMO, PAIR, UGC, profile_from_labels
+from alignx.persona import traits
+from alignx.taxonomy import NEUTRAL, profile
+from stages.evaluate.predictors import ProfilePredictor, demo_text, profile_from_labels
 
 LEAK, CLEAR, NOT_APPLICABLE = "LEAK", "clear", "not applicable"
 
 
-def history_profile(e: dict) -> np.ndarray | None:
-    """Profile (90,) of the history's released directions, or None when it has none."""
-    dirs = [x["Preference Direction"] for x in (e.get(UGC) or []) + (e.get(PAIR) or [])
-            if x.get("Preference Direction") is not None]
-    return profile(np.asarray(dirs, dtype=float)) if dirs else None
+def history_as_demo(demo: np.ndarray, history_directions: list[np.ndarray]) -> np.ndarray:
+    """Profile (90,) of the history summarized by DEMO's documented rule (``traits``) at as many
+    traits as ``demo`` (the example's DEMO read back, (90,)) names, read back from its labels."""
+    return profile_from_labels(traits(history_directions, int((demo != NEUTRAL).sum())))
 
 
 def recall_of_golden(prof: np.ndarray, golden: np.ndarray) -> float | None:
     """Share of golden's non-neutral dimensions that ``prof`` holds on the same pole (None: none)."""
-    strong = golden != 0.5
+    strong = golden != NEUTRAL
     return float((prof[strong] == golden[strong]).mean()) if strong.any() else None
 
 
-def text_recall(examples: list[dict]) -> tuple[float, float, int]:
-    """(DEMO recall, history recall, n examples) averaged over examples that have both signals."""
-    demo, hist = [], []
-    for e in examples:
-        golden, h = e.get("Preference Direction"), history_profile(e)
-        if golden is None or h is None or not e.get(DEMO):
-            continue
-        golden = np.asarray(golden, dtype=float)
-        d, r = recall_of_golden(profile_from_labels(e[DEMO]), golden), recall_of_golden(h, golden)
-        if d is not None:
-            demo.append(d)
-            hist.append(r)
-    return (float(np.mean(demo)) if demo else float("nan"), float(np.mean(hist)) if hist else float("nan"),
-            len(demo))
+def personas(e: dict, predictor: ProfilePredictor) -> dict[str, np.ndarray | None]:
+    """The profiles (each (90,)) the audit compares for one example: golden, demo, history as
+    DEMO, and the raw history (None where the example has no history directions)."""
+    dirs = predictor.history_directions(e)
+    demo = profile_from_labels(demo_text(e))
+    return {"golden": np.asarray(e["Preference Direction"], dtype=float), "demo": demo,
+            "history_as_demo": history_as_demo(demo, dirs) if dirs else None,
+            "history": profile(np.stack(dirs)) if dirs else None}
 
 
-def audit(examples: list[dict], accuracy: dict[str, float], margin: float) -> dict:
+def text_recall(profiles: list[dict]) -> dict[str, float | int]:
+    """Mean recall of the golden direction by DEMO, the history as DEMO and the raw history, over
+    the examples with history directions and a golden direction that is not all neutral."""
+    rows = [(recall_of_golden(p["demo"], p["golden"]), p) for p in profiles if p["history"] is not None]
+    rows = [(d, p) for d, p in rows if d is not None]
+    mean = (lambda xs: float(np.mean(xs)) if xs else float("nan"))
+    return {"demo": mean([d for d, _ in rows]),
+            "history_as_demo": mean([recall_of_golden(p["history_as_demo"], p["golden"]) for _, p in rows]),
+            "history": mean([recall_of_golden(p["history"], p["golden"]) for _, p in rows]), "n": len(rows)}
+
+
+def accuracy(examples: list[dict], profiles: list[dict], predictor: ProfilePredictor) -> dict[str, float]:
+    """The profile predictor's accuracy per persona (golden, demo, history_as_demo, history) on
+    the same examples; a missing history is the neutral profile (every target a miss)."""
+    neutral = np.full(len(profiles[0]["golden"]), NEUTRAL)
+    return {k: float((predictor.scores_with(examples, [p[k] if p[k] is not None else neutral
+                                                       for p in profiles]) > 0).mean())
+            for k in ("golden", "demo", "history_as_demo", "history")}
+
+
+def audit(examples: list[dict], predictor: ProfilePredictor, margin: float) -> dict:
     """The audit's verdict and figures.
 
     ``examples``: rows carrying every signal (a release's persona_type "all" rows, or a
-    benchmark's rows); ``accuracy``: the profile predictor's accuracy per persona type
-    (ugc, pair, demo, golden; any may be missing)."""
-    if not examples or all(e.get("Preference Direction") is None for e in examples):
+    benchmark's rows); ``predictor``: the profile predictor with the annotator that built the
+    pairs (it rates the targets' responses, and any history item without a direction)."""
+    examples = [e for e in examples if e.get("Preference Direction") is not None]
+    if not examples:
         return {"status": NOT_APPLICABLE, "reason": "no golden direction (Preference Direction) in these examples",
                 "margin": margin}
-    demo_recall, history_recall, n = text_recall(examples)
-    out = {"margin": margin, "demo_text_recall": round(demo_recall, 4), "history_recall": round(history_recall, 4),
-           "recall_examples": n, "profile_accuracy": {k: round(v, 4) for k, v in accuracy.items()}}
+    profiles = [personas(e, predictor) for e in examples]
+    recall, acc = text_recall(profiles), accuracy(examples, profiles, predictor)
+    out = {"margin": margin, "demo_text_recall": round(recall["demo"], 4),
+           "history_as_demo_recall": round(recall["history_as_demo"], 4), "history_recall": round(recall["history"], 4),
+           "recall_examples": recall["n"], "accuracy_examples": len(examples),
+           "profile_accuracy": {k: round(v, 4) for k, v in acc.items()}}
     reasons = []
-    if n and demo_recall > history_recall + margin:
-        reasons.append(f"the DEMO text names {100 * demo_recall:.1f}% of the target's own direction, the history "
-                       f"only {100 * history_recall:.1f}% (margin {100 * margin:.1f} points)")
-    demo, golden = accuracy.get("demo"), accuracy.get("golden")
-    history = [accuracy[p] for p in ("ugc", "pair") if p in accuracy]
-    if (demo is not None and golden is not None and demo >= golden - margin
-            and history and demo > max(history) + margin):
-        reasons.append(f"DEMO-only accuracy {100 * demo:.1f}% is within {100 * margin:.1f} points of the golden "
-                       f"direction's {100 * golden:.1f}% and beats the history's {100 * max(history):.1f}%")
+    if recall["n"] and recall["demo"] > recall["history_as_demo"] + margin:
+        reasons.append(f"the DEMO text names {100 * recall['demo']:.1f}% of the target's own direction, the history "
+                       f"summarized the same way only {100 * recall['history_as_demo']:.1f}% "
+                       f"(margin {100 * margin:.1f} points)")
+    if acc["demo"] >= acc["golden"] - margin and acc["demo"] > acc["history_as_demo"] + margin:
+        reasons.append(f"DEMO-only accuracy {100 * acc['demo']:.1f}% is within {100 * margin:.1f} points of the "
+                       f"golden direction's {100 * acc['golden']:.1f}% and beats the history summarized the same "
+                       f"way ({100 * acc['history_as_demo']:.1f}%)")
     out["status"] = LEAK if reasons else CLEAR
     out["reasons"] = reasons
     return out
@@ -87,11 +125,12 @@ def summary(result: dict) -> str:
     """One line for the report and the log."""
     if result["status"] == NOT_APPLICABLE:
         return f"Leakage audit: not applicable ({result['reason']})."
-    acc = result.get("profile_accuracy", {})
-    figures = (f"DEMO text recall of the target's direction {100 * result['demo_text_recall']:.1f}% vs history "
-               f"{100 * result['history_recall']:.1f}% (n={result['recall_examples']}); profile DEMO-only accuracy "
-               + (f"{100 * acc['demo']:.1f}%" if "demo" in acc else "-") + " vs golden "
-               + (f"{100 * acc['golden']:.1f}%" if "golden" in acc else "-") + f"; margin {100 * result['margin']:.1f} points")
+    acc = result["profile_accuracy"]
+    figures = (f"DEMO text recall of the target's direction {100 * result['demo_text_recall']:.1f}% vs history as "
+               f"DEMO {100 * result['history_as_demo_recall']:.1f}% (raw history {100 * result['history_recall']:.1f}%, "
+               f"n={result['recall_examples']}); profile accuracy DEMO-only {100 * acc['demo']:.1f}% vs history as "
+               f"DEMO {100 * acc['history_as_demo']:.1f}% (raw history {100 * acc['history']:.1f}%), golden "
+               f"{100 * acc['golden']:.1f}% (n={result['accuracy_examples']}); margin {100 * result['margin']:.1f} points")
     if result["status"] == LEAK:
         return "LEAKAGE: the Demographic Information reveals the label: " + "; ".join(result["reasons"]) + f". ({figures})"
     return f"Leakage audit: clear. {figures}."

@@ -198,9 +198,9 @@ class ProfilePredictor:
         mr = np.stack([self.measures[t] for t in rejected]) if rejected else None
         return pair_direction(rc, rr, measures_chosen=mc, measures_rejected=mr)
 
-    def history_profile(self, e: dict, persona: str) -> np.ndarray:
-        if persona == "golden":
-            return np.asarray(e["Preference Direction"], dtype=float)
+    def history_directions(self, e: dict, persona: str = "all") -> list[np.ndarray]:
+        """The directions (each (90,)) of the example's history items that ``persona`` reads (UGC
+        for ugc, PAIR for pair, both for all): the released ones, or re-rated when an item lacks one."""
         dirs = []
         if persona in ("ugc", "all"):
             items = e.get(UGC) or []
@@ -216,16 +216,26 @@ class ProfilePredictor:
                 dirs += given
             elif items:
                 dirs += list(self._pair_directions([i["chosen"] for i in items], [i["rejected"] for i in items]))
+        return dirs
+
+    def history_profile(self, e: dict, persona: str) -> np.ndarray:
+        if persona == "golden":
+            return np.asarray(e["Preference Direction"], dtype=float)
+        dirs = self.history_directions(e, persona)
         if persona in ("demo",) or (persona == "all" and not dirs):
             return profile_from_labels(demo_text(e))
         return profile(np.stack(dirs)) if dirs else np.full(N_DIMENSIONS, 0.5)
 
     def scores(self, examples, persona):
-        self.prepare(all_texts(examples))
+        self.prepare(all_texts(examples))  # one batch for every text the profiles may re-rate
+        return self.scores_with(examples, [self.history_profile(e, persona) for e in examples])
+
+    def scores_with(self, examples: list[dict], profiles: list[np.ndarray]) -> np.ndarray:
+        """(n,) scores of the examples' targets against the given profiles (each (90,)): the
+        target's dimensions that agree with the profile's non-neutral poles minus those that oppose."""
         directions = self._pair_directions([e["chosen"] for e in examples], [e["rejected"] for e in examples])
         out = np.zeros(len(examples))
-        for i, e in enumerate(examples):
-            prof = self.history_profile(e, persona)
+        for i, prof in enumerate(profiles):
             d = directions[i]
             strong = prof != 0.5
             out[i] = float(((d == prof) & strong).sum()) - float(((d == 1 - prof) & strong).sum())

@@ -152,12 +152,7 @@ def build_report(name: str, examples: list[dict], predictors: list, audit_predic
     """Evaluate and assemble ``report.json``'s content."""
     cells = evaluate(examples, predictors, resamples, seed)
     full = rows_for(examples, "all")
-    profile_acc = {c.persona: c.accuracy for c in cells if c.predictor == "profile"}
-    if not profile_acc and audit_predictor is not None and any(e.get("Preference Direction") is not None
-                                                               for e in examples):
-        extra = evaluate(examples, [audit_predictor], resamples, seed, ["ugc", "pair", "demo", "golden"])
-        profile_acc = {c.persona: c.accuracy for c in extra}
-    audit = leakage.audit(full, profile_acc, margin)
+    audit = leakage.audit(full, audit_predictor, margin)
     report = {
         "dataset": name, "examples": len(examples), "distinct_items": int(len(np.unique(item_ids(full)))) if full else 0,
         "results": [{**c.to_json(), "label": label(c.predictor, benchmark)} for c in cells],

@@ -145,7 +145,9 @@ class Predictors:
 class Evaluate(Stage):
     name = "evaluate"
     #: 4: the profile predictors' pair directions compare raw measures on 14/16/46, as assemble's do
-    version = "4"
+    #: 5: the leakage audit compares DEMO with the history summarized by DEMO's own rule
+    #: (alignx.persona.traits), not the raw history profile
+    version = "5"
     upstream = ("emit",)
     reads = ("annotate",)  # the annotator the profile predictor re-rates responses with
     input_keys = ("evaluate.benchmarks",)
