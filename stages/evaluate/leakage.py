@@ -10,13 +10,17 @@ traits against the history's 4 strongest), and read back from its labels as DEMO
 (``profile_from_labels``). A DEMO written from the history can then match it but never beat it
 beyond noise; a DEMO written from the target beats it.
 
-Why not the raw history profile (every non-neutral dimension of the UGC and PAIR directions),
-as before: the summary is not a subset of what the raw profile predicts with. It drops noisy
-dimensions (chiefly "dislikes X" interests), so a clean DEMO predicts the target better than
-the raw profile (the clean 2025-03 r/ethereum month: DEMO-only 98.4% against raw history 95.2%,
-a false LEAK); with few traits it can also predict worse, which would hide a leak. Comparing
-with the history as DEMO separates leakage from the summary's own effect. The raw history
-figures stay in the audit's output as context, not as a criterion.
+Why not the raw history personas, as before (the profile of the UGC directions, and that of
+the PAIR directions): DEMO summarizes both halves together, and by a rule that keeps only some
+dimensions. Against each half alone a clean DEMO wins by construction: on the clean 2025-03
+r/ethereum month, DEMO-only 98.4% against UGC 95.2% and PAIR 84.1%, a false LEAK. Against the
+raw profile of both halves the summary's own effect still decides: it names fewer dimensions
+(no "dislikes X" interests, never both sides of a contradiction, at most 12), which moves
+accuracy either way. On the same month with DEMO rendered from each target's own direction
+(a real leak), the raw history scores 98.4% and would hide it (DEMO 100%), while the history
+summarized at the leaky DEMO's number of traits scores 92.1%. So the history as DEMO replaces
+the raw personas in both criteria; the raw history (UGC and PAIR together) stays in the
+audit's output as context.
 
 Two measurements over the rows carrying every signal (a release's persona_type "all" rows,
 each target once), both against the golden direction:
@@ -24,10 +28,12 @@ each target once), both against the golden direction:
 * **text recall**: over the golden direction's non-neutral dimensions, the share that the
   DEMO text names with the same pole, against the same share for the history as DEMO. No
   model is involved (the released history directions), so it works at any scale, including a
-  tiny release where every predictor is at 100%. It too compares with the history as DEMO
-  (not the raw profile, which names more dimensions than DEMO may and so would let a leaky
-  DEMO capped at a few traits pass): a template DEMO written from the history recalls exactly
-  what the history as DEMO recalls.
+  tiny release where every predictor is at 100%. It too compares with the history as DEMO,
+  not the raw profile, for the same reason: a template DEMO written from the history recalls
+  exactly what the history as DEMO recalls (the clean month: 69.0% both), while the raw
+  profile names every non-neutral dimension and recalls more (72.5%), a slack a leak could hide
+  in. On that month a DEMO written from each target's direction by the same rule recalls 84.5%:
+  30 points over the history as DEMO (53.9%), 12 over the raw profile.
 * **accuracy**: the profile predictor's accuracy with DEMO alone as the profile, with the
   history as DEMO and with the golden direction, on the same rows (paired).
 
