@@ -100,7 +100,7 @@ def measure(data_dir: Path, built_from: str) -> dict:
         report = predictors.report(name, examples, reports / name, benchmark=benchmark, config=config)
         out["datasets"][name] = {k: report[k] for k in ("examples", "distinct_items", "results", "persona_gain",
                                                          "chosen_longer_share", "shortcut_flags")}
-        out["datasets"][name]["leakage"] = report["leakage"]["status"]
+        out["datasets"][name]["leakage"] = report["leakage"]
     return out
 
 

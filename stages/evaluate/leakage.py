@@ -39,7 +39,10 @@ each target once), both against the golden direction:
 
 The audit flags a leak when DEMO's recall exceeds the history-as-DEMO's by more than the
 margin, or when DEMO-only accuracy comes within the margin of golden while beating the history
-as DEMO by more than the margin. Files without a golden direction (benchmarks) are "not
+as DEMO by more than the margin, or when, on the rows whose DEMO differs from the history as DEMO
+(none, for the release's template DEMO), DEMO's recall exceeds the history-as-DEMO's there by
+more than the margin: a partial leak, the target's direction summarized with the history, changes
+a few rows, too few to move the means. Files without a golden direction (benchmarks) are "not
 applicable". A DEMO whose text names no pole label (an LLM's free wording) reads as no traits,
 so the audit cannot see through it.
 """
@@ -109,11 +112,24 @@ def audit(examples: list[dict], predictor: ProfilePredictor, margin: float) -> d
                 "margin": margin}
     profiles = [personas(e, predictor) for e in examples]
     recall, acc = text_recall(profiles), accuracy(examples, profiles, predictor)
-    out = {"margin": margin, "demo_text_recall": round(recall["demo"], 4),
-           "history_as_demo_recall": round(recall["history_as_demo"], 4), "history_recall": round(recall["history"], 4),
+    # A DEMO written by the documented template from the history IS the history as DEMO, row by
+    # row; a row where it is not was written from something else. On those rows alone a partial
+    # leak (the target's direction among what was summarized) shows as DEMO recalling more of the
+    # target than the history as DEMO does, too little to move the means over all rows.
+    differs = text_recall([p for p in profiles if p["history_as_demo"] is not None
+                           and not np.array_equal(p["demo"], p["history_as_demo"])])
+    out = {"margin": margin, "demo_text_recall": _round(recall["demo"]),
+           "history_as_demo_recall": _round(recall["history_as_demo"]), "history_recall": _round(recall["history"]),
            "recall_examples": recall["n"], "accuracy_examples": len(examples),
-           "profile_accuracy": {k: round(v, 4) for k, v in acc.items()}}
+           "profile_accuracy": {k: round(v, 4) for k, v in acc.items()},
+           "rows_demo_differs": differs["n"],
+           "differing_rows_recall": {"demo": _round(differs["demo"]),
+                                     "history_as_demo": _round(differs["history_as_demo"])}}
     reasons = []
+    if differs["n"] and differs["demo"] > differs["history_as_demo"] + margin:
+        reasons.append(f"on the {differs['n']} rows whose DEMO is not the history summarized by its documented rule, "
+                       f"DEMO names {100 * differs['demo']:.1f}% of the target's own direction, the history summarized "
+                       f"the same way {100 * differs['history_as_demo']:.1f}%")
     if recall["n"] and recall["demo"] > recall["history_as_demo"] + margin:
         reasons.append(f"the DEMO text names {100 * recall['demo']:.1f}% of the target's own direction, the history "
                        f"summarized the same way only {100 * recall['history_as_demo']:.1f}% "
@@ -127,14 +143,24 @@ def audit(examples: list[dict], predictor: ProfilePredictor, margin: float) -> d
     return out
 
 
+def _round(x: float) -> float | None:
+    """4 places, None for NaN (no example to average; JSON has no NaN)."""
+    return None if x != x else round(x, 4)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
 def summary(result: dict) -> str:
     """One line for the report and the log."""
     if result["status"] == NOT_APPLICABLE:
         return f"Leakage audit: not applicable ({result['reason']})."
     acc = result["profile_accuracy"]
-    figures = (f"DEMO text recall of the target's direction {100 * result['demo_text_recall']:.1f}% vs history as "
-               f"DEMO {100 * result['history_as_demo_recall']:.1f}% (raw history {100 * result['history_recall']:.1f}%, "
-               f"n={result['recall_examples']}); profile accuracy DEMO-only {100 * acc['demo']:.1f}% vs history as "
+    figures = (f"DEMO text recall of the target's direction {_pct(result['demo_text_recall'])} vs history as "
+               f"DEMO {_pct(result['history_as_demo_recall'])} (raw history {_pct(result['history_recall'])}, "
+               f"n={result['recall_examples']}); rows whose DEMO is not the history as DEMO: "
+               f"{result['rows_demo_differs']}; profile accuracy DEMO-only {100 * acc['demo']:.1f}% vs history as "
                f"DEMO {100 * acc['history_as_demo']:.1f}% (raw history {100 * acc['history']:.1f}%), golden "
                f"{100 * acc['golden']:.1f}% (n={result['accuracy_examples']}); margin {100 * result['margin']:.1f} points")
     if result["status"] == LEAK:

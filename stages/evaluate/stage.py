@@ -146,8 +146,9 @@ class Evaluate(Stage):
     name = "evaluate"
     #: 4: the profile predictors' pair directions compare raw measures on 14/16/46, as assemble's do
     #: 5: the leakage audit compares DEMO with the history summarized by DEMO's own rule
-    #: (alignx.persona.traits), not the raw history profile
-    version = "5"
+    #: (alignx.persona.traits), not the raw history profile; 6: and flags rows whose DEMO is not that
+    #: summary when, on them, DEMO recalls more of the target (a partial leak)
+    version = "6"
     upstream = ("emit",)
     reads = ("annotate",)  # the annotator the profile predictor re-rates responses with
     input_keys = ("evaluate.benchmarks",)

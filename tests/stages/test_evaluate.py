@@ -221,7 +221,7 @@ def test_a_demo_summarizing_the_history_is_clear_where_the_old_criterion_cried_l
     leak = report["leakage"]
     assert leak["status"] == "clear", leak
     assert leak["profile_accuracy"]["demo"] == leak["profile_accuracy"]["history_as_demo"] == acc["demo"]
-    assert leak["demo_text_recall"] == leak["history_as_demo_recall"]
+    assert leak["demo_text_recall"] == leak["history_as_demo_recall"] and leak["rows_demo_differs"] == 0
     # the same rows with DEMO written from the target instead: flagged
     leaky = tmp_path / "leaky.parquet"
     pl.DataFrame([{**r, "Demographic Information": render_profile(np.asarray(r["Preference Direction"]))}
@@ -232,6 +232,23 @@ def test_a_demo_summarizing_the_history_is_clear_where_the_old_criterion_cried_l
     assert leak["history_as_demo_recall"] < 1.0 - margin
     # and by accuracy: the history summarized at the leaky DEMO's number of traits predicts less
     assert leak["profile_accuracy"]["demo"] > leak["profile_accuracy"]["history_as_demo"] + margin
+    # a partial leak: the target's own direction summarized as one more history item, by the same
+    # rule; only some rows' DEMO changes, and those rows give it away
+    from alignx.persona import traits
+    from stages.assemble.demographic import template
+
+    def history(r):
+        return [np.asarray(x["Preference Direction"], dtype=float)
+                for x in r["User-Generated Content"] + r["Pair-wise Comparative Feedback"]]
+
+    partial = tmp_path / "partial.parquet"
+    with_target = [history(r) + [np.asarray(r["Preference Direction"], dtype=float)] for r in rows]
+    pl.DataFrame([{**r, "Demographic Information": template(traits(h, 12))}
+                  for r, h in zip(rows, with_target)]).write_parquet(partial)
+    alignx("evaluate", str(partial), "--predictors", "profile", "--out", str(tmp_path / "out"), data_dir=d)
+    leak = json.loads((tmp_path / "out/partial/report.json").read_text())["leakage"]
+    assert 0 < leak["rows_demo_differs"] < len(rows) and leak["status"] == "LEAK", leak
+    assert leak["differing_rows_recall"]["demo"] > leak["differing_rows_recall"]["history_as_demo"] + margin
 
 
 def test_the_clean_test_split_passes_the_same_audit(release, tmp_path):
