@@ -16,8 +16,8 @@ dimensions. Against each half alone a clean DEMO wins by construction: on the cl
 r/ethereum month, DEMO-only 98.4% against UGC 95.2% and PAIR 84.1%, a false LEAK. Against the
 raw profile of both halves the summary's own effect still decides: it names fewer dimensions
 (no "dislikes X" interests, never both sides of a contradiction, at most 12), which moves
-accuracy either way. On the same month with DEMO rendered from each target's own direction
-(a real leak), the raw history scores 98.4% and would hide it (DEMO 100%), while the history
+accuracy either way. On the same month with DEMO rendered from each target's whole direction
+(every non-neutral dimension: a real leak), the raw history scores 98.4% and would hide it (DEMO 100%), while the history
 summarized at the leaky DEMO's number of traits scores 92.1%. So the history as DEMO replaces
 the raw personas in both criteria; the raw history (UGC and PAIR together) stays in the
 audit's output as context.
@@ -32,7 +32,8 @@ each target once), both against the golden direction:
   not the raw profile, for the same reason: a template DEMO written from the history recalls
   exactly what the history as DEMO recalls (the clean month: 69.0% both), while the raw
   profile names every non-neutral dimension and recalls more (72.5%), a slack a leak could hide
-  in. On that month a DEMO written from each target's direction by the same rule recalls 84.5%:
+  in. On that month a DEMO written from each target's direction by the same trait rule (12
+  traits, as from a history) recalls 84.5%:
   30 points over the history as DEMO (53.9%), 12 over the raw profile.
 * **accuracy**: the profile predictor's accuracy with DEMO alone as the profile, with the
   history as DEMO and with the golden direction, on the same rows (paired).
