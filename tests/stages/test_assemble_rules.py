@@ -165,8 +165,9 @@ def test_vectorized_best_pair_with_measures_equals_the_pairwise_loop():
         cs = []
         for i in range(k):
             r = np.where(rng.random(N) < 0.08, rng.integers(-2, 3, N), 0)
-            m = np.array([rng.integers(1, 300), rng.uniform(-2, 18), rng.uniform(1, 2.5), rng.uniform(1, 40)],
-                         dtype=np.float32)
+            draw = {"words": rng.integers(1, 300), "grade": rng.uniform(-2, 18),
+                    "syllables_per_word": rng.uniform(1, 2.5), "words_per_sentence": rng.uniform(1, 40)}
+            m = np.array([draw[name] for name in MEASURES], dtype=np.float32)
             cs.append({"id": f"c{i}", "ratings": r.tolist(), "measures": None if rng.random() < 0.1 else m})
         p = _random_profile(rng)
         p[[14, 16, 46]] = rng.choice([0.0, 0.5, 1.0], 3)
