@@ -19,9 +19,9 @@ Rules, version ``RULES_VERSION``:
    instead of the two gated intensities: with x = the rule's value (``rule_value``: its measure,
    ``log`` scale = log(1 + x); or a weighted sum of ``terms``, each a measure on its scale) and s
    its sign, 1 where s * (x_chosen - x_rejected) >= the rule's gap, 0 where
-   s * (x_rejected - x_chosen) >= gap, 0.5 otherwise. The per-comment rule abstains on middling text (ordinary prose is
-   neither simple nor complex), so two middling responses tied although one is plainly the
-   more complex of the two; the issue asks style, verbosity and complexity to be measured
+   s * (x_rejected - x_chosen) >= gap, 0.5 otherwise. The per-comment rule abstains on middling
+   text (ordinary prose is neither simple nor complex), so two middling responses tied although
+   one is plainly the more complex of the two; the issue asks style, verbosity and complexity to be measured
    relative to the other responses to the same post. Where either side has no measures (the
    LLM backends) rule 2 applies. The rules and gaps are fitted on the reference set's **dev**
    split only (scripts/fit_relative_directions.py; never on test, never on P-SOUPS).

@@ -105,15 +105,18 @@ def dev_references() -> dict[str, dict]:
     m, g = raw_measures(texts), old_rule_ratings(texts)
     i, j = np.triu_indices(len(items), 1)
 
+    def intensity(d: int) -> np.ndarray:
+        """(n_items,) the labelled intensity of each dev item on ``d`` (0 = no evidence)."""
+        return np.array([labels[it["id"]]["labels"].get(str(d), {}).get("intensity", 0) for it in items],
+                        dtype=np.float64)
+
     def item_labels(d: int) -> np.ndarray:
-        x = np.array([labels[it["id"]]["labels"].get(str(d), {}).get("intensity", 0) for it in items])
-        diff = x[i] - x[j]
+        diff = intensity(d)[i] - intensity(d)[j]
         return np.where(diff > 0, 1.0, np.where(diff < 0, 0.0, 0.5))
 
     ref["item_pairs"] = {"n": len(i), "measures": np.stack([m[i], m[j]], axis=1), "old": pair_direction(g[i], g[j]),
                          "labels": item_labels}
-    ref["items"] = {"measures": m, "intensity": lambda d: np.array(
-        [labels[it["id"]]["labels"].get(str(d), {}).get("intensity", 0) for it in items], dtype=np.float64)}
+    ref["items"] = {"measures": m, "intensity": intensity}
     return ref
 
 
@@ -159,7 +162,7 @@ def fit(ref: dict) -> tuple[list[dict], list[dict]]:
             agreement = [scores(directions(r["measures"], {**shape, "sign": sign, "gap": g}), labelled)["agreement"]
                          for g in GAPS[scale]]
             top = [g for g, a in zip(GAPS[scale], agreement) if a == max(agreement)]
-            gap = top[len(top) // 2] if top else None
+            gap = top[len(top) // 2]
         else:
             accurate = [g for g in GAPS[scale]
                         if direction_accuracy(directions(r["measures"], {**shape, "sign": sign, "gap": g}),
@@ -182,8 +185,8 @@ def fit(ref: dict) -> tuple[list[dict], list[dict]]:
 def main() -> None:
     rules, report = fit(dev_references())
     for r in report:
-        print(f"{r['dimension']:>2} {r.get('measure', 'refit'):>5} {r.get('scale', 'terms'):>6} sign {r['sign']:+d} gap {r['gap']:<5} "
-              f"kept={r['kept']!s:<5} {json.dumps(r['dev'])}")
+        print(f"{r['dimension']:>2} {r.get('measure', 'refit'):>5} {r.get('scale', 'terms'):>6} sign {r['sign']:+d} "
+              f"gap {r['gap']:<5} kept={r['kept']!s:<5} {json.dumps(r['dev'])}")
     RELATIVE_FILE.write_text(json.dumps({
         "fitted_on": "data/validation dev split, labels_a.jsonl (scripts/fit_relative_directions.py)",
         "measures": list(MEASURES), "rules": rules, "candidates": report}, indent=1) + "\n")

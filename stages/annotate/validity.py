@@ -165,14 +165,23 @@ def labeller_agreement(ref: dict) -> dict:
             per_dim[str(d)] = {"kappa_three_class": cohen_kappa(classes(a[:, d]), classes(b[:, d])),
                                "cells_a": int((a[:, d] != 0).sum()), "cells_b": int((b[:, d] != 0).sum())}
     out["dimensions"] = per_dim
-    pair_ids = [p["id"] for p in ref["pairs"] if p["id"] in ref["labels"]["labels_b"] and p["id"] in ref["labels"]["labels_a"]]
-    pa = np.stack([direction_vector(ref["labels"]["labels_a"][i]["direction"]) for i in pair_ids]) if pair_ids else None
-    pb = np.stack([direction_vector(ref["labels"]["labels_b"][i]["direction"]) for i in pair_ids]) if pair_ids else None
-    out["pairs"] = {"pairs": len(pair_ids), "dimensions": {str(d): {
-        "kappa_three_class": cohen_kappa(pa[:, d], pb[:, d]),
-        "directions_a": int((pa[:, d] != 0.5).sum()), "directions_b": int((pb[:, d] != 0.5).sum()),
-        "opposite": int(((pa[:, d] - pb[:, d]) ** 2 == 1).sum())} for d in PAIR_DOUBLE_LABELLED} if pair_ids else {}}
+    out["pairs"] = pair_agreement(ref)
     return out
+
+
+def pair_agreement(ref: dict) -> dict:
+    """On the sibling pairs both labellers labelled: per dimension of PAIR_DOUBLE_LABELLED, the
+    three-class kappa of their directions, how many each gave, and how many point opposite ways."""
+    la, lb = ref["labels"]["labels_a"], ref["labels"]["labels_b"]
+    ids = [p["id"] for p in ref["pairs"] if p["id"] in la and p["id"] in lb]
+    if not ids:
+        return {"pairs": 0, "dimensions": {}}
+    a = np.stack([direction_vector(la[i]["direction"]) for i in ids])
+    b = np.stack([direction_vector(lb[i]["direction"]) for i in ids])
+    return {"pairs": len(ids), "dimensions": {str(d): {
+        "kappa_three_class": cohen_kappa(a[:, d], b[:, d]),
+        "directions_a": int((a[:, d] != 0.5).sum()), "directions_b": int((b[:, d] != 0.5).sum()),
+        "opposite": int((np.abs(a[:, d] - b[:, d]) == 1).sum())} for d in PAIR_DOUBLE_LABELLED}}
 
 
 # -- rating with the configured annotator ---------------------------------------------------------
@@ -240,8 +249,7 @@ def reference_validity(p: dict, data_dir: Path, ref: dict) -> dict:
     pb = [Item(x["id"] + "-b", context(x["context"], x["prompt"]), x["b"]) for x in pairs]
     ra, ea = rate(p, data_dir, pa)
     rb, eb = rate(p, data_dir, pb)
-    ours = pair_direction(gate(ra, ea), gate(rb, eb), measures_chosen=backend_measures(p["backend"], [x["a"] for x in pairs]),
-                          measures_rejected=backend_measures(p["backend"], [x["b"] for x in pairs]))
+    ours = measured_pair_direction(p, gate(ra, ea), gate(rb, eb), [x["a"] for x in pairs], [x["b"] for x in pairs])
     ours = ours.reshape(len(pairs), N_DIMENSIONS)
     theirs = np.stack([direction_vector(labels_a[x["id"]]["direction"]) for x in pairs])
     both = (ours != 0.5) & (theirs != 0.5)
@@ -276,6 +284,14 @@ def reference_validity(p: dict, data_dir: Path, ref: dict) -> dict:
         },
         "item_pairs": item_pair_validity(ann, gold, item_measures),
     }
+
+
+def measured_pair_direction(p: dict, gated_a: np.ndarray, gated_b: np.ndarray, texts_a: list[str],
+                            texts_b: list[str]) -> np.ndarray:
+    """(n, 90) pair directions of a over b as a release gets them from backend ``p["backend"]``:
+    rule 2 on the gated intensities, rule 3 on the raw measures where the backend has them."""
+    return pair_direction(gated_a, gated_b, measures_chosen=backend_measures(p["backend"], texts_a),
+                          measures_rejected=backend_measures(p["backend"], texts_b))
 
 
 def item_pair_validity(ann: np.ndarray, gold: np.ndarray, measures: np.ndarray | None) -> dict:
@@ -316,8 +332,7 @@ def p_soups_validity(p: dict, data_dir: Path, path: Path = P_SOUPS) -> dict:
     rc, ec = rate(p, data_dir, [Item(f"c{i}", r["prompt"], r["chosen"]) for i, r in enumerate(rows)])
     rr, er = rate(p, data_dir, [Item(f"r{i}", r["prompt"], r["rejected"]) for i, r in enumerate(rows)])
     gc, gr = gate(rc, ec), gate(rr, er)
-    directions = pair_direction(gc, gr, measures_chosen=backend_measures(p["backend"], [r["chosen"] for r in rows]),
-                                measures_rejected=backend_measures(p["backend"], [r["rejected"] for r in rows]))
+    directions = measured_pair_direction(p, gc, gr, [r["chosen"] for r in rows], [r["rejected"] for r in rows])
     per_comment = pair_direction(gc, gr)
     out = {"pairs": len(rows)}
     tax = load_taxonomy()

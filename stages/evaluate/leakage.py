@@ -54,7 +54,7 @@ import numpy as np
 
 from alignx.persona import traits
 from alignx.taxonomy import NEUTRAL, profile
-from stages.evaluate.predictors import ProfilePredictor, demo_text, profile_from_labels
+from stages.evaluate.predictors import ProfilePredictor, demo_text, profile_from_labels, profile_scores
 
 LEAK, CLEAR, NOT_APPLICABLE = "LEAK", "clear", "not applicable"
 
@@ -96,8 +96,9 @@ def accuracy(examples: list[dict], profiles: list[dict], predictor: ProfilePredi
     """The profile predictor's accuracy per persona (golden, demo, history_as_demo, history) on
     the same examples; a missing history is the neutral profile (every target a miss)."""
     neutral = np.full(len(profiles[0]["golden"]), NEUTRAL)
-    return {k: float((predictor.scores_with(examples, [p[k] if p[k] is not None else neutral
-                                                       for p in profiles]) > 0).mean())
+    directions = predictor.target_directions(examples)  # once for the four personas
+    return {k: float((profile_scores(directions, np.stack([p[k] if p[k] is not None else neutral
+                                                           for p in profiles])) > 0).mean())
             for k in ("golden", "demo", "history_as_demo", "history")}
 
 

@@ -228,18 +228,20 @@ class ProfilePredictor:
 
     def scores(self, examples, persona):
         self.prepare(all_texts(examples))  # one batch for every text the profiles may re-rate
-        return self.scores_with(examples, [self.history_profile(e, persona) for e in examples])
+        profiles = np.array([self.history_profile(e, persona) for e in examples]).reshape(-1, N_DIMENSIONS)
+        return profile_scores(self.target_directions(examples), profiles)
 
-    def scores_with(self, examples: list[dict], profiles: list[np.ndarray]) -> np.ndarray:
-        """(n,) scores of the examples' targets against the given profiles (each (90,)): the
-        target's dimensions that agree with the profile's non-neutral poles minus those that oppose."""
-        directions = self._pair_directions([e["chosen"] for e in examples], [e["rejected"] for e in examples])
-        out = np.zeros(len(examples))
-        for i, prof in enumerate(profiles):
-            d = directions[i]
-            strong = prof != 0.5
-            out[i] = float(((d == prof) & strong).sum()) - float(((d == 1 - prof) & strong).sum())
-        return out
+    def target_directions(self, examples: list[dict]) -> np.ndarray:
+        """(n, 90) directions of the examples' own pairs (chosen over rejected)."""
+        return self._pair_directions([e["chosen"] for e in examples], [e["rejected"] for e in examples])
+
+
+def profile_scores(directions: np.ndarray, profiles: np.ndarray) -> np.ndarray:
+    """(n,) per target: its pair direction's dimensions (``directions``, (n, 90)) that agree with
+    the profile's non-neutral poles (``profiles``, (n, 90)) minus those that oppose them."""
+    strong = profiles != 0.5
+    return (((directions == profiles) & strong).sum(axis=1) - ((directions == 1 - profiles) & strong).sum(axis=1)
+            ).astype(float)
 
 
 class IndependentPredictor(ProfilePredictor):
