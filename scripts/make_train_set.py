@@ -20,7 +20,8 @@ comment rounds 1-4 and the pairs already hold, and draws with its own seed:
 
 Batches of 100 reading fields (``id``, ``post``, ``parent``, ``text``) go to ``train/batches/`` and
 ``round5/batches/``; ``train/double_ids.txt`` and ``round5/double_ids.txt`` list the items a second
-labeller labels blind (every 10th train item, every 4th round-5 test item). Labels live beside
+labeller labels blind (every 10th train item, every 4th round-5 test item), in batches of their own
+(``<name>_double_NNN.jsonl``). Labels live beside
 them in ``labels/<batch>.a.jsonl`` / ``labels/<batch>.b.jsonl`` (one file a batch, so labellers
 never write the same file); rerunning the script never touches labels.
 """
@@ -169,6 +170,10 @@ def main(argv=None):
             write_jsonl(folder / "batches" / f"{name}_{b // BATCH + 1:03d}.jsonl",
                         [reading_fields(r) for r in rows[b:b + BATCH]])
         (folder / "double_ids.txt").write_text("\n".join(doubles) + "\n", encoding="utf-8")
+        twice = [r for r in rows if r["id"] in set(doubles)]  # the second labeller's batches
+        for b in range(0, len(twice), BATCH):
+            write_jsonl(folder / "batches" / f"{name}_double_{b // BATCH + 1:03d}.jsonl",
+                        [reading_fields(r) for r in twice[b:b + BATCH]])
         print(json.dumps({name: len(rows), "doubles": len(doubles),
                           "by_source": count(rows, lambda r: r["source"]["file"]),
                           "by_split": count(rows, lambda r: r["split"])}))
