@@ -24,8 +24,10 @@ SHORTCUTS = ("length", "position", "no-persona")
 REFERENCE = ("random",)
 #: Content-free rules that are as much a shortcut the other way round, and what that way is.
 REVERSED = {"length": "prefers the shorter response", "position": "prefers the response shown second"}
-#: On a release, measures agreement with the annotator that built the pairs, not a model.
-CONSISTENCY = ("profile",)
+#: On a release, these share the release's own instruments (the rating scheme and the directions
+#: rule that oriented the pairs): their accuracy is close to agreement by construction, so a
+#: shortcut compared with them would hide behind a consistency figure.
+CONSISTENCY = ("profile", "independent")
 
 
 def label(pred: str, benchmark: bool) -> str:
@@ -114,16 +116,25 @@ def persona_gain(cells: list[Cell], resamples: int, seed: int) -> list[dict]:
     return out
 
 
-def shortcut_flags(cells: list[Cell], benchmark: bool = True) -> list[str]:
-    """Per persona type: a shortcut baseline within the interval of, or above, the best persona predictor.
+def shortcut_reference(cells: list[Cell], benchmark: bool = True) -> list[str]:
+    """The predictors every shortcut is compared with: the trained predictor (the model a user
+    would train on the data) when it ran; otherwise every persona predictor, less (on a release)
+    those that share the release's own instruments (CONSISTENCY)."""
+    names = list(dict.fromkeys(c.predictor for c in cells))
+    if "trained" in names:
+        return ["trained"]
+    left_out = SHORTCUTS + REFERENCE + (() if benchmark else CONSISTENCY)
+    return sorted(n for n in names if n not in left_out)
 
-    On a release the profile predictor is left out of "best": it re-rates with the annotator that
-    oriented the pairs, so its accuracy is agreement by construction and would hide any shortcut."""
+
+def shortcut_flags(cells: list[Cell], benchmark: bool = True) -> list[str]:
+    """Per persona type: a shortcut baseline within the interval of, or above, the best of the
+    reference predictors (``shortcut_reference``: the trained predictor when it ran)."""
     out = []
-    circular = () if benchmark else CONSISTENCY
+    reference = shortcut_reference(cells, benchmark)
     for persona in dict.fromkeys(c.persona for c in cells):
         here = [c for c in cells if c.persona == persona]
-        persona_preds = [c for c in here if c.predictor not in SHORTCUTS + REFERENCE + circular]
+        persona_preds = [c for c in here if c.predictor in reference]
         if not persona_preds:
             continue
         best = max(persona_preds, key=lambda c: c.accuracy)
@@ -136,7 +147,7 @@ def shortcut_flags(cells: list[Cell], benchmark: bool = True) -> list[str]:
                 name, acc = f"{c.predictor} reversed ({REVERSED[c.predictor]})", float(c.losses.mean())
             if acc >= best.ci[0]:
                 out.append(f"SHORTCUT: {name} ({100 * acc:.1f}%) is within the interval of, or above, "
-                           f"the best persona predictor on {persona}, {best.predictor} ({100 * best.accuracy:.1f}% "
+                           f"{best.predictor} on {persona} ({100 * best.accuracy:.1f}% "
                            f"[{100 * best.ci[0]:.1f}, {100 * best.ci[1]:.1f}])")
     return out
 
@@ -159,8 +170,7 @@ def build_report(name: str, examples: list[dict], predictors: list, audit_predic
         "persona_gain": persona_gain(cells, resamples, seed),
         "chosen_longer_share": round(chosen_longer_share(full), 4) if full else None,
         "shortcut_flags": shortcut_flags(cells, benchmark),
-        "shortcut_compared_with": sorted({c.predictor for c in cells if c.predictor not in
-                                          SHORTCUTS + REFERENCE + (() if benchmark else CONSISTENCY)}),
+        "shortcut_compared_with": shortcut_reference(cells, benchmark),
         "leakage": audit,
         "leakage_warnings": [leakage.summary(audit)] if audit["status"] == leakage.LEAK else [],
         "interval": {"resamples": resamples, "seed": seed},
@@ -208,10 +218,12 @@ def markdown_report(report: dict, benchmark: bool) -> str:
     compared = report["shortcut_compared_with"]
     lines += [f"**{f}**" for f in report["shortcut_flags"]] or [
         "No shortcut flag: every shortcut baseline (length and position either way round, no-persona) stays below "
-        f"the interval of the best persona predictor ({', '.join(compared)})"
-        + ("." if benchmark else "; the consistency predictor, profile, is left out.") if compared else
+        f"the interval of {', '.join(compared)}"
+        + ("." if benchmark else "; profile and independent share the release's instruments and are left out.")
+        if compared else
         "No shortcut check: no persona predictor to compare the shortcuts with"
-        + (" (profile measures consistency here); add trained, independent or embedding." if not benchmark else ".")]
+        + (" (profile and independent share the release's instruments); add trained or embedding."
+           if not benchmark else ".")]
     lines += ["", "## Label leakage", "", ("**" + leakage.summary(report["leakage"]) + "**")
               if report["leakage"]["status"] == leakage.LEAK else leakage.summary(report["leakage"])]
     lines += ["", "## Published (from the AlignX paper, not measured here)", "",

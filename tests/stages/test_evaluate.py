@@ -85,8 +85,9 @@ def test_psoups_reports_shortcuts_and_the_share_of_longer_chosen(psoups, shared_
     assert f"Chosen is the longer response in {100 * longer:.1f}% of distinct items" in proc.stdout
     md = (out / "p-soups_student_phd" / "report.md").read_text()
     assert "## Shortcuts" in md
-    best = max((r for (p, q), r in results.items() if q == "all" and p in ("profile", "embedding", "trained")),
-               key=lambda r: r["accuracy"])
+    # shortcuts are compared with the trained predictor, the model a user would train
+    assert report["shortcut_compared_with"] == ["trained"]
+    best = results[("trained", "all")]
     flagged = results[("length", "all")]["accuracy"] >= best["ci95"][0]
     assert flagged == any(f.startswith("SHORTCUT: length") and "on all" in f for f in report["shortcut_flags"])
 
@@ -427,22 +428,21 @@ def test_independent_rerates_the_history_and_the_consistency_predictor_reads_its
     assert proc.returncode == 2 and "is the annotator's own model" in proc.stderr
 
 
-def test_release_report_labels_consistency_and_independent_apart_and_leaves_consistency_out_of_shortcuts(
+def test_release_report_labels_consistency_and_independent_apart_and_compares_shortcuts_with_neither(
         release, tmp_path):
     d, rel = release
-    alignx("evaluate", str(rel), "--predictors", "profile,independent", "--out", str(tmp_path / "out"), data_dir=d)
+    alignx("evaluate", str(rel), "--predictors", "profile,independent,embedding", "--out", str(tmp_path / "out"),
+           data_dir=d)
     report = json.loads((tmp_path / "out" / rel.name / "report.json").read_text())
     labels = {r["predictor"]: r["label"] for r in report["results"]}
     assert labels["profile"] == "consistency (same annotator that built the pairs)"
     assert labels["independent"].startswith("independent annotator")
-    # profile agrees with the pairs by construction: the shortcuts are compared with independent only
-    assert report["shortcut_compared_with"] == ["independent"]
-    best = max((r for r in report["results"] if r["predictor"] == "independent" and r["persona"] == "all"),
-               key=lambda r: r["accuracy"])
+    # profile and independent share the release's instruments: the shortcuts are compared with embedding only
+    assert report["shortcut_compared_with"] == ["embedding"]
+    best = next(r for r in report["results"] if r["predictor"] == "embedding" and r["persona"] == "all")
     length = next(r for r in report["results"] if r["predictor"] == "length" and r["persona"] == "all")
     rows = split(rel, "test").filter(pl.col("persona_type") == "all")
     shorter = sum(len(c) < len(r) for c, r in zip(rows["chosen"], rows["rejected"])) / rows.height
-    # "prefers the longer" either way round: the demo's chosen responses are the shorter ones
     flagged = any(f.startswith("SHORTCUT: length") and "on all" in f for f in report["shortcut_flags"])
     assert flagged == (max(length["accuracy"], shorter) >= best["ci95"][0])
     assert any(f.startswith("SHORTCUT: length reversed") for f in report["shortcut_flags"]) == (
@@ -454,7 +454,7 @@ def test_release_report_labels_consistency_and_independent_apart_and_leaves_cons
 
 def test_a_release_report_with_only_the_consistency_predictor_says_no_shortcut_check_ran(release, tmp_path):
     d, rel = release
-    alignx("evaluate", str(rel), "--predictors", "profile", "--out", str(tmp_path / "out"), data_dir=d)
+    alignx("evaluate", str(rel), "--predictors", "profile,independent", "--out", str(tmp_path / "out"), data_dir=d)
     md = (tmp_path / "out" / rel.name / "report.md").read_text()
     assert "No shortcut check: no persona predictor to compare the shortcuts with" in md
     assert "No shortcut flag" not in md
