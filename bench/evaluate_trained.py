@@ -52,7 +52,7 @@ def build(data_dir: Path, date_from: str, date_to: str) -> float:
     sample = ROOT / "data" / "sample"
     if sample.exists() and not (data_dir / "sample").exists():
         shutil.copytree(sample, data_dir / "sample")  # the alignment-dataset samples the default config reads
-    from stages import build as stage_list
+    from cli.stages import build as stage_list
 
     # every stage but evaluate: the measurement below is the evaluation (run with the bench's predictors)
     names = [s.name for s in stage_list() if s.name != "evaluate"]

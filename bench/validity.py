@@ -13,8 +13,8 @@
 
 The builds are made beforehand (they take minutes), e.g.
 
-    ALIGNX_PSEUDONYM_KEY=... python -m alignx run --data-dir /tmp/demo   # after copying data/sample there
-    ALIGNX_PSEUDONYM_KEY=... python -m alignx run --data-dir /tmp/eth \\
+    ALIGNX_PSEUDONYM_KEY=... python -m cli run --data-dir /tmp/demo   # after copying data/sample there
+    ALIGNX_PSEUDONYM_KEY=... python -m cli run --data-dir /tmp/eth \\
         --set 'ingest_reddit.inputs=["../shared/data/reddit/ethereum_daily"]' \\
         --set ingest_reddit.date_from=2025-03-01 --set ingest_reddit.date_to=2025-04-01
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from alignx.cli.common import add_common, load
+from cli.common import add_common, load
 
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "annotator_validity.json"
 

@@ -56,7 +56,7 @@ def shards_of(data_dir: Path, stage: str) -> int:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from stages import STAGES
+    from cli.stages import STAGES
 
     root = Path(tempfile.mkdtemp(prefix="alignx-reliability-"))
     reference = fresh(root, "reference")

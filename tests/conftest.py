@@ -31,7 +31,7 @@ def reddit_dir(shared_data) -> Path:
 
 def alignx(*args: str, data_dir: Path, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess (exit codes, stderr and kills behave as for a user)."""
-    cmd = [sys.executable, "-m", "alignx", *args, "--data-dir", str(data_dir)]
+    cmd = [sys.executable, "-m", "cli", *args, "--data-dir", str(data_dir)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr}")

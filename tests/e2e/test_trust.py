@@ -160,7 +160,7 @@ def test_readers_write_nothing_and_survive_a_closed_pipe(built):
     alignx("verify", data_dir=d, env=DEMO_ENV)
     alignx("audit-privacy", data_dir=d, env=DEMO_ENV)
     assert snapshot(d) == before
-    proc = subprocess.run(f"{sys.executable} -m alignx status --data-dir {d} | head -1", shell=True, cwd=ROOT,
+    proc = subprocess.run(f"{sys.executable} -m cli status --data-dir {d} | head -1", shell=True, cwd=ROOT,
                           capture_output=True, text=True, env={**os.environ, **DEMO_ENV})
     assert proc.stdout.count("\n") == 1 and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
 
