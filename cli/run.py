@@ -121,7 +121,7 @@ def cmd_annotate(args) -> int:
     if not args.estimate:
         args.stages, args.workers, args.engine, args.ray_address = ["annotate"], None, None, None
         return cmd_run(args)
-    from stages.annotate.estimate import estimate
+    from annotators.estimate import estimate
     from pipeline.manifest import read_manifest, resolve
 
     config, data_dir = load(args)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cli.common import add_common, load
 
-RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "annotator_validity.json"
+RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "annotator_validity.json"
 
 
 def register(sub) -> None:
@@ -29,7 +29,7 @@ def register(sub) -> None:
 
 def cmd_validate(args) -> int:
     from pipeline.errors import UserError
-    from stages.annotate.validity import P_SOUPS, VALIDATION, validate
+    from annotators.validity import P_SOUPS, VALIDATION, validate
 
     config, data_dir = load(args)
     validation = Path(args.validation) if args.validation else VALIDATION

@@ -31,6 +31,7 @@ from pipeline.io import sha256_file, write_parquet
 from alignx.privacy import ScrubRules, Scrubber
 from pipeline.stage import Shard, Stage, StageContext, Stats
 from alignx.taxonomy import load_taxonomy
+from annotators import backend, label
 
 RELEASE_FIELDS = ("id", "source", "persona_type", "prompt", "chosen", "rejected", "Preference Direction",
                   "Demographic Information", "User-Generated Content", "Pair-wise Comparative Feedback",
@@ -276,8 +277,7 @@ def trust_section(annotate_m: dict) -> list[str]:
     """"How far to trust each dimension": the published validity of this build's annotator
     (``alignx validate-annotator``, bench/results/annotator_validity.json) on the reference set's
     test split; a note instead when it was measured for another annotator or not at all."""
-    cfg = annotate_m.get("config", {})
-    name = f"{cfg.get('backend')}:{cfg.get('model') if cfg.get('backend') != 'embedding' else cfg.get('embedding_model')}"
+    name = label(annotate_m.get("config", {}))
     lines = ["## How far to trust each dimension", ""]
     report = json.loads(VALIDITY_FILE.read_text()) if VALIDITY_FILE.exists() else None
     if not report or report.get("annotator") != name:
@@ -403,7 +403,7 @@ def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bi
             lines.append(f"| {stage} | {m['stage_version']} | {m['config_hash'][:12]} | {m['code_version'][:12]} |")
     annotator = annotate_m.get("config", {})
     lines += ["", f"Annotator: backend `{annotator.get('backend')}`, "
-              f"model `{annotator.get('model') if annotator.get('backend') != 'embedding' else annotator.get('embedding_model')}`, "
+              f"model `{backend(annotator['backend']).model_of(annotator)}`, "
               f"version `{(annotate_m.get('extra') or {}).get('annotator_version')}`; "
               f"{usage.get('usage.tokens_in', 0)} input and {usage.get('usage.tokens_out', 0)} output tokens, "
               f"${usage.get('usage.cost_usd', 0):.2f} in this build. Seed {ctx.seed}.", "",

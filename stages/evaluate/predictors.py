@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from alignx.directions import gate, pair_direction, single_direction
-from stages.annotate.embedding import EmbeddingAnnotator
-from stages.annotate.measures import raw_measures
+from annotators.embedding import EmbeddingAnnotator
+from annotators.measures import raw_measures
 from pipeline.errors import UserError
 from alignx.taxonomy import N_DIMENSIONS, load_taxonomy, profile
 
