@@ -57,7 +57,7 @@ def build(data_dir: Path, date_from: str, date_to: str) -> float:
     # every stage but evaluate: the measurement below is the evaluation (run with the bench's predictors)
     names = [s.name for s in stage_list() if s.name != "evaluate"]
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "alignx", "run", *names, "--data-dir", str(data_dir),
+    subprocess.run([sys.executable, "-m", "cli", "run", *names, "--data-dir", str(data_dir),
                     "--set", f'ingest_reddit.inputs=["{THREADS}"]',
                     "--set", f"ingest_reddit.date_from={date_from}", "--set", f"ingest_reddit.date_to={date_to}"],
                    check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})

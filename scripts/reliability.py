@@ -34,7 +34,7 @@ BUILD = ("--set", "ingest_reddit.inputs=raw/reddit", "--set", "execution.workers
 def run(data_dir: Path, *extra_env: tuple[str, str], check: bool = True, args: tuple[str, ...] = ()
         ) -> subprocess.CompletedProcess:
     env = {**ENV, **dict(extra_env)}
-    proc = subprocess.run([sys.executable, "-m", "alignx", "run", "--data-dir", str(data_dir), *BUILD, *args],
+    proc = subprocess.run([sys.executable, "-m", "cli", "run", "--data-dir", str(data_dir), *BUILD, *args],
                           cwd=ROOT, env=env, capture_output=True, text=True)
     if check and proc.returncode:
         raise SystemExit(f"build failed in {data_dir}:\n{proc.stderr[-3000:]}")
@@ -138,7 +138,7 @@ def user_failures(root: Path, expected: str) -> list[dict]:
                         "release_identical": shards(d) == shards(reference)})
         print(results[-1], file=sys.stderr)
     d = fresh(root, "two-writers")
-    cmd = [sys.executable, "-m", "alignx", "run", "--data-dir", str(d), *BUILD]
+    cmd = [sys.executable, "-m", "cli", "run", "--data-dir", str(d), *BUILD]
     env = {**ENV, "ALIGNX_INJECT_HOLD_LOCK_S": "3"}
     procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.DEVNULL) for _ in range(2)]
     codes = sorted(p.wait() for p in procs)
@@ -149,10 +149,10 @@ def user_failures(root: Path, expected: str) -> list[dict]:
     raw = bytearray(shard.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     shard.write_bytes(bytes(raw))
-    verify = subprocess.run([sys.executable, "-m", "alignx", "verify", "--data-dir", str(d)], cwd=ROOT, env=ENV,
+    verify = subprocess.run([sys.executable, "-m", "cli", "verify", "--data-dir", str(d)], cwd=ROOT, env=ENV,
                             capture_output=True, text=True)
     run(d)
-    after = subprocess.run([sys.executable, "-m", "alignx", "verify", "--data-dir", str(d)], cwd=ROOT, env=ENV,
+    after = subprocess.run([sys.executable, "-m", "cli", "verify", "--data-dir", str(d)], cwd=ROOT, env=ENV,
                            capture_output=True, text=True)
     results.append({"scenario": "a release shard tampered with", "verify_exit": verify.returncode,
                     "verify_exit_after_rerun": after.returncode,

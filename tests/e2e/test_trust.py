@@ -127,7 +127,7 @@ def test_a_second_writer_exits_at_once_naming_the_holder(built, tmp_path):
         assert proc.returncode == 2 and "in use by another alignx" in proc.stderr
         # readers do not wait for writers
         assert alignx("status", *DEMO_ARGS, data_dir=d, env=DEMO_ENV).returncode == 0
-        waiting = subprocess.Popen([sys.executable, "-m", "alignx", "run", *DEMO_ARGS, "--wait", "--data-dir", str(d)],
+        waiting = subprocess.Popen([sys.executable, "-m", "cli", "run", *DEMO_ARGS, "--wait", "--data-dir", str(d)],
                                    cwd=ROOT, env={**os.environ, **DEMO_ENV}, stderr=subprocess.PIPE, text=True)
         import time
 
@@ -142,7 +142,7 @@ def test_two_builds_at_once_one_writes_and_the_result_is_whole(tmp_path):
 
     d = tmp_path / "data"
     copy_inputs(sorted(SAMPLE_REDDIT.glob("*.zst")), d / "raw" / "reddit")
-    cmd = [sys.executable, "-m", "alignx", "run", *DEMO_ARGS, "--data-dir", str(d)]
+    cmd = [sys.executable, "-m", "cli", "run", *DEMO_ARGS, "--data-dir", str(d)]
     env = {**os.environ, **DEMO_ENV}
     env["ALIGNX_INJECT_HOLD_LOCK_S"] = "3"  # whoever takes the lock first surely still holds it
     procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]

@@ -412,7 +412,7 @@ def test_batch_backend_resumes_the_same_batch(data_dir, server):
     server.hold_batches = True
     args = ["--set", "annotate.backend=openai-batch", "--set", f"annotate.base_url={server.url}",
             "--set", "annotate.model=test-model", "--set", "annotate.batch_poll_s=0.2"]
-    cmd = [sys.executable, "-m", "alignx", "run", "annotate", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}",
+    cmd = [sys.executable, "-m", "cli", "run", "annotate", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}",
            *args, "--data-dir", str(data_dir)]
     import os
 
