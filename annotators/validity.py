@@ -1,7 +1,9 @@
 """How far to trust each dimension: the configured annotator against the hand-labelled reference
 set (data/validation/, its **test** split) and the P-SOUPS student / PhD pairs, plus the
 agreement of the reference set's two labellers. ``alignx validate-annotator`` runs it and writes
-bench/results/annotator_validity.json.
+``resources/validity.json`` (``PUBLISHED``): the published validity of the bundled annotator,
+committed with the code and rules it measured, which the dataset card cites (``published``).
+bench/validity.py adds real builds and throughput to the same report in bench/results/.
 
 Measures, per dimension and per group of dimensions (pooled over the group's items x dimensions):
 
@@ -47,6 +49,8 @@ ROOT = Path(__file__).resolve().parents[1]
 VALIDATION = ROOT / "data" / "validation"
 SHARED_DATA = Path(os.environ.get("ALIGNX_SHARED_DATA", ROOT.parent / "shared" / "data"))
 P_SOUPS = SHARED_DATA / "benchmarks" / "p-soups_student_phd.json"
+#: The published validity report (``alignx validate-annotator``'s default output).
+PUBLISHED = Path(__file__).parent / "resources" / "validity.json"
 #: P-SOUPS key dimensions: name -> (taxonomy words, direction expected when the PhD persona chose)
 P_SOUPS_DIMENSIONS = {
     "complexity": ("complexity of the statement", 1.0),
@@ -353,3 +357,10 @@ def validate(p: dict, data_dir: Path, validation: Path = VALIDATION, p_soups: Pa
         "labeller_agreement": labeller_agreement(load_reference(validation, None)),
         "p_soups": p_soups_validity(p, data_dir, p_soups) if p_soups is not None and p_soups.exists() else None,
     }
+
+
+def published(name: str) -> dict | None:
+    """The published validity report (``PUBLISHED``) when it measured annotator ``name``
+    (``backend:model``, ``annotators.label``), else None."""
+    report = json.loads(PUBLISHED.read_text()) if PUBLISHED.exists() else None
+    return report if report and report.get("annotator") == name else None

@@ -71,9 +71,11 @@ def measure(data_dir: Path, built_from: str) -> dict:
     from stages.evaluate.predictors import EmbeddingPredictor, load_examples
     from stages.evaluate.stage import Predictors, train_files_of
 
-    release = data_dir / "release" / "0.1.0"
-    train = train_files_of(release)
+    from stages.emit.stage import release_dir
+
     config = load_config()
+    release = release_dir(config, data_dir)
+    train = train_files_of(release)
     cache = data_dir / "cache"
     shutil.rmtree(cache / "trained", ignore_errors=True)  # time a fit, not a read of a fitted head
     start = time.perf_counter()

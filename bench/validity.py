@@ -93,7 +93,9 @@ def build_stats(data_dir: Path) -> dict:
                          for f in sorted((data_dir / "work" / "annotate").glob("out-*/ratings/*.parquet"))])
     ok = ratings.filter(pl.col("status") == "ok")
     g = gate(np.array(ok["ratings"].to_list()), np.array(ok["evidence"].to_list()))
-    release = sorted((data_dir / "release").glob("*/"))[-1]
+    from stages.emit.stage import release_dir
+
+    release = release_dir(load_config(), data_dir)
     reddit = pl.concat([pl.read_parquet(f) for f in sorted(release.glob("*.parquet"))]).filter(
         pl.col("source") == "reddit")
     train_all = reddit.filter(pl.col("persona_type") == "all")
