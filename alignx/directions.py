@@ -51,7 +51,7 @@ DEFAULT_MIN_EVIDENCE = 1
 #: The raw measures a measures vector holds, in this order (annotate's ``measures`` column has
 #: one field each): ``words`` = word count (``\\w+`` matches), ``grade`` = Flesch-Kincaid grade
 #: level, and its two inputs ``syllables_per_word`` and ``words_per_sentence``
-#: (stages/annotate/measures.py).
+#: (annotators/measures.py).
 MEASURES = ("words", "grade", "syllables_per_word", "words_per_sentence")
 RELATIVE_FILE = Path(__file__).parent / "resources" / "relative_directions.json"
 

@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from alignx.directions import gate, pair_direction
-from stages.annotate.embedding import EmbeddingAnnotator
-from stages.annotate.measures import raw_measures
-from stages.annotate.llm import OpenAIAnnotator
-from stages.annotate.ratings import Item, Spend
+from annotators.embedding import EmbeddingAnnotator
+from annotators.measures import raw_measures
+from annotators.llm import OpenAIAnnotator
+from annotators.ratings import Item, Spend
 from pipeline.config import load_config
 from alignx.taxonomy import load_taxonomy
 

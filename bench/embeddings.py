@@ -62,7 +62,7 @@ def sample_texts() -> tuple[list[str], dict]:
 def anchor_scores(spec: str, vectors: np.ndarray) -> np.ndarray:
     """The annotator's raw per-dimension scores, shape (n, 90)."""
     from alignx.embeddings import EmbeddingCache
-    from stages.annotate.embedding import anchors
+    from annotators.embedding import anchors
 
     cache = EmbeddingCache(None, spec)
     pairs = anchors()

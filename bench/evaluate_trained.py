@@ -52,12 +52,12 @@ def build(data_dir: Path, date_from: str, date_to: str) -> float:
     sample = ROOT / "data" / "sample"
     if sample.exists() and not (data_dir / "sample").exists():
         shutil.copytree(sample, data_dir / "sample")  # the alignment-dataset samples the default config reads
-    from stages import build as stage_list
+    from cli.stages import build as stage_list
 
     # every stage but evaluate: the measurement below is the evaluation (run with the bench's predictors)
     names = [s.name for s in stage_list() if s.name != "evaluate"]
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "alignx", "run", *names, "--data-dir", str(data_dir),
+    subprocess.run([sys.executable, "-m", "cli", "run", *names, "--data-dir", str(data_dir),
                     "--set", f'ingest_reddit.inputs=["{THREADS}"]',
                     "--set", f"ingest_reddit.date_from={date_from}", "--set", f"ingest_reddit.date_to={date_to}"],
                    check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -71,9 +71,11 @@ def measure(data_dir: Path, built_from: str) -> dict:
     from stages.evaluate.predictors import EmbeddingPredictor, load_examples
     from stages.evaluate.stage import Predictors, train_files_of
 
-    release = data_dir / "release" / "0.1.0"
-    train = train_files_of(release)
+    from stages.emit.stage import release_dir
+
     config = load_config()
+    release = release_dir(config, data_dir)
+    train = train_files_of(release)
     cache = data_dir / "cache"
     shutil.rmtree(cache / "trained", ignore_errors=True)  # time a fit, not a read of a fitted head
     start = time.perf_counter()

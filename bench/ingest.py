@@ -121,7 +121,7 @@ def pipeline(folder: Path) -> dict:
     data_dir = WORK / "data"
     shutil.rmtree(data_dir / "work", ignore_errors=True)
     subprocess.run(
-        [sys.executable, "-m", "alignx", "run", "ingest_reddit", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "cli", "run", "ingest_reddit", "--data-dir", str(data_dir),
          "--set", "ingest_reddit.inputs=" + json.dumps([str(f) for f in _files(folder)]),
          "--set", "execution.progress=false"],
         check=True, cwd=ROOT,

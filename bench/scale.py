@@ -60,7 +60,7 @@ TARGETS = {"ethereum_total_minutes_max": 15, "synthetic_1m_peak_rss_mb_max": 409
 #: Runs one CLI command and prints the largest single-process peak RSS (KiB) it saw and the CPU
 #: seconds (user + system) of the process and its reaped workers.
 MEASURED = ("import resource, sys\n"
-            "from alignx.cli import main\n"
+            "from cli import main\n"
             "rc = main(sys.argv[1:])\n"
             "peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"

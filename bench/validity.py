@@ -1,7 +1,7 @@
 """Annotator validity on real text: the reference set, P-SOUPS, and two real builds.
 
 1. ``alignx validate-annotator``'s report for the configured (offline) annotator: the reference
-   set's test split, the labellers' agreement and P-SOUPS (stages/annotate/validity.py).
+   set's test split, the labellers' agreement and P-SOUPS (annotators/validity.py).
 2. Sparsity and coherence on two builds made with the same code, each read from its data dir:
    the demo corpus (data/sample) and a month of r/ethereum daily threads (2025-03, real Reddit).
    Per build: non-neutral (evidence-gated) dimensions per comment, per target pair direction and
@@ -13,8 +13,8 @@
 
 The builds are made beforehand (they take minutes), e.g.
 
-    ALIGNX_PSEUDONYM_KEY=... python -m alignx run --data-dir /tmp/demo   # after copying data/sample there
-    ALIGNX_PSEUDONYM_KEY=... python -m alignx run --data-dir /tmp/eth \\
+    ALIGNX_PSEUDONYM_KEY=... python -m cli run --data-dir /tmp/demo   # after copying data/sample there
+    ALIGNX_PSEUDONYM_KEY=... python -m cli run --data-dir /tmp/eth \\
         --set 'ingest_reddit.inputs=["../shared/data/reddit/ethereum_daily"]' \\
         --set ingest_reddit.date_from=2025-03-01 --set ingest_reddit.date_to=2025-04-01
 
@@ -36,7 +36,7 @@ from alignx.directions import gate
 from alignx.taxonomy import load_taxonomy
 from pipeline.config import load_config
 from stages.assemble.demographic import NO_SIGNAL, TEMPLATE
-from stages.annotate.validity import SHARED_DATA, validate
+from annotators.validity import SHARED_DATA, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -93,7 +93,9 @@ def build_stats(data_dir: Path) -> dict:
                          for f in sorted((data_dir / "work" / "annotate").glob("out-*/ratings/*.parquet"))])
     ok = ratings.filter(pl.col("status") == "ok")
     g = gate(np.array(ok["ratings"].to_list()), np.array(ok["evidence"].to_list()))
-    release = sorted((data_dir / "release").glob("*/"))[-1]
+    from stages.emit.stage import release_dir
+
+    release = release_dir(load_config(), data_dir)
     reddit = pl.concat([pl.read_parquet(f) for f in sorted(release.glob("*.parquet"))]).filter(
         pl.col("source") == "reddit")
     train_all = reddit.filter(pl.col("persona_type") == "all")
@@ -129,8 +131,8 @@ def throughput(n: int = 5000) -> dict:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     from alignx.dumps import iter_records
-    from stages.annotate.ratings import Item, RatingCache, cache_key
-    from stages.annotate.stage import cache_path, make_annotator, make_spend
+    from annotators.ratings import Item, RatingCache, cache_key
+    from annotators import cache_path, make, make_spend
 
     texts = []
     for _, r in iter_records(SHARED_DATA / "reddit" / "ethereum_daily" / "ethereum_comments.zst"):
@@ -141,13 +143,13 @@ def throughput(n: int = 5000) -> dict:
     p = load_config().section("annotate")
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        ann = make_annotator(p, Path(tmp))
+        ann = make(p, Path(tmp))
         cache = RatingCache(cache_path(Path(tmp)))
         items = [Item(str(i), "", t) for i, t in enumerate(texts)]
         keys = [cache_key(ann.backend, ann.model, ann.version, "", t) for t in texts]
         ann.annotate(items, keys, cache.put, make_spend(p), show_progress=False)
         end_to_end = time.perf_counter() - t0
-    from stages.annotate.embedding import EmbeddingAnnotator
+    from annotators.embedding import EmbeddingAnnotator
 
     ann = EmbeddingAnnotator(ann.model, None, p["offline_max_interests"])  # no embedding cache
     ann.rate(texts[:10])
@@ -170,7 +172,7 @@ def throughput(n: int = 5000) -> dict:
     t0 = time.perf_counter()
     EmbeddingCache(None, ann.model).encode(texts)
     embed = time.perf_counter() - t0
-    from stages.annotate.embedding import surface_features
+    from annotators.embedding import surface_features
 
     t0 = time.perf_counter()
     surface_features(texts)

@@ -1,4 +1,4 @@
-"""Fit the offline annotator's rules (stages/annotate/resources/offline_calibration.json) on the
+"""Fit the offline annotator's rules (annotators/resources/offline_calibration.json) on the
 **dev** split of the hand-labelled reference set (data/validation/, labels_a.jsonl). The test
 split is never read here; `alignx validate-annotator` reports on it.
 
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from alignx.embeddings import STATIC_MODEL
-from stages.annotate.embedding import CALIBRATION_FILE, EmbeddingAnnotator, topics
+from annotators.embedding import CALIBRATION_FILE, EmbeddingAnnotator, topics
 
 ROOT = Path(__file__).resolve().parent.parent
 VALIDATION = ROOT / "data" / "validation"

@@ -48,8 +48,8 @@ from pathlib import Path
 import numpy as np
 
 from alignx.directions import MEASURES, RELATIVE_FILE, gate, pair_direction, relative_direction, rule_value
-from stages.annotate.embedding import CALIBRATION_FILE, apply_rules, surface_features
-from stages.annotate.measures import raw_measures
+from annotators.embedding import CALIBRATION_FILE, apply_rules, surface_features
+from annotators.measures import raw_measures
 
 ROOT = Path(__file__).resolve().parent.parent
 VALIDATION = ROOT / "data" / "validation"

@@ -34,11 +34,19 @@ BUILD = ("--set", "ingest_reddit.inputs=raw/reddit", "--set", "execution.workers
 def run(data_dir: Path, *extra_env: tuple[str, str], check: bool = True, args: tuple[str, ...] = ()
         ) -> subprocess.CompletedProcess:
     env = {**ENV, **dict(extra_env)}
-    proc = subprocess.run([sys.executable, "-m", "alignx", "run", "--data-dir", str(data_dir), *BUILD, *args],
+    proc = subprocess.run([sys.executable, "-m", "cli", "run", "--data-dir", str(data_dir), *BUILD, *args],
                           cwd=ROOT, env=env, capture_output=True, text=True)
     if check and proc.returncode:
         raise SystemExit(f"build failed in {data_dir}:\n{proc.stderr[-3000:]}")
     return proc
+
+
+def release_of(data_dir: Path) -> Path:
+    """The release folder of the default emit.version in ``data_dir``."""
+    from pipeline.config import load_config
+    from stages.emit.stage import release_dir
+
+    return release_dir(load_config(), data_dir)
 
 
 def fresh(root: Path, name: str) -> Path:
@@ -56,12 +64,12 @@ def shards_of(data_dir: Path, stage: str) -> int:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from stages import STAGES
+    from cli.stages import STAGES
 
     root = Path(tempfile.mkdtemp(prefix="alignx-reliability-"))
     reference = fresh(root, "reference")
     run(reference)
-    expected = (reference / "release/0.1.0/checksums.sha256").read_text()
+    expected = (release_of(reference) / "checksums.sha256").read_text()
     results = []
     for stage in STAGES:
         total = shards_of(reference, stage.name)
@@ -73,7 +81,7 @@ def main() -> None:
                          check=False)
             run(d)
             resumed = json.loads((d / "work" / stage.name / "_manifest.json").read_text())["shards"]["resumed"]
-            same = (d / "release/0.1.0/checksums.sha256").read_text() == expected
+            same = (release_of(d) / "checksums.sha256").read_text() == expected
             results.append({"stage": stage.name, "shards": total, "killed_after": k,
                             "killed": killed.returncode == -9, "resumed": resumed, "release_identical": same})
             print(results[-1], file=sys.stderr)
@@ -88,7 +96,7 @@ def main() -> None:
     run(d)
     m = json.loads((d / "work/ingest_reddit/_manifest.json").read_text())
     results.append({"stage": "ingest_reddit", "corrupted_part": part.parent.name, "resumed": m["shards"]["resumed"],
-                    "release_identical": (d / "release/0.1.0/checksums.sha256").read_text() == expected})
+                    "release_identical": (release_of(d) / "checksums.sha256").read_text() == expected})
     print(results[-1], file=sys.stderr)
     results += user_failures(root, expected)
     shutil.rmtree(root)
@@ -102,7 +110,7 @@ def main() -> None:
 
 
 def checksums(d: Path) -> str | None:
-    path = d / "release/0.1.0/checksums.sha256"
+    path = release_of(d) / "checksums.sha256"
     return path.read_text() if path.exists() else None
 
 
@@ -138,21 +146,21 @@ def user_failures(root: Path, expected: str) -> list[dict]:
                         "release_identical": shards(d) == shards(reference)})
         print(results[-1], file=sys.stderr)
     d = fresh(root, "two-writers")
-    cmd = [sys.executable, "-m", "alignx", "run", "--data-dir", str(d), *BUILD]
+    cmd = [sys.executable, "-m", "cli", "run", "--data-dir", str(d), *BUILD]
     env = {**ENV, "ALIGNX_INJECT_HOLD_LOCK_S": "3"}
     procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.DEVNULL) for _ in range(2)]
     codes = sorted(p.wait() for p in procs)
     results.append({"scenario": "two builds at once on one data dir", "exits": codes, "as_expected": codes == [0, 2],
                     "release_identical": checksums(d) == expected})
     print(results[-1], file=sys.stderr)
-    shard = sorted((d / "release/0.1.0").glob("train-*.parquet"))[0]
+    shard = sorted(release_of(d).glob("train-*.parquet"))[0]
     raw = bytearray(shard.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     shard.write_bytes(bytes(raw))
-    verify = subprocess.run([sys.executable, "-m", "alignx", "verify", "--data-dir", str(d)], cwd=ROOT, env=ENV,
+    verify = subprocess.run([sys.executable, "-m", "cli", "verify", "--data-dir", str(d)], cwd=ROOT, env=ENV,
                             capture_output=True, text=True)
     run(d)
-    after = subprocess.run([sys.executable, "-m", "alignx", "verify", "--data-dir", str(d)], cwd=ROOT, env=ENV,
+    after = subprocess.run([sys.executable, "-m", "cli", "verify", "--data-dir", str(d)], cwd=ROOT, env=ENV,
                            capture_output=True, text=True)
     results.append({"scenario": "a release shard tampered with", "verify_exit": verify.returncode,
                     "verify_exit_after_rerun": after.returncode,

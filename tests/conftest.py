@@ -31,7 +31,7 @@ def reddit_dir(shared_data) -> Path:
 
 def alignx(*args: str, data_dir: Path, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess (exit codes, stderr and kills behave as for a user)."""
-    cmd = [sys.executable, "-m", "alignx", *args, "--data-dir", str(data_dir)]
+    cmd = [sys.executable, "-m", "cli", *args, "--data-dir", str(data_dir)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr}")
@@ -58,10 +58,18 @@ DEMO_ARGS = ("--set", "ingest_reddit.inputs=raw/reddit", "--set",
              "--set", "assemble.alignment_share=0.1")
 
 
+def release_of(data_dir: Path) -> Path:
+    """The release folder a build with the default ``emit.version`` writes into ``data_dir``."""
+    from pipeline.config import load_config
+    from stages.emit.stage import release_dir
+
+    return release_dir(load_config(), data_dir)
+
+
 def build_demo(data_dir: Path) -> Path:
     copy_inputs(sorted(SAMPLE_REDDIT.glob("*.zst")), data_dir / "raw" / "reddit")
     alignx("run", *DEMO_ARGS, data_dir=data_dir, env=DEMO_ENV)
-    return data_dir / "release" / "0.1.0"
+    return release_of(data_dir)
 
 
 @pytest.fixture(scope="session")

@@ -29,35 +29,11 @@ from pipeline.config import Config
 from pipeline.io import write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
-from stages.annotate.batch import BatchAnnotator
-from stages.annotate.embedding import EmbeddingAnnotator, embedding_version
-from stages.annotate.llm import OpenAIAnnotator
-from stages.annotate.measures import MEASURES_TYPE, backend_measures, measures_version
-from stages.annotate.ratings import Item, RatingCache, Result, Spend, cache_key, prompt_version
+from annotators import Annotator, backend, cache_path, make, make_spend
+from annotators.measures import MEASURES_TYPE
+from annotators.ratings import Item, RatingCache, Result, cache_key
 
 log = get_logger("annotate")
-
-
-def cache_path(data_dir: Path) -> Path:
-    return data_dir / "cache" / "annotations.sqlite"
-
-
-def make_annotator(p: dict, data_dir: Path):
-    if p["backend"] == "embedding":
-        return EmbeddingAnnotator(p["embedding_model"], data_dir / "cache" / "embeddings",
-                                  max_interests=p["offline_max_interests"])
-    if p["backend"] == "openai":
-        return OpenAIAnnotator(p)
-    # "openai-batch"; the allowed backends are listed in configs/schema.toml
-    return BatchAnnotator(p, data_dir / "work" / "annotate" / "batches.json")
-
-
-def make_spend(p: dict) -> Spend:
-    free = p["backend"] == "embedding"
-    return Spend(
-        price_in=0.0 if free else p["price_input_per_mtok"], price_out=0.0 if free else p["price_output_per_mtok"],
-        discount=p["batch_discount"] if p["backend"] == "openai-batch" else 1.0, max_cost=p["max_cost"],
-    )
 
 
 def thread_items(path: Path) -> tuple[pl.DataFrame, list[Item]]:
@@ -65,11 +41,11 @@ def thread_items(path: Path) -> tuple[pl.DataFrame, list[Item]]:
     return df, [Item(i, post, body) for i, post, body in zip(df["id"], df["prompt"], df["body"])]
 
 
-def measures_column(backend: str, texts: list[str], ok: list[bool]) -> pl.Series:
+def measures_column(annotator: Annotator, texts: list[str], ok: list[bool]) -> pl.Series:
     """annotate's ``measures`` column: each text's raw measures (``MEASURES_TYPE``) where the
     backend computes them and the rating succeeded, else null. Computed from the text on every
     run (vectorized, cheap), never cached: it is no rating."""
-    m = backend_measures(backend, texts)
+    m = annotator.measures(texts)
     if m is None:
         return pl.Series("measures", [None] * len(texts), dtype=MEASURES_TYPE)
     fields = [pl.Series(name, m[:, j], dtype=pl.Float32) for j, name in enumerate(MEASURES_TYPE.to_schema())]
@@ -95,9 +71,7 @@ class Annotate(Stage):
 
     def fingerprint_extra(self, config: Config, data_dir: Path) -> dict[str, str]:
         p = config.section(self.section)
-        if p["backend"] == "embedding":
-            return {"annotator_version": embedding_version(p["offline_max_interests"]), "measures": measures_version()}
-        return {"annotator_version": prompt_version()}
+        return backend(p["backend"]).fingerprint(p)
 
     def shards(self, ctx: StageContext) -> list[Shard]:
         files = ctx.upstream_files("anonymize", "threads")
@@ -105,7 +79,7 @@ class Annotate(Stage):
 
     def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
         p = ctx.params
-        annotator = make_annotator(p, ctx.data_dir)
+        annotator = make(p, ctx.data_dir)
         spend = getattr(self, "spend", None) or make_spend(p)
         cache = RatingCache(cache_path(ctx.data_dir))
         df, items = thread_items(Path(shard.inputs[0]))
@@ -134,7 +108,7 @@ class Annotate(Stage):
             pl.Series("error", errors, dtype=pl.String),
             pl.lit(f"{annotator.backend}:{annotator.model}").alias("annotator"),
             pl.lit(annotator.version).alias("annotator_version"),
-            measures_column(annotator.backend, [it.response for it in items], ok=[r is not None for r in ratings]),
+            measures_column(annotator, [it.response for it in items], ok=[r is not None for r in ratings]),
         )
         write_parquet(out, out_dir / "ratings" / f"{shard.key}.parquet")
         stats = Stats(records_in=len(items), records_out=sum(r is not None for r in ratings))
@@ -155,9 +129,7 @@ class Annotate(Stage):
 
     def failure_hint(self, config: Config) -> str:
         p = config.section(self.section)
-        if p["backend"] == "embedding":
-            return f"with the embedding model {p['embedding_model']}"
-        return f"at the endpoint {p['base_url'] or 'https://api.openai.com/v1'} (model {p['model']}, annotate.base_url)"
+        return backend(p["backend"]).where(p)
 
     def summary(self, manifest: dict) -> str:
         c = manifest.get("counts", {})

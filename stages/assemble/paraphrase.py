@@ -140,10 +140,10 @@ def rewrite(texts: list[str], p: dict, cache_file: Path, report: ParaphraseRepor
 def rerate(pairs: list[tuple[str, str]], a: dict, data_dir: Path, report: ParaphraseReport) -> dict[tuple[str, str], np.ndarray]:
     """(post, paraphrase) -> the paraphrase's direction (shape (90,), {0, 0.5, 1}, evidence-gated),
     by the configured annotator; its rating cache is shared with the annotate stage."""
-    from stages.annotate.ratings import Item, RatingCache, Result, cache_key
-    from stages.annotate.stage import cache_path, make_annotator, make_spend
+    from annotators import cache_path, make, make_spend
+    from annotators.ratings import Item, RatingCache, Result, cache_key
 
-    annotator = make_annotator(a, data_dir)
+    annotator = make(a, data_dir)
     cache = RatingCache(cache_path(data_dir))
     keys = [cache_key(annotator.backend, annotator.model, annotator.version, post, text) for post, text in pairs]
     results: dict[str, Result] = {k: Result(k, r, e) for k, (r, e) in cache.get_ok(keys).items()}

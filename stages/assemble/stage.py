@@ -8,9 +8,9 @@ Candidates are responses to the same text (``pairs_from``: "siblings", the comme
 one parent, or "top_level", the top-level comments of one post; ``stages/assemble/pairs.py``).
 For a target group G the user answered in (thread P), the orienting profile is the profile
 rule over the directions of the user's own comments in *other* threads. Each pair (a, b) of
-other users' comments in G gets ``margin`` = (dimensions where pair_direction(a, b) equals the
-profile) - (dimensions where it is the opposite), over the profile's non-neutral dimensions;
-the pair is oriented so the margin is >= 0 and kept when it is >= ``min_margin``. The user's
+other users' comments in G is oriented by the orientation rule (``alignx/orientation.py``: its
+``margin`` = dimensions where its direction agrees with the profile minus those where it is the
+opposite; oriented so the margin is >= 0, the best pair kept when it is >= ``min_margin``). The user's
 own comment is never a candidate. History never touches P: User-Generated Content = the user's
 own comments in other threads; Pair-wise Comparative Feedback = the best-oriented sibling pairs
 where the user answered in other threads. Demographic Information is rendered from the profile
@@ -54,7 +54,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from alignx.directions import DEFAULT_MIN_EVIDENCE, MEASURES, gate, higher, pair_direction, rules_fingerprint, single_direction
+from alignx.directions import DEFAULT_MIN_EVIDENCE, MEASURES, gate, rules_fingerprint, single_direction
+from alignx.orientation import MAX_CANDIDATES, best_pair, direction
 from pipeline.io import stable_hash, write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
@@ -65,7 +66,6 @@ from stages.assemble.pairs import CandidateIndex, Split, example_texts, group_fi
 from alignx.taxonomy import N_DIMENSIONS, profile
 
 log = get_logger("assemble")
-MAX_CANDIDATES = 30  # other users' comments considered per post (435 pairs)
 UGC_TYPE = pl.List(pl.Struct({"prompt": pl.String, "comment": pl.String,
                               "Preference Direction": pl.List(pl.Float32)}))
 PAIR_TYPE = pl.List(pl.Struct({"prompt": pl.String, "chosen": pl.String, "rejected": pl.String,
@@ -90,63 +90,6 @@ def demographic_text(history_directions: list[np.ndarray], max_traits: int) -> s
 
 def history_labels(history_directions: list, max_traits: int) -> str:
     return traits(history_directions, max_traits)
-
-
-def direction(a: dict, b: dict, gap: int) -> np.ndarray:
-    """Shape (90,): the pair direction of comments a over b (alignx.directions, with both
-    comments' raw measures where annotate stored them: rule 3 on the relative dimensions)."""
-    return pair_direction(a["ratings"], b["ratings"], gap, a.get("measures"), b.get("measures"))
-
-
-def orient(a: dict, b: dict, prof: np.ndarray, gap: int) -> tuple[dict, dict, int]:
-    """(chosen, rejected, margin >= 0) of comments a, b under profile ``prof``."""
-    d = direction(a, b, gap)
-    strong = prof != 0.5
-    agree = int(((d == prof) & strong).sum())
-    disagree = int(((d == 1 - prof) & strong).sum())
-    return (a, b, agree - disagree) if agree >= disagree else (b, a, disagree - agree)
-
-
-def measures_matrix(comments: list[dict]) -> np.ndarray | None:
-    """(k, len(MEASURES)) float: the comments' raw measures (NaN where one has none), or None
-    when none has any."""
-    rows = [c.get("measures") for c in comments]
-    if all(r is None for r in rows):
-        return None
-    return np.array([np.full(len(MEASURES), np.nan) if r is None else r for r in rows], dtype=np.float64)
-
-
-def best_pair(comments: list[dict], prof: np.ndarray, min_margin: int, gap: int) -> tuple[dict, dict, int] | None:
-    """The pair of the first ``MAX_CANDIDATES`` comments with the largest margin under ``prof``
-    (the first such pair in ``itertools.combinations`` order), oriented as ``orient`` does, or
-    None when no pair reaches ``min_margin``. Identical ratings never make a pair.
-
-    Vectorized over all k*(k-1)/2 pairs at once: with ``up[i, j, d]`` = i sits higher than j
-    on d (``alignx.directions.higher``: r_i - r_j >= gap, or the relative rule on the raw
-    measures) on the profile's non-neutral dimensions d and w[d] = +1 (profile 1) or -1
-    (profile 0), the margin of (i chosen, j rejected) is agree - disagree = S[i, j] - S[j, i]
-    with S = up @ w.
-    """
-    cands = comments[:MAX_CANDIDATES]
-    k = len(cands)
-    if k < 2:
-        return None
-    strong = np.flatnonzero(prof != 0.5)
-    ratings = np.asarray([c["ratings"] for c in cands], dtype=np.int16)
-    m = measures_matrix(cands)
-    up = higher(ratings[:, None, :], ratings[None, :, :], gap,
-                None if m is None else m[:, None, :], None if m is None else m[None, :, :])[:, :, strong]
-    s = up.astype(np.int16) @ np.where(prof[strong] == 1.0, 1, -1).astype(np.int16)  # (k, k)
-    d = s - s.T  # > 0: i over j agrees with the profile
-    valid = np.triu(np.abs(d) >= min_margin, 1)
-    if min_margin <= 0:  # equal ratings have margin 0: they matter only when 0 is enough
-        valid &= ~(ratings[:, None, :] == ratings[None, :, :]).all(-1)
-    if not valid.any():
-        return None
-    flat = int(np.argmax(np.where(valid, np.abs(d), -1)))  # row-major = combinations order
-    i, j = divmod(flat, k)
-    margin = int(abs(d[i, j]))
-    return (cands[i], cands[j], margin) if d[i, j] >= 0 else (cands[j], cands[i], margin)
 
 
 def community_order(chosen: dict, rejected: dict) -> str:

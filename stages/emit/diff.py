@@ -14,7 +14,7 @@ def release_rows(path: Path) -> dict[str, str]:
     """id -> hash of the row's content (split included), over every shard of a release folder."""
     files = sorted(path.glob("*.parquet"))
     if not files:
-        raise UserError(f"{path}: no parquet shards; point at a release folder such as data/release/0.1.0")
+        raise UserError(f"{path}: no parquet shards; point at a release folder such as data/release/<emit.version>")
     out = {}
     for f in files:
         split = f.name.split("-", 1)[0]

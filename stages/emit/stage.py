@@ -31,6 +31,8 @@ from pipeline.io import sha256_file, write_parquet
 from alignx.privacy import ScrubRules, Scrubber
 from pipeline.stage import Shard, Stage, StageContext, Stats
 from alignx.taxonomy import load_taxonomy
+from annotators import backend, label
+from annotators.validity import PUBLISHED, published
 
 RELEASE_FIELDS = ("id", "source", "persona_type", "prompt", "chosen", "rejected", "Preference Direction",
                   "Demographic Information", "User-Generated Content", "Pair-wise Comparative Feedback",
@@ -46,6 +48,12 @@ LICENCES = [
     ("UltraFeedback", "MIT"),
     ("HelpSteer2", "CC-BY-4.0"),
 ]
+
+
+def release_dir(config, data_dir: Path) -> Path:
+    """Where the release of the configured version (``emit.version``) lives: the one rule emit,
+    ``alignx verify``, ``alignx audit-privacy``, the benchmarks and the tests use."""
+    return Path(data_dir) / "release" / config["emit.version"]
 
 
 def to_release(df: pl.DataFrame, scrubber: Scrubber, scrubbed: Counter) -> pl.DataFrame:
@@ -137,7 +145,7 @@ class Emit(Stage):
 
     def fingerprint_extra(self, config, data_dir: Path) -> dict[str, str]:
         # the card carries the published annotator validity: a new measurement is a new card
-        return {"annotator_validity": sha256_file(VALIDITY_FILE) if VALIDITY_FILE.exists() else "none"}
+        return {"annotator_validity": sha256_file(PUBLISHED) if PUBLISHED.exists() else "none"}
 
     def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
         p = ctx.params
@@ -159,7 +167,7 @@ class Emit(Stage):
         if stats.records_out == 0:
             raise StageFailed(
                 f"emit: the release would hold 0 examples (assemble made none); the previous release in "
-                f"{ctx.data_dir / 'release' / p['version']} is kept, not replaced by an empty one: see `alignx status`")
+                f"{release_dir(ctx.config, ctx.data_dir)} is kept, not replaced by an empty one: see `alignx status`")
         (out_dir / "release" / "schema.json").write_text(json.dumps(json_schema(), indent=2) + "\n")
         heat = ctx.upstream_files("cluster", "correlation", suffix=".png")
         if heat:
@@ -181,7 +189,7 @@ class Emit(Stage):
 
     def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
         stats = super().finish(ctx, parts, stats, out_dir)
-        dest = ctx.data_dir / "release" / ctx.params["version"]
+        dest = release_dir(ctx.config, ctx.data_dir)
         tmp = dest.with_name(f".tmp-{dest.name}")
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(out_dir / "release", tmp)
@@ -191,7 +199,7 @@ class Emit(Stage):
         return stats
 
     def external_outputs(self, config, data_dir: Path) -> list[Path]:
-        return [data_dir / "release" / config["emit.version"]]
+        return [release_dir(config, data_dir)]
 
     def summary(self, manifest: dict) -> str:
         c = manifest.get("counts", {})
@@ -269,18 +277,14 @@ def bias_section(bias: dict) -> list[str]:
     return lines
 
 
-VALIDITY_FILE = Path(__file__).resolve().parents[2] / "bench" / "results" / "annotator_validity.json"
-
-
 def trust_section(annotate_m: dict) -> list[str]:
     """"How far to trust each dimension": the published validity of this build's annotator
-    (``alignx validate-annotator``, bench/results/annotator_validity.json) on the reference set's
+    (``alignx validate-annotator``, annotators/resources/validity.json) on the reference set's
     test split; a note instead when it was measured for another annotator or not at all."""
-    cfg = annotate_m.get("config", {})
-    name = f"{cfg.get('backend')}:{cfg.get('model') if cfg.get('backend') != 'embedding' else cfg.get('embedding_model')}"
+    name = label(annotate_m.get("config", {}))
     lines = ["## How far to trust each dimension", ""]
-    report = json.loads(VALIDITY_FILE.read_text()) if VALIDITY_FILE.exists() else None
-    if not report or report.get("annotator") != name:
+    report = published(name)
+    if not report:
         return lines + [f"No published validity for annotator `{name}`: run `alignx validate-annotator`."]
     ref = report["reference_test"]
     tax = load_taxonomy()
@@ -403,7 +407,7 @@ def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bi
             lines.append(f"| {stage} | {m['stage_version']} | {m['config_hash'][:12]} | {m['code_version'][:12]} |")
     annotator = annotate_m.get("config", {})
     lines += ["", f"Annotator: backend `{annotator.get('backend')}`, "
-              f"model `{annotator.get('model') if annotator.get('backend') != 'embedding' else annotator.get('embedding_model')}`, "
+              f"model `{backend(annotator['backend']).model_of(annotator)}`, "
               f"version `{(annotate_m.get('extra') or {}).get('annotator_version')}`; "
               f"{usage.get('usage.tokens_in', 0)} input and {usage.get('usage.tokens_out', 0)} output tokens, "
               f"${usage.get('usage.cost_usd', 0):.2f} in this build. Seed {ctx.seed}.", "",

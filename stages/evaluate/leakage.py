@@ -54,7 +54,8 @@ import numpy as np
 
 from alignx.persona import traits
 from alignx.taxonomy import NEUTRAL, profile
-from stages.evaluate.predictors import ProfilePredictor, demo_text, profile_from_labels, profile_scores
+from alignx.orientation import margins
+from stages.evaluate.predictors import ProfilePredictor, demo_text, profile_from_labels
 
 LEAK, CLEAR, NOT_APPLICABLE = "LEAK", "clear", "not applicable"
 
@@ -97,8 +98,8 @@ def accuracy(examples: list[dict], profiles: list[dict], predictor: ProfilePredi
     the same examples; a missing history is the neutral profile (every target a miss)."""
     neutral = np.full(len(profiles[0]["golden"]), NEUTRAL)
     directions = predictor.target_directions(examples)  # once for the four personas
-    return {k: float((profile_scores(directions, np.stack([p[k] if p[k] is not None else neutral
-                                                           for p in profiles])) > 0).mean())
+    return {k: float((margins(directions, np.stack([p[k] if p[k] is not None else neutral
+                                                    for p in profiles])) > 0).mean())
             for k in ("golden", "demo", "history_as_demo", "history")}
 
 

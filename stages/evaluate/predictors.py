@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from alignx.directions import gate, pair_direction, single_direction
-from stages.annotate.embedding import EmbeddingAnnotator
-from stages.annotate.measures import raw_measures
+from alignx.orientation import margins
+from annotators.embedding import EmbeddingAnnotator
+from annotators.measures import raw_measures
 from pipeline.errors import UserError
 from alignx.taxonomy import N_DIMENSIONS, load_taxonomy, profile
 
@@ -229,19 +230,11 @@ class ProfilePredictor:
     def scores(self, examples, persona):
         self.prepare(all_texts(examples))  # one batch for every text the profiles may re-rate
         profiles = np.array([self.history_profile(e, persona) for e in examples]).reshape(-1, N_DIMENSIONS)
-        return profile_scores(self.target_directions(examples), profiles)
+        return margins(self.target_directions(examples), profiles)
 
     def target_directions(self, examples: list[dict]) -> np.ndarray:
         """(n, 90) directions of the examples' own pairs (chosen over rejected)."""
         return self._pair_directions([e["chosen"] for e in examples], [e["rejected"] for e in examples])
-
-
-def profile_scores(directions: np.ndarray, profiles: np.ndarray) -> np.ndarray:
-    """(n,) per target: its pair direction's dimensions (``directions``, (n, 90)) that agree with
-    the profile's non-neutral poles (``profiles``, (n, 90)) minus those that oppose them."""
-    strong = profiles != 0.5
-    return (((directions == profiles) & strong).sum(axis=1) - ((directions == 1 - profiles) & strong).sum(axis=1)
-            ).astype(float)
 
 
 class IndependentPredictor(ProfilePredictor):

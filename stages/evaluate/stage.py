@@ -18,7 +18,7 @@ from alignx.embeddings import EmbeddingCache
 from pipeline.errors import UserError
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
-from stages.annotate.embedding import EmbeddingAnnotator
+from annotators.embedding import EmbeddingAnnotator
 from stages.evaluate.predictors import (
     EmbeddingPredictor, IndependentPredictor, JudgePredictor, LengthPredictor, LogprobPredictor, PositionPredictor, ProfilePredictor,
     RandomPredictor, load_examples, load_rows,

@@ -12,7 +12,7 @@ import pytest
 from alignx.dumps import iter_records
 from alignx.privacy.canaries import KINDS
 
-from conftest import DEMO_ARGS, DEMO_ENV, SAMPLE_REDDIT, alignx, copy_inputs
+from conftest import DEMO_ARGS, DEMO_ENV, SAMPLE_REDDIT, alignx, copy_inputs, release_of
 
 #: every scrub layer of the anonymize stage off (emit's last pass still catches some kinds)
 SCRUB_OFF = [x for k in ("mentions", "author_names", "person_names", "emails", "phones", "ips", "cards",
@@ -23,7 +23,7 @@ SCRUB_OFF = [x for k in ("mentions", "author_names", "person_names", "emails", "
 def build(data_dir: Path, *extra: str) -> Path:
     copy_inputs(sorted(SAMPLE_REDDIT.glob("*.zst")), data_dir / "raw" / "reddit")
     alignx("run", "--canaries", *DEMO_ARGS, *extra, data_dir=data_dir, env=DEMO_ENV)
-    return data_dir / "release" / "0.1.0"
+    return release_of(data_dir)
 
 
 def digest(folder: Path) -> str:

@@ -14,7 +14,7 @@ from stages.emit.bias import gini
 from alignx.privacy import pseudonym
 from alignx.taxonomy import load_taxonomy
 
-from conftest import SAMPLE_REDDIT, alignx, copy_inputs
+from conftest import SAMPLE_REDDIT, alignx, copy_inputs, release_of
 
 KEY = "rights-test-key-" + "f" * 40
 ENV = {"ALIGNX_PSEUDONYM_KEY": KEY}
@@ -28,7 +28,7 @@ def build(data_dir: Path, *sets: str) -> Path:
         copy_inputs(sorted((SAMPLE_REDDIT.parent / "alignment").glob("*.jsonl")), data_dir / "sample" / "alignment")
     alignx("run", "--set", "ingest_reddit.inputs=raw/reddit", "--set", "assemble.targets_per_user=3",
            *(x for s in sets for x in ("--set", s)), data_dir=data_dir, env=ENV)
-    return data_dir / "release" / "0.1.0"
+    return release_of(data_dir)
 
 
 @pytest.fixture(scope="module")

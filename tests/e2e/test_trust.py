@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 import zstandard as zstd
 
-from conftest import DEMO_ARGS, DEMO_ENV, ROOT, alignx
+from conftest import DEMO_ARGS, DEMO_ENV, ROOT, alignx, release_of
 from openai_server import OpenAIServer
 
 KEY = "sk-test-" + "s3cr3t" * 6  # shaped like a real key, so a leak is easy to find
@@ -46,7 +46,7 @@ def status_lines(d: Path, *args: str) -> dict[str, str]:
 # -- 1. a dead endpoint ------------------------------------------------------------------------
 def test_a_dead_endpoint_fails_naming_it_and_ships_nothing(built, tmp_path):
     d = copy_build(built, tmp_path)
-    release = d / "release/0.1.0"
+    release = release_of(d)
     before = (release / "checksums.sha256").read_text()
     dead = ("--set", "annotate.base_url=http://127.0.0.1:9/v1")
     proc = alignx("run", *DEMO_ARGS, *OPENAI, *dead, data_dir=d, env={**DEMO_ENV, "OPENAI_API_KEY": KEY},
@@ -93,14 +93,14 @@ def test_failed_items_make_the_stage_incomplete_and_a_rerun_retries_exactly_them
 
 def test_an_endpoint_dying_mid_annotate_promotes_nothing_and_the_rerun_finishes(built, tmp_path):
     d = copy_build(built, tmp_path)
-    release = d / "release/0.1.0"
+    release = release_of(d)
     with OpenAIServer() as server:
         args = (*OPENAI, "--set", f"annotate.base_url={server.url}", "--set", "annotate.concurrency=4")
         env = {**DEMO_ENV, "OPENAI_API_KEY": KEY}
         reference = tmp_path / "reference"
         shutil.copytree(d, reference, symlinks=True)
         alignx("run", *DEMO_ARGS, *args, data_dir=reference, env=env)
-        expected = shards_of(reference / "release/0.1.0")
+        expected = shards_of(release_of(reference))
         before = (release / "checksums.sha256").read_text()
         server.chat_requests, server.die_after = 0, 150
         proc = alignx("run", *DEMO_ARGS, *args, data_dir=d, env=env, check=False)
@@ -127,7 +127,7 @@ def test_a_second_writer_exits_at_once_naming_the_holder(built, tmp_path):
         assert proc.returncode == 2 and "in use by another alignx" in proc.stderr
         # readers do not wait for writers
         assert alignx("status", *DEMO_ARGS, data_dir=d, env=DEMO_ENV).returncode == 0
-        waiting = subprocess.Popen([sys.executable, "-m", "alignx", "run", *DEMO_ARGS, "--wait", "--data-dir", str(d)],
+        waiting = subprocess.Popen([sys.executable, "-m", "cli", "run", *DEMO_ARGS, "--wait", "--data-dir", str(d)],
                                    cwd=ROOT, env={**os.environ, **DEMO_ENV}, stderr=subprocess.PIPE, text=True)
         import time
 
@@ -142,7 +142,7 @@ def test_two_builds_at_once_one_writes_and_the_result_is_whole(tmp_path):
 
     d = tmp_path / "data"
     copy_inputs(sorted(SAMPLE_REDDIT.glob("*.zst")), d / "raw" / "reddit")
-    cmd = [sys.executable, "-m", "alignx", "run", *DEMO_ARGS, "--data-dir", str(d)]
+    cmd = [sys.executable, "-m", "cli", "run", *DEMO_ARGS, "--data-dir", str(d)]
     env = {**os.environ, **DEMO_ENV}
     env["ALIGNX_INJECT_HOLD_LOCK_S"] = "3"  # whoever takes the lock first surely still holds it
     procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -160,7 +160,7 @@ def test_readers_write_nothing_and_survive_a_closed_pipe(built):
     alignx("verify", data_dir=d, env=DEMO_ENV)
     alignx("audit-privacy", data_dir=d, env=DEMO_ENV)
     assert snapshot(d) == before
-    proc = subprocess.run(f"{sys.executable} -m alignx status --data-dir {d} | head -1", shell=True, cwd=ROOT,
+    proc = subprocess.run(f"{sys.executable} -m cli status --data-dir {d} | head -1", shell=True, cwd=ROOT,
                           capture_output=True, text=True, env={**os.environ, **DEMO_ENV})
     assert proc.stdout.count("\n") == 1 and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
 
@@ -168,7 +168,7 @@ def test_readers_write_nothing_and_survive_a_closed_pipe(built):
 # -- 3. the release under the manifest ---------------------------------------------------------
 def test_a_tampered_release_is_found_by_verify_and_status_and_rebuilt(built, tmp_path):
     d = copy_build(built, tmp_path)
-    release = d / "release/0.1.0"
+    release = release_of(d)
     assert "ok" in alignx("verify", str(release), data_dir=d, env=DEMO_ENV).stdout
     shard = sorted(release.glob("train-*.parquet"))[0]
     raw = bytearray(shard.read_bytes())
@@ -178,11 +178,11 @@ def test_a_tampered_release_is_found_by_verify_and_status_and_rebuilt(built, tmp
     assert proc.returncode == 1
     assert f"MISMATCH {shard}: sha256 differs from checksums.sha256" in proc.stdout
     assert "stage emit's manifest" in proc.stdout
-    assert "output modified: release/0.1.0/" + shard.name in status_lines(d)["emit"]
+    assert f"output modified: {release.relative_to(d)}/{shard.name}" in status_lines(d)["emit"]
     alignx("run", *DEMO_ARGS, data_dir=d, env=DEMO_ENV)
     assert alignx("verify", data_dir=d, env=DEMO_ENV).returncode == 0
     shutil.rmtree(release)
-    assert "output missing: release/0.1.0/" in status_lines(d)["emit"]
+    assert f"output missing: {release.relative_to(d)}/" in status_lines(d)["emit"]
     alignx("run", *DEMO_ARGS, data_dir=d, env=DEMO_ENV)
     assert alignx("verify", data_dir=d, env=DEMO_ENV).returncode == 0
     # a stage's own output, and a row that breaks the schema

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_REDDIT, alignx, copy_inputs
+from conftest import SAMPLE_REDDIT, alignx, copy_inputs, release_of
 
 ENV = {"ALIGNX_PSEUDONYM_KEY": "engine-test-key-" + "e" * 40, "RAY_USAGE_STATS_ENABLED": "0"}
 
@@ -17,7 +17,7 @@ def build(data_dir: Path, *args: str) -> Path:
     copy_inputs(sorted((SAMPLE_REDDIT.parent / "alignment").glob("*.jsonl")), data_dir / "sample" / "alignment")
     alignx("run", "--set", "ingest_reddit.inputs=raw/reddit", "--set", "execution.workers=2", *args,
            data_dir=data_dir, env=ENV)
-    return data_dir / "release" / "0.1.0"
+    return release_of(data_dir)
 
 
 @pytest.mark.timeout(900)

@@ -19,14 +19,14 @@ from pipeline.stage import Shard, Stage, StageContext, Stats
 
 from conftest import DEMO_ARGS, DEMO_ENV, ROOT, alignx
 
-PACKAGES = ("pipeline", "alignx", "stages")
+PACKAGES = ("pipeline", "alignx", "stages", "cli")
 
 
 def test_importing_the_framework_pulls_in_no_stage_and_no_domain_code():
     code = ("import pkgutil, importlib, sys, pipeline\n"
             "for m in pkgutil.walk_packages(pipeline.__path__, 'pipeline.'):\n"
             "    importlib.import_module(m.name)\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('stages', 'alignx')))")
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('stages', 'alignx', 'cli')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -88,7 +88,7 @@ def test_the_framework_source_names_no_stage_or_domain_module():
 
 
 def test_every_stage_is_found_by_its_name():
-    from stages import STAGES
+    from cli.stages import STAGES
 
     config = load_config()
     for cls in STAGES:

@@ -186,7 +186,7 @@ def test_killed_parallel_run_leaves_no_orphan_workers(data_dir):
     # SIGKILL the runner after its first shard while a pool of 2 workers is busy; the workers must
     # follow it (otherwise they hold the pipes open and a caller waiting for EOF hangs forever)
     env = {**os.environ, "ALIGNX_INJECT_KILL_AFTER_SHARDS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "alignx", "run", "ingest_reddit", *RAW, "--set",
+    proc = subprocess.run([sys.executable, "-m", "cli", "run", "ingest_reddit", *RAW, "--set",
                            "execution.workers=2", "--data-dir", str(data_dir)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     # subprocess.run returned: every process holding the output pipes (the workers) has exited

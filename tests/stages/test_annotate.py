@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 from alignx.directions import gate, pair_direction, single_direction
-from stages.annotate.ratings import agree, validate_ratings
+from annotators.ratings import agree, validate_ratings
 
 from conftest import ROOT, SAMPLE_REDDIT, alignx, copy_inputs
 from openai_server import OpenAIServer
@@ -57,7 +57,7 @@ def test_relative_directions_compare_the_raw_measures_hand_computed():
     """Rule 3 (alignx/directions.py): on the relative dimensions two measured responses are
     compared by their measures, whatever their gated intensities; unmeasured sides keep rule 2."""
     from alignx.directions import MEASURES, relative_rules, rule_value
-    from stages.annotate.measures import raw_measures
+    from annotators.measures import raw_measures
 
     rules = {r["dimension"]: r for r in relative_rules()}
     assert {16, 46} <= set(rules)  # concise / detailed and complexity are measured relative to each other
@@ -209,7 +209,7 @@ def test_embedding_backend_rates_every_comment_sparsely_with_evidence_and_caches
     assert ((r != 0) == (e > 0)).all()  # no evidence, no intensity
     # the raw measures pair directions compare: the offline annotator's word count, grade and its inputs
     from alignx.directions import MEASURES
-    from stages.annotate.measures import raw_measures
+    from annotators.measures import raw_measures
 
     texts = pl.concat([pl.read_parquet(f, columns=["id", "body"]) for f in
                        sorted((data_dir / "work/anonymize").glob("out-*/threads/*.parquet"))]).sort("id")
@@ -219,7 +219,7 @@ def test_embedding_backend_rates_every_comment_sparsely_with_evidence_and_caches
     assert stored[:, 0].min() >= 1 and 1 < np.median(stored[:, 1]) < 20
     per_comment = (e > 0).sum(axis=1)
     assert 1 <= np.median(per_comment) <= 8  # sparse: a comment speaks to a few dimensions
-    rules = json.loads((ROOT / "stages/annotate/resources/offline_calibration.json").read_text())["rules"]
+    rules = json.loads((ROOT / "annotators/resources/offline_calibration.json").read_text())["rules"]
     never = sorted(set(range(90)) - {x["dimension"] for x in rules})
     assert (e[:, never] == 0).all()  # dimensions without a validated instrument are never rated
     m = manifest(data_dir)
@@ -234,7 +234,7 @@ def test_embedding_backend_rates_every_comment_sparsely_with_evidence_and_caches
 
 
 def test_embedding_backend_reads_length_readability_and_topic():
-    from stages.annotate.embedding import EmbeddingAnnotator
+    from annotators.embedding import EmbeddingAnnotator
     from alignx.taxonomy import load_taxonomy
 
     tax = load_taxonomy()
@@ -261,7 +261,7 @@ def test_lexicons_skip_quoted_lines_and_links_count_sources():
     """On the reference set's real comments: a line quoted from another comment ("> ...") adds no
     lexicon match (the guidelines: quotes are the other person's words), and ``links`` counts
     the URLs a comment cites."""
-    from stages.annotate.embedding import surface_features
+    from annotators.embedding import surface_features
 
     items = {r["id"]: r for r in map(json.loads, (ROOT / "data/validation/items.jsonl").open())}
     texts = [r["text"] for r in items.values()][:200]
@@ -287,7 +287,7 @@ def test_windowed_vader_scores_exactly_as_the_library():
     the reference set (comments of 1 to over 1,000 words)."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    from stages.annotate.embedding import _vader
+    from annotators.embedding import _vader
 
     texts = [json.loads(line)["text"] for line in (ROOT / "data/validation/items.jsonl").open()]
     texts += [" ".join(texts)]  # one very long text: every word's window in the middle of it
@@ -412,7 +412,7 @@ def test_batch_backend_resumes_the_same_batch(data_dir, server):
     server.hold_batches = True
     args = ["--set", "annotate.backend=openai-batch", "--set", f"annotate.base_url={server.url}",
             "--set", "annotate.model=test-model", "--set", "annotate.batch_poll_s=0.2"]
-    cmd = [sys.executable, "-m", "alignx", "run", "annotate", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}",
+    cmd = [sys.executable, "-m", "cli", "run", "annotate", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}",
            *args, "--data-dir", str(data_dir)]
     import os
 

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT, alignx
 from openai_server import OpenAIServer
-from stages.annotate.validity import cohen_kappa, load_reference
+from annotators.validity import cohen_kappa, load_reference
 
 ENV = {"OPENAI_API_KEY": "sk-test-not-a-real-key"}
 
@@ -70,7 +70,7 @@ def test_validate_annotator_offline_on_real_texts(tmp_path, shared_data):
     assert 0 not in rated and 1 not in rated
     # every dimension with a fitted rule is rated on the test split or named unmeasured, never
     # listed as "never rated" (the card would say so)
-    rules = json.loads((ROOT / "stages/annotate/resources/offline_calibration.json").read_text())["rules"]
+    rules = json.loads((ROOT / "annotators/resources/offline_calibration.json").read_text())["rules"]
     ruled = {r["dimension"] for r in rules}
     assert ruled == set(rated) | set(test["dimensions_unmeasured"]) and not ruled & set(test["dimensions_never_rated"])
     assert len(rated) + len(test["dimensions_unmeasured"]) + len(test["dimensions_never_rated"]) == 90

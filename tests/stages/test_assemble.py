@@ -14,7 +14,7 @@ import pytest
 from alignx.persona import traits
 from stages.assemble.demographic import NO_SIGNAL
 
-from conftest import DEMO_ENV as ENV, SAMPLE_REDDIT, alignx, build_demo as build, copy_inputs, examples, split
+from conftest import DEMO_ENV as ENV, SAMPLE_REDDIT, alignx, build_demo as build, copy_inputs, examples, release_of, split
 
 
 def test_directions_and_history_sizes(built):
@@ -88,6 +88,6 @@ def test_llm_demographic_is_cached_scrubbed_and_history_only(tmp_path):
         # written from the history's labels, never the target's direction
         assert r["demographic"] == (f"This user comes across as {labels.lower()}. Reach them at someone@example.com."
                                     if labels else NO_SIGNAL)
-    released = split(d / "release" / "0.1.0", "train")["Demographic Information"].to_list()
+    released = split(release_of(d), "train")["Demographic Information"].to_list()
     assert all("example.com" not in t for t in released) and any("[email]" in t for t in released)
     assert "passed: no findings" in alignx("audit-privacy", data_dir=d, env=ENV).stdout

@@ -14,7 +14,7 @@ import pytest
 from pipeline.manifest import read_manifest
 from stages.assemble.paraphrase import survival
 
-from conftest import DEMO_ARGS, DEMO_ENV, SAMPLE_REDDIT, alignx, copy_inputs
+from conftest import DEMO_ARGS, DEMO_ENV, SAMPLE_REDDIT, alignx, copy_inputs, release_of
 from openai_server import OpenAIServer
 
 PREFIX = "In other words, "  # what the test server's paraphrases start with
@@ -64,7 +64,7 @@ def test_ugc_is_paraphrased_and_the_survival_figure_reported(built):
     ugc = [x for row in examples(d)["ugc"].to_list() for x in (row or [])]
     assert ugc and all(x["comment"].startswith(PREFIX) for x in ugc)  # no user's own words
     assert len({(x["prompt"], x["comment"]) for x in ugc}) <= c["paraphrase.kept"]
-    card = (d / "release" / "0.1.0" / "README.md").read_text()
+    card = (release_of(d) / "README.md").read_text()
     assert "paraphrased by an LLM" in card
     assert f"on average {c['paraphrase.survival_mean']:.2f} of the original's" in card
     assert "Observed: the users' own comments" not in card

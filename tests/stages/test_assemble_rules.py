@@ -1,11 +1,11 @@
-"""Unit tests of assemble's rules, by hand-computed cases: orientation of a pair under a
-profile, the best pair of a post, and the community's order."""
+"""Unit tests of assemble's rules, by hand-computed cases: the community's order, seeded
+ranking, traits. The orientation of pairs is tested in tests/alignx/test_orientation.py."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from stages.assemble.stage import best_pair, community_order, orient, ranked
+from stages.assemble.stage import community_order, ranked
 
 N = 90
 
@@ -22,30 +22,6 @@ def prof(values: dict[int, float]) -> np.ndarray:
     for d, v in values.items():
         p[d] = v
     return p
-
-
-def test_orient_puts_the_side_the_profile_agrees_with_first():
-    a, b = comment("a", {16: 2, 34: -1}), comment("b", {16: -1, 34: 1})
-    # the user prefers concise (16 -> 1) and low aggression (34 -> 0): a agrees on both
-    chosen, rejected, margin = orient(a, b, prof({16: 1.0, 34: 0.0}), 1)
-    assert (chosen["id"], rejected["id"], margin) == ("a", "b", 2)
-    chosen, rejected, margin = orient(b, a, prof({16: 1.0, 34: 0.0}), 1)  # argument order does not matter
-    assert (chosen["id"], margin) == ("a", 2)
-    # one agreement, one disagreement: a tie keeps the given order with margin 0
-    chosen, _, margin = orient(a, b, prof({16: 1.0, 34: 1.0}), 1)
-    assert (chosen["id"], margin) == ("a", 0)
-    # neutral profile dimensions never count
-    assert orient(a, b, prof({}), 1)[2] == 0
-
-
-def test_best_pair_takes_the_largest_margin_and_respects_the_minimum():
-    p = prof({16: 1.0, 34: 0.0, 73: 1.0})
-    cs = [comment("x", {16: 1, 73: -1}), comment("y", {16: -2, 34: 2, 73: -1}), comment("z", {16: 2, 73: 2})]
-    chosen, rejected, margin = best_pair(cs, p, min_margin=1, gap=1)
-    assert (chosen["id"], rejected["id"], margin) == ("z", "y", 3)
-    assert best_pair(cs, p, min_margin=4, gap=1) is None
-    same = [comment("s", {16: 1}), comment("t", {16: 1})]
-    assert best_pair(same, p, min_margin=0, gap=1) is None  # identical ratings never make a pair
 
 
 def test_community_order_needs_a_later_comment_with_twice_the_score():
@@ -84,95 +60,6 @@ def test_traits_are_few_evidenced_and_never_contradict():
     assert traits([direction({69: 0.0, 16: 1.0})] * 2, 12) == "Concise communication style"
     # nothing with evidence: no traits, and the sentence says so
     assert traits([direction({})], 12) == "" and template("") == NO_SIGNAL
-
-
-def _best_pair_loop(comments, p, min_margin, gap):
-    """The rule written as the plain pairwise loop (the code before vectorization)."""
-    import itertools
-
-    best = None
-    for a, b in itertools.combinations(comments[:30], 2):
-        if list(a["ratings"]) == list(b["ratings"]):
-            continue
-        chosen, rejected, margin = orient(a, b, p, gap)
-        if margin >= min_margin and (best is None or margin > best[2]):
-            best = (chosen, rejected, margin)
-    return best
-
-
-def _random_profile(rng) -> np.ndarray:
-    """A sparse profile: mostly 0.5, some dimensions 1 or 0."""
-    p = np.full(N, 0.5)
-    p[rng.random(N) < 0.15] = 1.0
-    p[rng.random(N) < 0.1] = 0.0
-    return p
-
-
-def _assert_same_best_pair(cs, p, min_margin, gap, trial):
-    got, want = best_pair(cs, p, min_margin, gap), _best_pair_loop(cs, p, min_margin, gap)
-    assert (got is None) == (want is None), trial
-    if got:
-        assert (got[0]["id"], got[1]["id"], got[2]) == (want[0]["id"], want[1]["id"], want[2]), trial
-
-
-def test_vectorized_best_pair_equals_the_pairwise_loop():
-    """Same pair, same orientation, same margin as the loop over itertools.combinations, ties
-    included (sparse ratings in -2..2 make many equal margins), for every margin and gap."""
-    rng = np.random.default_rng(5)
-    for trial in range(100):
-        k = int(rng.integers(0, 40))
-        cs = []
-        for i in range(k):
-            r = np.where(rng.random(N) < 0.08, rng.integers(-2, 3, N), 0)
-            if i and rng.random() < 0.1:
-                r = np.array(cs[-1]["ratings"])  # identical ratings, never a pair
-            cs.append({"id": f"c{i}", "ratings": r.tolist()})
-        p = _random_profile(rng)
-        for min_margin in (0, 1, 2):
-            for gap in (1, 2):
-                _assert_same_best_pair(cs, p, min_margin, gap, trial)
-
-
-def test_best_pair_compares_the_raw_measures_of_siblings():
-    """Two siblings with no rating evidence on complexity (46) but written at different levels:
-    a user whose profile prefers complex statements gets the more complex one as chosen, the
-    pair direction saying so (alignx/directions.py rule 3); without measures they tie."""
-    from alignx.directions import MEASURES, relative_direction, relative_rules
-
-    m = np.zeros((2, len(MEASURES)))
-    m[:, MEASURES.index("words")] = 50  # same length, the dense one in longer words and sentences
-    m[:, MEASURES.index("syllables_per_word")] = [1.3, 1.9]
-    m[:, MEASURES.index("words_per_sentence")] = [10, 25]
-    m[:, MEASURES.index("grade")] = 0.39 * m[:, MEASURES.index("words_per_sentence")] + \
-        11.8 * m[:, MEASURES.index("syllables_per_word")] - 15.59
-    assert relative_direction(m[1], m[0], {r["dimension"]: r for r in relative_rules()}[46]) == 1.0
-    plain, dense = ({**comment(i, {5: 1 if i == "p" else 0}), "measures": x} for i, x in zip("pd", m))
-    chosen, rejected, margin = best_pair([plain, dense], prof({46: 1.0}), min_margin=1, gap=1)
-    assert (chosen["id"], rejected["id"], margin) == ("d", "p", 1)
-    chosen, _, _ = best_pair([plain, dense], prof({46: 0.0}), min_margin=1, gap=1)
-    assert chosen["id"] == "p"  # a user who prefers simple statements
-    assert best_pair([{**plain, "measures": None}, {**dense, "measures": None}], prof({46: 1.0}), 1, 1) is None
-
-
-def test_vectorized_best_pair_with_measures_equals_the_pairwise_loop():
-    """With raw measures (some comments without: NaN or None) the vectorized margin is the one
-    ``orient`` gives pair by pair."""
-    from alignx.directions import MEASURES
-
-    rng = np.random.default_rng(11)
-    for trial in range(60):
-        k = int(rng.integers(2, 35))
-        cs = []
-        for i in range(k):
-            r = np.where(rng.random(N) < 0.08, rng.integers(-2, 3, N), 0)
-            draw = {"words": rng.integers(1, 300), "grade": rng.uniform(-2, 18),
-                    "syllables_per_word": rng.uniform(1, 2.5), "words_per_sentence": rng.uniform(1, 40)}
-            m = np.array([draw[name] for name in MEASURES], dtype=np.float32)
-            cs.append({"id": f"c{i}", "ratings": r.tolist(), "measures": None if rng.random() < 0.1 else m})
-        p = _random_profile(rng)
-        p[[14, 16, 46]] = rng.choice([0.0, 0.5, 1.0], 3)
-        for min_margin in (0, 1, 2):
-            _assert_same_best_pair(cs, p, min_margin, 1, trial)
 
 
 def test_gated_matrix_equals_gate_row_by_row():

@@ -9,7 +9,7 @@ import json
 import polars as pl
 import pytest
 
-from conftest import DEMO_ARGS, DEMO_ENV, alignx, examples, split
+from conftest import DEMO_ARGS, DEMO_ENV, alignx, examples, release_of, split
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def eth_build(tmp_path_factory, reddit_dir):
            "--set", "ingest_reddit.date_from=2025-03-01", "--set", "ingest_reddit.date_to=2025-03-07",
            data_dir=d, env=DEMO_ENV)
     threads = pl.concat([pl.read_parquet(f) for f in (d / "work/anonymize").glob("out-*/threads/*.parquet")])
-    return d, d / "release" / "0.1.0", threads
+    return d, release_of(d), threads
 
 
 def test_pairs_are_siblings_and_prompts_carry_the_parent(eth_build):

@@ -35,7 +35,7 @@ def test_release_files_and_alignx_field_names(built):
     assert card.startswith("---\nlicense: cc-by-nc-4.0") and "configs:" in card and "CC-BY-NC-4.0" in card
     assert "## Agreement with the community's order" in card and "Synthesized" in card
     # the published validity of the build's annotator, one row per dimension it rates
-    validity = json.loads((ROOT / "bench/results/annotator_validity.json").read_text())["reference_test"]
+    validity = json.loads((ROOT / "annotators/resources/validity.json").read_text())["reference_test"]
     trust = card.split("## How far to trust each dimension", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in trust.splitlines() if re.match(r"\| \d+ \|", line)]
     assert [int(r.split("|")[1]) for r in rows] == validity["dimensions_rated"]

@@ -404,7 +404,7 @@ def test_independent_rerates_the_history_and_the_consistency_predictor_reads_its
     """profile reads the history's released directions (the annotator that oriented the pairs);
     independent ignores them and re-rates every text with another embedding model."""
     from pipeline.config import load_config
-    from stages.annotate.embedding import EmbeddingAnnotator
+    from annotators.embedding import EmbeddingAnnotator
     from stages.evaluate.predictors import PAIR, UGC, IndependentPredictor, ProfilePredictor, load_examples
     from stages.evaluate.stage import annotator_models
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alignx.cli.common import add_common, load, log, stages
+from cli.common import add_common, load, log, stages
 from pipeline.errors import UserError
 
 

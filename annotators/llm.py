@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 from alignx.llm import client_kwargs
 from pipeline.logs import progress
-from stages.annotate.ratings import (RATINGS_SCHEMA, Item, Result, Spend, agree, prompt_version, render_prompt,
+from annotators.ratings import (RATINGS_SCHEMA, Item, Result, Spend, agree, prompt_version, render_prompt,
                                      validate_ratings)
 
 
@@ -39,7 +40,38 @@ def parse_answer(content: str | None) -> tuple[list[int], list[int]]:
     return validate_ratings(obj)
 
 
-class OpenAIAnnotator:
+class ChatBackend:
+    """What the LLM backends (``openai``, ``openai-batch``) share: the configured model, the
+    prompt's version, priced tokens, an endpoint, no raw measures and no fixed rules."""
+
+    sends_requests = True
+
+    @classmethod
+    def model_of(cls, p: dict) -> str:
+        return p["model"]
+
+    @classmethod
+    def fingerprint(cls, p: dict) -> dict[str, str]:
+        return {"annotator_version": prompt_version()}
+
+    @classmethod
+    def spend(cls, p: dict) -> Spend:
+        return Spend(price_in=p["price_input_per_mtok"], price_out=p["price_output_per_mtok"], max_cost=p["max_cost"])
+
+    @classmethod
+    def where(cls, p: dict) -> str:
+        return f"at the endpoint {p['base_url'] or 'https://api.openai.com/v1'} (model {p['model']}, annotate.base_url)"
+
+    @classmethod
+    def measures(cls, texts: list[str]) -> None:
+        return None
+
+    @classmethod
+    def ruled_dimensions(cls) -> list[int]:
+        return []
+
+
+class OpenAIAnnotator(ChatBackend):
     """Chat completions with strict structured output, bounded concurrency, retries.
 
     Transport errors (429 honouring Retry-After, 5xx, timeouts, connection errors) are retried
@@ -49,6 +81,10 @@ class OpenAIAnnotator:
     """
 
     backend = "openai"
+
+    @classmethod
+    def create(cls, p: dict, data_dir: Path) -> "OpenAIAnnotator":
+        return cls(p)
 
     def __init__(self, p: dict):
         self.p = p

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from alignx.cli.common import add_common, load
-
-RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "annotator_validity.json"
+from annotators.validity import PUBLISHED
+from cli.common import add_common, load
 
 
 def register(sub) -> None:
@@ -17,9 +16,9 @@ def register(sub) -> None:
         "with the configured annotate backend (ratings are cached), and report per dimension and per group: "
         "evidence precision and recall, sign accuracy, Cohen's kappa, pair direction accuracy, P-SOUPS pair "
         "accuracy (ties separately), and the two labellers' agreement. Writes JSON (default "
-        "bench/results/annotator_validity.json).",
+        "annotators/resources/validity.json, the published validity the dataset card cites).",
     )
-    p.add_argument("--out", metavar="FILE", default=str(RESULTS), help="where the JSON report goes")
+    p.add_argument("--out", metavar="FILE", default=str(PUBLISHED), help="where the JSON report goes")
     p.add_argument("--validation", metavar="DIR", default=None, help="the reference set (default data/validation)")
     p.add_argument("--p-soups", metavar="FILE", default=None,
                    help="P-SOUPS pairs (default SHARED_DATA/benchmarks/p-soups_student_phd.json); 'none' skips them")
@@ -29,7 +28,7 @@ def register(sub) -> None:
 
 def cmd_validate(args) -> int:
     from pipeline.errors import UserError
-    from stages.annotate.validity import P_SOUPS, VALIDATION, validate
+    from annotators.validity import P_SOUPS, VALIDATION, validate
 
     config, data_dir = load(args)
     validation = Path(args.validation) if args.validation else VALIDATION

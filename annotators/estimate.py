@@ -7,8 +7,8 @@ from typing import Any
 
 import polars as pl
 
-from stages.annotate.ratings import RatingCache, cache_key, render_prompt
-from stages.annotate.stage import cache_path, make_annotator, make_spend
+from annotators import backend, cache_path, make, make_spend
+from annotators.ratings import RatingCache, cache_key, render_prompt
 
 #: Output tokens of one sparse answer: the wrapper (about 10) plus 5 listed dimensions (the
 #: median per comment in the hand-labelled reference set, data/validation/labels_a.jsonl) at
@@ -22,15 +22,15 @@ def estimate(p: dict, data_dir: Path, thread_files: list[Path]) -> dict[str, Any
 
     Input tokens are counted as characters / 4 of the rendered prompt (the usual rule of thumb
     for English with OpenAI tokenizers)."""
-    annotator = make_annotator(p, data_dir) if p["backend"] != "embedding" else None
-    backend = p["backend"]
-    model = p["model"] if annotator else p["embedding_model"]
+    cls = backend(p["backend"])
+    annotator = make(p, data_dir) if cls.sends_requests else None  # one that sends nothing costs nothing
+    model = cls.model_of(p)
     version = annotator.version if annotator else "n/a"
     cache = RatingCache(cache_path(data_dir))
     items = cached = tokens_in = 0
     for f in thread_files:
         df = pl.read_parquet(f, columns=["prompt", "body"])
-        keys = [cache_key(backend, model, version, a, b) for a, b in zip(df["prompt"], df["body"])]
+        keys = [cache_key(p["backend"], model, version, a, b) for a, b in zip(df["prompt"], df["body"])]
         hit = cache.get_ok(keys)
         for k, post, body in zip(keys, df["prompt"], df["body"]):
             items += 1
@@ -41,5 +41,5 @@ def estimate(p: dict, data_dir: Path, thread_files: list[Path]) -> dict[str, Any
     to_send = items - cached if annotator else 0
     spend = make_spend(p)
     spend.add(tokens_in, to_send * OUTPUT_TOKENS_PER_ITEM * max(1, p["self_consistency"]))
-    return {"annotator": f"{backend}:{model}", "items": items, "cached": cached, "to_send": to_send,
+    return {"annotator": f"{p['backend']}:{model}", "items": items, "cached": cached, "to_send": to_send,
             "tokens_in": spend.tokens_in, "tokens_out": spend.tokens_out, "cost_usd": spend.cost}

@@ -10,13 +10,13 @@ from pathlib import Path
 from alignx.llm import client_kwargs
 from pipeline.io import write_json
 from pipeline.logs import get_logger
-from stages.annotate.llm import parse_answer, request_body
-from stages.annotate.ratings import Result, agree, prompt_version
+from annotators.llm import ChatBackend, parse_answer, request_body
+from annotators.ratings import Result, Spend, agree, prompt_version
 
 log = get_logger("annotate")
 
 
-class BatchAnnotator:
+class BatchAnnotator(ChatBackend):
     """The OpenAI Batch API: request JSONL -> upload -> batch -> poll -> download -> validate.
 
     The request file is the format vLLM's ``run_batch`` reads, so self-hosted models serve full
@@ -25,6 +25,15 @@ class BatchAnnotator:
     """
 
     backend = "openai-batch"
+
+    @classmethod
+    def create(cls, p: dict, data_dir: Path) -> "BatchAnnotator":
+        return cls(p, data_dir / "work" / "annotate" / "batches.json")
+
+    @classmethod
+    def spend(cls, p: dict) -> Spend:
+        return Spend(price_in=p["price_input_per_mtok"], price_out=p["price_output_per_mtok"],
+                     discount=p["batch_discount"], max_cost=p["max_cost"])
 
     def __init__(self, p: dict, state_file: Path):
         self.p = p

@@ -51,6 +51,6 @@ def writing(args, data_dir: Path):
 
 def stages():
     """Fresh stage objects for one command (no state carries over between runs)."""
-    from stages import build
+    from cli.stages import build
 
     return build()

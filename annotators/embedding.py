@@ -44,7 +44,7 @@ import polars as pl
 
 from alignx.taxonomy import TAXONOMY_FILE
 from pipeline.logs import progress
-from stages.annotate.ratings import RESOURCES, Item, Result, Spend
+from annotators.ratings import RESOURCES, Item, Result, Spend
 
 TOPICS_FILE = RESOURCES / "interest_topics.toml"
 CALIBRATION_FILE = RESOURCES / "offline_calibration.json"
@@ -203,9 +203,43 @@ def apply_rules(features: dict[str, np.ndarray], rules: list[dict], n: int, max_
 
 
 class EmbeddingAnnotator:
-    """Rates texts with the instruments above; see the module docstring."""
+    """Rates texts with the instruments above; see the module docstring. Backend ``embedding``:
+    offline and free; the only backend that computes raw measures (annotators/measures.py)."""
 
     backend = "embedding"
+    sends_requests = False
+
+    @classmethod
+    def create(cls, p: dict, data_dir: Path) -> "EmbeddingAnnotator":
+        return cls(p["embedding_model"], data_dir / "cache" / "embeddings", max_interests=p["offline_max_interests"])
+
+    @classmethod
+    def model_of(cls, p: dict) -> str:
+        return p["embedding_model"]
+
+    @classmethod
+    def fingerprint(cls, p: dict) -> dict[str, str]:
+        from annotators.measures import measures_version
+
+        return {"annotator_version": embedding_version(p["offline_max_interests"]), "measures": measures_version()}
+
+    @classmethod
+    def spend(cls, p: dict) -> Spend:
+        return Spend(price_in=0.0, price_out=0.0, max_cost=p["max_cost"])
+
+    @classmethod
+    def where(cls, p: dict) -> str:
+        return f"with the embedding model {p['embedding_model']}"
+
+    @classmethod
+    def measures(cls, texts: list[str]) -> np.ndarray:
+        from annotators.measures import raw_measures
+
+        return raw_measures(texts)
+
+    @classmethod
+    def ruled_dimensions(cls) -> list[int]:
+        return sorted({r["dimension"] for r in json.loads(CALIBRATION_FILE.read_text())["rules"]})
 
     def __init__(self, model: str, cache_dir, max_interests: int = 2, calibration: dict | None = None):
         from alignx.embeddings import EmbeddingCache

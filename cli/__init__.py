@@ -1,12 +1,13 @@
-"""The ``alignx`` command line (also ``python -m alignx``): the only place that hands the
-stages to the framework's runner. One module per group of commands."""
+"""The ``alignx`` command line (also ``python -m cli``): the top layer, above ``stages/``, and the
+only code that hands the stages (``cli.stages``) to the framework's runner. One module per group
+of commands."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from alignx.cli import collect, diff_release, evaluate, privacy, provenance, run, validate, verify
+from cli import collect, diff_release, evaluate, privacy, provenance, run, validate, verify
 from pipeline.errors import StageFailed, UserError
 from pipeline.logs import setup_logging
 from pipeline.secrets import redact
@@ -15,7 +16,7 @@ COMMAND_MODULES = (run, provenance, verify, collect, privacy, diff_release, eval
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from stages import STAGES
+    from cli.stages import STAGES
 
     parser = argparse.ArgumentParser(
         prog="alignx",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alignx.cli.common import add_common, load, log
+from cli.common import add_common, load, log
 from pipeline.errors import UserError
 
 

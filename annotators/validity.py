@@ -1,7 +1,9 @@
 """How far to trust each dimension: the configured annotator against the hand-labelled reference
 set (data/validation/, its **test** split) and the P-SOUPS student / PhD pairs, plus the
 agreement of the reference set's two labellers. ``alignx validate-annotator`` runs it and writes
-bench/results/annotator_validity.json.
+``resources/validity.json`` (``PUBLISHED``): the published validity of the bundled annotator,
+committed with the code and rules it measured, which the dataset card cites (``published``).
+bench/validity.py adds real builds and throughput to the same report in bench/results/.
 
 Measures, per dimension and per group of dimensions (pooled over the group's items x dimensions):
 
@@ -40,13 +42,15 @@ import numpy as np
 
 from alignx.directions import gate, pair_direction, relative_direction, relative_rules
 from alignx.taxonomy import N_DIMENSIONS, load_taxonomy
-from stages.annotate.measures import backend_measures
-from stages.annotate.ratings import Item, RatingCache, Result, cache_key
+from annotators import backend, cache_path, label, make, make_spend
+from annotators.ratings import Item, RatingCache, Result, cache_key
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 VALIDATION = ROOT / "data" / "validation"
 SHARED_DATA = Path(os.environ.get("ALIGNX_SHARED_DATA", ROOT.parent / "shared" / "data"))
 P_SOUPS = SHARED_DATA / "benchmarks" / "p-soups_student_phd.json"
+#: The published validity report (``alignx validate-annotator``'s default output).
+PUBLISHED = Path(__file__).parent / "resources" / "validity.json"
 #: P-SOUPS key dimensions: name -> (taxonomy words, direction expected when the PhD persona chose)
 P_SOUPS_DIMENSIONS = {
     "complexity": ("complexity of the statement", 1.0),
@@ -188,9 +192,7 @@ def pair_agreement(ref: dict) -> dict:
 def rate(p: dict, data_dir: Path, items: list[Item], show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(ratings, evidence), each shape (len(items), 90), from the configured annotator through the
     rating cache (a rerun sends nothing already answered)."""
-    from stages.annotate.stage import cache_path, make_annotator, make_spend
-
-    annotator = make_annotator(p, data_dir)
+    annotator = make(p, data_dir)
     cache = RatingCache(cache_path(data_dir))
     keys = [cache_key(annotator.backend, annotator.model, annotator.version, it.post, it.response) for it in items]
     results: dict[str, Result] = {k: Result(k, r, e) for k, (r, e) in cache.get_ok(keys).items()}
@@ -212,11 +214,7 @@ def rate(p: dict, data_dir: Path, items: list[Item], show_progress: bool = False
 
 def ruled_dimensions(p: dict) -> list[int]:
     """Dimensions the offline annotator has a fitted rule for (none for the LLM backends)."""
-    if p["backend"] != "embedding":
-        return []
-    from stages.annotate.embedding import CALIBRATION_FILE
-
-    return sorted({r["dimension"] for r in json.loads(CALIBRATION_FILE.read_text())["rules"]})
+    return backend(p["backend"]).ruled_dimensions()
 
 
 def reference_validity(p: dict, data_dir: Path, ref: dict) -> dict:
@@ -265,7 +263,7 @@ def reference_validity(p: dict, data_dir: Path, ref: dict) -> dict:
                 "three_class_agreement": round(float((ours[:, d] == theirs[:, d]).mean()), 3),
             }
     nn = (ann != 0).sum(axis=1)
-    item_measures = backend_measures(p["backend"], [it["text"] for it in items])
+    item_measures = backend(p["backend"]).measures([it["text"] for it in items])
     return {
         "items": len(items), "pairs": len(pairs), "dimensions_rated": rated,
         # a dimension the offline annotator has a rule for but rated on no test item is rated in a
@@ -290,8 +288,8 @@ def measured_pair_direction(p: dict, gated_a: np.ndarray, gated_b: np.ndarray, t
                             texts_b: list[str]) -> np.ndarray:
     """(n, 90) pair directions of a over b as a release gets them from backend ``p["backend"]``:
     rule 2 on the gated intensities, rule 3 on the raw measures where the backend has them."""
-    return pair_direction(gated_a, gated_b, measures_chosen=backend_measures(p["backend"], texts_a),
-                          measures_rejected=backend_measures(p["backend"], texts_b))
+    measures = backend(p["backend"]).measures
+    return pair_direction(gated_a, gated_b, measures_chosen=measures(texts_a), measures_rejected=measures(texts_b))
 
 
 def item_pair_validity(ann: np.ndarray, gold: np.ndarray, measures: np.ndarray | None) -> dict:
@@ -354,8 +352,15 @@ def validate(p: dict, data_dir: Path, validation: Path = VALIDATION, p_soups: Pa
     """The whole report (see the module docstring)."""
     test = load_reference(validation, "test")
     return {
-        "annotator": f"{p['backend']}:{p['model'] if p['backend'] != 'embedding' else p['embedding_model']}",
+        "annotator": label(p),
         "reference_test": reference_validity(p, data_dir, test),
         "labeller_agreement": labeller_agreement(load_reference(validation, None)),
         "p_soups": p_soups_validity(p, data_dir, p_soups) if p_soups is not None and p_soups.exists() else None,
     }
+
+
+def published(name: str) -> dict | None:
+    """The published validity report (``PUBLISHED``) when it measured annotator ``name``
+    (``backend:model``, ``annotators.label``), else None."""
+    report = json.loads(PUBLISHED.read_text()) if PUBLISHED.exists() else None
+    return report if report and report.get("annotator") == name else None

@@ -3,8 +3,8 @@ directions can compare two responses to the same text (alignx/directions.py, rul
 
 ``words``: word count (``\\w+`` matches, the offline annotator's ``words`` feature); ``grade``:
 Flesch-Kincaid grade level, ``syllables_per_word`` and ``words_per_sentence`` (its two inputs;
-the offline annotator's features, stages/annotate/embedding.py ``readability``). Only the offline (``embedding``) backend computes
-them; the LLM backends store null and their pair directions follow the gated intensities.
+the offline annotator's features, annotators/embedding.py ``readability``). Only the offline (``embedding``) backend computes
+them (its ``measures``); the LLM backends store null and their pair directions follow the gated intensities.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from alignx.directions import MEASURES
-from stages.annotate.embedding import readability
+from annotators.embedding import readability
 
 #: annotate's ``measures`` column: one Float32 field per measure, in MEASURES order
 MEASURES_TYPE = pl.Struct({name: pl.Float32 for name in MEASURES})
@@ -29,15 +29,10 @@ def raw_measures(texts: list[str]) -> np.ndarray:
     return np.stack([values[m] for m in MEASURES], axis=1).astype(np.float32).reshape(len(texts), len(MEASURES))
 
 
-def backend_measures(backend: str, texts: list[str]) -> np.ndarray | None:
-    """The measures of ``texts`` where ``backend`` computes them (``embedding``), else None."""
-    return raw_measures(texts) if backend == "embedding" else None
-
-
 def measures_version() -> str:
     """Changes whenever the measures' code or list changes (this module, the readability it uses,
     MEASURES)."""
-    from stages.annotate import embedding
+    from annotators import embedding
 
     code = Path(__file__).read_bytes() + Path(embedding.__file__).read_bytes() + ",".join(MEASURES).encode()
     return "m" + hashlib.sha256(code).hexdigest()[:12]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alignx.cli.common import add_canaries, add_common, add_writer, load, log, stages, writing
+from cli.common import add_canaries, add_common, add_writer, load, log, stages, writing
 from pipeline.errors import UserError
 from pipeline.manifest import STALE, UP_TO_DATE
 
@@ -71,7 +71,7 @@ def cmd_run(args) -> int:
 def plant_canaries(args, config, data_dir: Path) -> None:
     """Copy the configured Reddit inputs with canaries planted (``config`` already reads the
     copy; the originals are resolved from the configuration without ``--canaries``)."""
-    from alignx.cli.common import load_config
+    from cli.common import load_config
     from alignx.privacy.canaries import COPY_DIR, plant_copy, write_canaries
     from pipeline.manifest import resolve_inputs
 
@@ -121,7 +121,7 @@ def cmd_annotate(args) -> int:
     if not args.estimate:
         args.stages, args.workers, args.engine, args.ray_address = ["annotate"], None, None, None
         return cmd_run(args)
-    from stages.annotate.estimate import estimate
+    from annotators.estimate import estimate
     from pipeline.manifest import read_manifest, resolve
 
     config, data_dir = load(args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alignx.cli.common import add_writer, load, writing
+from cli.common import add_writer, load, writing
 
 
 def register(sub) -> None:

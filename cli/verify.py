@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alignx.cli.common import add_common, load
+from cli.common import add_common, load
 from pipeline.errors import UserError
 
 
@@ -27,7 +27,9 @@ def cmd_verify(args) -> int:
     from pipeline.verify import CHECKSUMS, check_checksums, check_manifests
 
     config, data_dir = load(args)
-    target = Path(args.path) if args.path else data_dir / "release" / config["emit.version"]
+    from stages.emit.stage import release_dir
+
+    target = Path(args.path) if args.path else release_dir(config, data_dir)
     if not target.exists():
         raise UserError(f"{target}: no such file or folder; build it with `alignx run`, or name what to check")
     problems, files, rows = [], 0, 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alignx.cli.common import add_common, add_writer, load, log, writing
+from cli.common import add_common, add_writer, load, log, writing
 from pipeline.errors import UserError
 
 
@@ -15,7 +15,7 @@ def register(sub) -> None:
         "in any input, from data/private), u/ mentions, emails, phone numbers, IPs and card numbers, "
         "ask a second opinion of detectors the scrubber does not use (second.<kind>), and look for the canaries "
         "that `alignx run --canaries` planted (canary.<kind>, from DATA_DIR/private/canaries.json). Prints counts and "
-        "masked examples; exits 1 on any finding. DIR defaults to the newest release in "
+        "masked examples; exits 1 on any finding. DIR defaults to the release of emit.version in "
         "DATA_DIR/release, else the anonymize stage's outputs.",
     )
     p.add_argument("release_dir", nargs="?", metavar="DIR")
@@ -44,11 +44,13 @@ def cmd_audit_privacy(args) -> int:
     if args.release_dir:
         root = Path(args.release_dir)
     else:
-        releases = sorted(p for p in (data_dir / "release").glob("*") if p.is_dir())
+        from stages.emit.stage import release_dir
+
+        release = release_dir(config, data_dir)
         outs = sorted(work_dir(data_dir, "anonymize").glob("out-*"))
-        root = releases[-1] if releases else (outs[-1] if outs else None)
+        root = release if release.is_dir() else (outs[-1] if outs else None)
         if root is None:
-            raise UserError(f"no release in {data_dir}/release and no anonymize output: run `alignx run` or pass DIR")
+            raise UserError(f"no release in {release} and no anonymize output: run `alignx run` or pass DIR")
     if not root.is_dir():
         raise UserError(f"{root}: not a directory")
     names_file = data_dir / "private" / "anonymize" / "authors.parquet"

@@ -1,3 +1,0 @@
-from alignx.cli import main
-
-raise SystemExit(main())
