@@ -42,6 +42,10 @@ SEED = 20261204
 F_QA = "reddit/qa2015/reddit_qa_2015.ndjson.zst"
 TRAIN_QUOTA = {"qa": 2300, "eth": 1400, "cmv": 1100, "rc": 250, "praw": 150}
 ROUND5_QUOTA = {"qa": 320, "eth": 260, "cmv": 180, "rc": 20, "praw": 20}
+# Round 6 (drawn after train, so round 5 and train are unchanged): 2,000 more random items, so
+# that dimensions seen in 1-2% of comments have enough dev items to fit an abstention threshold
+# on and enough test items to measure it on. Uniform within a source, like round 5.
+ROUND6_QUOTA = {"qa": 900, "eth": 650, "cmv": 450}
 BATCH = 100
 
 
@@ -146,20 +150,22 @@ def main(argv=None):
         train += [(k, c) for c in got]
     rng.shuffle(round5)
     rng.shuffle(train)
+    taken = {(c["file"], str(c["line"])) for _, c in train}
+    round6 = []
+    for k in ("qa", "eth", "cmv"):
+        got = draw([c for c in pools[k] if (c["file"], str(c["line"])) not in taken], ROUND6_QUOTA[k], rng)
+        round6 += [(k, c) for c in got]
+    rng.shuffle(round6)
 
-    r5_rows = [row_of(c, by_name[k], src[k][1], 5, None) for k, c in round5]
-    for n, r in enumerate(r5_rows, start=1):
-        r["id"] = f"r5-{n:04d}"
-    ranked = sorted((r["id"] for r in r5_rows), key=lambda i: hashlib.sha256(f"{SEED}:{i}".encode()).hexdigest())
-    dev = set(ranked[: len(ranked) // 2])
-    for r in r5_rows:
-        r["split"] = "dev" if r["id"] in dev else "test"
+    r5_rows = random_round(round5, by_name, src, 5)
+    r6_rows = random_round(round6, by_name, src, 6)
     tr_rows = [row_of(c, by_name[k], src[k][1], 0, "train") for k, c in train]
     for n, r in enumerate(tr_rows, start=1):
         r["id"] = f"tr-{n:04d}"
 
     for name, rows, doubles in (
         ("round5", r5_rows, [r["id"] for r in r5_rows if r["split"] == "test"][3::4]),
+        ("round6", r6_rows, []),
         ("train", tr_rows, [r["id"] for r in tr_rows][9::10]),
     ):
         folder = args.out / name
@@ -169,7 +175,7 @@ def main(argv=None):
         for b in range(0, len(rows), BATCH):
             write_jsonl(folder / "batches" / f"{name}_{b // BATCH + 1:03d}.jsonl",
                         [reading_fields(r) for r in rows[b:b + BATCH]])
-        (folder / "double_ids.txt").write_text("\n".join(doubles) + "\n", encoding="utf-8")
+        (folder / "double_ids.txt").write_text("".join(i + "\n" for i in doubles), encoding="utf-8")
         twice = [r for r in rows if r["id"] in set(doubles)]  # the second labeller's batches
         for b in range(0, len(twice), BATCH):
             write_jsonl(folder / "batches" / f"{name}_double_{b // BATCH + 1:03d}.jsonl",
@@ -183,6 +189,18 @@ def reading_fields(r: dict) -> dict:
     """What a labeller reads; long context is cut (a daily thread's post is mostly boilerplate)."""
     cut = lambda t, n: t if len(t) <= n else t[:n] + " [...]"  # noqa: E731
     return {"id": r["id"], "post": cut(r["post"], 400), "parent": cut(r["parent"], 1200), "text": r["text"]}
+
+
+def random_round(picked, by_name, src, rnd: int) -> list[dict]:
+    """Rows ``r<rnd>-NNNN`` of a random round, split in half by the hash rule of rounds 1-4."""
+    rows = [row_of(c, by_name[k], src[k][1], rnd, None) for k, c in picked]
+    for n, r in enumerate(rows, start=1):
+        r["id"] = f"r{rnd}-{n:04d}"
+    ranked = sorted((r["id"] for r in rows), key=lambda i: hashlib.sha256(f"{SEED}:{i}".encode()).hexdigest())
+    dev = set(ranked[: len(ranked) // 2])
+    for r in rows:
+        r["split"] = "dev" if r["id"] in dev else "test"
+    return rows
 
 
 def count(rows, key):
