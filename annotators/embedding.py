@@ -63,10 +63,12 @@ def embedding_version(max_interests: int, calibration: dict | None = None) -> st
     """The offline annotator's version: its code (this module: the instruments), topic
     descriptions, lexicons, the taxonomy, the rules and ``max_interests``. Ratings are cached
     under it, so any change to one of them rates again."""
+    from annotators import learned
+
     calibration = calibration if calibration is not None else json.loads(CALIBRATION_FILE.read_text())
     h = hashlib.sha256(Path(__file__).read_bytes() + TOPICS_FILE.read_bytes() + LEXICONS_FILE.read_bytes()
-                       + TAXONOMY_FILE.read_bytes()
-                       + json.dumps([calibration, max_interests], sort_keys=True).encode())
+                       + TAXONOMY_FILE.read_bytes() + Path(learned.__file__).read_bytes()
+                       + json.dumps([calibration, max_interests, learned.version()], sort_keys=True).encode())
     return "o" + h.hexdigest()[:12]
 
 
@@ -202,6 +204,20 @@ def apply_rules(features: dict[str, np.ndarray], rules: list[dict], n: int, max_
     return ratings, evidence
 
 
+def keep_interests(ratings: np.ndarray, evidence: np.ndarray, score: np.ndarray, max_interests: int) -> None:
+    """In place: per text, only the ``max_interests`` rated interests (47-89) with the highest
+    ``score`` keep their rating (a comment is about a few topics, not ten)."""
+    if max_interests < 0:
+        return
+    s = np.where(np.isfinite(score[:, 47:90]), score[:, 47:90], -np.inf)
+    order = np.argsort(-s, axis=1, kind="stable")
+    drop = np.zeros_like(s, dtype=bool)
+    np.put_along_axis(drop, order[:, max_interests:], True, axis=1)
+    drop &= np.isfinite(s)
+    ratings[:, 47:90][drop] = 0
+    evidence[:, 47:90][drop] = 0
+
+
 class EmbeddingAnnotator:
     """Rates texts with the instruments above; see the module docstring. Backend ``embedding``:
     offline and free; the only backend that computes raw measures (annotators/measures.py)."""
@@ -239,29 +255,41 @@ class EmbeddingAnnotator:
 
     @classmethod
     def ruled_dimensions(cls) -> list[int]:
-        return sorted({r["dimension"] for r in json.loads(CALIBRATION_FILE.read_text())["rules"]})
+        from annotators.learned import LearnedModel
 
-    def __init__(self, model: str, cache_dir, max_interests: int = 2, calibration: dict | None = None):
+        model = LearnedModel.load()
+        return sorted({r["dimension"] for r in json.loads(CALIBRATION_FILE.read_text())["rules"]}
+                      | set(model.dims if model else []))
+
+    def __init__(self, model: str, cache_dir, max_interests: int = 2, calibration: dict | None = None,
+                 learned: bool = True):
         from alignx.embeddings import EmbeddingCache
+        from annotators.learned import LearnedModel
 
         self.model = model
         self.max_interests = max_interests
         self.embedder = EmbeddingCache(cache_dir, model)
         self.calibration = calibration if calibration is not None else json.loads(CALIBRATION_FILE.read_text())
+        # the learned instrument (annotators/learned.py) rates the dimensions it validated for on
+        # dev; the rules keep the others. learned=False: the rules alone (what its fitter compares with)
+        self.learned = LearnedModel.load() if learned else None
         self._topics = None
 
     @property
     def version(self) -> str:
-        return embedding_version(self.max_interests, self.calibration)
+        return embedding_version(self.max_interests, self.calibration) + ("" if self.learned else "-rules")
 
-    def features(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """Every feature a rule may name, each shape (len(texts),)."""
+    def features(self, texts: list[str], embeddings: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Every feature a rule may name, each shape (len(texts),). ``embeddings``: the texts'
+        sentence embeddings when already computed."""
         out = surface_features(texts)
         if self._topics is None:
             t = topics()
             self._topics = (list(t), self.embedder.encode(list(t.values())))
         dims, matrix = self._topics
-        sims = self.embedder.encode(texts) @ matrix.T if texts else np.zeros((0, len(dims)))
+        if embeddings is None:
+            embeddings = self.embedder.encode(texts) if texts else np.zeros((0, matrix.shape[1]))
+        sims = embeddings @ matrix.T if texts else np.zeros((0, len(dims)))
         # relative to the text's mean similarity over all topics: a long or generic text is close
         # to every topic, and only what stands out from that says which topic it is about
         rel = sims - sims.mean(axis=1, keepdims=True) if len(texts) else sims
@@ -273,8 +301,24 @@ class EmbeddingAnnotator:
         return out
 
     def rate(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(ratings -2..2, evidence 0 none / 1 weak / 2 strong), each shape (len(texts), 90) int8."""
-        return apply_rules(self.features(texts), self.calibration["rules"], len(texts), self.max_interests)
+        """(ratings -2..2, evidence 0 none / 1 weak / 2 strong), each shape (len(texts), 90) int8:
+        the learned instrument on its dimensions, the rules on the others."""
+        if not texts:
+            return np.zeros((0, 90), dtype=np.int8), np.zeros((0, 90), dtype=np.int8)
+        embeddings = self.embedder.encode(texts)
+        feats = self.features(texts, embeddings)
+        if self.learned is None:
+            return apply_rules(feats, self.calibration["rules"], len(texts), self.max_interests)
+        owned = set(self.learned.dims)
+        rules = [r for r in self.calibration["rules"] if r["dimension"] not in owned]
+        ratings, evidence = apply_rules(feats, rules, len(texts), self.max_interests)
+        from annotators.learned import feature_matrix
+
+        lr, le, score = self.learned.rate(feature_matrix(feats, embeddings, self.learned.names))
+        keep_interests(lr, le, score, self.max_interests)
+        cols = self.learned.dims
+        ratings[:, cols], evidence[:, cols] = lr[:, cols], le[:, cols]
+        return ratings, evidence
 
     def annotate(self, items: list[Item], keys: list[str], on_result: Callable[[list[Result]], None],
                  spend: Spend, show_progress: bool = True) -> None:

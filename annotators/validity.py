@@ -42,7 +42,7 @@ import numpy as np
 
 from alignx.directions import gate, pair_direction, relative_direction, relative_rules
 from alignx.taxonomy import N_DIMENSIONS, load_taxonomy
-from annotators import backend, cache_path, label, make, make_spend
+from annotators import backend, cache_path, label, make, make_spend, reference
 from annotators.ratings import Item, RatingCache, Result, cache_key
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,15 +91,10 @@ def direction_vector(direction: dict) -> np.ndarray:
 
 
 def load_reference(validation: Path = VALIDATION, split: str | None = "test") -> dict:
-    """Items, pairs and both labellers' labels (dicts by id), restricted to ``split``."""
-    items = [it for it in read_jsonl(validation / "items.jsonl") if split is None or it["split"] == split]
-    pairs = [p for p in read_jsonl(validation / "pairs.jsonl") if split is None or p["split"] == split]
-    labels = {}
-    for name in ("labels_a", "labels_b"):
-        labels[name] = {r["id"]: r for r in read_jsonl(validation / f"{name}.jsonl")}
-    items = [it for it in items if it["id"] in labels["labels_a"]]  # not yet labelled: not measured
-    double = [x.strip() for x in (validation / "double_ids.txt").read_text().split() if x.strip()]
-    return {"items": items, "pairs": pairs, "labels": labels, "double_ids": double}
+    """Items, pairs and both labellers' labels (dicts by id), restricted to ``split`` (None: dev
+    and test; the train split is for fitting and never measured here). Rounds 1-4 and round 5
+    alike (``annotators.reference``)."""
+    return reference.load(validation, ("dev", "test") if split is None else (split,))
 
 
 def context(post: str, parent: str) -> str:

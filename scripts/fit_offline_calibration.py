@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from alignx.embeddings import STATIC_MODEL
+from annotators import reference
 from annotators.embedding import CALIBRATION_FILE, EmbeddingAnnotator, topics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,13 +89,9 @@ FIXED_RULES: list[dict] = []  # every rule is fitted
 
 
 def load_reference(split: str) -> tuple[list[dict], dict[str, dict]]:
-    items = [json.loads(line) for line in (VALIDATION / "items.jsonl").open()]
-    labels = {}
-    for line in (VALIDATION / "labels_a.jsonl").open():
-        r = json.loads(line)
-        if "labels" in r:
-            labels[r["id"]] = r["labels"]
-    return [it for it in items if it["split"] == split and it["id"] in labels], labels
+    """The items of ``split`` (rounds 1-4 and round 5) and labeller A's labels by id."""
+    ref = reference.load(splits=(split,))
+    return ref["items"], reference.item_labels(ref)
 
 
 def wilson_lower(k: int, n: int, z: float = WILSON_Z) -> float:
@@ -148,7 +145,8 @@ def fit_rule(x: np.ndarray, y: np.ndarray, op: str, sign: int, bound: float | No
 
 def main() -> None:
     items, labels = load_reference("dev")
-    annotator = EmbeddingAnnotator(STATIC_MODEL, ROOT / "data" / "cache" / "embeddings", calibration={"rules": []})
+    annotator = EmbeddingAnnotator(STATIC_MODEL, ROOT / "data" / "cache" / "embeddings", calibration={"rules": []},
+                                  learned=False)
     feats = annotator.features([it["text"] for it in items])
     rules = []
     for d, feature, op, sign in sorted(CANDIDATES, key=lambda c: c[2] != ">="):  # >= rules first
@@ -171,7 +169,7 @@ def main() -> None:
         kept += chosen
     kept += FIXED_RULES
     kept.sort(key=lambda r: (r["dimension"], -r["sign"]))
-    cal = {"fitted_on": "data/validation dev split, labels_a.jsonl", "items": len(items),
+    cal = {"fitted_on": "data/validation dev split (rounds 1-5), labeller A", "items": len(items),
            "model": STATIC_MODEL, "topics": len(topics()), "rules": kept}
     CALIBRATION_FILE.write_text(json.dumps(cal, indent=1) + "\n")
     for r in kept:
