@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.config import UndeclaredRead, load_config
 from pipeline.manifest import read_manifest
-from pipeline.runner import LocalRunner
+from pipeline.runner import Runner
 from pipeline.stage import Shard, Stage, StageContext, Stats
 
 from conftest import DEMO_ARGS, DEMO_ENV, ROOT, alignx
@@ -128,8 +128,8 @@ class Toy(Stage):
         return [data_dir / "published"] if self.external else []
 
 
-def _runner(tmp_path: Path, stage: Stage, *sets: str) -> LocalRunner:
-    return LocalRunner([stage], load_config(overrides=list(sets)), tmp_path, workers=1, show_progress=False)
+def _runner(tmp_path: Path, stage: Stage, *sets: str) -> Runner:
+    return Runner([stage], load_config(overrides=list(sets)), tmp_path, workers=1, show_progress=False)
 
 
 def test_an_undeclared_config_read_fails_and_a_declared_one_makes_the_stage_stale(tmp_path):
