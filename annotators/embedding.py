@@ -44,12 +44,13 @@ import polars as pl
 
 from alignx.taxonomy import TAXONOMY_FILE
 from pipeline.logs import progress
+from annotators import measures as measures_module
+from annotators.measures import URL, readability
 from annotators.ratings import RESOURCES, Item, Result, Spend
 
 TOPICS_FILE = RESOURCES / "interest_topics.toml"
 CALIBRATION_FILE = RESOURCES / "offline_calibration.json"
 LEXICONS_FILE = RESOURCES / "lexicons.toml"
-URL = r"\(?https?://\S+|www\.\S+"
 QUOTE = r"(?m)^[ \t]*(?:>|&gt;).*$"  # a quoted line of markdown
 BATCH = 512
 
@@ -66,7 +67,8 @@ def embedding_version(max_interests: int, calibration: dict | None = None) -> st
     from annotators import learned
 
     calibration = calibration if calibration is not None else json.loads(CALIBRATION_FILE.read_text())
-    h = hashlib.sha256(Path(__file__).read_bytes() + TOPICS_FILE.read_bytes() + LEXICONS_FILE.read_bytes()
+    h = hashlib.sha256(Path(__file__).read_bytes() + Path(measures_module.__file__).read_bytes()  # readability
+                       + TOPICS_FILE.read_bytes() + LEXICONS_FILE.read_bytes()
                        + TAXONOMY_FILE.read_bytes() + Path(learned.__file__).read_bytes()
                        + json.dumps([calibration, max_interests, learned.version()], sort_keys=True).encode())
     return "o" + h.hexdigest()[:12]
@@ -95,25 +97,6 @@ def lexicons() -> dict[str, list[str]]:
         out[str(name)] = ["(?i-u)(?:" + "|".join(_lexicon_pattern(e) for e in ascii_entries) + ")"] + (
             ["(?i)(?:" + "|".join(_lexicon_pattern(e) for e in other) + ")"] if other else [])
     return out
-
-
-def readability(texts: pl.Series) -> dict[str, np.ndarray]:
-    """``grade`` (Flesch-Kincaid grade level: 0.39 words per sentence + 11.8 syllables per word -
-    15.59) and its inputs ``syllables_per_word`` and ``words_per_sentence``, each shape (n,),
-    vectorized over the texts (polars regex counts; syllables = vowel groups less a silent final
-    e, at least one per word). An empty text has grade 0 and no words per sentence."""
-    texts = texts.str.replace_all(URL, " ")  # a URL is no word of the text
-    words = texts.str.count_matches(r"[A-Za-z]+").to_numpy().astype(np.float64)
-    vowels = texts.str.count_matches(r"(?i)[aeiouy]+").to_numpy().astype(np.float64)
-    silent_e = texts.str.count_matches(r"(?i)\b\w{2,}[^aeiouyl\W]e\b").to_numpy().astype(np.float64)
-    sentences = texts.str.count_matches(r"[.!?]+(?:\s|$)").to_numpy().astype(np.float64)
-    ends_open = ~texts.str.contains(r"[.!?]\s*$").to_numpy()
-    sentences = np.maximum(sentences + ends_open, 1)  # a text not ending in . ! ? ends a sentence
-    syllables = np.maximum(vowels - silent_e, words)
-    spw = np.where(words > 0, syllables / np.maximum(words, 1), 0.0)
-    wps = words / sentences
-    grade = np.where(words > 0, 0.39 * wps + 11.8 * spw - 15.59, 0.0)
-    return {"grade": grade, "syllables_per_word": spw, "words_per_sentence": wps}
 
 
 def surface_features(texts: list[str]) -> dict[str, np.ndarray]:
@@ -235,9 +218,8 @@ class EmbeddingAnnotator:
 
     @classmethod
     def fingerprint(cls, p: dict) -> dict[str, str]:
-        from annotators.measures import measures_version
-
-        return {"annotator_version": embedding_version(p["offline_max_interests"]), "measures": measures_version()}
+        return {"annotator_version": embedding_version(p["offline_max_interests"]),
+                "measures": measures_module.measures_version()}
 
     @classmethod
     def spend(cls, p: dict) -> Spend:
@@ -249,9 +231,7 @@ class EmbeddingAnnotator:
 
     @classmethod
     def measures(cls, texts: list[str]) -> np.ndarray:
-        from annotators.measures import raw_measures
-
-        return raw_measures(texts)
+        return measures_module.raw_measures(texts)
 
     @classmethod
     def ruled_dimensions(cls) -> list[int]:

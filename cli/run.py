@@ -48,17 +48,16 @@ def register(sub) -> None:
 
 def cmd_run(args) -> int:
     STAGES = stages()
-    from pipeline.runner import LocalRunner
+    from pipeline.executors import LocalExecutor, RayExecutor
+    from pipeline.runner import Runner
 
     config, data_dir = load(args)
     engine = getattr(args, "engine", None) or config["execution.engine"]
     if engine == "ray":
-        from pipeline.runner import RayRunner
-
-        address = getattr(args, "ray_address", None) or config["execution.ray_address"]
-        runner = RayRunner(STAGES, config, data_dir, workers=args.workers, address=address)
+        executor = RayExecutor(getattr(args, "ray_address", None) or config["execution.ray_address"])
     else:  # "local"; the allowed engines are listed in configs/schema.toml
-        runner = LocalRunner(STAGES, config, data_dir, workers=args.workers)
+        executor = LocalExecutor()
+    runner = Runner(STAGES, config, data_dir, workers=args.workers, executor=executor)
     if getattr(args, "accept_incomplete", False):
         runner.accept_incomplete = True
     with writing(args, data_dir):
@@ -85,10 +84,10 @@ def plant_canaries(args, config, data_dir: Path) -> None:
 
 def cmd_status(args) -> int:
     STAGES = stages()
-    from pipeline.runner import LocalRunner
+    from pipeline.runner import Runner
 
     config, data_dir = load(args)
-    runner = LocalRunner(STAGES, config, data_dir)
+    runner = Runner(STAGES, config, data_dir)
     width = max(len(s.name) for s in STAGES)
     not_current: set[str] = set()
     for stage in STAGES:

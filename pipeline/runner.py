@@ -1,4 +1,5 @@
-"""The local runner: decides what is stale, runs shards on local processes, commits atomically.
+"""The runner: decides what is stale, runs shards through an executor (``pipeline.executors``:
+local processes or Ray), commits atomically.
 
 Layout under ``data/work/<stage>/``:
 
@@ -15,22 +16,17 @@ Layout under ``data/work/<stage>/``:
 from __future__ import annotations
 
 import errno
-import json
-import multiprocessing
 import os
 import shutil
-import signal
-import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.errors import StageFailed, UserError
-from pipeline.io import parquet_rows, sha256_file, stable_hash, write_json
-from pipeline.logs import get_logger, progress, setup_logging, stage_log
+from pipeline.executors import Executor, LocalExecutor, faults, part_is_complete, run_one_shard
+from pipeline.io import parquet_rows, stable_hash
+from pipeline.logs import get_logger, progress, stage_log
 from pipeline.manifest import (
     HashCache, Plan, build_manifest, commit_manifest, incomplete_reason, plan_stage, read_manifest, rel, resolve,
     work_dir,
@@ -38,83 +34,20 @@ from pipeline.manifest import (
 from pipeline.stage import Shard, Stage, StageContext, Stats
 
 log = get_logger("runner")
-SUCCESS = "_SUCCESS.json"
-
-
-def _faults():
-    """The reliability suite's fault injection, only when its environment asks for it."""
-    from pipeline import testing
-
-    return testing.install() if testing.requested() else None
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _files_with_hashes(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): sha256_file(p)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != SUCCESS
-    }
-
-
-def _part_is_complete(part: Path) -> Stats | None:
-    """Counts of a finished shard whose files still match their recorded sha256, else None."""
-    marker = part / SUCCESS
-    if not marker.exists():
-        return None
-    try:
-        record = json.loads(marker.read_text())
-    except json.JSONDecodeError:
-        return None
-    if _files_with_hashes(part) != record["files"]:
-        return None
-    stats = Stats.from_json(record["stats"])
-    return None if stats.failed else stats  # a shard with failed items is rerun: they are retried
-
-
-def _die_with_parent(parent: int) -> None:
-    """Pool worker initializer: exit when the runner dies (SIGKILL included), so no orphan
-    worker outlives a killed build holding its pipes. Linux prctl(PR_SET_PDEATHSIG)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the runner died before the line above
-        os._exit(1)
-
-
-def _run_one_shard(stage: Stage, ctx: StageContext, shard: Shard, part: Path) -> Stats:
-    """Run a shard into a private temp folder, then rename it to ``part`` (worker entry point;
-    the stage object travels to the worker by pickling, so the runner never looks stages up)."""
-    setup_logging()
-    faults = _faults()
-    if faults:
-        faults.shard_started(shard.key)
-    tmp = part.with_name(f".tmp-{part.name}-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
-        stats = stage.run_shard(ctx, shard, tmp)
-        write_json(tmp / SUCCESS, {"shard": shard.key, "stats": stats.to_json(), "files": _files_with_hashes(tmp)})
-        if part.exists():
-            shutil.rmtree(part)
-        os.replace(tmp, part)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return stats
-
-
-class LocalRunner:
-    """Runs stages in order on this machine; ``workers`` processes for shard-level work."""
+class Runner:
+    """Runs stages in order; independent shards go to ``executor`` (default: local processes),
+    at most ``workers`` at a time."""
 
     def __init__(self, stages: list[Stage], config: Config, data_dir: Path, *, workers: int | None = None,
-                 show_progress: bool | None = None):
+                 show_progress: bool | None = None, executor: Executor | None = None):
         self.stages = stages
+        self.executor = executor or LocalExecutor()
         self.by_name = {s.name: s for s in stages}
         self.config = config
         self.data_dir = Path(data_dir).resolve()
@@ -287,7 +220,7 @@ class LocalRunner:
         todo = []
         resumed = 0
         for shard in shards:
-            done = _part_is_complete(parts[shard.key])
+            done = part_is_complete(parts[shard.key])
             if done is not None:
                 total.merge(done)
                 resumed += 1
@@ -295,7 +228,7 @@ class LocalRunner:
                 todo.append(shard)
         if resumed:
             log.info("%s: resuming, %d of %d shards already complete", stage.name, resumed, len(shards))
-        faults = _faults()
+        injected = faults()
         finished = 0
         bar = progress(total=len(todo), desc=stage.name, unit="shard", enabled=self.show_progress)
 
@@ -304,41 +237,18 @@ class LocalRunner:
             total.merge(stats)
             finished += 1
             bar.update(1)
-            if faults:
-                faults.shards_done(stage.name, finished)
+            if injected:
+                injected.shards_done(stage.name, finished)
 
         try:
             if self.workers == 1 or len(todo) <= 1 or not stage.parallel:
                 for shard in todo:
-                    _one_done(_run_one_shard(stage, ctx, shard, parts[shard.key]))
+                    _one_done(run_one_shard(stage, ctx, shard, parts[shard.key]))
             else:
-                self._execute_parallel(stage, ctx, todo, parts, _one_done)
+                self.executor.run(stage, ctx, todo, parts, _one_done, self.workers)
         finally:
             bar.close()
         return total, resumed
-
-    def _execute_parallel(self, stage: Stage, ctx: StageContext, todo: list[Shard], parts: dict[str, Path],
-                          done) -> None:
-        """Run independent shards at once; ``done(stats)`` for each as it finishes. The only
-        thing another engine overrides."""
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(todo)),
-                                   mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_die_with_parent, initargs=(os.getpid(),))
-        with pool:
-            futures = {pool.submit(_run_one_shard, stage, ctx, s, parts[s.key]): s for s in todo}
-            try:
-                for fut in as_completed(futures):
-                    done(fut.result())
-            except BrokenProcessPool:
-                raise StageFailed(
-                    f"{stage.name}: a worker process died (killed, or out of memory) while running "
-                    f"shards; finished shards are kept: rerun to resume"
-                ) from None
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
-
 
     def _collect_garbage(self, wdir: Path, keep_out: Path, keep_parts: set[Path]) -> None:
         """Remove outputs and parts the new manifest no longer references."""
@@ -352,45 +262,3 @@ class LocalRunner:
             for p in parts_dir.iterdir():
                 if p not in keep_parts:
                     shutil.rmtree(p, ignore_errors=True)
-
-
-class RayRunner(LocalRunner):
-    """The same stages on a Ray cluster: each shard is a Ray task (GPUs used by the stages where
-    the cluster's workers have them). ``address``: "" starts a local Ray instance with
-    ``workers`` CPUs; "auto" or "ray://host:10001" joins a running cluster, whose workers must
-    see the same data dir (a shared filesystem) and have the project installed."""
-
-    def __init__(self, *args, address: str = "", **kwargs):
-        super().__init__(*args, **kwargs)
-        self.address = address
-
-    def _execute_parallel(self, stage, ctx, todo, parts, done) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise UserError("--engine ray needs Ray: pip install -e '.[ray]'") from None
-        if not ray.is_initialized():
-            if self.address:
-                ray.init(address=self.address, log_to_driver=False)
-            else:
-                ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
-        task = ray.remote(max_retries=0)(_run_one_shard)
-        pending = {task.remote(stage, ctx, s, parts[s.key]): s for s in todo}
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                shard = pending.pop(ref)
-                try:
-                    done(ray.get(ref))
-                except ray.exceptions.RayTaskError as exc:
-                    for other in pending:
-                        ray.cancel(other, force=True)
-                    cause = exc.as_instanceof_cause()
-                    if isinstance(cause, (UserError, StageFailed)):
-                        raise cause from None
-                    raise StageFailed(f"{stage.name}: shard {shard.key} failed on Ray: {exc}") from None
-                except ray.exceptions.RayError as exc:  # a worker died
-                    for other in pending:
-                        ray.cancel(other, force=True)
-                    raise StageFailed(f"{stage.name}: the Ray worker running shard {shard.key} died ({type(exc).__name__}); "
-                                      f"finished shards are kept: rerun to resume") from None

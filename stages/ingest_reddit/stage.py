@@ -490,7 +490,6 @@ class IngestReddit(Stage):
         """
         p = ctx.params
         post_files = [f for part in parts for f in sorted(part.glob("posts-*.arrow"))]
-        dropped_files = [f for part in parts for f in sorted(part.glob("dropped-*.arrow"))]
         if not post_files:
             fail_if_nothing_kept(stats, p)
             return stats
@@ -498,42 +497,65 @@ class IngestReddit(Stage):
         all_posts = pl.read_ipc(post_files)
         posts = all_posts.unique(subset="id", keep="first", maintain_order=True)
         stats.dropped["duplicate_id"] += all_posts.height - posts.height
-        post_ids = posts["id"].implode()
-        filtered_post_ids = (
-            pl.scan_ipc(dropped_files).filter(pl.col("kind") == "submission").select("id").collect()["id"]
-            .implode()
-        )
+        post_cols = self._post_columns(posts, p, stats)
+        buckets = bucket_count(p, ctx.inputs)
+        totals, users = self._write_threads(parts, posts, all_posts.schema, post_cols, buckets, p, stats, out_dir)
+        stats.counts.update(totals)
+        stats.records_out = posts.height + totals["comments"]
+        if not stats.records_out:
+            fail_if_nothing_kept(stats, p)
+        write_parquet(posts.sort("created_utc", "id"), out_dir / "submissions" / "part-000.parquet")
+        per_post = posts.group_by("author").agg(pl.len().alias("n_posts"))
+        write_parquet(users_table(users, per_post, buckets), out_dir / "users" / "users.parquet")
+        stats.counts["authors_seen"] = self._write_authors(parts, out_dir)
+        self._write_forgotten(parts, out_dir)
+        self._copy_rejects(parts, out_dir)
+        return stats
+
+    @staticmethod
+    def _post_columns(posts: pl.DataFrame, p: dict, stats: Stats) -> pl.DataFrame:
+        """The post's columns each of its comments carries (link_id, post_title, post_body,
+        post_author, post_score); a templated body is left out (``templated_post_bodies``)."""
         # a recurring thread's boilerplate body (a daily discussion's rules and calendar) says nothing
         # about what its comments answer: their prompts get the title alone (submissions keep the body)
         templated = templated_posts(posts.select("id", "subreddit", "body", "created_utc"),
                                     p["templated_min_posts"]).implode()
         stats.counts["templated_post_bodies"] = templated.list.len().item()
-        post_cols = posts.select(
+        return posts.select(
             pl.col("id").alias("link_id"),
             pl.col("title").alias("post_title"),
             pl.when(pl.col("id").is_in(templated)).then(pl.lit("")).otherwise(pl.col("body")).alias("post_body"),
             pl.col("author").alias("post_author"),
             pl.col("score").alias("post_score"),
         )
+
+    def _write_threads(self, parts: list[Path], posts: pl.DataFrame, schema: pl.Schema, post_cols: pl.DataFrame,
+                       buckets: int, p: dict, stats: Stats, out_dir: Path) -> tuple[Counter, pl.DataFrame | None]:
+        """Every kept comment, one author bucket at a time: ``threads/`` (with its post and
+        prompt) and ``orphans/`` (its post is not in the inputs). Returns the counts and each
+        author's comment counts (None without comments)."""
+        post_ids = posts["id"].implode()
+        dropped_files = [f for part in parts for f in sorted(part.glob("dropped-*.arrow"))]
+        filtered_post_ids = (
+            pl.scan_ipc(dropped_files).filter(pl.col("kind") == "submission").select("id").collect()["id"]
+            .implode()
+        )
         # near-duplicates and thread links span buckets: the first reads the shards' band keys, the
         # second a few columns of every comment part (lazily); then each bucket is read whole once
         comment_files = [f for part in parts for f in sorted(part.glob("comments-*.arrow"))]
         near_dups = self._near_duplicates(parts, p, stats)["id"].implode()
-        records = (pl.scan_ipc(comment_files) if comment_files else pl.LazyFrame(schema=all_posts.schema)
+        records = (pl.scan_ipc(comment_files) if comment_files else pl.LazyFrame(schema=schema)
                    ).filter(~pl.col("id").is_in(near_dups))
         depth = p["prompt_depth"]
         # scratch inside the output folder: gone before it is promoted, and with it if the run dies
         with tempfile.TemporaryDirectory(dir=out_dir, prefix=".scratch-") as scratch:
             links = self._thread_links(records, post_ids, depth, Path(scratch) / "chain-bodies.arrow")
             stats.dropped["parent_unavailable"] += links["unlinked"]
-            kept_ids, threads_seen = [], []
+            kept_ids, threads_seen, users = [], [], []
             totals = Counter()
-            buckets = bucket_count(p, ctx.inputs)
-            users = []
-            per_post = posts.group_by("author").agg(pl.len().alias("n_posts"))
             for b in range(buckets):
                 files = [f for part in parts for f in sorted(part.glob(f"comments-*-b{b:03d}.arrow"))]
-                raw = pl.read_ipc(files) if files else pl.DataFrame(schema=all_posts.schema)
+                raw = pl.read_ipc(files) if files else pl.DataFrame(schema=schema)
                 bucket = raw.unique(subset="id", keep="first", maintain_order=True)
                 stats.dropped["duplicate_id"] += raw.height - bucket.height
                 del raw
@@ -571,29 +593,32 @@ class IngestReddit(Stage):
         totals["replies_with_parent"] = ids.filter(
             ~pl.col("is_top_level") & pl.col("parent_id").is_in(ids["id"].implode())
         ).height
-        del ids
-        stats.counts.update(totals)
-        stats.records_out = posts.height + totals["comments"]
-        if not stats.records_out:
-            fail_if_nothing_kept(stats, p)
-        write_parquet(posts.sort("created_utc", "id"), out_dir / "submissions" / "part-000.parquet")
-        write_parquet(users_table(pl.concat(users) if users else None, per_post, buckets),
-                      out_dir / "users" / "users.parquet")
-        # every author in the inputs, kept or not: the anonymizer's dictionary of names
+        return totals, (pl.concat(users) if users else None)
+
+    @staticmethod
+    def _write_authors(parts: list[Path], out_dir: Path) -> int:
+        """Every author in the inputs, kept or not (the anonymizer's dictionary of names); how many."""
         authors = (pl.scan_ipc([f for part in parts for f in sorted(part.glob("authors-*.arrow"))])
                    .filter(pl.col("author") != DELETED).unique().sort("author").collect())
         write_parquet(authors, out_dir / "authors" / "authors.parquet")
-        stats.counts["authors_seen"] = authors.height
+        return authors.height
+
+    @staticmethod
+    def _write_forgotten(parts: list[Path], out_dir: Path) -> None:
+        """The n-grams of forgotten users' texts the shards found (for anonymize's check)."""
         forgotten_files = [f for part in parts for f in sorted(part.glob("forgotten-*.arrow"))]
         forgotten = (pl.scan_ipc(forgotten_files).unique().sort("ngram").collect() if forgotten_files
                      else pl.DataFrame(schema=NGRAM_SCHEMA))
         write_parquet(forgotten, out_dir / "forgotten" / "ngrams.parquet")
+
+    @staticmethod
+    def _copy_rejects(parts: list[Path], out_dir: Path) -> None:
+        """Each shard's rejected records (``rejects.jsonl``), one file per input."""
         for part in parts:
             if (part / "rejects.jsonl").exists():
                 dst = out_dir / "rejects" / f"{part.name.rsplit('-', 1)[0]}.jsonl"
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 dst.write_bytes((part / "rejects.jsonl").read_bytes())
-        return stats
 
     @staticmethod
     def _near_duplicates(parts: list[Path], p: dict, stats: Stats) -> pl.DataFrame:

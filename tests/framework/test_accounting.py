@@ -11,7 +11,7 @@ import pytest
 from pipeline.config import load_config
 from pipeline.errors import StageFailed
 from pipeline.manifest import read_manifest
-from pipeline.runner import LocalRunner
+from pipeline.runner import Runner
 from pipeline.secrets import redact, register
 from pipeline.stage import Shard, Stage, StageContext, Stats
 
@@ -50,8 +50,8 @@ class After(Stage):
         return Stats(1, 1)
 
 
-def runner(tmp_path: Path, *stages: Stage, sets: tuple[str, ...] = ()) -> LocalRunner:
-    return LocalRunner(list(stages), load_config(overrides=list(sets)), tmp_path, workers=1, show_progress=False)
+def runner(tmp_path: Path, *stages: Stage, sets: tuple[str, ...] = ()) -> Runner:
+    return Runner(list(stages), load_config(overrides=list(sets)), tmp_path, workers=1, show_progress=False)
 
 
 def test_counts_that_do_not_balance_are_never_committed(tmp_path):

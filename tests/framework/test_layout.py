@@ -1,5 +1,6 @@
-"""The layout's rules: the framework knows no stage, nothing imports in a cycle, a stage reads
-only what it declares, and every file a stage writes is under its manifest."""
+"""The layout's rules: the layers (pipeline < alignx < annotators < stages < cli, docs/design.md
+section 3) import only downwards, no stage imports another, nothing imports in a cycle, a stage
+reads only what it declares, and every file a stage writes is under its manifest."""
 
 from __future__ import annotations
 
@@ -14,21 +15,40 @@ import pytest
 
 from pipeline.config import UndeclaredRead, load_config
 from pipeline.manifest import read_manifest
-from pipeline.runner import LocalRunner
+from pipeline.runner import Runner
 from pipeline.stage import Shard, Stage, StageContext, Stats
 
 from conftest import DEMO_ARGS, DEMO_ENV, ROOT, alignx
 
-PACKAGES = ("pipeline", "alignx", "stages", "cli")
+#: The layers, lowest first: each imports only the ones before it.
+PACKAGES = ("pipeline", "alignx", "annotators", "stages", "cli")
+
+
+def _loaded_above(package: str) -> list[str]:
+    """Project modules of a higher layer loaded by importing every module of ``package`` (in a
+    fresh interpreter, so an import hidden in a string or a plugin hook counts too)."""
+    above = PACKAGES[PACKAGES.index(package) + 1:]
+    code = (f"import pkgutil, importlib, sys, {package}\n"
+            f"for m in pkgutil.walk_packages({package}.__path__, '{package}.'):\n"
+            "    importlib.import_module(m.name)\n"
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {above!r}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return ast.literal_eval(out)
 
 
 def test_importing_the_framework_pulls_in_no_stage_and_no_domain_code():
-    code = ("import pkgutil, importlib, sys, pipeline\n"
-            "for m in pkgutil.walk_packages(pipeline.__path__, 'pipeline.'):\n"
-            "    importlib.import_module(m.name)\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('stages', 'alignx', 'cli')))")
+    assert _loaded_above("pipeline") == []
+
+
+def test_importing_the_domain_code_and_the_annotators_pulls_in_no_stage_and_no_command_line():
+    assert _loaded_above("annotators") == []  # walks the annotators and, through them, alignx
+    assert _loaded_above("alignx") == []
+
+
+def test_importing_one_stage_loads_no_other_stage():
+    code = "import sys, stages.emit.stage\nprint(sorted({m.split('.')[1] for m in sys.modules if m.startswith('stages.')}))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert ast.literal_eval(out) == ["emit"]
 
 
 def _module_name(path: Path) -> str:
@@ -80,11 +100,28 @@ def test_no_import_cycle_anywhere():
     assert real == []
 
 
-def test_the_framework_source_names_no_stage_or_domain_module():
+def _layer(module: str) -> int:
+    return PACKAGES.index(module.split(".")[0])
+
+
+def test_every_import_goes_down_the_layers():
+    """pipeline imports nothing of the project; alignx only pipeline; annotators no stage and no
+    command line; stages no command line (module-level and function-level imports alike)."""
     graph = _import_graph()
-    bad = {m: sorted(e for e in edges if e.split(".")[0] != "pipeline")
-           for m, edges in graph.items() if m.split(".")[0] == "pipeline"}
-    assert {m: e for m, e in bad.items() if e} == {}
+    up = {m: sorted(e for e in edges if _layer(e) > _layer(m)) for m, edges in graph.items()}
+    assert {m: e for m, e in up.items() if e} == {}
+
+
+def test_no_stage_imports_another_stage():
+    graph = _import_graph()
+
+    def stage_of(module: str) -> str | None:
+        parts = module.split(".")
+        return parts[1] if parts[0] == "stages" and len(parts) > 1 else None
+
+    crossing = {m: sorted(e for e in edges if stage_of(e) and stage_of(e) != stage_of(m))
+                for m, edges in graph.items() if m.split(".")[0] == "stages"}
+    assert {m: e for m, e in crossing.items() if e} == {}
 
 
 def test_every_stage_is_found_by_its_name():
@@ -128,8 +165,8 @@ class Toy(Stage):
         return [data_dir / "published"] if self.external else []
 
 
-def _runner(tmp_path: Path, stage: Stage, *sets: str) -> LocalRunner:
-    return LocalRunner([stage], load_config(overrides=list(sets)), tmp_path, workers=1, show_progress=False)
+def _runner(tmp_path: Path, stage: Stage, *sets: str) -> Runner:
+    return Runner([stage], load_config(overrides=list(sets)), tmp_path, workers=1, show_progress=False)
 
 
 def test_an_undeclared_config_read_fails_and_a_declared_one_makes_the_stage_stale(tmp_path):
