@@ -85,11 +85,17 @@ def llm_descriptions(labels: list[str], p: dict, cache_file: Path) -> dict[str, 
     return {lab: found[k] for lab, k in keyed.items()}
 
 
+#: Rows any one description may keep whatever the share: a share of a small release (5% of 40
+#: targets is 2) says nothing, and the demo corpus has 17 targets.
+MIN_COMMON_ROWS = 5
+
+
 def common_rows(df: pl.DataFrame, max_share: float, seed: int) -> set[str]:
     """Ids of the rows of ``df`` (id, demographic) to leave out so that no one description covers
-    more than ``max_share`` of the rows left (at least one row each): each description keeps its
-    first rows in a seeded order of their ids (``stable_hash`` of seed, "demographic", id), and
-    the cap is taken again of the rows left until nothing more goes. ``max_share`` >= 1: none.
+    more than ``max_share`` of the rows left, or ``MIN_COMMON_ROWS`` rows where that is more: each
+    description keeps its first rows in a seeded order of their ids (``stable_hash`` of seed,
+    "demographic", id), and the cap is taken again of the rows left until nothing more goes.
+    ``max_share`` >= 1: none.
 
     Why: a description most users share ("Concise, likes finance" on a finance forum) is the
     forum's profile, not a persona; a release of such rows teaches the majority's preference."""
@@ -99,7 +105,7 @@ def common_rows(df: pl.DataFrame, max_share: float, seed: int) -> set[str]:
                    key=lambda r: stable_hash([seed, "demographic", r[0]]))
     dropped: set[str] = set()
     while True:
-        cap = max(1, int(max_share * (len(order) - len(dropped)) + 1e-9))
+        cap = max(MIN_COMMON_ROWS, int(max_share * (len(order) - len(dropped)) + 1e-9))
         seen: dict[str, int] = {}
         more = set()
         for row_id, text in order:

@@ -313,12 +313,14 @@ SERIES_WORDS = (
 
 
 def series_title(titles: pl.Expr) -> pl.Expr:
-    """A title with its dates and numbers replaced (lower-cased, spaces collapsed): the name of
-    the series a dated or numbered post belongs to ("daily general discussion - <d> #, #")."""
+    """A title with its dates and numbers replaced, lower-cased, punctuation and spaces collapsed to
+    one space: the name of the series a dated or numbered post belongs to ("Daily General
+    Discussion - March 02, 2025" and "Daily General Discussion March 2 2025" are both "daily
+    general discussion <d> # #")."""
     return (titles.fill_null("").str.to_lowercase()
             .str.replace_all(r"\d+(?:st|nd|rd|th)?", "#")
             .str.replace_all(SERIES_WORDS, "<d>")
-            .str.replace_all(r"\s+", " ").str.strip_chars())
+            .str.replace_all(r"[^\w<>#]+", " ").str.strip_chars())
 
 
 def recurring_titles(posts: pl.DataFrame, min_posts: int) -> pl.Series:
