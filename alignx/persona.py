@@ -1,5 +1,6 @@
-"""The documented trait selection of Demographic Information: which pole labels of a history's
-profile a description may name.
+"""The documented trait selection of Demographic Information: which pole labels of a history a
+description may name (``traits``: what the history's items show, ranked by how many more items
+show a pole than its opposite).
 
 Shared by the assemble stage (which writes Demographic Information from it) and the evaluate
 stage's leakage audit (which summarizes a history by the same rule, so that a DEMO is compared

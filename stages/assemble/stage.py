@@ -5,13 +5,17 @@ Config section ``[assemble]``. Upstream: ``anonymize`` (texts), ``annotate`` (ra
 
 Reddit users (docs/design.md 2.2): a pseudonymous author with >= ``min_comments`` rated comments.
 Candidates are responses to the same text (``pairs_from``: "siblings", the comments answering
-one parent, or "top_level", the top-level comments of one post; ``stages/assemble/pairs.py``).
+one parent, or "top_level", the top-level comments of one post; ``stages/assemble/pairs.py``),
+never the top-level comments of a recurring post (``recurring_post``: a daily discussion's
+comments answer only its bare title; counted as ``groups.templated_top_level`` and
+``comments.templated_top_level``). docs/stages/assemble.md tells the whole stage.
 For a target group G the user answered in (thread P), the orienting profile is the profile
 rule over the directions of the user's own comments in *other* threads. Each pair (a, b) of
 other users' comments in G is oriented by the orientation rule (``alignx/orientation.py``: its
 ``margin`` = dimensions where its direction agrees with the profile minus those where it is the
-opposite; oriented so the margin is >= 0, the best pair kept when it is >= ``min_margin``). The user's
-own comment is never a candidate. History never touches P: User-Generated Content = the user's
+opposite; oriented so the margin is >= 0, the best pair kept when it is >= ``min_margin`` and its
+margin without the ``style_dimensions`` is >= ``min_content_margin``; among equal margins the
+pair of closest lengths). The user's own comment is never a candidate. History never touches P: User-Generated Content = the user's
 own comments in other threads; Pair-wise Comparative Feedback = the best-oriented sibling pairs
 where the user answered in other threads. Demographic Information is rendered from the profile
 of the history items only.
@@ -33,13 +37,19 @@ the mix are counted as ``alignment_not_in_mix``. Every sampling choice is a seed
 item itself, so forgetting a user changes only the examples that used their content. Each test
 target appears four times, with persona_type ugc / pair / demo / all. Alignment examples are in train.
 
+Shape of the release (``_shape``, in finish, before the alignment mix): no Demographic Information
+covers more than ``max_demographic_share`` of the Reddit targets (``common_demographic``), and in
+each split the chosen response is the shorter, or the longer, in at most ``max_length_side_share``
+of the rows (``length_balance``); the excess rows go in a seeded order.
+
 Decontamination (``stages/assemble/decontaminate.py``): examples sharing a word
 ``[decontaminate] ngram``-gram with a benchmark file listed in ``[decontaminate] benchmarks`` are dropped
 (``contaminated``), each match recorded in ``decontamination/<reddit|alignment>.parquet``.
 
 Outputs ``examples/train.parquet``, ``examples/test.parquet`` with: id (stable hash of the
 example's sources), source, user_type, user, post_id, prompt, chosen, rejected, direction,
-subreddit, ugc, pair, demographic, persona_type, community_order, margin, archetype, source_ids,
+subreddit, ugc, pair, demographic, persona_type, community_order, margin, content_margin (the
+margin without the style dimensions), archetype, source_ids,
 prompt_ids (the target prompt's parts: post, then parent chain), thread_ids (every thread the
 example uses), score_ratio, seconds_between, length_ratio (``community_signals``).
 """
