@@ -224,13 +224,19 @@ def length_sides(df: pl.DataFrame) -> np.ndarray:
     return np.sign(diff.to_series().to_numpy())
 
 
+#: A split of fewer rows is left as it is: the share of a handful says nothing (3 of 4 is 75%),
+#: and balancing it would empty the demo corpus's test split.
+MIN_BALANCE_ROWS = 20
+
+
 def length_balance(df: pl.DataFrame, max_share: float, seed: int, scope: str) -> tuple[pl.DataFrame, dict]:
     """``df`` (rows with id, chosen, rejected) without the excess rows of its majority length side:
     when the chosen response is the shorter (or the longer) in more than ``max_share`` of the
     rows, that side keeps only its first rows in a seeded order of their ids (``stable_hash``
     of seed, "length_balance", ``scope``, id: removing one row moves no other), as many as
-    bring its share to at most ``max_share``; the other rows keep their order. ``max_share`` >= 1
-    keeps every row. Returns the rows kept and what was found: rows, shorter, longer, dropped.
+    bring its share to at most ``max_share``; the other rows keep their order. ``max_share`` >= 1,
+    or fewer than ``MIN_BALANCE_ROWS`` rows, keeps every row. Returns the rows kept and what was
+    found: rows, shorter, longer, dropped.
 
     Why: on a forum the orienting profiles lean concise, and a release whose chosen response is
     the shorter in most rows teaches "prefer the shorter", not the persona. Fewer rows are
@@ -238,7 +244,7 @@ def length_balance(df: pl.DataFrame, max_share: float, seed: int, scope: str) ->
     sides = length_sides(df)
     n, shorter, longer = len(sides), int((sides < 0).sum()), int((sides > 0).sum())
     report = {"rows": n, "shorter": shorter, "longer": longer, "dropped": 0}
-    if max_share >= 1 or not n:
+    if max_share >= 1 or n < MIN_BALANCE_ROWS:
         return df, report
     side = -1 if shorter >= longer else 1
     many = max(shorter, longer)
