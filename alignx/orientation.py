@@ -9,9 +9,16 @@ Comparative Feedback with it; evaluate's profile predictors and leakage audit sc
   dimensions where the direction points to the profile's pole minus those where it points away.
 - **Orienting** a pair (``orient``): the side the margin favours is chosen; the margin is then
   >= 0. A tie keeps the order given.
+- Its **content margin**: the margin over the profile's dimensions other than the style ones
+  (``STYLE_DIMENSIONS`` by default: 14 depth of interaction, 16 concise / detailed, 46
+  complexity), taken in the orientation the whole margin gives. Style follows length on a forum
+  (a shorter response is the more concise and the simpler), so a pair whose margin is style
+  alone is a length pair: the best pair must reach a minimum content margin too.
 - The **best pair** of a post (``best_pair``): of its first ``MAX_CANDIDATES`` responses, the
-  pair with the largest margin (the first such in ``itertools.combinations`` order), oriented,
-  if it reaches a minimum margin; identical ratings never make a pair.
+  pair with the largest margin whose content margin reaches its minimum, oriented, if its margin
+  reaches a minimum; among pairs of equal margin, the one whose lengths (``chars``, when the
+  comments carry it) are closest (``|log((1 + chars_a) / (1 + chars_b))|`` smallest), then the
+  first in ``itertools.combinations`` order. Identical ratings never make a pair.
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ import numpy as np
 from alignx.directions import MEASURES, higher, pair_direction
 
 MAX_CANDIDATES = 30  # responses considered per post (435 pairs)
+#: The style dimensions (depth of interaction, concise / detailed, complexity): on a forum they
+#: follow a response's length. assemble's ``style_dimensions`` setting overrides them.
+STYLE_DIMENSIONS = (14, 16, 46)
 
 
 def direction(a: dict, b: dict, gap: int) -> np.ndarray:
@@ -29,10 +39,14 @@ def direction(a: dict, b: dict, gap: int) -> np.ndarray:
     return pair_direction(a["ratings"], b["ratings"], gap, a.get("measures"), b.get("measures"))
 
 
-def margins(directions: np.ndarray, profiles: np.ndarray) -> np.ndarray:
+def margins(directions: np.ndarray, profiles: np.ndarray, exclude=()) -> np.ndarray:
     """(n,) float: per pair, the dimensions of its direction (``directions``, (n, 90)) that agree
-    with the non-neutral poles of its profile (``profiles``, (n, 90)) minus those that oppose them."""
+    with the non-neutral poles of its profile (``profiles``, (n, 90)) minus those that oppose them,
+    leaving out the dimensions ``exclude`` (the style ones, for a content margin)."""
     strong = profiles != 0.5
+    if len(exclude):
+        strong = strong.copy()
+        strong[..., list(exclude)] = False
     return (((directions == profiles) & strong).sum(axis=1) - ((directions == 1 - profiles) & strong).sum(axis=1)
             ).astype(float)
 
@@ -41,6 +55,21 @@ def orient(a: dict, b: dict, prof: np.ndarray, gap: int) -> tuple[dict, dict, in
     """(chosen, rejected, margin >= 0) of comments a, b under profile ``prof``."""
     m = int(margins(direction(a, b, gap)[None, :], np.asarray(prof)[None, :])[0])
     return (a, b, m) if m >= 0 else (b, a, -m)
+
+
+def content_margin(chosen: dict, rejected: dict, prof: np.ndarray, gap: int, style=STYLE_DIMENSIONS) -> int:
+    """The margin of chosen over rejected under ``prof`` without the ``style`` dimensions."""
+    return int(margins(direction(chosen, rejected, gap)[None, :], np.asarray(prof)[None, :], style)[0])
+
+
+def length_gap(comments: list[dict]) -> np.ndarray | None:
+    """(k, k) float: |log((1 + chars_i) / (1 + chars_j))| of the comments' lengths (``chars``), or
+    None when any comment lacks one."""
+    chars = [c.get("chars") for c in comments]
+    if any(x is None for x in chars):
+        return None
+    x = np.log1p(np.asarray(chars, dtype=np.float64))
+    return np.abs(x[:, None] - x[None, :])
 
 
 def measures_matrix(comments: list[dict]) -> np.ndarray | None:
@@ -52,16 +81,21 @@ def measures_matrix(comments: list[dict]) -> np.ndarray | None:
     return np.array([np.full(len(MEASURES), np.nan) if r is None else r for r in rows], dtype=np.float64)
 
 
-def best_pair(comments: list[dict], prof: np.ndarray, min_margin: int, gap: int) -> tuple[dict, dict, int] | None:
-    """The pair of the first ``MAX_CANDIDATES`` comments with the largest margin under ``prof``
-    (the first such pair in ``itertools.combinations`` order), oriented as ``orient`` does, or
-    None when no pair reaches ``min_margin``. Identical ratings never make a pair.
+def best_pair(comments: list[dict], prof: np.ndarray, min_margin: int, gap: int, style=(),
+              min_content_margin: int | None = None) -> tuple[dict, dict, int] | None:
+    """The pair of the first ``MAX_CANDIDATES`` comments with the largest margin under ``prof``,
+    oriented as ``orient`` does, among the pairs whose content margin (the margin without the
+    ``style`` dimensions, in that orientation) is at least ``min_content_margin`` (None: no
+    minimum); ties go to the pair of closest lengths (``length_gap``, when every comment has
+    ``chars``), then to the first in ``itertools.combinations`` order. None when no pair
+    reaches ``min_margin``. Identical ratings never make a pair.
 
     Vectorized over all k*(k-1)/2 pairs at once: with ``up[i, j, d]`` = i sits higher than j
     on d (``alignx.directions.higher``: r_i - r_j >= gap, or the relative rule on the raw
     measures) on the profile's non-neutral dimensions d and w[d] = +1 (profile 1) or -1
     (profile 0), the margin of (i chosen, j rejected) is agree - disagree = S[i, j] - S[j, i]
-    with S = up @ w (tests/alignx/test_orientation.py checks it equals ``orient`` pair by pair).
+    with S = up @ w, and its content margin the same over the non-style dimensions
+    (tests/alignx/test_orientation.py checks both equal ``orient``'s pair by pair).
     """
     cands = comments[:MAX_CANDIDATES]
     k = len(cands)
@@ -72,14 +106,25 @@ def best_pair(comments: list[dict], prof: np.ndarray, min_margin: int, gap: int)
     m = measures_matrix(cands)
     up = higher(ratings[:, None, :], ratings[None, :, :], gap,
                 None if m is None else m[:, None, :], None if m is None else m[None, :, :])[:, :, strong]
-    s = up.astype(np.int16) @ np.where(prof[strong] == 1.0, 1, -1).astype(np.int16)  # (k, k)
+    w = np.where(prof[strong] == 1.0, 1, -1).astype(np.int16)
+    s = up.astype(np.int16) @ w  # (k, k)
     d = s - s.T  # > 0: i over j agrees with the profile
     valid = np.triu(np.abs(d) >= min_margin, 1)
     if min_margin <= 0:  # equal ratings have margin 0: they matter only when 0 is enough
         valid &= ~(ratings[:, None, :] == ratings[None, :, :]).all(-1)
+    if min_content_margin is not None:
+        content = ~np.isin(strong, list(style))
+        sc = up[:, :, content].astype(np.int16) @ w[content]
+        dc = sc - sc.T
+        valid &= np.where(d >= 0, dc, -dc) >= min_content_margin  # in the orientation d gives
     if not valid.any():
         return None
-    flat = int(np.argmax(np.where(valid, np.abs(d), -1)))  # row-major = combinations order
+    score = np.where(valid, np.abs(d), -1)
+    best = valid & (score == score.max())
+    gaps = length_gap(cands)
+    if gaps is not None:  # among equal margins, the closest lengths
+        best &= gaps == gaps[best].min()
+    flat = int(np.argmax(best))  # row-major = combinations order
     i, j = divmod(flat, k)
     margin = int(abs(d[i, j]))
     return (cands[i], cands[j], margin) if d[i, j] >= 0 else (cands[j], cands[i], margin)

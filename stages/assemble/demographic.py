@@ -8,6 +8,9 @@ from the same labels with the
 versioned prompt ``stages/assemble/resources/demographic_prompt.md``; answers are cached in
 ``data/cache/demographics.sqlite`` by (model, prompt version, labels), so a rebuild asks
 nothing twice. The text never sees the target. The emit stage scans it like every other text.
+
+``common_rows``: no one description may cover more than ``assemble.max_demographic_share`` of
+the Reddit targets; the rows of a description beyond that are left out in a seeded order.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import polars as pl
+
 from pipeline.errors import StageFailed
+from pipeline.io import stable_hash
 from pipeline.logs import get_logger
 
 log = get_logger("demographic")
@@ -77,3 +83,37 @@ def llm_descriptions(labels: list[str], p: dict, cache_file: Path) -> dict[str, 
             raise StageFailed(f"assemble: the description model failed ({exc}); descriptions already written are "
                               f"cached: rerun, or set assemble.demographic = \"template\"") from None
     return {lab: found[k] for lab, k in keyed.items()}
+
+
+#: Rows any one description may keep whatever the share: a share of a small release (5% of 40
+#: targets is 2) says nothing, and the demo corpus has 17 targets.
+MIN_COMMON_ROWS = 5
+
+
+def common_rows(df: pl.DataFrame, max_share: float, seed: int) -> set[str]:
+    """Ids of the rows of ``df`` (id, demographic) to leave out so that no one description covers
+    more than ``max_share`` of the rows left, or ``MIN_COMMON_ROWS`` rows where that is more: each
+    description keeps its first rows in a seeded order of their ids (``stable_hash`` of seed,
+    "demographic", id), and the cap is taken again of the rows left until nothing more goes.
+    ``max_share`` >= 1: none.
+
+    Why: a description most users share ("Concise, likes finance" on a finance forum) is the
+    forum's profile, not a persona; a release of such rows teaches the majority's preference."""
+    if max_share >= 1 or not df.height:
+        return set()
+    order = sorted(zip(df["id"].to_list(), df["demographic"].to_list()),
+                   key=lambda r: stable_hash([seed, "demographic", r[0]]))
+    dropped: set[str] = set()
+    while True:
+        cap = max(MIN_COMMON_ROWS, int(max_share * (len(order) - len(dropped)) + 1e-9))
+        seen: dict[str, int] = {}
+        more = set()
+        for row_id, text in order:
+            if row_id in dropped:
+                continue
+            seen[text] = seen.get(text, 0) + 1
+            if seen[text] > cap:
+                more.add(row_id)
+        if not more:
+            return dropped
+        dropped |= more

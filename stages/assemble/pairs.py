@@ -5,7 +5,12 @@ answer the same parent (the post for top-level comments, a comment for replies),
 ``assemble.pairs_from = "top_level"``, only top-level comments of the same post (SHP's own
 choice). ``CandidateIndex`` groups responses by what they answer once per shard: the shard's
 users' own comments and the candidates of the groups they answered in (``group_filter``), read
-from the comment table by a filtered scan, never the whole table.
+from the comment table by a filtered scan, never the whole table. The top-level comments of a
+recurring post (a daily discussion whose prompt is its title alone) answer nothing in common and
+are never candidates (``unpaired``); replies to one comment there are.
+
+Length balance (``length_balance``): a split whose chosen response is the shorter (or the
+longer) in more than a share of its rows loses the excess rows of that side, in a seeded order.
 
 Splits (``Split``): a user goes to test when a seeded hash falls below ``test_share``, a
 thread when another falls below ``test_thread_share``; an example is test when its user and its
@@ -61,7 +66,7 @@ class CandidateIndex:
             if measures is not None:
                 row["measures"] = None if np.isnan(measures[i]).any() else measures[i]
             self.by_author.setdefault(row["author"], []).append(row)
-            if self.siblings or row["is_top_level"]:
+            if (self.siblings or row["is_top_level"]) and not unpaired(row):
                 g = self.group(row)
                 self.by_group.setdefault(g, []).append(row)
                 self.thread_of[g] = row["link_id"]
@@ -81,12 +86,24 @@ class CandidateIndex:
         return list(itertools.islice(found, limit))
 
 
+def unpaired(comment: dict) -> bool:
+    """A top-level comment of a recurring post (a daily discussion: ``recurring_post``, which
+    ingest_reddit sets for a templated body or a recurring dated title): it answers nothing its
+    siblings answer, so it is never a candidate (replies to one comment there still are)."""
+    return bool(comment["is_top_level"] and comment.get("recurring_post"))
+
+
+#: ``unpaired`` as a filter of the comment table.
+UNPAIRED = pl.col("is_top_level") & pl.col("recurring_post")
+
+
 def group_filter(pairs_from: str, own: pl.DataFrame) -> pl.Expr:
     """The rows of the comment table that are candidates in the groups ``own`` answers: every
-    comment answering the same parent (siblings), or the top-level comments of the same posts."""
+    comment answering the same parent (siblings), or the top-level comments of the same posts;
+    never a top-level comment of a recurring post (``unpaired``)."""
     if pairs_from == "siblings":
-        return pl.col("parent_id").is_in(own["parent_id"].unique().implode())
-    return pl.col("is_top_level") & pl.col("link_id").is_in(own["link_id"].unique().implode())
+        return pl.col("parent_id").is_in(own["parent_id"].unique().implode()) & ~UNPAIRED
+    return pl.col("is_top_level") & pl.col("link_id").is_in(own["link_id"].unique().implode()) & ~UNPAIRED
 
 
 def split_hash(seed: int, kind: str, key: str) -> float:
@@ -194,3 +211,50 @@ def leak_counts(train: pl.DataFrame, test: pl.DataFrame) -> dict[str, int]:
     te_texts, te_ids, te_users = _test_sets(test)
     tr_texts, tr_ids, tr_users = _test_sets(train)
     return {"texts": len(te_texts & tr_texts), "ids": len(te_ids & tr_ids), "users": len(te_users & tr_users)}
+
+
+# -- length balance ---------------------------------------------------------------------------------
+
+def length_sides(df: pl.DataFrame) -> np.ndarray:
+    """Per row (int): -1 where the chosen response is the shorter (in characters), 1 where it is
+    the longer, 0 where both are as long."""
+    if not df.height:
+        return np.zeros(0, dtype=np.int64)
+    diff = df.select(pl.col("chosen").str.len_chars().cast(pl.Int64) - pl.col("rejected").str.len_chars().cast(pl.Int64))
+    return np.sign(diff.to_series().to_numpy())
+
+
+#: A split of fewer rows is left as it is: the share of a handful says nothing (3 of 4 is 75%),
+#: and balancing it would empty the demo corpus's test split.
+MIN_BALANCE_ROWS = 20
+
+
+def length_balance(df: pl.DataFrame, max_share: float, seed: int, scope: str) -> tuple[pl.DataFrame, dict]:
+    """``df`` (rows with id, chosen, rejected) without the excess rows of its majority length side:
+    when the chosen response is the shorter (or the longer) in more than ``max_share`` of the
+    rows, that side keeps only its first rows in a seeded order of their ids (``stable_hash``
+    of seed, "length_balance", ``scope``, id: removing one row moves no other), as many as
+    bring its share to at most ``max_share``; the other rows keep their order. ``max_share`` >= 1,
+    or fewer than ``MIN_BALANCE_ROWS`` rows, keeps every row. Returns the rows kept and what was
+    found: rows, shorter, longer, dropped.
+
+    Why: on a forum the orienting profiles lean concise, and a release whose chosen response is
+    the shorter in most rows teaches "prefer the shorter", not the persona. Fewer rows are
+    released rather than rows a length rule explains."""
+    sides = length_sides(df)
+    n, shorter, longer = len(sides), int((sides < 0).sum()), int((sides > 0).sum())
+    report = {"rows": n, "shorter": shorter, "longer": longer, "dropped": 0}
+    if max_share >= 1 or n < MIN_BALANCE_ROWS:
+        return df, report
+    side = -1 if shorter >= longer else 1
+    many = max(shorter, longer)
+    if many <= max_share * n:
+        return df, report
+    # keep k of the majority side with k / (n - many + k) <= max_share
+    keep = int(np.floor(max_share * (n - many) / (1 - max_share) + 1e-9))
+    ids = df["id"].to_list()
+    majority = [ids[i] for i in np.flatnonzero(sides == side)]
+    ranked_ids = sorted(majority, key=lambda x: stable_hash([seed, "length_balance", scope, x]))
+    drop = set(ranked_ids[keep:])
+    report["dropped"] = len(drop)
+    return df.filter(~pl.col("id").is_in(sorted(drop))), report

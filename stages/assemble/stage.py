@@ -5,13 +5,17 @@ Config section ``[assemble]``. Upstream: ``anonymize`` (texts), ``annotate`` (ra
 
 Reddit users (docs/design.md 2.2): a pseudonymous author with >= ``min_comments`` rated comments.
 Candidates are responses to the same text (``pairs_from``: "siblings", the comments answering
-one parent, or "top_level", the top-level comments of one post; ``stages/assemble/pairs.py``).
+one parent, or "top_level", the top-level comments of one post; ``stages/assemble/pairs.py``),
+never the top-level comments of a recurring post (``recurring_post``: a daily discussion's
+comments answer only its bare title; counted as ``groups.templated_top_level`` and
+``comments.templated_top_level``). docs/stages/assemble.md tells the whole stage.
 For a target group G the user answered in (thread P), the orienting profile is the profile
 rule over the directions of the user's own comments in *other* threads. Each pair (a, b) of
 other users' comments in G is oriented by the orientation rule (``alignx/orientation.py``: its
 ``margin`` = dimensions where its direction agrees with the profile minus those where it is the
-opposite; oriented so the margin is >= 0, the best pair kept when it is >= ``min_margin``). The user's
-own comment is never a candidate. History never touches P: User-Generated Content = the user's
+opposite; oriented so the margin is >= 0, the best pair kept when it is >= ``min_margin`` and its
+margin without the ``style_dimensions`` is >= ``min_content_margin``; among equal margins the
+pair of closest lengths). The user's own comment is never a candidate. History never touches P: User-Generated Content = the user's
 own comments in other threads; Pair-wise Comparative Feedback = the best-oriented sibling pairs
 where the user answered in other threads. Demographic Information is rendered from the profile
 of the history items only.
@@ -33,13 +37,19 @@ the mix are counted as ``alignment_not_in_mix``. Every sampling choice is a seed
 item itself, so forgetting a user changes only the examples that used their content. Each test
 target appears four times, with persona_type ugc / pair / demo / all. Alignment examples are in train.
 
+Shape of the release (``_shape``, in finish, before the alignment mix): no Demographic Information
+covers more than ``max_demographic_share`` of the Reddit targets (``common_demographic``), and in
+each split the chosen response is the shorter, or the longer, in at most ``max_length_side_share``
+of the rows (``length_balance``); the excess rows go in a seeded order.
+
 Decontamination (``stages/assemble/decontaminate.py``): examples sharing a word
 ``[decontaminate] ngram``-gram with a benchmark file listed in ``[decontaminate] benchmarks`` are dropped
 (``contaminated``), each match recorded in ``decontamination/<reddit|alignment>.parquet``.
 
 Outputs ``examples/train.parquet``, ``examples/test.parquet`` with: id (stable hash of the
 example's sources), source, user_type, user, post_id, prompt, chosen, rejected, direction,
-subreddit, ugc, pair, demographic, persona_type, community_order, margin, archetype, source_ids,
+subreddit, ugc, pair, demographic, persona_type, community_order, margin, content_margin (the
+margin without the style dimensions), archetype, source_ids,
 prompt_ids (the target prompt's parts: post, then parent chain), thread_ids (every thread the
 example uses), score_ratio, seconds_between, length_ratio (``community_signals``).
 """
@@ -55,14 +65,17 @@ import numpy as np
 import polars as pl
 
 from alignx.directions import DEFAULT_MIN_EVIDENCE, MEASURES, gate, rules_fingerprint, single_direction
-from alignx.orientation import MAX_CANDIDATES, best_pair, direction
+from alignx.orientation import MAX_CANDIDATES, STYLE_DIMENSIONS, best_pair, content_margin, direction
 from pipeline.io import stable_hash, write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
 from alignx.persona import traits
-from stages.assemble.demographic import NO_SIGNAL, llm_descriptions, template
+from stages.assemble.demographic import NO_SIGNAL, common_rows, llm_descriptions, template
 from stages.assemble.decontaminate import benchmark_ngrams, contamination
-from stages.assemble.pairs import CandidateIndex, Split, example_texts, group_filter, leak_counts, remove_leaks
+from stages.assemble.pairs import (
+    UNPAIRED, CandidateIndex, Split, example_texts, group_filter, leak_counts, length_balance, length_sides,
+    remove_leaks,
+)
 from alignx.taxonomy import N_DIMENSIONS, profile
 
 log = get_logger("assemble")
@@ -75,21 +88,26 @@ SCHEMA = {
     "subreddit": pl.String,
     "prompt": pl.String, "chosen": pl.String, "rejected": pl.String, "direction": pl.List(pl.Float32),
     "ugc": UGC_TYPE, "pair": PAIR_TYPE, "demographic": pl.String, "persona_type": pl.String,
-    "community_order": pl.String, "margin": pl.Int32, "archetype": pl.Int32, "source_ids": pl.List(pl.String),
+    "community_order": pl.String, "margin": pl.Int32, "content_margin": pl.Int32, "archetype": pl.Int32, "source_ids": pl.List(pl.String),
     "prompt_ids": pl.List(pl.String), "thread_ids": pl.List(pl.String),
     "score_ratio": pl.Float64, "seconds_between": pl.Int64, "length_ratio": pl.Float64,
 }
 PERSONAS = ("ugc", "pair", "demo", "all")
 
 
-def demographic_text(history_directions: list[np.ndarray], max_traits: int) -> str:
+def demographic_text(history_directions: list[np.ndarray], max_traits: int, style=STYLE_DIMENSIONS) -> str:
     """The documented template over the history's traits. Never sees the target.
     (``assemble.demographic = "llm"`` rewrites it from the same labels in finish.)"""
-    return template(history_labels(history_directions, max_traits))
+    return template(history_labels(history_directions, max_traits, style))
 
 
-def history_labels(history_directions: list, max_traits: int) -> str:
-    return traits(history_directions, max_traits)
+def history_labels(history_directions: list, max_traits: int, style=STYLE_DIMENSIONS) -> str:
+    return traits(history_directions, max_traits, tuple(style))
+
+
+def content_rule(p: dict) -> tuple[tuple[int, ...], int]:
+    """The ``style``, ``min_content_margin`` arguments of ``best_pair`` from the assemble section."""
+    return tuple(p["style_dimensions"]), p["min_content_margin"]
 
 
 def community_order(chosen: dict, rejected: dict) -> str:
@@ -154,7 +172,7 @@ def f32(direction) -> list[float]:
 
 #: What the candidate index holds per comment; the texts (TEXT_COLUMNS) are read only for the
 #: comments an example uses (``load_texts``).
-THREAD_COLUMNS = ["id", "link_id", "parent_id", "is_top_level", "author", "score", "created_utc"]
+THREAD_COLUMNS = ["id", "link_id", "parent_id", "is_top_level", "author", "score", "created_utc", "recurring_post"]
 TEXT_COLUMNS = ["id", "subreddit", "body", "prompt", "prompt_ids"]
 
 
@@ -187,7 +205,8 @@ def load_comments(ctx: StageContext, authors: list[str], pairs_from: str
     joined to the ok ratings (``rated_matrix``), so a shard holds its users' neighbourhood,
     never the whole comment table. Sorted by
     link_id, created_utc, id (the candidate order of ``CandidateIndex``)."""
-    threads = pl.scan_parquet(ctx.upstream_files("anonymize", "threads")).select(THREAD_COLUMNS)
+    threads = (pl.scan_parquet(ctx.upstream_files("anonymize", "threads"))
+               .select(*THREAD_COLUMNS, pl.col("body").str.len_chars().alias("chars")))
     own = threads.filter(pl.col("author").is_in(authors)).collect()
     rows = pl.concat([own, threads.filter(group_filter(pairs_from, own)).collect()]).unique("id", keep="first")
     ids, matrix, measures = rated_matrix(ctx)
@@ -248,6 +267,29 @@ def rated_split(ctx: StageContext) -> Split:
     return _SPLITS[key]
 
 
+def unpaired_counts(ctx: StageContext) -> dict[str, int]:
+    """What the recurring-post rule leaves out (``pairs.unpaired``): the recurring posts with at
+    least two rated top-level comments (``groups.templated_top_level``: groups that would have
+    paired them) and those comments (``comments.templated_top_level``)."""
+    ok = pl.scan_parquet(ctx.upstream_files("annotate", "ratings")).filter(pl.col("status") == "ok").select("id")
+    per_post = (pl.scan_parquet(ctx.upstream_files("anonymize", "threads")).filter(UNPAIRED).select("id", "link_id")
+                .join(ok, on="id", how="semi").group_by("link_id").len().filter(pl.col("len") >= 2).collect())
+    return {"groups.templated_top_level": per_post.height, "comments.templated_top_level": int(per_post["len"].sum())}
+
+
+def commonest(df: pl.DataFrame) -> tuple[str, int]:
+    """The commonest ``demographic`` of ``df``'s rows and its count ("", 0 when none)."""
+    if not df.height:
+        return "", 0
+    top = df.group_by("demographic").len().sort(["len", "demographic"], descending=[True, False]).row(0)
+    return top[0], int(top[1])
+
+
+def shorter_share(df: pl.DataFrame) -> float:
+    """Share of rows whose chosen response is the shorter (``pairs.length_sides``), 4 decimals."""
+    return round(float((length_sides(df) < 0).mean()), 4) if df.height else 0.0
+
+
 class Profiles:
     """A user's profile with each post left out, from their own comments' directions.
 
@@ -289,7 +331,9 @@ class Assemble(Stage):
     #: thread-and-user splits, leak removal, decontamination, prompt_ids, community signals;
     #: 6: Demographic Information names interests only as "Likes" (alignx.persona.INTERESTS);
     #: 7: pair directions compare the raw measures on the relative dimensions (directions rule 3)
-    version = "7"
+    #: 8: no top-level pairs under recurring posts; a minimum content margin beyond the style
+    #: dimensions; equal margins go to the closest lengths; length balance per split
+    version = "8"
     upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")
     input_keys = ("decontaminate.benchmarks",)  # benchmark files whose text must not enter the release
     #: a Reddit target or an alignment pair: train holds each once, test four times (its personas)
@@ -330,7 +374,7 @@ class Assemble(Stage):
                 post = index.thread_of[group]
                 prof = profiles.excluding(post)
                 pair = prof is not None and best_pair(index.others(group, user, allowed, MAX_CANDIDATES), prof,
-                                                      p["min_margin"], p["direction_gap"])
+                                                      p["min_margin"], p["direction_gap"], *content_rule(p))
                 return (post, pair, prof) if pair else None
 
             # the targets are the first groups, in the user's seeded order, that have a pair:
@@ -344,7 +388,9 @@ class Assemble(Stage):
             for group, post, (chosen, rejected, margin), prof in sorted(picks, key=lambda c: c[0]):
                 history_own = [c for c in own if c["link_id"] != post]
                 ugc, pairs = self._history(user, post, prof, history_own, index, allowed, p, ctx.seed)
-                chosen_sets.append((user, post, chosen, rejected, margin, ugc, pairs, archetypes.get(user, -1)))
+                content = content_margin(chosen, rejected, prof, p["direction_gap"], p["style_dimensions"])
+                chosen_sets.append((user, post, chosen, rejected, (margin, content), ugc, pairs,
+                                    archetypes.get(user, -1)))
             stats.counts["users.with_targets"] += 1
         # the texts of the comments the examples use, read now: the index never held them
         used = [c for (_, _, chosen, rejected, _, ugc, pairs, _) in chosen_sets
@@ -367,7 +413,8 @@ class Assemble(Stage):
         # the first pair_items groups, in the seeded order, whose candidates make a pair
         pool = first_found(ranked(index.groups_of(history_own), lambda g: g, seed, "pair", user, post),
                            lambda g: best_pair(index.others(g, user, allowed, MAX_CANDIDATES), prof,
-                                               p["min_margin"], p["direction_gap"]), p["pair_items"])
+                                               p["min_margin"], p["direction_gap"], *content_rule(p)),
+                           p["pair_items"])
         return ugc, [b for _, b in sorted(pool[: p["pair_items"]], key=lambda x: x[0])]
 
     def _reddit_example(self, user, post, chosen, rejected, margin, ugc, pairs, archetype, p):
@@ -386,9 +433,11 @@ class Assemble(Stage):
             "prompt": chosen["prompt"],
             "chosen": chosen["body"], "rejected": rejected["body"],
             "direction": f32(direction(chosen, rejected, p["direction_gap"])),
-            "ugc": ugc_items, "pair": pair_items, "demographic": demographic_text(history, p["demographic_max_traits"]),
+            "ugc": ugc_items, "pair": pair_items, "demographic": demographic_text(history, p["demographic_max_traits"],
+                                                                                p["style_dimensions"]),
             "persona_type": "all",
-            "community_order": community_order(chosen, rejected), "margin": margin, "archetype": archetype,
+            "community_order": community_order(chosen, rejected), "margin": margin[0], "content_margin": margin[1],
+            "archetype": archetype,
             "source_ids": source_ids, "prompt_ids": list(chosen["prompt_ids"]),
             "thread_ids": sorted({post, *(i for i in history_parts if i.startswith("p_"))}),
             **community_signals(chosen, rejected),
@@ -398,6 +447,9 @@ class Assemble(Stage):
         p = ctx.params
         reddit = pl.concat([pl.read_parquet(part / "reddit" / f"{part.name.rsplit('-', 1)[0]}.parquet")
                             for part in parts]).sort("id") if parts else pl.DataFrame(schema=SCHEMA)
+        stats.counts.update(unpaired_counts(ctx))
+        # before the mix: the alignment share is taken of the Reddit rows released
+        reddit = self._shape(reddit, rated_split(ctx), p, ctx.seed, stats)
         alignment = self._alignment_examples(ctx, reddit.height, stats)
         if p["demographic"] == "llm":
             reddit, alignment = (self._llm_demographics(ctx, df) for df in (reddit, alignment))
@@ -431,6 +483,8 @@ class Assemble(Stage):
         write_parquet(train, out_dir / "examples" / "train.parquet")
         write_parquet(test, out_dir / "examples" / "test.parquet")
         test_targets = test.height // len(PERSONAS)
+        # the Reddit targets released, each once (test: its all-signals row)
+        released = pl.concat([train.filter(pl.col("source") == "reddit"), test.filter(pl.col("persona_type") == "all")])
         # in targets (the unit): train holds each once, test four times
         stats.records_out = train.height + test_targets
         stats.counts.update({
@@ -440,10 +494,50 @@ class Assemble(Stage):
             "test_users": test["user"].n_unique(), "test_threads": test["post_id"].n_unique(),
             "alignment_examples": alignment.height,
             **{f"leak.{k}": v for k, v in leak_counts(train, test).items()},
+            **{f"length.{name}.chosen_shorter_share": shorter_share(df) for name, df in
+               (("train", train.filter(pl.col("source") == "reddit")), ("test", test.filter(pl.col("persona_type") == "all")))},
+            "demographic.commonest_share": round(commonest(released)[1] / max(released.height, 1), 4),
+            "demographic.distinct": released["demographic"].n_unique(),
             **{f"community.{k}": v for k, v in Counter(reddit["community_order"].to_list()).items()},
             **{f"source.{k}": v for k, v in Counter(train["user_type"].to_list()).items()},
         })
         return stats
+
+    @staticmethod
+    def _shape(reddit: pl.DataFrame, split: Split, p: dict, seed: int, stats: Stats) -> pl.DataFrame:
+        """``reddit`` without the rows of over-common descriptions (``demographic.common_rows``:
+        dropped as ``common_demographic``) and length-balanced per split (``pairs.length_balance``,
+        the split taken by the row's user: dropped as ``length_balance``), both again until neither
+        drops a row (each only drops, so this ends). The manifest's ``length_balance.<split>.rows /
+        shorter / longer`` and ``common_demographic.rows / commonest`` say what was there before."""
+        is_test = pl.col("user").is_in(sorted(split.test_users))
+        for name, df in (("train", reddit.filter(~is_test)), ("test", reddit.filter(is_test))):
+            sides = length_sides(df)
+            stats.counts.update({f"length_balance.{name}.rows": df.height,
+                                 f"length_balance.{name}.shorter": int((sides < 0).sum()),
+                                 f"length_balance.{name}.longer": int((sides > 0).sum())})
+        stats.counts["common_demographic.rows"] = reddit.height
+        stats.counts["common_demographic.commonest"] = commonest(reddit)[1]
+        while True:
+            gone = common_rows(reddit, p["max_demographic_share"], seed)
+            reddit = reddit.filter(~pl.col("id").is_in(sorted(gone)))
+            stats.dropped["common_demographic"] += len(gone)
+            kept, balanced = [], 0
+            for name, df in (("train", reddit.filter(~is_test)), ("test", reddit.filter(is_test))):
+                df, report = length_balance(df, p["max_length_side_share"], seed, name)
+                stats.counts[f"length_balance.{name}.dropped"] += report["dropped"]
+                balanced += report["dropped"]
+                kept.append(df)
+            reddit = pl.concat(kept).sort("id")
+            stats.dropped["length_balance"] += balanced
+            if not gone and not balanced:
+                break
+        for reason in ("common_demographic", "length_balance"):
+            if stats.dropped[reason]:
+                log.warning("assemble: %d Reddit targets left out as %s (assemble.%s): see the manifest's %s.*",
+                            stats.dropped[reason], reason, {"common_demographic": "max_demographic_share",
+                                                            "length_balance": "max_length_side_share"}[reason], reason)
+        return reddit
 
     @staticmethod
     def _decontaminate(df: pl.DataFrame, index: dict[str, str], n: int, stats: Stats, out_dir: Path,
@@ -465,7 +559,7 @@ class Assemble(Stage):
         if df.height == 0:
             return df
         labels = [history_labels([x["Preference Direction"] for x in (r["ugc"] or []) + (r["pair"] or [])],
-                                 ctx.params["demographic_max_traits"])
+                                 ctx.params["demographic_max_traits"], ctx.params["style_dimensions"])
                   for r in df.select("ugc", "pair").iter_rows(named=True)]
         a = ctx.config.section("annotate")
         model = ctx.params["demographic_model"] or a["model"]
@@ -511,8 +605,10 @@ class Assemble(Stage):
                 "prompt": r["prompt"],
                 "chosen": r["chosen"], "rejected": r["rejected"], "direction": f32(r["direction"]), "ugc": [],
                 "pair": pair_items, "demographic": demographic_text([np.array(x["Preference Direction"])
-                                                                      for x in pair_items], p["demographic_max_traits"]),
-                "persona_type": "all", "community_order": "undetermined", "margin": 0, "archetype": -1,
+                                                                      for x in pair_items], p["demographic_max_traits"],
+                                                                     style=()),  # the attribute is the preference
+                "persona_type": "all", "community_order": "undetermined", "margin": 0, "content_margin": 0,
+                "archetype": -1,
                 "source_ids": source_ids, "prompt_ids": [], "thread_ids": [],
                 "score_ratio": None, "seconds_between": None, "length_ratio": None,
             })

@@ -1,8 +1,8 @@
 """Leakage audit: does the Demographic Information know more about the target than the history?
 
 A clean release writes DEMO from the history's directions only, by a documented summary
-(``alignx.persona.traits``: non-neutral dimensions only, interests only as liked, never both
-sides of a contradicting pair, the strongest few). A leaky one (what the released AlignX's DEMO
+(``alignx.persona.traits``: poles more history items show than show their opposite, interests
+only as liked, never both sides of a contradicting pair, never style alone, the most shown few). A leaky one (what the released AlignX's DEMO
 91.44 vs golden 91.36 suggests) writes DEMO from the target's own Preference Direction (the
 golden direction). So DEMO is compared with the **history as DEMO**: the history's directions
 summarized by that same rule, at as many traits as the example's DEMO names (a DEMO naming 4

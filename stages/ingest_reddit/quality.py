@@ -302,6 +302,41 @@ def templated_posts(posts: pl.DataFrame, min_posts: int) -> pl.Series:
     return cluster.filter(pl.len().over("cluster") >= min_posts)["id"]
 
 
+#: Words that vary between the posts of a dated or numbered series ("Daily General Discussion -
+#: March 02, 2025", "Weekly thread #41"): month and weekday names (and their 3-letter forms), digit
+#: runs with their ordinal suffix. ``series_title`` replaces them; what stays names the series.
+SERIES_WORDS = (
+    r"(?i)\b(?:january|february|march|april|may|june|july|august|september|october|november|december"
+    r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec"
+    r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\b"
+)
+
+
+def series_title(titles: pl.Expr) -> pl.Expr:
+    """A title with its dates and numbers replaced, lower-cased, punctuation and spaces collapsed to
+    one space: the name of the series a dated or numbered post belongs to ("Daily General
+    Discussion - March 02, 2025" and "Daily General Discussion March 2 2025" are both "daily
+    general discussion <d> # #")."""
+    return (titles.fill_null("").str.to_lowercase()
+            .str.replace_all(r"\d+(?:st|nd|rd|th)?", "#")
+            .str.replace_all(SERIES_WORDS, "<d>")
+            .str.replace_all(r"[^\w<>#]+", " ").str.strip_chars())
+
+
+def recurring_titles(posts: pl.DataFrame, min_posts: int) -> pl.Series:
+    """Ids (str) of the posts of a dated or numbered series: a title holding a digit whose
+    ``series_title`` at least ``min_posts`` posts of one subreddit (case-insensitive) share, as
+    auto-posted daily and weekly threads have ("Daily General Discussion - March 02, 2025").
+    ``posts``: id, subreddit, title. A title without a digit never counts (posts titled
+    "Help" ask different questions in their bodies); ``min_posts`` 0 finds none."""
+    if not min_posts:
+        return pl.Series("id", [], pl.String)
+    dated = posts.filter(pl.col("title").fill_null("").str.contains(r"\d"))
+    keyed = dated.select("id", pl.col("subreddit").fill_null("").str.to_lowercase().alias("_sub"),
+                         series_title(pl.col("title")).alias("_series"))
+    return keyed.filter(pl.len().over("_sub", "_series") >= min_posts)["id"]
+
+
 # --- Language identification ------------------------------------------------------------------
 # Two detectors answer "is this comment English?" for the ``non_english`` rule; bench/language_id.py
 # measures both on a hand-labelled sample of real comments (data/validation/language_id.jsonl) and

@@ -44,7 +44,11 @@ Outputs (``data/work/ingest_reddit/out-*/``):
   the parent chain). A templated post (a recurring thread's boilerplate body, as auto-posted
   daily discussions repeat it: ``quality.templated_posts``, ``templated_min_posts``; counted as
   ``templated_post_bodies``) has ``post_body`` "" here, so its comments' prompts hold its title
-  alone; its body stays in ``submissions``.
+  alone; its body stays in ``submissions``. ``recurring_post`` is true for the comments of a
+  post of a series: a templated body, or a title with a digit whose dates and numbers aside at
+  least ``templated_min_posts`` posts of the subreddit share (``quality.recurring_titles``,
+  counted as ``recurring_title_posts``; ``recurring_posts`` counts both kinds). Its top-level
+  comments answer nothing in common: assemble never pairs them.
 - ``orphans/bucket-NNN.parquet``: kept comments whose submission is not in the inputs.
 - ``submissions/part-000.parquet``: kept submissions.
 - ``users/users.parquet``: per author: eligible comments, posts, distinct threads, subreddits.
@@ -87,7 +91,7 @@ from pipeline.errors import UserError
 from pipeline.io import atomic_path, sha256_file, write_parquet
 from pipeline.manifest import resolve
 from pipeline.logs import get_logger
-from stages.ingest_reddit.quality import MinHashIndex, is_english, templated_posts
+from stages.ingest_reddit.quality import MinHashIndex, is_english, recurring_titles, templated_posts
 from alignx.threads import ancestor_ids, prompt_expr, reachable_replies
 from alignx.privacy import load_key, load_optout, opted_out_names, optout_id
 from alignx.privacy.forget import texts_ngrams
@@ -365,7 +369,8 @@ class IngestReddit(Stage):
     #: ``quality.shingle_hash``), not sha1 per shingle: clusters differ slightly from datasketch's
     #: (bench/results/ingest.json); plain-English shortcut widened (english_words.txt); lingua's
     #: low-accuracy mode screens, high accuracy confirms (``quality.lingua_english``)
-    version = "7"
+    #: 8: threads carry ``recurring_post`` (a templated body or a recurring dated/numbered title)
+    version = "8"
     unit = "records"  # lines of the dumps (a malformed line counts as one)
     input_keys = ("ingest_reddit.inputs",)
     reads = ("anonymize",)  # anonymize.key_file: the opt-out list is keyed
@@ -521,13 +526,20 @@ class IngestReddit(Stage):
         templated = templated_posts(posts.select("id", "subreddit", "body", "created_utc"),
                                     p["templated_min_posts"]).implode()
         stats.counts["templated_post_bodies"] = templated.list.len().item()
-        return posts.select(
+        # a post of a series (a templated body, or a dated or numbered title that recurs) asks
+        # nothing its top-level comments answer in common: assemble never pairs them
+        series = recurring_titles(posts.select("id", "subreddit", "title"), p["templated_min_posts"]).implode()
+        stats.counts["recurring_title_posts"] = series.list.len().item()
+        post_cols = posts.select(
             pl.col("id").alias("link_id"),
             pl.col("title").alias("post_title"),
             pl.when(pl.col("id").is_in(templated)).then(pl.lit("")).otherwise(pl.col("body")).alias("post_body"),
             pl.col("author").alias("post_author"),
             pl.col("score").alias("post_score"),
+            (pl.col("id").is_in(templated) | pl.col("id").is_in(series)).alias("recurring_post"),
         )
+        stats.counts["recurring_posts"] = int(post_cols["recurring_post"].sum())
+        return post_cols
 
     def _write_threads(self, parts: list[Path], posts: pl.DataFrame, schema: pl.Schema, post_cols: pl.DataFrame,
                        buckets: int, p: dict, stats: Stats, out_dir: Path) -> tuple[Counter, pl.DataFrame | None]:

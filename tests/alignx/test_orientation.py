@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alignx.orientation import best_pair, direction, margins, orient
+from alignx.orientation import STYLE_DIMENSIONS, best_pair, content_margin, direction, margins, orient
 
 N = 90
 
@@ -167,3 +167,68 @@ def test_margins_over_many_pairs_are_the_margins_orient_gives():
         for (a, b), p, m in zip(pairs, profiles, got):
             chosen, _, margin = orient(a, b, p, 1)
             assert abs(m) == margin and (m >= 0) == (chosen is a), trial
+
+
+def _best_pair_loop_with_content(comments, p, min_margin, gap, style, min_content):
+    """The content rule and the length tie-break as the plain pairwise loop: the largest margin
+    among pairs whose content margin reaches the minimum, then the closest lengths, then the
+    first in combinations order."""
+    import itertools
+
+    best, best_key = None, None
+    for a, b in itertools.combinations(comments[:30], 2):
+        if min_margin <= 0 and list(a["ratings"]) == list(b["ratings"]):
+            continue
+        chosen, rejected, margin = orient(a, b, p, gap)
+        if margin < min_margin or content_margin(chosen, rejected, p, gap, style) < min_content:
+            continue
+        key = (margin, -abs(np.log1p(a["chars"]) - np.log1p(b["chars"])))
+        if best is None or key > best_key:
+            best, best_key = (chosen, rejected, margin), key
+    return best
+
+
+def test_content_rule_and_length_ties_equal_the_pairwise_loop():
+    """With a style set and a minimum content margin, and lengths on every comment, the vectorized
+    search takes the pair the loop takes, and every pair it takes rests on a non-style dimension."""
+    rng = np.random.default_rng(17)
+    found = 0
+    for trial in range(80):
+        k = int(rng.integers(2, 35))
+        cs = [{"id": f"c{i}", "ratings": np.where(rng.random(N) < 0.1, rng.integers(-2, 3, N), 0).tolist(),
+               "chars": int(rng.integers(10, 400))} for i in range(k)]
+        p = _random_profile(rng)
+        p[list(STYLE_DIMENSIONS)] = rng.choice([0.0, 1.0], 3)
+        for min_margin, min_content in ((1, 1), (1, 0), (2, 1), (0, 1)):
+            got = best_pair(cs, p, min_margin, 1, STYLE_DIMENSIONS, min_content)
+            want = _best_pair_loop_with_content(cs, p, min_margin, 1, STYLE_DIMENSIONS, min_content)
+            assert (got is None) == (want is None), trial
+            if got:
+                found += 1
+                assert (got[0]["id"], got[1]["id"], got[2]) == (want[0]["id"], want[1]["id"], want[2]), trial
+                assert content_margin(got[0], got[1], p, 1) >= min_content
+    assert found > 100
+
+
+def test_a_pair_that_rests_on_style_alone_is_not_taken():
+    """A concise user (16 -> 1) and two siblings that differ only in concision: no pair unless the
+    style dimensions may decide; a third that also differs on agreeableness (5) makes one."""
+    p = prof({16: 1.0, 5: 1.0})
+    short, long_ = comment("s", {16: 2}), comment("l", {16: -2})
+    assert best_pair([short, long_], p, 1, 1, STYLE_DIMENSIONS, 1) is None
+    assert best_pair([short, long_], p, 1, 1, (), 1)[0]["id"] == "s"
+    kind = comment("k", {16: -2, 5: 2})
+    chosen, rejected, margin = best_pair([short, long_, kind], p, 1, 1, STYLE_DIMENSIONS, 1)
+    assert (chosen["id"], rejected["id"]) == ("k", "l") and content_margin(chosen, rejected, p, 1) == 1
+    # style against content: the whole margin orients (s over k: +1 on 16, -1 on 5 = 0), so no pair
+    assert best_pair([short, kind], p, 1, 1, STYLE_DIMENSIONS, 1) is None
+
+
+def test_equal_margins_go_to_the_closest_lengths():
+    p = prof({5: 1.0})
+    cs = [{**comment("a", {5: 2}), "chars": 40}, {**comment("b", {5: 0}), "chars": 400},
+          {**comment("c", {5: 0}), "chars": 50}]
+    chosen, rejected, margin = best_pair(cs, p, 1, 1, STYLE_DIMENSIONS, 1)
+    assert (chosen["id"], rejected["id"], margin) == ("a", "c", 1)  # b is as good a pair but 10x longer
+    no_lengths = [{k: v for k, v in c.items() if k != "chars"} for c in cs]
+    assert best_pair(no_lengths, p, 1, 1, STYLE_DIMENSIONS, 1)[1]["id"] == "b"  # first in combinations order

@@ -57,9 +57,26 @@ def test_traits_are_few_evidenced_and_never_contradict():
     assert len(traits(many, 12).split(", ")) == 12
     assert "science" in traits(many, 12) and "fashion" not in traits(many, 12)
     # an interest is named only as liked: choosing a response not about finance is no dislike of it
-    assert traits([direction({69: 0.0, 16: 1.0})] * 2, 12) == "Concise communication style"
+    assert traits([direction({69: 0.0, 16: 1.0, 5: 1.0})] * 2, 12) == "High Agreeableness, Concise communication style"
+    # style alone (14, 16, 46: the forum's own length) names nothing; another set can be given
+    assert traits([direction({69: 0.0, 16: 1.0})] * 2, 12) == ""
+    assert traits([direction({69: 0.0, 16: 1.0})] * 2, 12, style=()) == "Concise communication style"
     # nothing with evidence: no traits, and the sentence says so
     assert traits([direction({})], 12) == "" and template("") == NO_SIGNAL
+
+
+def test_traits_name_every_pole_the_history_shows_more_than_its_opposite():
+    from alignx.persona import traits
+
+    # one item of eight shows finance, none the opposite: named (the profile's 0.6 would not)
+    history = [prof({5: 1.0, 69: 1.0})] + [prof({5: 1.0})] * 7
+    assert traits(history, 12) == "High Agreeableness, Likes finance"
+    # as many items against as for: not named
+    assert traits([prof({5: 1.0, 15: 1.0}), prof({5: 1.0, 15: 0.0})], 12) == "High Agreeableness"
+    # ranked by how many more items show it: the first N of the ranking are traits(history, N)
+    history = [prof({5: 1.0, 69: 1.0, 71: 1.0}), prof({5: 1.0, 69: 1.0}), prof({5: 1.0})]
+    assert traits(history, 1) == "High Agreeableness"
+    assert traits(history, 2) == "High Agreeableness, Likes finance"
 
 
 def test_gated_matrix_equals_gate_row_by_row():

@@ -174,7 +174,7 @@ def agreement(golden: np.ndarray, prof: np.ndarray) -> float:
 
 def summarized_rows(rel) -> list[dict]:
     """Clean rows built to fool the audit's old accuracy criterion: every release target (train and
-    test) crossed with every release history (its real UGC and PAIR items and their directions),
+    test) and PAIR item crossed with every release history (its real UGC and PAIR items and their directions),
     each row's DEMO the documented template over ``traits`` of that history (12 traits, as
     assemble writes it), so DEMO knows nothing the history does not. Kept: the rows whose DEMO
     predicts the target while the UGC half alone or the PAIR half alone does not (half of each,
@@ -187,8 +187,11 @@ def summarized_rows(rel) -> list[dict]:
     rows = [r for r in pl.concat([split(rel, "train"), split(rel, "test").filter(pl.col("persona_type") == "all")],
                                  how="diagonal_relaxed").iter_rows(named=True)
             if r["User-Generated Content"] and r["Pair-wise Comparative Feedback"]]
+    # the release's oriented pairs as targets: its targets and its PAIR items (as many real pairs
+    # again from a small release)
+    targets = rows + [item for r in rows for item in r["Pair-wise Comparative Feedback"]]
     ugc_wrong, pair_wrong = [], []
-    for target in rows:
+    for target in targets:
         golden = np.asarray(target["Preference Direction"], dtype=float)
         for h in rows:
             ugc = [np.asarray(x["Preference Direction"], dtype=float) for x in h["User-Generated Content"]]

@@ -218,6 +218,30 @@ def test_daily_threads_are_templated_and_cmv_posts_are_not(reddit_dir):
     assert templated_posts(spread, 3).len() == 0
 
 
+def test_daily_titles_are_a_series_and_cmv_titles_are_not(reddit_dir):
+    """Every real r/ethereum daily thread's title is "Daily General Discussion - <date>" (with or
+    without the dash): one series, even month by month, but for one post whose title is the
+    unfilled "{{%B %d, %Y}}" (no date: its templated body makes it recurring); no real
+    r/changemyview title recurs, and a title shared by posts of three subreddits is no series."""
+    from stages.ingest_reddit.quality import recurring_titles, series_title
+
+    def titles(path):
+        posts = raw_records(path)
+        return pl.DataFrame({"id": [p["id"] for p in posts], "subreddit": [p["subreddit"] for p in posts],
+                             "title": [p["title"] for p in posts],
+                             "created_utc": [int(float(p["created_utc"])) for p in posts]})
+
+    eth = titles(reddit_dir / "ethereum_daily" / "ethereum_submissions.zst")
+    cmv = titles(reddit_dir / "cmv" / "changemyview_submissions.zst")
+    assert eth.select(series_title(pl.col("title"))).to_series().value_counts()["count"].sort().to_list() == [1, 604]
+    assert recurring_titles(eth, 3).len() == 604 and recurring_titles(eth, 0).len() == 0
+    assert recurring_titles(cmv, 3).len() == 0 and recurring_titles(cmv, 2).len() == 0
+    month = pl.from_epoch("created_utc").dt.strftime("%Y-%m")
+    assert sum(recurring_titles(g, 3).len() for _, g in eth.group_by(month)) == 604
+    spread = eth.head(3).with_columns(pl.Series("subreddit", ["a", "b", "c"]))
+    assert recurring_titles(spread, 3).len() == 0
+
+
 def test_daily_thread_prompts_hold_the_title_not_the_boilerplate(tmp_path, reddit_dir):
     """A real week of r/ethereum daily threads with all their comments, through ingest and
     anonymize: a top-level comment's prompt is its thread's title, a reply's the title then its
