@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -256,6 +257,12 @@ def validate(config: Config, schema_path: Path = CONFIG_SCHEMA) -> None:
     checker.checks("date_or_empty")(_date_or_empty)
     validator = jsonschema.Draft202012Validator(schema, format_checker=checker)
     public = {k: v for k, v in config.values.items() if not SECRET_KEY.search(k)}
+    for key, value in public.items():  # NaN passes every bound (each comparison with it is false)
+        if not _finite(value):
+            where = config.origin.get(key, "")
+            where = f"{where}: " if where and where != str(DEFAULT_CONFIG) else ""
+            raise UserError(f"{where}'{key}' = {value!r} must be a finite number, not NaN or infinity "
+                            f"(allowed values: configs/{schema_path.name})")
     errors = sorted(validator.iter_errors(public), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         e = errors[0]
@@ -271,6 +278,15 @@ def validate(config: Config, schema_path: Path = CONFIG_SCHEMA) -> None:
         if a > b:
             raise UserError(f"'{low}' = {json.dumps(a)} is greater than '{high}' = {json.dumps(b)}: "
                             f"lower the first or raise the second")
+
+
+def _finite(value: Any) -> bool:
+    """Whether ``value`` holds no NaN or infinite float, in lists too."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
 
 
 def _explain(error) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from alignx.llm import client_kwargs
 from pipeline.io import write_json
 from pipeline.logs import get_logger
+from pipeline.secrets import redact
 from stages.annotate.llm import parse_answer, request_body
 from stages.annotate.ratings import Result, agree, prompt_version
 
@@ -90,8 +91,8 @@ class BatchAnnotator:
             for line in client.files.content(batch.error_file_id).text.splitlines():
                 if line.strip():
                     rec = json.loads(line)
-                    err = (rec.get("error") or {}).get("message") or json.dumps(rec.get("response"))[:200]
-                    results[rec["custom_id"]] = Result(rec["custom_id"], error=f"batch_error: {err}")
+                    err = (rec.get("error") or {}).get("message") or json.dumps(rec.get("response"))
+                    results[rec["custom_id"]] = Result(rec["custom_id"], error=redact(f"batch_error: {err}", 300))
         for k in keys:
             if k not in results:
                 results[k] = Result(k, error=f"batch_{batch.status}: no result for this request")

@@ -7,6 +7,7 @@ import json
 
 from alignx.llm import client_kwargs
 from pipeline.logs import progress
+from pipeline.secrets import redact
 from stages.annotate.ratings import (RATINGS_SCHEMA, Item, Result, Spend, agree, prompt_version, render_prompt,
                                      validate_ratings)
 
@@ -73,16 +74,16 @@ class OpenAIAnnotator:
                     result.error = "timeout: no answer within annotate.timeout_s after retries"
                     return result
                 except openai.RateLimitError as exc:
-                    result.error = f"rate_limited: {exc.message}"[:300]
+                    result.error = redact(f"rate_limited: {exc.message}", 300)
                     return result
                 except openai.APIStatusError as exc:
-                    result.error = f"http_{exc.status_code}: {exc.message}"[:300]
+                    result.error = redact(f"http_{exc.status_code}: {exc.message}", 300)
                     return result
                 except openai.APIConnectionError as exc:
-                    result.error = f"connection: {exc}"[:300]
+                    result.error = redact(f"connection: {exc}", 300)
                     return result
                 except (json.JSONDecodeError, openai.APIResponseValidationError) as exc:  # unparseable body
-                    content, err = None, f"the response body is not valid JSON ({exc})"[:300]
+                    content, err = None, redact(f"the response body is not valid JSON ({exc})", 300)
                 else:
                     usage = resp.usage
                     if usage:

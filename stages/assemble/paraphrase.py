@@ -36,6 +36,7 @@ import polars as pl
 from alignx.directions import gate, single_direction
 from pipeline.errors import StageFailed
 from pipeline.logs import get_logger
+from pipeline.secrets import redact
 
 log = get_logger("assemble")
 PROMPT_FILE = Path(__file__).parent / "resources" / "paraphrase_prompt.md"
@@ -113,7 +114,7 @@ def rewrite(texts: list[str], p: dict, cache_file: Path, report: ParaphraseRepor
                 model=p["model"], messages=[{"role": "user", "content": template.replace("{comment}", text)}],
                 temperature=p["temperature"], seed=p["sampling_seed"], max_tokens=max(64, len(text) // 2))
         except openai.OpenAIError as exc:
-            log.warning("assemble: paraphrase failed (%s)", str(exc)[:200])
+            log.warning("assemble: paraphrase failed (%s)", redact(str(exc), 200))
             return
         answer = (resp.choices[0].message.content or "").strip()
         with lock:

@@ -109,3 +109,19 @@ def test_cli_missing_input_names_the_key_and_path(tmp_path):
 def test_cli_missing_config_file(tmp_path):
     proc = alignx("status", "--config", str(tmp_path / "nope.toml"), data_dir=tmp_path, check=False)
     assert proc.returncode == 2 and "nope.toml: configuration file not found" in proc.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_every_float_key_rejects_nan_and_infinity_naming_the_key(value, tmp_path):
+    """NaN passes every schema bound (each comparison with it is false): max_failed_share = nan
+    once let an annotate with every item failed commit as done."""
+    floats = sorted(k for k, v in load_config().values.items() if isinstance(v, float))
+    assert "execution.max_failed_share" in floats and "assemble.test_share" in floats
+    for key in floats:
+        with pytest.raises(UserError, match=rf"^--set: '{key}' = -?(nan|inf) must be a finite number"):
+            load_config(overrides=[f"{key}={value}"])
+    section, name = floats[0].split(".", 1)
+    user = tmp_path / "user.toml"
+    user.write_text(f"[{section}]\n{name} = {value}\n")
+    with pytest.raises(UserError, match=rf"^{user}: '{floats[0]}' = -?(nan|inf) must be a finite number"):
+        load_config(user)
