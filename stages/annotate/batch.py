@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from alignx.llm import client_kwargs
+from pipeline.caches import reading
 from pipeline.io import write_json
 from pipeline.logs import get_logger
 from pipeline.secrets import redact
@@ -34,7 +35,8 @@ class BatchAnnotator:
         self.state_file = state_file
 
     def _state(self) -> dict:
-        return json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
+        with reading(self.state_file, what="the record of open batches (without it their requests are sent again)"):
+            return json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
 
     def _save(self, state: dict) -> None:
         write_json(self.state_file, state)

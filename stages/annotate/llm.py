@@ -55,6 +55,7 @@ class OpenAIAnnotator:
         self.p = p
         self.model = p["model"]
         self.version = prompt_version()
+        self.refused: Exception | None = None  # the endpoint refused the key: no request after that
 
     async def _one(self, client, sem, item: Item, key: str, spend: Spend) -> Result:
         import openai
@@ -66,6 +67,8 @@ class OpenAIAnnotator:
         result = Result(key)
         async with sem:
             for attempt in range(self.p["invalid_retries"] + 1):
+                if self.refused:
+                    raise self.refused
                 spend.check()
                 try:
                     spend.requests += 1
@@ -73,6 +76,9 @@ class OpenAIAnnotator:
                 except openai.APITimeoutError:
                     result.error = "timeout: no answer within annotate.timeout_s after retries"
                     return result
+                except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+                    self.refused = exc  # every other request would be refused too: stop them all
+                    raise
                 except openai.RateLimitError as exc:
                     result.error = redact(f"rate_limited: {exc.message}", 300)
                     return result

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
-from alignx.llm import redact
+from alignx.llm import redact, refused_key_stops
 from pipeline.config import Config
 from pipeline.io import write_parquet
 from pipeline.logs import get_logger
@@ -122,7 +122,8 @@ class Annotate(Stage):
             results.update({r.key: r for r in batch})
 
         if todo:
-            annotator.annotate([it for it, _ in todo], [k for _, k in todo], on_result, spend, ctx.progress)
+            with refused_key_stops(p):
+                annotator.annotate([it for it, _ in todo], [k for _, k in todo], on_result, spend, ctx.progress)
         ratings = [results[k].ratings if k in results and results[k].ok else None for k in keys]
         evidence = [results[k].evidence if r is not None else None for k, r in zip(keys, ratings)]
         errors = [None if r is not None else redact(results[k].error if k in results else "not_annotated: interrupted")

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from pipeline.caches import open_sqlite, reading
 from pipeline.errors import StageFailed
 from pipeline.logs import get_logger
 
@@ -44,14 +44,13 @@ def llm_descriptions(labels: list[str], p: dict, cache_file: Path) -> dict[str, 
 
     from alignx.llm import client_kwargs
 
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(cache_file, timeout=60)
-    db.execute("CREATE TABLE IF NOT EXISTS d (key TEXT PRIMARY KEY, text TEXT)")
+    db = open_sqlite(cache_file, "CREATE TABLE IF NOT EXISTS d (key TEXT PRIMARY KEY, text TEXT)", timeout=60)
     version = demographic_prompt_version()
     keyed = {lab: hashlib.sha256(json.dumps([p["model"], version, lab]).encode()).hexdigest()
              for lab in sorted(set(labels)) if lab}
-    found = dict(db.execute(f"SELECT key, text FROM d WHERE key IN ({','.join('?' * len(keyed))})",
-                            list(keyed.values())).fetchall()) if keyed else {}
+    with reading(cache_file):
+        found = dict(db.execute(f"SELECT key, text FROM d WHERE key IN ({','.join('?' * len(keyed))})",
+                                list(keyed.values())).fetchall()) if keyed else {}
     todo = [lab for lab, k in keyed.items() if k not in found]
     client = openai.OpenAI(**client_kwargs(p)) if todo else None
     template_text = PROMPT_FILE.read_text()
@@ -70,7 +69,7 @@ def llm_descriptions(labels: list[str], p: dict, cache_file: Path) -> dict[str, 
         try:
             with ThreadPoolExecutor(max_workers=min(8, p["concurrency"])) as pool:
                 for lab, text in pool.map(ask, todo):
-                    with db:
+                    with reading(cache_file), db:
                         db.execute("INSERT OR REPLACE INTO d VALUES (?, ?)", (keyed[lab], text))
                     found[keyed[lab]] = text
         except (openai.OpenAIError, ValueError) as exc:

@@ -131,7 +131,9 @@ def author_buckets(authors: pl.Series, buckets: int) -> pl.Series:
     """``author_bucket`` of every row, hashing each distinct name once."""
     names = authors.unique()
     values = pl.Series([author_bucket(a, buckets) for a in names.to_list()], dtype=pl.Int32)
-    return authors.replace_strict(names, values, return_dtype=pl.Int32)
+    # cast: polars 2.1 returns an empty String series for no rows (a chunk of garbage lines),
+    # whose parts then fail to concatenate with the others'
+    return authors.replace_strict(names, values, return_dtype=pl.Int32).cast(pl.Int32)
 
 
 def _to_epoch(day: str, key: str) -> int | None:

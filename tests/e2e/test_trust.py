@@ -67,7 +67,7 @@ def test_failed_items_make_the_stage_incomplete_and_a_rerun_retries_exactly_them
     with OpenAIServer() as server:
         args = (*OPENAI, "--set", f"annotate.base_url={server.url}", "--set", "annotate.concurrency=1")
         env = {**DEMO_ENV, "OPENAI_API_KEY": KEY}
-        server.faults.extend(["500", "echo_key"])  # two of 342 requests fail: 0.5%, under the 1% limit
+        server.faults.extend(["500", "echo_key_padded"])  # two of 342 requests fail: 0.5%, under the 1% limit
         proc = alignx("run", *DEMO_ARGS, *args, data_dir=d, env=env, check=False)
         assert proc.returncode == 1, proc.stderr
         assert "cluster not run: upstream annotate is incomplete: 2 failed" in proc.stderr.splitlines()[-1]
@@ -75,7 +75,7 @@ def test_failed_items_make_the_stage_incomplete_and_a_rerun_retries_exactly_them
         assert m["failed"] == 2 and m["records_in"] == m["records_out"] + sum(m["dropped"].values())
         assert m["unit"] == "comments"
         lines = status_lines(d, *args)
-        assert "incomplete: 2 failed (failed_http_401 1, failed_http_500 1)" in lines["annotate"]
+        assert "incomplete: 2 failed (failed_http_500 2)" in lines["annotate"]
         # no secret in the stored error, the cache, or any log
         errors = pl.concat([pl.read_parquet(f) for f in (d / "work/annotate").glob("out-*/ratings/*.parquet")])
         stored = errors.filter(pl.col("status") == "failed")["error"].to_list()
@@ -308,3 +308,82 @@ def test_published_checksums_are_verified_before_ingest(reddit_dir, tmp_path):
                   "ingest_reddit.checksums=sums.txt", data_dir=d, check=False)
     assert proc.returncode == 2
     assert f"RC_2005-12.zst: sha256 {other} differs from {good} listed in {d / 'sums.txt'}" in proc.stderr
+
+
+# -- 7. round two (issue 28) -------------------------------------------------------------------
+#: A key without the sk- shape: only its value identifies it.
+PLAIN_KEY = "live-Zq8Kp2Wm7Xn4Rt6Yv9Bc3Df5Gh1JkLm0Np"
+
+
+def fragments(key: str, n: int = 8) -> set[bytes]:
+    return {key[i:i + n].encode() for i in range(len(key) - n + 1)}
+
+
+def test_no_piece_of_an_echoed_key_is_stored_or_printed(built, tmp_path):
+    """The endpoint echoes the key after 250 characters (past the 300 an error is cut to, once
+    its prefix is added): no 8-character piece of it reaches the cache, a log, an output or stderr."""
+    d = copy_build(built, tmp_path)
+    with OpenAIServer() as server:
+        server.always = "echo_key_padded"
+        proc = alignx("run", *DEMO_ARGS, *OPENAI, "--set", f"annotate.base_url={server.url}", data_dir=d,
+                      env={**DEMO_ENV, "OPENAI_API_KEY": PLAIN_KEY}, check=False)
+    assert proc.returncode == 1 and "342 of 342 comments failed (" in proc.stderr
+    assert (d / "cache/annotations.sqlite").stat().st_size > 0
+    pieces = fragments(PLAIN_KEY)
+    leaks = [str(p.relative_to(d)) for p in d.rglob("*") if p.is_file() and any(x in p.read_bytes() for x in pieces)]
+    assert leaks == []
+    assert not any(x.decode() in proc.stderr + proc.stdout for x in pieces)
+
+
+def test_a_refused_key_stops_annotate_at_once_naming_its_variable(built, tmp_path):
+    d = copy_build(built, tmp_path)
+    with OpenAIServer() as server:
+        server.always = "echo_key"  # 401, the key echoed
+        proc = alignx("run", *DEMO_ARGS, *OPENAI, "--set", f"annotate.base_url={server.url}", "--set",
+                      "annotate.concurrency=4", data_dir=d, env={**DEMO_ENV, "OPENAI_API_KEY": PLAIN_KEY}, check=False)
+        assert server.chat_requests <= 4  # what was in flight, never one per comment
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"alignx: error: annotate: {server.url} refused the API key in $OPENAI_API_KEY (set; "
+                           "HTTP 401")
+    assert not any(x.decode() in proc.stderr for x in fragments(PLAIN_KEY))
+
+
+def test_paraphrase_stops_on_a_refused_key_and_fails_in_one_line_on_a_dead_endpoint(built, tmp_path):
+    d = copy_build(built, tmp_path)
+    para = ("--set", "assemble.history_text=paraphrase", "--set", "annotate.model=test-model",
+            "--set", "annotate.max_retries=0", "--set", "annotate.timeout_s=2.0")
+    with OpenAIServer() as server:
+        server.always = "echo_key"
+        proc = alignx("run", "assemble", *DEMO_ARGS, *para, "--set", f"annotate.base_url={server.url}",
+                      data_dir=d, env={**DEMO_ENV, "OPENAI_API_KEY": PLAIN_KEY}, check=False)
+        assert 1 <= server.chat_requests <= 8  # the requests in flight when the first answer came
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "alignx: error: assemble: " in proc.stderr and "refused the API key in $OPENAI_API_KEY" in proc.stderr
+    proc = alignx("run", "assemble", *DEMO_ARGS, *para, "--set", "annotate.base_url=http://127.0.0.1:9/v1",
+                  data_dir=d, env={**DEMO_ENV, "OPENAI_API_KEY": PLAIN_KEY}, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("alignx: failed: assemble: none of ") and "paraphrase requests was answered by " \
+        "http://127.0.0.1:9/v1 (first: Connection error." in last
+
+
+@pytest.mark.parametrize("damage", ["annotations", "embeddings"])
+def test_a_damaged_cache_is_one_line_naming_it(built, tmp_path, damage):
+    d = copy_build(built, tmp_path)
+    if damage == "annotations":
+        target = d / "cache/annotations.sqlite"
+        for extra in (d / "cache").glob("annotations.sqlite-*"):  # its WAL files
+            extra.unlink()
+        target.write_bytes(b"not a database " * 100)
+        stage, remove = "annotate", target
+    else:
+        target = sorted((d / "cache/embeddings").rglob("block-*.npy"))[0]
+        target.write_bytes(target.read_bytes()[:80])  # cut short, as a crash mid-write leaves it
+        stage, remove = "evaluate", target.parent  # the embedding and trained predictors' vectors
+    proc = alignx("run", stage, "--force", *DEMO_ARGS, data_dir=d, env=DEMO_ENV, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"alignx: error: {target}: cannot be read (")
+    assert proc.stderr.strip().endswith(f"delete {remove} and rerun")
+    shutil.rmtree(remove) if remove.is_dir() else remove.unlink()
+    alignx("run", stage, "--force", *DEMO_ARGS, data_dir=d, env=DEMO_ENV)  # remade
