@@ -28,7 +28,7 @@ from alignx.llm import redact, refused_key_stops
 from pipeline.config import Config
 from pipeline.io import write_parquet
 from pipeline.logs import get_logger
-from pipeline.stage import Shard, Stage, StageContext, Stats
+from pipeline.stage import Shard, Stage, StageContext, Stats, keys
 from stages.annotate.batch import BatchAnnotator
 from stages.annotate.embedding import EmbeddingAnnotator, embedding_version
 from stages.annotate.llm import OpenAIAnnotator
@@ -36,6 +36,17 @@ from stages.annotate.measures import MEASURES_TYPE, backend_measures, measures_v
 from stages.annotate.ratings import Item, RatingCache, Result, Spend, cache_key, prompt_version
 
 log = get_logger("annotate")
+
+
+#: What decides a rating: the annotator and how it is sampled (the cache key holds backend, model
+#: and annotator version). Declared by every stage that rates texts with it.
+ANNOTATOR = keys("annotate", "backend", "embedding_model", "offline_max_interests", "model", "temperature",
+                 "sampling_seed", "max_output_tokens", "self_consistency")
+#: How ratings are asked for, never what they are: where, with which key, how many at once, how
+#: long to wait, how often to retry, what it may cost.
+ANNOTATOR_TUNES = keys("annotate", "base_url", "api_key_env", "concurrency", "timeout_s", "max_retries",
+                       "invalid_retries", "batch_poll_s", "price_input_per_mtok", "price_output_per_mtok",
+                       "batch_discount", "max_cost")
 
 
 def cache_path(data_dir: Path) -> Path:
@@ -86,6 +97,8 @@ class Annotate(Stage):
     # without praise of a point, rules refitted on 520 dev items: 43 and 4 rated; 8: 42 honesty no longer rated;
     # 9: measures gain syllables_per_word and words_per_sentence (complexity 46's refitted formula)
     upstream = ("anonymize",)
+    uses = ANNOTATOR
+    tunes = ANNOTATOR_TUNES
     unit = "comments"
     parallel = False
     description = "rate every comment on the 90 dimensions (-2..2, with evidence) with the configured annotator"

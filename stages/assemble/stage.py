@@ -57,7 +57,7 @@ import polars as pl
 from alignx.directions import DEFAULT_MIN_EVIDENCE, MEASURES, gate, higher, pair_direction, rules_fingerprint, single_direction
 from pipeline.io import stable_hash, write_parquet
 from pipeline.logs import get_logger
-from pipeline.stage import Shard, Stage, StageContext, Stats
+from pipeline.stage import Shard, Stage, StageContext, Stats, keys
 from alignx.persona import traits
 from stages.assemble.demographic import NO_SIGNAL, llm_descriptions, template
 from stages.assemble.decontaminate import benchmark_ngrams, contamination
@@ -351,7 +351,18 @@ class Assemble(Stage):
     input_keys = ("decontaminate.benchmarks",)  # benchmark files whose text must not enter the release
     #: a Reddit target or an alignment pair: train holds each once, test four times (its personas)
     unit = "targets"
-    reads = ("annotate", "decontaminate")  # the LLM settings for Demographic Information; benchmarks
+    uses = ("run.seed", *keys("assemble", "min_comments", "pairs_from", "targets_per_user", "min_margin",
+                              "direction_gap", "ugc_items", "pair_items", "demographic", "demographic_model",
+                              "demographic_max_traits", "history_text", "paraphrase_model", "paraphrase_min_survival",
+                              "alignment_share", "test_share", "test_thread_share"),
+            "decontaminate.ngram",
+            # the LLM of Demographic Information and paraphrases, and the annotator re-rating them
+            *keys("annotate", "backend", "embedding_model", "offline_max_interests", "model", "temperature",
+                  "sampling_seed", "max_output_tokens", "self_consistency"))
+    tunes = ("assemble.paraphrase_max_cost",
+             *keys("annotate", "base_url", "api_key_env", "concurrency", "timeout_s", "max_retries",
+                   "invalid_retries", "batch_poll_s", "price_input_per_mtok", "price_output_per_mtok",
+                   "batch_discount", "max_cost"))
     description = "personas, preference pairs among siblings, leak-free splits"
 
     def shards(self, ctx: StageContext) -> list[Shard]:

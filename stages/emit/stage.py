@@ -29,7 +29,7 @@ from stages.emit.bias import bias_report, flags, plots
 from pipeline.errors import StageFailed
 from pipeline.io import sha256_file, write_parquet
 from alignx.privacy import ScrubRules, Scrubber
-from pipeline.stage import Shard, Stage, StageContext, Stats
+from pipeline.stage import Shard, Stage, StageContext, Stats, keys
 from alignx.taxonomy import load_taxonomy
 
 RELEASE_FIELDS = ("id", "source", "persona_type", "prompt", "chosen", "rejected", "Preference Direction",
@@ -131,6 +131,10 @@ class Emit(Stage):
     version = "8"
     # ingest_reddit and anonymize: their manifests feed the dataset card
     upstream = ("assemble", "cluster", "annotate", "ingest_alignment", "ingest_reddit", "anonymize")
+    uses = ("run.seed", *keys("emit", "version", "shard_rows", "bias_max_pole_share", "bias_max_top10_subreddit_share",
+                              "bias_max_user_gini"),
+            # the card prices the tokens the release's ratings took
+            *keys("annotate", "price_input_per_mtok", "price_output_per_mtok", "batch_discount"))
     unit = "examples"
     parallel = False
     description = "release shards, JSON Schema, checksums and dataset card"

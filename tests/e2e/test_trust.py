@@ -387,3 +387,22 @@ def test_a_damaged_cache_is_one_line_naming_it(built, tmp_path, damage):
     assert proc.stderr.strip().endswith(f"delete {remove} and rerun")
     shutil.rmtree(remove) if remove.is_dir() else remove.unlink()
     alignx("run", stage, "--force", *DEMO_ARGS, data_dir=d, env=DEMO_ENV)  # remade
+
+
+def test_status_and_run_agree_on_what_is_current(built, tmp_path):
+    d = copy_build(built, tmp_path)
+    release = d / "release/0.1.0"
+    # status says emit is stale because assemble will rerun first: `alignx run emit` does just that
+    s = ("--set", "assemble.min_margin=2")
+    assert "stale  (upstream assemble will rerun first)" in status_lines(d, *s)["emit"]
+    proc = alignx("run", "emit", *DEMO_ARGS, *s, data_dir=d, env=DEMO_ENV)
+    assert "assemble: runs first (config changed: assemble.min_margin)" in proc.stderr
+    lines = status_lines(d, *s)
+    assert "up to date" in lines["assemble"] and "up to date" in lines["emit"]
+    # a shard added after the release was made: verify fails, and so does status, as verify does
+    extra = release / "train-00001-of-00001.parquet"
+    shutil.copy2(sorted(release.glob("train-*.parquet"))[0], extra)
+    assert alignx("verify", data_dir=d, env=DEMO_ENV, check=False).returncode == 1
+    assert f"stale  (output added: release/0.1.0/{extra.name} (not in the manifest))" in status_lines(d, *s)["emit"]
+    alignx("run", "emit", *DEMO_ARGS, *s, data_dir=d, env=DEMO_ENV)
+    assert not extra.exists() and alignx("verify", data_dir=d, env=DEMO_ENV).returncode == 0
