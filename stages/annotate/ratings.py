@@ -161,6 +161,19 @@ class RatingCache:
                 out.update({k: tuple(json.loads(r)) for k, r in self.db.execute(q, chunk)})
         return out
 
+    def tokens(self, keys: list[str]) -> tuple[int, int]:
+        """(input, output) tokens the cached successes among ``keys`` cost when they were rated:
+        what these ratings needed, however many runs they took to arrive."""
+        total_in = total_out = 0
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            q = (f"SELECT COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0) FROM ratings "
+                 f"WHERE ratings IS NOT NULL AND key IN ({','.join('?' * len(chunk))})")
+            with reading(self.path):
+                t_in, t_out = self.db.execute(q, chunk).fetchone()
+            total_in, total_out = total_in + t_in, total_out + t_out
+        return total_in, total_out
+
     def put(self, results: list[Result]) -> None:
         with reading(self.path), self.db:
             self.db.executemany(

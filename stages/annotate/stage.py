@@ -15,7 +15,9 @@ responses to the same text, alignx/directions.py rule 3; computed from the text 
 backend, null for the LLM backends). Failed items are kept with their reason, counted in the
 manifest's ``dropped`` as ``failed_<kind>``, and retried on the next run. The manifest's
 ``counts`` hold ``cached``, ``requested``, ``usage.tokens_in``, ``usage.tokens_out``,
-``usage.requests`` and ``usage.cost_usd``.
+``usage.requests`` and ``usage.cost_usd`` (what this run spent), and ``ratings.tokens_in`` /
+``ratings.tokens_out``: what the stage's ratings cost when they were made, from the rating cache
+(the same whether they came from this run, an interrupted one or another build).
 """
 
 from __future__ import annotations
@@ -155,7 +157,12 @@ class Annotate(Stage):
         for e in errors:
             if e:
                 stats.dropped[f"failed_{e.split(':', 1)[0]}"] += 1
+        rated = [k for k in dict.fromkeys(keys) if k in results and results[k].ok]
+        needed_in, needed_out = cache.tokens(rated)
         stats.counts.update({
+            # what the ratings cost when they were made (the dataset card's figure: the same for a
+            # resumed or a cached build) and what this run spent (status)
+            "ratings.tokens_in": needed_in, "ratings.tokens_out": needed_out,
             "cached": len(cached), "requested": len(todo),
             "usage.tokens_in": spend.tokens_in - before[0], "usage.tokens_out": spend.tokens_out - before[1],
             "usage.requests": spend.requests - before[2],

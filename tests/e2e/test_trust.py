@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import polars as pl
@@ -91,16 +92,27 @@ def test_failed_items_make_the_stage_incomplete_and_a_rerun_retries_exactly_them
         assert "up to date" in status_lines(d, *args)["emit"]
 
 
-def test_an_endpoint_dying_mid_annotate_promotes_nothing_and_the_rerun_finishes(built, tmp_path):
+def release_files(release: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(release.iterdir()) if p.is_file()}
+
+
+def test_an_interrupted_annotate_ends_with_the_release_of_an_uninterrupted_build(built, tmp_path):
+    """The endpoint dying mid-annotate, or the build killed (SIGKILL) mid-annotate: the rerun asks
+    only what is missing and ends with the uninterrupted build's release, byte for byte: shards,
+    dataset card (the tokens its ratings took, from the rating cache, not what each run spent)
+    and checksums."""
     d = copy_build(built, tmp_path)
     release = d / "release/0.1.0"
-    with OpenAIServer() as server:
+    with OpenAIServer(latency_s=0.01) as server:
         args = (*OPENAI, "--set", f"annotate.base_url={server.url}", "--set", "annotate.concurrency=4")
         env = {**DEMO_ENV, "OPENAI_API_KEY": KEY}
         reference = tmp_path / "reference"
         shutil.copytree(d, reference, symlinks=True)
         alignx("run", *DEMO_ARGS, *args, data_dir=reference, env=env)
-        expected = shards_of(reference / "release/0.1.0")
+        expected = release_files(reference / "release/0.1.0")
+        assert "its ratings took " in expected["README.md"].decode()
+        killed = tmp_path / "killed"
+        shutil.copytree(d, killed, symlinks=True)
         before = (release / "checksums.sha256").read_text()
         server.chat_requests, server.die_after = 0, 150
         proc = alignx("run", *DEMO_ARGS, *args, data_dir=d, env=env, check=False)
@@ -109,9 +121,18 @@ def test_an_endpoint_dying_mid_annotate_promotes_nothing_and_the_rerun_finishes(
         server.chat_requests, server.die_after = 0, None
         alignx("run", *DEMO_ARGS, *args, data_dir=d, env=env)
         assert server.chat_requests == 342 - 150  # only what had failed was asked again
-        # the same examples (the card differs: it reports the tokens this build paid for)
-        assert shards_of(release) == expected
+        assert release_files(release) == expected
         assert alignx("verify", data_dir=d, env=DEMO_ENV).returncode == 0
+        # kill -9 in the middle of annotate's requests, then rerun
+        server.chat_requests = 0
+        build = subprocess.Popen([sys.executable, "-m", "alignx", "run", *DEMO_ARGS, *args, "--data-dir", str(killed)],
+                                 cwd=ROOT, env={**os.environ, **env}, stderr=subprocess.DEVNULL)
+        while server.chat_requests < 100 and build.poll() is None:
+            time.sleep(0.005)
+        build.kill()
+        assert build.wait() == -9 and server.chat_requests < 342
+        alignx("run", *DEMO_ARGS, *args, data_dir=killed, env=env)
+        assert release_files(killed / "release/0.1.0") == expected
 
 
 # -- 2. one writer per data dir ----------------------------------------------------------------
