@@ -58,6 +58,7 @@ from alignx.directions import DEFAULT_MIN_EVIDENCE, MEASURES, gate, higher, pair
 from pipeline.io import stable_hash, write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats, keys
+from alignx.llm import refused_key_stops
 from alignx.persona import traits
 from stages.assemble.demographic import NO_SIGNAL, llm_descriptions, template
 from stages.assemble.decontaminate import benchmark_ngrams, contamination
@@ -537,8 +538,9 @@ class Assemble(Stage):
                   for r in df.select("ugc", "pair").iter_rows(named=True)]
         a = ctx.config.section("annotate")
         model = ctx.params["demographic_model"] or a["model"]
-        texts = llm_descriptions(labels, {**a, "model": model, "backend": "demographic"},
-                                 ctx.data_dir / "cache" / "demographics.sqlite")
+        with refused_key_stops(a, "assemble"):
+            texts = llm_descriptions(labels, {**a, "model": model, "backend": "demographic"},
+                                     ctx.data_dir / "cache" / "demographics.sqlite")
         return df.with_columns(pl.Series("demographic", [texts.get(lab, "") if lab else NO_SIGNAL for lab in labels],
                                          dtype=pl.String))
 
