@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import sys
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from pipeline.caches import open_sqlite, reading
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 STATIC_MODEL = f"{DEFAULT_MODEL}-static"
@@ -147,10 +148,29 @@ class EmbeddingCache:
         self.dir = None if cache_dir is None else Path(cache_dir) / model.replace("/", "__")
         self.db = None
         if self.dir is not None:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.dir / "index.sqlite", timeout=60)
-            self.db.execute("CREATE TABLE IF NOT EXISTS v (key TEXT PRIMARY KEY, block TEXT, row INTEGER)")
+            self.db = open_sqlite(self.dir / "index.sqlite",
+                                  "CREATE TABLE IF NOT EXISTS v (key TEXT PRIMARY KEY, block TEXT, row INTEGER)",
+                                  timeout=60)
         self.computed = 0
+
+    def _cached(self, keys: list[str]) -> dict[str, np.ndarray]:
+        """key -> vector of every cached key. A damaged index or block is one line naming the
+        cache folder to delete (its blocks and index only make sense together)."""
+        found: dict[str, np.ndarray] = {}
+        blocks: dict[str, list[tuple[str, int]]] = {}
+        unique = list(dict.fromkeys(keys))
+        with reading(self.dir / "index.sqlite", remove=self.dir):
+            for i in range(0, len(unique), 500):
+                chunk = unique[i:i + 500]
+                q = f"SELECT key, block, row FROM v WHERE key IN ({','.join('?' * len(chunk))})"
+                for key, block, row in self.db.execute(q, chunk):
+                    blocks.setdefault(block, []).append((key, row))
+        for block, rows in blocks.items():
+            with reading(self.dir / block, remove=self.dir):
+                arr = np.load(self.dir / block, mmap_mode="r")
+                for key, row in rows:
+                    found[key] = np.asarray(arr[row])
+        return found
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         """Shape (len(texts), dim), L2-normalized float32. Each distinct text is embedded at
@@ -158,17 +178,7 @@ class EmbeddingCache:
         keys = [text_key(t) for t in texts]
         found: dict[str, np.ndarray] = {}
         if self.db is not None and keys:
-            blocks: dict[str, list[tuple[str, int]]] = {}
-            unique = list(dict.fromkeys(keys))
-            for i in range(0, len(unique), 500):
-                chunk = unique[i:i + 500]
-                q = f"SELECT key, block, row FROM v WHERE key IN ({','.join('?' * len(chunk))})"
-                for key, block, row in self.db.execute(q, chunk):
-                    blocks.setdefault(block, []).append((key, row))
-            for block, rows in blocks.items():
-                arr = np.load(self.dir / block, mmap_mode="r")
-                for key, row in rows:
-                    found[key] = np.asarray(arr[row])
+            found = self._cached(keys)
         missing = list(dict.fromkeys(k for k in keys if k not in found))
         if missing:
             text_of = dict(zip(keys, texts))
@@ -182,7 +192,7 @@ class EmbeddingCache:
                 tmp = self.dir / f".{block}.tmp.npy"
                 np.save(tmp, vectors)
                 os.replace(tmp, self.dir / block)
-                with self.db:
+                with reading(self.dir / "index.sqlite", remove=self.dir), self.db:
                     self.db.executemany("INSERT OR IGNORE INTO v VALUES (?, ?, ?)",
                                         [(k, block, i) for i, k in enumerate(missing)])
         if not keys:

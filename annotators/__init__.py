@@ -29,6 +29,17 @@ from annotators.batch import BatchAnnotator
 from annotators.embedding import EmbeddingAnnotator
 from annotators.llm import OpenAIAnnotator
 from annotators.ratings import Item, Result, Spend
+from pipeline.stage import keys
+
+#: What decides a rating: the annotator and how it is sampled (the cache key holds backend, model
+#: and annotator version). Declared (``Stage.uses``) by every stage that rates texts with it.
+ANNOTATOR = keys("annotate", "backend", "embedding_model", "offline_max_interests", "model", "temperature",
+                 "sampling_seed", "max_output_tokens", "self_consistency")
+#: How ratings are asked for, never what they are: where, with which key, how many at once, how
+#: long to wait, how often to retry, what it may cost (``Stage.tunes``).
+ANNOTATOR_TUNES = keys("annotate", "base_url", "api_key_env", "concurrency", "timeout_s", "max_retries",
+                       "invalid_retries", "batch_poll_s", "price_input_per_mtok", "price_output_per_mtok",
+                       "batch_discount", "max_cost")
 
 
 class Annotator(Protocol):

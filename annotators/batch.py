@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 
 from alignx.llm import client_kwargs
+from pipeline.caches import reading
 from pipeline.io import write_json
 from pipeline.logs import get_logger
+from pipeline.secrets import redact
 from annotators.llm import ChatBackend, parse_answer, request_body
 from annotators.ratings import Result, Spend, agree, prompt_version
 
@@ -42,7 +44,8 @@ class BatchAnnotator(ChatBackend):
         self.state_file = state_file
 
     def _state(self) -> dict:
-        return json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
+        with reading(self.state_file, what="the record of open batches (without it their requests are sent again)"):
+            return json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
 
     def _save(self, state: dict) -> None:
         write_json(self.state_file, state)
@@ -99,8 +102,8 @@ class BatchAnnotator(ChatBackend):
             for line in client.files.content(batch.error_file_id).text.splitlines():
                 if line.strip():
                     rec = json.loads(line)
-                    err = (rec.get("error") or {}).get("message") or json.dumps(rec.get("response"))[:200]
-                    results[rec["custom_id"]] = Result(rec["custom_id"], error=f"batch_error: {err}")
+                    err = (rec.get("error") or {}).get("message") or json.dumps(rec.get("response"))
+                    results[rec["custom_id"]] = Result(rec["custom_id"], error=redact(f"batch_error: {err}", 300))
         for k in keys:
             if k not in results:
                 results[k] = Result(k, error=f"batch_{batch.status}: no result for this request")

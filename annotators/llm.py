@@ -8,6 +8,7 @@ from pathlib import Path
 
 from alignx.llm import client_kwargs
 from pipeline.logs import progress
+from pipeline.secrets import redact
 from annotators.ratings import (RATINGS_SCHEMA, Item, Result, Spend, agree, prompt_version, render_prompt,
                                      validate_ratings)
 
@@ -90,6 +91,7 @@ class OpenAIAnnotator(ChatBackend):
         self.p = p
         self.model = p["model"]
         self.version = prompt_version()
+        self.refused: Exception | None = None  # the endpoint refused the key: no request after that
 
     async def _one(self, client, sem, item: Item, key: str, spend: Spend) -> Result:
         import openai
@@ -101,6 +103,8 @@ class OpenAIAnnotator(ChatBackend):
         result = Result(key)
         async with sem:
             for attempt in range(self.p["invalid_retries"] + 1):
+                if self.refused:
+                    raise self.refused
                 spend.check()
                 try:
                     spend.requests += 1
@@ -108,17 +112,20 @@ class OpenAIAnnotator(ChatBackend):
                 except openai.APITimeoutError:
                     result.error = "timeout: no answer within annotate.timeout_s after retries"
                     return result
+                except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+                    self.refused = exc  # every other request would be refused too: stop them all
+                    raise
                 except openai.RateLimitError as exc:
-                    result.error = f"rate_limited: {exc.message}"[:300]
+                    result.error = redact(f"rate_limited: {exc.message}", 300)
                     return result
                 except openai.APIStatusError as exc:
-                    result.error = f"http_{exc.status_code}: {exc.message}"[:300]
+                    result.error = redact(f"http_{exc.status_code}: {exc.message}", 300)
                     return result
                 except openai.APIConnectionError as exc:
-                    result.error = f"connection: {exc}"[:300]
+                    result.error = redact(f"connection: {exc}", 300)
                     return result
                 except (json.JSONDecodeError, openai.APIResponseValidationError) as exc:  # unparseable body
-                    content, err = None, f"the response body is not valid JSON ({exc})"[:300]
+                    content, err = None, redact(f"the response body is not valid JSON ({exc})", 300)
                 else:
                     usage = resp.usage
                     if usage:

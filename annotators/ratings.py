@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from alignx.taxonomy import N_DIMENSIONS, TAXONOMY_FILE, load_taxonomy
+from pipeline.caches import open_sqlite, reading
 from pipeline.errors import StageFailed
 
 RESOURCES = Path(__file__).parent / "resources"
@@ -144,16 +144,12 @@ class RatingCache:
     """sqlite: key -> ratings or failure. Shared by every build under the same data dir."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=60)
+        self.path = path
         # WAL without fsync per commit: each answer is committed as it arrives (safe against a
         # killed process, cheap enough for hundreds of answers a second)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS ratings (key TEXT PRIMARY KEY, ratings TEXT, error TEXT, "
-            "tokens_in INTEGER, tokens_out INTEGER, created REAL)"
-        )
+        self.db = open_sqlite(path, "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+                              "CREATE TABLE IF NOT EXISTS ratings (key TEXT PRIMARY KEY, ratings TEXT, error TEXT, "
+                              "tokens_in INTEGER, tokens_out INTEGER, created REAL)", timeout=60)
 
     def get_ok(self, keys: list[str]) -> dict[str, tuple[list[int], list[int]]]:
         """key -> (ratings, evidence) of every cached success among ``keys``."""
@@ -161,11 +157,25 @@ class RatingCache:
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
             q = f"SELECT key, ratings FROM ratings WHERE ratings IS NOT NULL AND key IN ({','.join('?' * len(chunk))})"
-            out.update({k: tuple(json.loads(r)) for k, r in self.db.execute(q, chunk)})
+            with reading(self.path):
+                out.update({k: tuple(json.loads(r)) for k, r in self.db.execute(q, chunk)})
         return out
 
+    def tokens(self, keys: list[str]) -> tuple[int, int]:
+        """(input, output) tokens the cached successes among ``keys`` cost when they were rated:
+        what these ratings needed, however many runs they took to arrive."""
+        total_in = total_out = 0
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            q = (f"SELECT COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0) FROM ratings "
+                 f"WHERE ratings IS NOT NULL AND key IN ({','.join('?' * len(chunk))})")
+            with reading(self.path):
+                t_in, t_out = self.db.execute(q, chunk).fetchone()
+            total_in, total_out = total_in + t_in, total_out + t_out
+        return total_in, total_out
+
     def put(self, results: list[Result]) -> None:
-        with self.db:
+        with reading(self.path), self.db:
             self.db.executemany(
                 "INSERT OR REPLACE INTO ratings VALUES (?, ?, ?, ?, ?, ?)",
                 [(r.key, json.dumps([r.ratings, r.evidence]) if r.ok else None, r.error, r.tokens_in, r.tokens_out, time.time())

@@ -27,9 +27,21 @@ def add_writer(p: argparse.ArgumentParser) -> None:
                    help="when another alignx is writing to the data dir, wait for it instead of exiting")
 
 
+def canary_build(args, data_dir: Path) -> bool:
+    """Whether this command reads the Reddit inputs from the copy with planted canaries: as
+    ``--canaries`` / ``--no-canaries`` say, else as the data dir was last built. A data dir built
+    with ``--canaries`` (``make build-dataset``) keeps the planted copy, and every later command
+    (``status``, ``run``, ``verify``...) reads the configuration that build read, until
+    ``alignx run --no-canaries`` removes the copy."""
+    from alignx.privacy.canaries import COPY_DIR
+
+    flag = getattr(args, "canaries", None)
+    return flag if flag is not None else (data_dir / COPY_DIR).is_dir()
+
+
 def load(args) -> tuple[Config, Path]:
     config, data_dir = load_config(args.config, args.overrides), Path(args.data_dir)
-    if getattr(args, "canaries", False):  # the Reddit inputs are the planted copy (alignx.privacy.canaries)
+    if canary_build(args, data_dir):  # the Reddit inputs are the planted copy (alignx.privacy.canaries)
         from alignx.privacy.canaries import COPY_DIR
 
         config = load_config(args.config, [*args.overrides, f'ingest_reddit.inputs=["{COPY_DIR}"]'])
@@ -37,9 +49,10 @@ def load(args) -> tuple[Config, Path]:
 
 
 def add_canaries(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--canaries", action="store_true",
+    p.add_argument("--canaries", action=argparse.BooleanOptionalAction, default=None,
                    help="read the Reddit inputs from the copy with planted canaries (DATA_DIR/work/canaries/input; "
-                   "`alignx run --canaries` makes it), so `alignx audit-privacy` can check none reaches the release")
+                   "`alignx run --canaries` makes it), so `alignx audit-privacy` can check none reaches the release. "
+                   "A data dir built so stays so for every command until `alignx run --no-canaries`")
 
 
 def writing(args, data_dir: Path):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli.common import add_canaries, add_common, add_writer, load, log, stages, writing
+from cli.common import add_canaries, add_common, add_writer, canary_build, load, log, stages, writing
 from pipeline.errors import UserError
-from pipeline.manifest import STALE, UP_TO_DATE
 
 
 def register(sub) -> None:
@@ -61,25 +60,57 @@ def cmd_run(args) -> int:
     if getattr(args, "accept_incomplete", False):
         runner.accept_incomplete = True
     with writing(args, data_dir):
-        if getattr(args, "canaries", False):
+        if canary_build(args, data_dir):
             plant_canaries(args, config, data_dir)
+        elif getattr(args, "canaries", None) is False:
+            leave_canary_build(data_dir)
         runner.run(args.stages, force=args.force)
     return 0
 
 
 def plant_canaries(args, config, data_dir: Path) -> None:
     """Copy the configured Reddit inputs with canaries planted (``config`` already reads the
-    copy; the originals are resolved from the configuration without ``--canaries``)."""
+    copy; the originals are resolved from the configuration without ``--canaries``). Skipped
+    when the copy was planted from the same files, seed and planting code (a stamp beside it),
+    so a data dir that stays a canary build does not copy its dumps on every run."""
+    import json
+
+    import alignx.privacy.canaries as canaries_module
     from cli.common import load_config
     from alignx.privacy.canaries import COPY_DIR, plant_copy, write_canaries
+    from pipeline.io import sha256_file, stable_hash, write_json
     from pipeline.manifest import resolve_inputs
 
     ingest = next(s for s in stages() if s.name == "ingest_reddit")
     originals = resolve_inputs(ingest, load_config(args.config, args.overrides), data_dir)
+    stamp_file = (data_dir / COPY_DIR).parent / "planted.json"
+    stamp = stable_hash({"inputs": {str(p): [p.stat().st_size, p.stat().st_mtime_ns] for p in originals},
+                         "seed": config["run.seed"], "code": sha256_file(canaries_module.__file__)})
+    try:
+        if json.loads(stamp_file.read_text()) == stamp and (data_dir / COPY_DIR).is_dir():
+            log.info("canaries: the planted copy in %s is current", data_dir / COPY_DIR)
+            return
+    except (OSError, ValueError):
+        pass  # no stamp, or a damaged one: plant again
+    stamp_file.unlink(missing_ok=True)
     canaries = plant_copy(originals, data_dir / COPY_DIR, seed=config["run.seed"])
     write_canaries(data_dir, canaries)
+    write_json(stamp_file, stamp)
     log.info("planted %d canaries into a copy of %d input file(s) in %s", len(canaries), len(originals),
              data_dir / COPY_DIR)
+
+
+def leave_canary_build(data_dir: Path) -> None:
+    """``--no-canaries``: remove the planted copy, so this and every later command read the
+    configured inputs again."""
+    import shutil
+
+    from alignx.privacy.canaries import COPY_DIR
+
+    copy = (data_dir / COPY_DIR).parent
+    if copy.is_dir():
+        shutil.rmtree(copy)
+        log.info("canaries: removed the planted copy %s; the Reddit inputs are the configured ones again", copy)
 
 
 def cmd_status(args) -> int:
@@ -89,19 +120,9 @@ def cmd_status(args) -> int:
     config, data_dir = load(args)
     runner = Runner(STAGES, config, data_dir)
     width = max(len(s.name) for s in STAGES)
-    not_current: set[str] = set()
+    states = runner.states()  # what `alignx run` will find: the same function decides both
     for stage in STAGES:
-        try:
-            plan = runner.plan(stage)
-            why = "; ".join(plan.reasons)
-        except UserError as exc:
-            plan, why = None, str(exc)
-        state = plan.state if plan else "error"
-        behind = [up for up in stage.upstream if up in not_current]
-        if behind and state == UP_TO_DATE:
-            state, why = STALE, f"upstream {', '.join(behind)} will rerun first"
-        if state != UP_TO_DATE:
-            not_current.add(stage.name)
+        plan, state, why = states[stage.name]
         line = f"{stage.name:<{width}}  {state}"
         if why:
             line += f"  ({why})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -132,10 +133,10 @@ class Config:
         prefix = name + "."
         return {k[len(prefix):]: v for k, v in self.values.items() if k.startswith(prefix)}
 
-    def restrict(self, sections: tuple[str, ...], owner: str) -> "Config":
-        """A view holding only ``sections``: reading another key raises ``UndeclaredRead``."""
-        keep = {k: v for k, v in self.values.items() if k.split(".", 1)[0] in sections}
-        return RestrictedConfig(keep, {k: self.origin.get(k, "") for k in keep}, owner=owner, allowed=tuple(sections))
+    def restrict(self, keys, owner: str) -> "Config":
+        """A view holding only ``keys`` (dotted): reading another raises ``UndeclaredRead``."""
+        keep = {k: self.values[k] for k in keys}
+        return RestrictedConfig(keep, {k: self.origin.get(k, "") for k in keep}, owner=owner, allowed=frozenset(keep))
 
     def public_section(self, name: str) -> dict[str, Any]:
         """``section(name)`` with secret values replaced by ``"<redacted>"``: safe for manifests."""
@@ -143,19 +144,39 @@ class Config:
 
 
 class UndeclaredRead(KeyError):
-    """A stage read a config key of a section it does not declare."""
+    """A stage read a config key it does not declare."""
+
+    @classmethod
+    def of(cls, owner: str, key: str) -> "UndeclaredRead":
+        return cls(f"stage {owner} reads '{key}' but does not declare it: add it to the stage's `uses` (a "
+                   f"setting that decides its output) or `tunes` (one that only changes how the work is done)")
+
+
+class DeclaredSection(dict):
+    """The keys of one section a stage declares; reading another raises ``UndeclaredRead``."""
+
+    def __init__(self, values: dict[str, Any], owner: str, section: str):
+        super().__init__(values)
+        self.owner, self.name = owner, section
+
+    def __missing__(self, key: str) -> Any:
+        raise UndeclaredRead.of(self.owner, f"{self.name}.{key}")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key]  # every declared key is present: a missing one is undeclared, not optional
+
+    def __reduce__(self):
+        return DeclaredSection, (dict(self), self.owner, self.name)
 
 
 @dataclass
 class RestrictedConfig(Config):
     owner: str = ""
-    allowed: tuple[str, ...] = ()
+    allowed: frozenset = frozenset()
 
     def _check(self, key: str) -> None:
-        section = key.split(".", 1)[0]
-        if section not in self.allowed:
-            raise UndeclaredRead(f"stage {self.owner} reads '{key}' but does not declare section [{section}] "
-                                 f"in its `reads`; declare it so a change to it makes the stage stale")
+        if key not in self.allowed:
+            raise UndeclaredRead.of(self.owner, key)
 
     def __getitem__(self, key: str) -> Any:
         self._check(key)
@@ -166,17 +187,15 @@ class RestrictedConfig(Config):
         return self.values.get(key, default)
 
     def section(self, name: str) -> dict[str, Any]:
-        self._check(name + ".")
-        return super().section(name)
+        """The declared keys of ``[name]``; reading any other key of it raises ``UndeclaredRead``."""
+        return DeclaredSection(super().section(name), self.owner, name)
 
 
-def section_hash(config: Config, sections: tuple[str, ...]) -> str:
-    """sha256 over the named sections without secrets: the config part of a stage's fingerprint."""
-    payload = {
-        s: {k: v for k, v in config.section(s).items() if not SECRET_KEY.search(k)}
-        for s in sections
-        if s not in EXECUTION_SECTIONS
-    }
+def keys_hash(config: Config, keys) -> str:
+    """sha256 over the values of ``keys`` (dotted), secrets left out: the config part of a stage's
+    fingerprint. Keys of ``[execution]`` never count."""
+    payload = {k: config.values[k] for k in keys
+               if not SECRET_KEY.search(k) and k.split(".", 1)[0] not in EXECUTION_SECTIONS}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -256,6 +275,12 @@ def validate(config: Config, schema_path: Path = CONFIG_SCHEMA) -> None:
     checker.checks("date_or_empty")(_date_or_empty)
     validator = jsonschema.Draft202012Validator(schema, format_checker=checker)
     public = {k: v for k, v in config.values.items() if not SECRET_KEY.search(k)}
+    for key, value in public.items():  # NaN passes every bound (each comparison with it is false)
+        if not _finite(value):
+            where = config.origin.get(key, "")
+            where = f"{where}: " if where and where != str(DEFAULT_CONFIG) else ""
+            raise UserError(f"{where}'{key}' = {value!r} must be a finite number, not NaN or infinity "
+                            f"(allowed values: configs/{schema_path.name})")
     errors = sorted(validator.iter_errors(public), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         e = errors[0]
@@ -271,6 +296,15 @@ def validate(config: Config, schema_path: Path = CONFIG_SCHEMA) -> None:
         if a > b:
             raise UserError(f"'{low}' = {json.dumps(a)} is greater than '{high}' = {json.dumps(b)}: "
                             f"lower the first or raise the second")
+
+
+def _finite(value: Any) -> bool:
+    """Whether ``value`` holds no NaN or infinite float, in lists too."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
 
 
 def _explain(error) -> str:

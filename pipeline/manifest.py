@@ -1,7 +1,7 @@
 """Manifests (the lock file of each stage, like ``dvc.lock``) and the up-to-date check.
 
-``data/work/<stage>/_manifest.json`` records the stage version, the hash of its config
-section, the sha256 of every input and output, the counts and the timings of the last
+``data/work/<stage>/_manifest.json`` records the stage version, the hash of the config keys it
+uses (``Stage.uses``), the sha256 of every input and output, the counts and the timings of the last
 successful run. A stage is up to date when its version, config hash and input hashes equal
 the manifest's and its outputs are still there, unchanged.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import __version__
-from pipeline.config import Config, section_hash
+from pipeline.config import SECRET_KEY, Config, keys_hash
 from pipeline.errors import UserError
 from pipeline.io import sha256_file, stable_hash, write_json
 from pipeline.stage import FAILED_PREFIX, Stage
@@ -169,14 +169,15 @@ class Plan:
 
 
 def _config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    keys = sorted(set(old) | set(new))
-    return [k for k in keys if old.get(k) != new.get(k)]
+    """The used keys whose values differ (a key the stage no longer uses is no reason)."""
+    return [k for k in sorted(new) if old.get(k) != new[k]]
 
 
 def plan_stage(stage: Stage, config: Config, data_dir: Path, hashes: HashCache) -> Plan:
     """Compare the stage's current inputs, config and version with its manifest."""
-    extra = stage.fingerprint_extra(config, data_dir)
-    config_hash = section_hash(config, stage.config_sections())
+    view = stage.view(config)
+    extra = stage.fingerprint_extra(view, data_dir)
+    config_hash = keys_hash(config, stage.used_keys(config))
     if extra:
         config_hash = stable_hash({"config": config_hash, "extra": extra})
     plan = Plan(stage, STALE, config_hash=config_hash, extra=extra)
@@ -208,7 +209,7 @@ def plan_stage(stage: Stage, config: Config, data_dir: Path, hashes: HashCache) 
         changed = _config_diff(manifest.get("config_full", {}), _public_config(config, stage))
         changed += [k for k in sorted(set(extra) | set(manifest.get("extra", {})))
                     if extra.get(k) != manifest.get("extra", {}).get(k)]
-        plan.reasons.append("config changed: " + (", ".join(changed) or "values"))
+        plan.reasons.append("config changed: " + (", ".join(changed) or "the keys it uses (their declaration)"))
     for up in stage.upstream:
         now = (read_manifest(data_dir, up) or {}).get("fingerprint")
         if manifest.get("upstream", {}).get(up) != now:
@@ -231,6 +232,10 @@ def plan_stage(stage: Stage, config: Config, data_dir: Path, hashes: HashCache) 
         if full.stat().st_size != info["bytes"] or hashes.sha256(full) != info["sha256"]:
             plan.reasons.append(f"output modified: {path}")
             break
+    added = unlisted_outputs(stage, view, data_dir, manifest)
+    if added:
+        more = f" (+{len(added) - 1} more)" if len(added) > 1 else ""
+        plan.reasons.append(f"output added: {added[0]}{more} (not in the manifest)")
     if not plan.reasons and manifest.get("failed"):
         plan.state = INCOMPLETE
         plan.reasons.append(incomplete_reason(manifest))
@@ -246,9 +251,23 @@ def incomplete_reason(manifest: dict[str, Any]) -> str:
             + "); a rerun retries them")
 
 
+def unlisted_outputs(stage: Stage, view: Config, data_dir: Path, manifest: dict[str, Any]) -> list[str]:
+    """Files under the stage's external output folders (a release) that its manifest does not
+    list: a shard added after the release was made is as wrong as one modified."""
+    found = []
+    for root in stage.external_outputs(view, data_dir):
+        if root.is_dir():
+            found += [rel(data_dir, p) for p in sorted(root.rglob("*")) if p.is_file()]
+    return [p for p in found if p not in manifest["outputs"]]
+
+
+def _public(key: str, value: Any) -> Any:
+    return "<redacted>" if SECRET_KEY.search(key) and value else value
+
+
 def _public_config(config: Config, stage: Stage) -> dict[str, Any]:
-    """The stage's config sections, secrets redacted, as dotted keys (for manifests and diffs)."""
-    return {f"{s}.{k}": v for s in stage.config_sections() for k, v in config.public_section(s).items()}
+    """The keys the stage uses, secrets redacted, as dotted keys (for manifests and diffs)."""
+    return {k: _public(k, config[k]) for k in stage.used_keys(config)}
 
 
 def build_manifest(
@@ -260,7 +279,8 @@ def build_manifest(
         "stage": stage.name,
         "stage_version": stage.version,
         "config_hash": plan.config_hash,
-        "config": config.public_section(stage.section),
+        "config": {k.split(".", 1)[1]: v for k, v in _public_config(config, stage).items()
+                   if k.split(".", 1)[0] == stage.section},  # the used keys of its own section
         "config_full": _public_config(config, stage),
         "fingerprint": plan.fingerprint,
         "extra": plan.extra,

@@ -28,8 +28,8 @@ from pipeline.executors import Executor, LocalExecutor, faults, part_is_complete
 from pipeline.io import parquet_rows, stable_hash
 from pipeline.logs import get_logger, progress, stage_log
 from pipeline.manifest import (
-    HashCache, Plan, build_manifest, commit_manifest, incomplete_reason, plan_stage, read_manifest, rel, resolve,
-    work_dir,
+    STALE, UP_TO_DATE, HashCache, Plan, build_manifest, commit_manifest, incomplete_reason, plan_stage, read_manifest,
+    rel, resolve, work_dir,
 )
 from pipeline.stage import Shard, Stage, StageContext, Stats
 
@@ -62,6 +62,41 @@ class Runner:
     def plan(self, stage: Stage) -> Plan:
         return plan_stage(stage, self.config, self.data_dir, self.hashes)
 
+    def states(self) -> dict[str, tuple[Plan | None, str, str]]:
+        """Every stage's (plan, state, why), as ``alignx run`` will find it: a stage whose upstream
+        will rerun is stale whatever its manifest says ("upstream X will rerun first"), and one
+        whose plan fails is "error" (why: the message). ``alignx status`` prints exactly this."""
+        out: dict[str, tuple[Plan | None, str, str]] = {}
+        for stage in self.stages:
+            try:
+                plan = self.plan(stage)
+                state, why = plan.state, "; ".join(plan.reasons)
+            except UserError as exc:
+                plan, state, why = None, "error", str(exc)
+            behind = [up for up in stage.upstream if up in out and out[up][1] != UP_TO_DATE]
+            if behind and state == UP_TO_DATE:
+                state, why = STALE, f"upstream {', '.join(behind)} will rerun first"
+            out[stage.name] = (plan, state, why)
+        return out
+
+    def with_stale_upstream(self, named: list[Stage]) -> list[Stage]:
+        """The named stages and every stage they depend on (transitively) that is not up to date,
+        in order: `alignx run emit` brings emit up to date, as `status` promises, instead of
+        rerunning it on an assemble output that is about to change (DVC's repro does the same)."""
+        ancestors = {s.name for s in named}
+        for stage in reversed(self.stages):
+            if stage.name in ancestors:
+                ancestors |= set(stage.upstream)
+        states = self.states()
+        chosen = []
+        for stage in self.stages:
+            if stage in named:
+                chosen.append(stage)
+            elif stage.name in ancestors and states[stage.name][1] != UP_TO_DATE:
+                log.info("%s: runs first (%s)", stage.name, states[stage.name][2])
+                chosen.append(stage)
+        return chosen
+
     def select(self, names: list[str] | None) -> list[Stage]:
         if not names:
             return list(self.stages)
@@ -78,20 +113,23 @@ class Runner:
 
     # -- running ------------------------------------------------------------------------------
     def run(self, names: list[str] | None = None, *, force: bool = False) -> list[dict]:
-        """Run the selected stages (all, in order, when ``names`` is empty); skip up-to-date ones."""
+        """Run the selected stages (all, in order, when ``names`` is empty), and any stage they
+        depend on that is not up to date; skip up-to-date ones. ``force`` reruns the named ones."""
+        named = self.select(names)
         manifests = []
-        for stage in self.select(names):
+        for stage in self.with_stale_upstream(named) if names else named:
+            forced = force and stage in named
             self._refuse_incomplete_upstream(stage)
-            stage.prepare(self.config, self.data_dir)
+            stage.prepare(stage.view(self.config), self.data_dir)
             plan = self.plan(stage)
             if plan.missing_upstream:
                 raise UserError(f"{stage.name}: {plan.reasons[0]}; run `alignx run` to build everything in order")
-            if plan.up_to_date and not force:
+            if plan.up_to_date and not forced:
                 log.info("%s: up to date, skipped", stage.name)
                 manifests.append(plan.manifest)
                 continue
-            why = "forced" if force else "; ".join(plan.reasons)
-            manifests.append(self.run_stage(plan, why, fresh=force))
+            why = "forced" if forced else "; ".join(plan.reasons)
+            manifests.append(self.run_stage(plan, why, fresh=forced))
         self.hashes.save()
         return manifests
 
@@ -116,7 +154,7 @@ class Runner:
         share = failed / max(stats.records_in, 1)
         reasons = ", ".join(f"{k} {v}" for k, v in stats.failed.items())
         if share > self.max_failed_share:
-            hint = stage.failure_hint(self.config)
+            hint = stage.failure_hint(stage.view(self.config))
             raise StageFailed(
                 f"{stage.name}: {failed} of {stats.records_in} {stage.unit} failed ({reasons})"
                 + (f" {hint}" if hint else "")
@@ -132,7 +170,7 @@ class Runner:
             upstream[up] = sorted(resolve(self.data_dir, p) for p in m["outputs"])
         return StageContext(
             stage=stage.name, data_dir=self.data_dir, work_dir=work_dir(self.data_dir, stage.name),
-            config=self.config.restrict(stage.config_sections(), stage.name), seed=self.config["run.seed"],
+            config=stage.view(self.config),
             inputs=inputs, upstream=upstream, progress=self.show_progress, manifests=manifests,
         )
 
@@ -193,7 +231,7 @@ class Runner:
                 os.replace(out_dir, wdir / f".tmp-old-{os.getpid()}")
             os.replace(tmp_out, out_dir)
             outputs = {}
-            external = [x for root in stage.external_outputs(self.config, self.data_dir)
+            external = [x for root in stage.external_outputs(stage.view(self.config), self.data_dir)
                         for x in ([root] if root.is_file() else sorted(root.rglob("*")))]
             for p in sorted(out_dir.rglob("*")) + external:
                 if p.is_file():

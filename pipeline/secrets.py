@@ -5,6 +5,11 @@ What is redacted: every value ``register``ed (the API key a client was built wit
 of every environment variable whose name says it is a secret (``*_API_KEY``, ``*_TOKEN``,
 ``*_SECRET``, ``*_PASSWORD``, ``ALIGNX_PSEUDONYM_KEY``), and anything shaped like an API key
 (``sk-...``, ``Bearer ...``) even when it is no key of ours: an endpoint may echo another.
+
+A known secret is redacted whole and in pieces: any run of ``FRAGMENT`` or more characters of
+it (a key an endpoint cut, or that a long error pushed past a length limit). Text is cut to a
+length only after it is redacted (``redact(text, limit)``): cutting first could split a secret
+into pieces that match nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ KEY_SHAPES = re.compile(
 )
 #: Secrets shorter than this are not searched for (they would match ordinary text).
 MIN_SECRET_LENGTH = 4
+#: Any run of this many characters of a known secret is redacted, wherever it appears.
+FRAGMENT = 8
 _registered: set[str] = set()
 
 
@@ -39,14 +46,35 @@ def _known() -> list[str]:
     return sorted(_registered | env, key=len, reverse=True)  # longest first: no partial leftovers
 
 
-def redact(text: str | None) -> str | None:
-    """``text`` with every known secret and key-shaped string replaced by ``<redacted>``."""
+def _fragment_spans(text: str, secrets: list[str]) -> list[tuple[int, int]]:
+    """(start, end) of every run in ``text`` made of ``FRAGMENT``-character pieces of a secret."""
+    pieces = {s[i:i + FRAGMENT] for s in secrets for i in range(len(s) - FRAGMENT + 1)}
+    if not pieces:
+        return []
+    spans: list[tuple[int, int]] = []
+    for i in range(len(text) - FRAGMENT + 1):
+        if text[i:i + FRAGMENT] in pieces:
+            if spans and spans[-1][1] >= i:
+                spans[-1] = (spans[-1][0], i + FRAGMENT)
+            else:
+                spans.append((i, i + FRAGMENT))
+    return spans
+
+
+def redact(text: str | None, limit: int | None = None) -> str | None:
+    """``text`` with every known secret, every ``FRAGMENT``-character piece of one and every
+    key-shaped string replaced by ``<redacted>``; then cut to ``limit`` characters, if given.
+    The one way text from outside (an endpoint's error) is made safe to store or log."""
     if not text:
         return text
-    for secret in _known():
+    known = _known()
+    for secret in known:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    return KEY_SHAPES.sub(REDACTED, text)
+    for start, end in reversed(_fragment_spans(text, known)):
+        text = text[:start] + REDACTED + text[end:]
+    text = KEY_SHAPES.sub(REDACTED, text)
+    return text if limit is None else text[:limit]
 
 
 class RedactingFilter(logging.Filter):

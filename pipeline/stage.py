@@ -81,20 +81,24 @@ class Shard:
         return dict(self.params).get(name, default)
 
 
+def keys(section: str, *names: str) -> tuple[str, ...]:
+    """``("section.a", "section.b", ...)``: a stage's declared keys of one section."""
+    return tuple(f"{section}.{n}" for n in names)
+
+
 @dataclass
 class StageContext:
     """Everything a stage may read, and only that. Plain data, so it pickles into worker processes.
 
-    ``config`` holds only the sections the stage declares (``Stage.config_sections``), and
-    ``upstream`` / ``manifests`` only its declared upstream stages: reading anything else
-    fails, so an undeclared dependency cannot leave an output stale unnoticed.
+    ``config`` holds only the keys the stage declares (``Stage.uses``, ``Stage.tunes``,
+    ``Stage.input_keys``), and ``upstream`` / ``manifests`` only its declared upstream stages:
+    reading anything else fails, so an undeclared dependency cannot leave an output stale unnoticed.
     """
 
     stage: str
     data_dir: Path
     work_dir: Path  # data/work/<stage>: for the stage's own state (caches), not outputs
     config: Config
-    seed: int
     inputs: list[Path]  # raw input files, resolved from config
     upstream: dict[str, list[Path]]  # stage name -> its output files (absolute), sorted
     progress: bool = True
@@ -103,6 +107,11 @@ class StageContext:
     @property
     def section(self) -> str:
         return self.stage
+
+    @property
+    def seed(self) -> int:
+        """``run.seed``, which a stage that draws anything at random declares in its ``uses``."""
+        return self.config["run.seed"]
 
     @property
     def params(self) -> dict[str, Any]:
@@ -134,9 +143,18 @@ class Stage:
         version: bump when code changes what the stage outputs; makes old outputs stale.
         unit: what its counts count (records, comments, users, examples...).
         upstream: stages whose outputs or manifests this stage reads.
-        reads: config sections besides its own (and ``[run]``) whose values decide its output.
-        input_keys: config keys that list raw input files, directories or globs.
+        uses: the config keys whose values decide its output, each by name (as DVC declares a
+            stage's params; ``"section.table.*"`` for every key of a table): exactly these are
+            hashed into its fingerprint, so a change to one makes it stale, and nothing else does.
+        tunes: config keys it reads that only change how the work is done (timeouts, retries,
+            concurrency, threads, where requests go, cost caps): served, never hashed, so
+            changing one never makes anything stale.
+        input_keys: config keys that list raw input files, directories or globs (the files'
+            contents are hashed, not the paths written in the key).
         parallel: whether shards may run in separate processes at once.
+
+    Every key of the stage's own section is in exactly one of ``uses``, ``tunes`` and
+    ``input_keys`` (tests/framework/test_layout.py checks it), and a stage reads no other key.
     """
 
     name: ClassVar[str]
@@ -144,7 +162,8 @@ class Stage:
     #: What ``records_in``, ``records_out`` and ``dropped`` count (named in the manifest).
     unit: ClassVar[str] = "records"
     upstream: ClassVar[tuple[str, ...]] = ()
-    reads: ClassVar[tuple[str, ...]] = ()
+    uses: ClassVar[tuple[str, ...]] = ()
+    tunes: ClassVar[tuple[str, ...]] = ()
     input_keys: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
     #: False: shards run one after another in one process (a stage that holds a model in
@@ -178,10 +197,17 @@ class Stage:
         """The stage's config section: its name."""
         return self.name
 
-    def config_sections(self) -> tuple[str, ...]:
-        """Sections whose values decide this stage's output (hashed into its fingerprint, and
-        the only ones its ``StageContext`` serves)."""
-        return ("run", self.name, *self.reads)
+    def used_keys(self, config: Config) -> list[str]:
+        """``uses`` as the config's dotted keys (tables expanded): what the fingerprint covers."""
+        return _expand(self.name, self.uses, config)
+
+    def served_keys(self, config: Config) -> list[str]:
+        """Every key the stage may read: ``uses``, ``tunes`` and ``input_keys``."""
+        return _expand(self.name, (*self.uses, *self.tunes, *self.input_keys), config)
+
+    def view(self, config: Config) -> Config:
+        """``config`` as this stage may read it (the keys it declares), for every call into it."""
+        return config.restrict(self.served_keys(config), self.name)
 
     def external_outputs(self, config: Config, data_dir: Path) -> list[Path]:
         """Files or folders the stage writes outside its work folder (a release, a private map).
@@ -215,3 +241,16 @@ class Stage:
                     except OSError:
                         shutil.copy2(src, dst)
         return stats
+
+
+def _expand(stage: str, declared: tuple[str, ...], config: Config) -> list[str]:
+    out: dict[str, None] = {}
+    for key in declared:
+        if key.endswith(".*"):
+            found = [k for k in config.values if k.startswith(key[:-1])]
+        else:
+            found = [key] if key in config.values else []
+        if not found:  # a typo, or a key renamed under the stage: its changes would go unnoticed
+            raise RuntimeError(f"stage {stage} declares '{key}', which configs/default.toml does not define")
+        out.update(dict.fromkeys(found))
+    return list(out)

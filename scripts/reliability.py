@@ -8,7 +8,7 @@ done twice). Then one finished shard of a stage is corrupted (bytes flipped) bef
 run resumes: its checksum no longer matches, so it is rebuilt, not used, and the release is
 still identical. Then the failures a careful user meets (issue 17): the annotation endpoint
 dying mid-build (nothing promoted, exit 1; the rerun sends only what failed and ends with the
-release of an uninterrupted build against the same endpoint), two builds started at once on
+release of an uninterrupted build against the same endpoint, dataset card and checksums included), two builds started at once on
 one data dir (one exits 2, the other builds the reference release), and a tampered release
 (`alignx verify` exits 1; the next run rebuilds it). Writes bench/results/reliability.json.
 The fast subset of these runs in the test suite (tests/e2e/test_trust.py).
@@ -114,11 +114,6 @@ def checksums(d: Path) -> str | None:
     return path.read_text() if path.exists() else None
 
 
-def shards(d: Path) -> list[str]:
-    """Checksums of the release's parquet shards (the card also reports the tokens a build paid for)."""
-    return [line for line in (checksums(d) or "").splitlines() if line.endswith(".parquet")]
-
-
 def user_failures(root: Path, expected: str) -> list[dict]:
     """The endpoint dying mid-annotate, two concurrent writers, a tampered release."""
     sys.path.insert(0, str(ROOT / "tests"))
@@ -143,7 +138,7 @@ def user_failures(root: Path, expected: str) -> list[dict]:
                         "resent": server.chat_requests, "failed_before": sent - sent // 3,
                         # only the failed items are asked again (a retry of a dead request costs more)
                         "as_expected": died.returncode == 1 and server.chat_requests <= sent - sent // 3,
-                        "release_identical": shards(d) == shards(reference)})
+                        "release_identical": checksums(d) == checksums(reference)})
         print(results[-1], file=sys.stderr)
     d = fresh(root, "two-writers")
     cmd = [sys.executable, "-m", "cli", "run", "--data-dir", str(d), *BUILD]

@@ -15,7 +15,9 @@ requests, consumed one per request:
   "unknown"    a dimension key that does not exist (d95)
   "dense"      the old dense answer (every key d00..d89 with a value), not the sparse schema
   "garbage"    an HTTP 200 whose body is not JSON at all
-  "echo_key"   status 401 whose error message repeats the caller's API key
+  "echo_key"   status 401 whose error message repeats the caller's API key (to any request)
+  "echo_key_padded"  status 500 whose error message repeats the caller's API key after 250
+               characters of padding (past any length an error is cut to)
 
 ``always`` applies one behaviour to every request while set; ``die_after`` = N answers every chat
 request after the N-th with "500" (an endpoint dying mid-run). ``latency_s`` delays every answer.
@@ -81,6 +83,10 @@ class OpenAIServer:
                 fault = "500"
         if self.latency_s:
             time.sleep(self.latency_s)
+        if fault == "echo_key":  # a careless server that echoes the caller's credential; a key is checked first
+            key = auth.removeprefix("Bearer ")
+            return 401, {}, json.dumps({"error": {"message": f"Incorrect API key provided: {key}. Header: {auth}",
+                                                  "type": "invalid_request_error"}}).encode()
         first_user = next(m["content"] for m in body["messages"] if m["role"] == "user")
         schema_name = ((body.get("response_format") or {}).get("json_schema") or {}).get("name")
         if schema_name == "judge":  # a judge that prefers the longer response, whatever the order
@@ -103,10 +109,10 @@ class OpenAIServer:
             return 429, {"Retry-After": "1"}, b'{"error": {"message": "rate limited", "type": "rate_limit"}}'
         if fault == "500":
             return 500, {}, b'{"error": {"message": "internal error", "type": "server_error"}}'
-        if fault == "echo_key":  # a careless server that echoes the caller's credential
+        if fault == "echo_key_padded":
             key = auth.removeprefix("Bearer ")
-            return 401, {}, json.dumps({"error": {"message": f"Incorrect API key provided: {key}. Header: {auth}",
-                                                  "type": "invalid_request_error"}}).encode()
+            return 500, {}, json.dumps({"error": {"message": "upstream failure " + "." * 233 + f" (key {key})",
+                                                  "type": "server_error"}}).encode()
         if fault == "hang":
             time.sleep(self.hang_s)
         if fault == "garbage":

@@ -15,7 +15,9 @@ responses to the same text, alignx/directions.py rule 3; computed from the text 
 backend, null for the LLM backends). Failed items are kept with their reason, counted in the
 manifest's ``dropped`` as ``failed_<kind>``, and retried on the next run. The manifest's
 ``counts`` hold ``cached``, ``requested``, ``usage.tokens_in``, ``usage.tokens_out``,
-``usage.requests`` and ``usage.cost_usd``.
+``usage.requests`` and ``usage.cost_usd`` (what this run spent), and ``ratings.tokens_in`` /
+``ratings.tokens_out``: what the stage's ratings cost when they were made, from the rating cache
+(the same whether they came from this run, an interrupted one or another build).
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ from pathlib import Path
 
 import polars as pl
 
-from alignx.llm import redact
+from alignx.llm import redact, refused_key_stops
 from pipeline.config import Config
 from pipeline.io import write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats
-from annotators import Annotator, backend, cache_path, make, make_spend
+from annotators import ANNOTATOR, ANNOTATOR_TUNES, Annotator, backend, cache_path, make, make_spend
 from annotators.measures import MEASURES_TYPE
 from annotators.ratings import Item, RatingCache, Result, cache_key
 
@@ -62,6 +64,8 @@ class Annotate(Stage):
     # without praise of a point, rules refitted on 520 dev items: 43 and 4 rated; 8: 42 honesty no longer rated;
     # 9: measures gain syllables_per_word and words_per_sentence (complexity 46's refitted formula)
     upstream = ("anonymize",)
+    uses = ANNOTATOR
+    tunes = ANNOTATOR_TUNES
     unit = "comments"
     parallel = False
     description = "rate every comment on the 90 dimensions (-2..2, with evidence) with the configured annotator"
@@ -96,7 +100,8 @@ class Annotate(Stage):
             results.update({r.key: r for r in batch})
 
         if todo:
-            annotator.annotate([it for it, _ in todo], [k for _, k in todo], on_result, spend, ctx.progress)
+            with refused_key_stops(p):
+                annotator.annotate([it for it, _ in todo], [k for _, k in todo], on_result, spend, ctx.progress)
         ratings = [results[k].ratings if k in results and results[k].ok else None for k in keys]
         evidence = [results[k].evidence if r is not None else None for k, r in zip(keys, ratings)]
         errors = [None if r is not None else redact(results[k].error if k in results else "not_annotated: interrupted")
@@ -115,7 +120,12 @@ class Annotate(Stage):
         for e in errors:
             if e:
                 stats.dropped[f"failed_{e.split(':', 1)[0]}"] += 1
+        rated = [k for k in dict.fromkeys(keys) if k in results and results[k].ok]
+        needed_in, needed_out = cache.tokens(rated)
         stats.counts.update({
+            # what the ratings cost when they were made (the dataset card's figure: the same for a
+            # resumed or a cached build) and what this run spent (status)
+            "ratings.tokens_in": needed_in, "ratings.tokens_out": needed_out,
             "cached": len(cached), "requested": len(todo),
             "usage.tokens_in": spend.tokens_in - before[0], "usage.tokens_out": spend.tokens_out - before[1],
             "usage.requests": spend.requests - before[2],

@@ -34,7 +34,7 @@ from alignx.privacy import (
     ScrubRules, Scrubber, key_id, load_key, load_optout, opted_out_names, optout_id, pseudonym,
 )
 from alignx.privacy.forget import remove_quotes
-from pipeline.stage import Shard, Stage, StageContext, Stats
+from pipeline.stage import Shard, Stage, StageContext, Stats, keys
 
 PRIVATE_MAP = Path("private") / "anonymize" / "map"
 TEXT_COLUMNS = ("body", "title", "post_title", "post_body")
@@ -55,6 +55,9 @@ class Anonymize(Stage):
     #: 3: quotes of forgotten people removed from the parent chain too
     version = "3"
     upstream = ("ingest_reddit",)
+    uses = keys("anonymize", "key_file", "mentions", "author_names", "min_name_length", "ordinary_word_zipf",
+                "mention_style", "person_names", "emails", "phones", "phone_region", "ips", "cards", "national_ids",
+                "addresses", "profile_links", "profile_link_domain", "reddit_links", "other_links")
     unit = "records"
     description = "pseudonymize users and ids; scrub personal data from text"
 

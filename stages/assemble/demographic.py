@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
 
+from pipeline.caches import open_sqlite, reading
 from pipeline.errors import StageFailed
 from pipeline.io import stable_hash
 from pipeline.logs import get_logger
@@ -50,22 +51,28 @@ def llm_descriptions(labels: list[str], p: dict, cache_file: Path) -> dict[str, 
 
     from alignx.llm import client_kwargs
 
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(cache_file, timeout=60)
-    db.execute("CREATE TABLE IF NOT EXISTS d (key TEXT PRIMARY KEY, text TEXT)")
+    db = open_sqlite(cache_file, "CREATE TABLE IF NOT EXISTS d (key TEXT PRIMARY KEY, text TEXT)", timeout=60)
     version = demographic_prompt_version()
     keyed = {lab: hashlib.sha256(json.dumps([p["model"], version, lab]).encode()).hexdigest()
              for lab in sorted(set(labels)) if lab}
-    found = dict(db.execute(f"SELECT key, text FROM d WHERE key IN ({','.join('?' * len(keyed))})",
-                            list(keyed.values())).fetchall()) if keyed else {}
+    with reading(cache_file):
+        found = dict(db.execute(f"SELECT key, text FROM d WHERE key IN ({','.join('?' * len(keyed))})",
+                                list(keyed.values())).fetchall()) if keyed else {}
     todo = [lab for lab, k in keyed.items() if k not in found]
     client = openai.OpenAI(**client_kwargs(p)) if todo else None
     template_text = PROMPT_FILE.read_text()
+    refused = threading.Event()  # the key was refused: no request is sent after that
 
-    def ask(lab: str) -> tuple[str, str]:
-        resp = client.chat.completions.create(
-            model=p["model"], messages=[{"role": "user", "content": template_text.replace("{traits}", lab)}],
-            temperature=p["temperature"], seed=p["sampling_seed"], max_tokens=200)
+    def ask(lab: str) -> tuple[str, str] | None:
+        if refused.is_set():
+            return None
+        try:
+            resp = client.chat.completions.create(
+                model=p["model"], messages=[{"role": "user", "content": template_text.replace("{traits}", lab)}],
+                temperature=p["temperature"], seed=p["sampling_seed"], max_tokens=200)
+        except (openai.AuthenticationError, openai.PermissionDeniedError):
+            refused.set()
+            raise
         text = (resp.choices[0].message.content or "").strip()
         if not text:
             raise ValueError("empty answer")
@@ -75,10 +82,12 @@ def llm_descriptions(labels: list[str], p: dict, cache_file: Path) -> dict[str, 
         log.info("demographic: asking %s for %d descriptions (%d cached)", p["model"], len(todo), len(found))
         try:
             with ThreadPoolExecutor(max_workers=min(8, p["concurrency"])) as pool:
-                for lab, text in pool.map(ask, todo):
-                    with db:
+                for lab, text in filter(None, pool.map(ask, todo)):
+                    with reading(cache_file), db:
                         db.execute("INSERT OR REPLACE INTO d VALUES (?, ?)", (keyed[lab], text))
                     found[keyed[lab]] = text
+        except (openai.AuthenticationError, openai.PermissionDeniedError):
+            raise  # one line naming the key's variable (refused_key_stops)
         except (openai.OpenAIError, ValueError) as exc:
             raise StageFailed(f"assemble: the description model failed ({exc}); descriptions already written are "
                               f"cached: rerun, or set assemble.demographic = \"template\"") from None

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,8 +33,11 @@ import numpy as np
 import polars as pl
 
 from alignx.directions import gate, single_direction
+from alignx.llm import refused_key_stops
+from pipeline.caches import open_sqlite, reading
 from pipeline.errors import StageFailed
 from pipeline.logs import get_logger
+from pipeline.secrets import redact
 
 log = get_logger("assemble")
 PROMPT_FILE = Path(__file__).parent / "resources" / "paraphrase_prompt.md"
@@ -60,13 +62,15 @@ class ParaphraseReport:
     cost_usd: float = 0.0
 
     def counts(self) -> dict:
-        s = np.array(self.survival) if self.survival else np.zeros(0)
+        """Numbers only (manifest counts are summed): the survival figures are left out when no
+        paraphrase was rated."""
+        s = np.array(self.survival)
+        survival = ({"paraphrase.survival_mean": round(float(s.mean()), 4),
+                     "paraphrase.survival_median": round(float(np.median(s)), 4)} if len(s) else {})
         return {"paraphrase.comments": self.comments, "paraphrase.kept": self.kept,
                 "paraphrase.dropped_low_survival": self.dropped_low_survival, "paraphrase.failed": self.failed,
-                "paraphrase.survival_mean": round(float(s.mean()), 4) if len(s) else None,
-                "paraphrase.survival_median": round(float(np.median(s)), 4) if len(s) else None,
-                "paraphrase.usage.tokens_in": self.tokens_in, "paraphrase.usage.tokens_out": self.tokens_out,
-                "paraphrase.usage.cost_usd": round(self.cost_usd, 6)}
+                **survival, "paraphrase.usage.tokens_in": self.tokens_in,
+                "paraphrase.usage.tokens_out": self.tokens_out, "paraphrase.usage.cost_usd": round(self.cost_usd, 6)}
 
 
 def survival(original: list[float], rated: np.ndarray) -> float:
@@ -84,18 +88,18 @@ def rewrite(texts: list[str], p: dict, cache_file: Path, report: ParaphraseRepor
     to ``assemble.paraphrase_max_cost``."""
     import openai
 
-    from alignx.llm import client_kwargs
+    from alignx.llm import client_kwargs, endpoint
 
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(cache_file, timeout=60, check_same_thread=False)
-    db.execute("CREATE TABLE IF NOT EXISTS p (key TEXT PRIMARY KEY, text TEXT)")
+    db = open_sqlite(cache_file, "CREATE TABLE IF NOT EXISTS p (key TEXT PRIMARY KEY, text TEXT)", timeout=60,
+                     check_same_thread=False)
     version = prompt_version()
     keyed = {t: hashlib.sha256(json.dumps([p["model"], version, t]).encode()).hexdigest() for t in sorted(set(texts))}
     found: dict[str, str] = {}
     keys = list(keyed.values())
     for i in range(0, len(keys), 500):
         chunk = keys[i:i + 500]
-        found.update(db.execute(f"SELECT key, text FROM p WHERE key IN ({','.join('?' * len(chunk))})", chunk))
+        with reading(cache_file):
+            found.update(db.execute(f"SELECT key, text FROM p WHERE key IN ({','.join('?' * len(chunk))})", chunk))
     todo = [t for t, k in keyed.items() if k not in found]
     if not todo:
         return {t: found[k] for t, k in keyed.items()}
@@ -103,17 +107,24 @@ def rewrite(texts: list[str], p: dict, cache_file: Path, report: ParaphraseRepor
     template = PROMPT_FILE.read_text()
     lock = threading.Lock()
     cap = p["max_cost"]
+    refused = threading.Event()  # the key was refused: no request is sent after that
+    failures: list[str] = []
 
     def ask(text: str) -> None:
         with lock:
-            if cap and report.cost_usd >= cap:
+            if refused.is_set() or (cap and report.cost_usd >= cap):
                 return  # past the limit: no new request (answers already paid for are cached)
         try:
             resp = client.chat.completions.create(
                 model=p["model"], messages=[{"role": "user", "content": template.replace("{comment}", text)}],
                 temperature=p["temperature"], seed=p["sampling_seed"], max_tokens=max(64, len(text) // 2))
+        except (openai.AuthenticationError, openai.PermissionDeniedError):
+            refused.set()
+            raise  # one line naming the key's variable (refused_key_stops)
         except openai.OpenAIError as exc:
-            log.warning("assemble: paraphrase failed (%s)", str(exc)[:200])
+            with lock:
+                failures.append(redact(str(exc), 200))
+            log.warning("assemble: paraphrase failed (%s)", failures[-1])
             return
         answer = (resp.choices[0].message.content or "").strip()
         with lock:
@@ -123,7 +134,7 @@ def rewrite(texts: list[str], p: dict, cache_file: Path, report: ParaphraseRepor
                 report.cost_usd = (report.tokens_in * p["price_input_per_mtok"]
                                    + report.tokens_out * p["price_output_per_mtok"]) / 1e6
             if answer:
-                with db:
+                with reading(cache_file), db:
                     db.execute("INSERT OR REPLACE INTO p VALUES (?, ?)", (keyed[text], answer))
                 found[keyed[text]] = answer
 
@@ -134,6 +145,9 @@ def rewrite(texts: list[str], p: dict, cache_file: Path, report: ParaphraseRepor
         raise StageFailed(f"assemble: paraphrase cost limit reached (${report.cost_usd:.2f} of "
                           f"assemble.paraphrase_max_cost=${cap:.2f}); every paid paraphrase is cached. Continue "
                           f"with a higher limit, e.g. --set assemble.paraphrase_max_cost={cap * 2:g}")
+    if failures and len(failures) == len(todo):  # a dead or wrong endpoint, not a few bad answers
+        raise StageFailed(f"assemble: none of {len(todo)} paraphrase requests was answered by {endpoint(p)} "
+                          f"(first: {failures[0]}); check annotate.base_url and rerun (answers are cached)")
     return {t: found[k] for t, k in keyed.items() if k in found}
 
 
@@ -174,9 +188,10 @@ def paraphrase_history(df: pl.DataFrame, ap: dict, a: dict, data_dir: Path) -> t
     items = {(x["prompt"], x["comment"]): x["Preference Direction"] for ugc in rows for x in (ugc or [])}
     report.comments = len(items)
     llm = {**a, "model": ap["paraphrase_model"] or a["model"], "max_cost": ap["paraphrase_max_cost"]}
-    texts = rewrite([c for _, c in items], llm, data_dir / "cache" / "paraphrases.sqlite", report)
-    pairs = sorted({(post, texts[c]) for post, c in items if c in texts})
-    rated = rerate(pairs, a, data_dir, report)
+    with refused_key_stops(llm, "assemble"):
+        texts = rewrite([c for _, c in items], llm, data_dir / "cache" / "paraphrases.sqlite", report)
+        pairs = sorted({(post, texts[c]) for post, c in items if c in texts})
+        rated = rerate(pairs, a, data_dir, report)
     keep: dict[tuple[str, str], str] = {}
     for (post, comment), direction in items.items():
         para = texts.get(comment)

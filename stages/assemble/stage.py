@@ -68,7 +68,8 @@ from alignx.directions import DEFAULT_MIN_EVIDENCE, MEASURES, gate, rules_finger
 from alignx.orientation import MAX_CANDIDATES, STYLE_DIMENSIONS, best_pair, content_margin, direction
 from pipeline.io import stable_hash, write_parquet
 from pipeline.logs import get_logger
-from pipeline.stage import Shard, Stage, StageContext, Stats
+from pipeline.stage import Shard, Stage, StageContext, Stats, keys
+from alignx.llm import refused_key_stops
 from alignx.persona import traits
 from stages.assemble.demographic import NO_SIGNAL, common_rows, llm_descriptions, template
 from stages.assemble.decontaminate import benchmark_ngrams, contamination
@@ -338,7 +339,18 @@ class Assemble(Stage):
     input_keys = ("decontaminate.benchmarks",)  # benchmark files whose text must not enter the release
     #: a Reddit target or an alignment pair: train holds each once, test four times (its personas)
     unit = "targets"
-    reads = ("annotate", "decontaminate")  # the LLM settings for Demographic Information; benchmarks
+    uses = ("run.seed", *keys("assemble", "min_comments", "pairs_from", "targets_per_user", "min_margin",
+                              "direction_gap", "ugc_items", "pair_items", "demographic", "demographic_model",
+                              "demographic_max_traits", "history_text", "paraphrase_model", "paraphrase_min_survival",
+                              "alignment_share", "test_share", "test_thread_share"),
+            "decontaminate.ngram",
+            # the LLM of Demographic Information and paraphrases, and the annotator re-rating them
+            *keys("annotate", "backend", "embedding_model", "offline_max_interests", "model", "temperature",
+                  "sampling_seed", "max_output_tokens", "self_consistency"))
+    tunes = ("assemble.paraphrase_max_cost",
+             *keys("annotate", "base_url", "api_key_env", "concurrency", "timeout_s", "max_retries",
+                   "invalid_retries", "batch_poll_s", "price_input_per_mtok", "price_output_per_mtok",
+                   "batch_discount", "max_cost"))
     description = "personas, preference pairs among siblings, leak-free splits"
 
     def shards(self, ctx: StageContext) -> list[Shard]:
@@ -563,8 +575,9 @@ class Assemble(Stage):
                   for r in df.select("ugc", "pair").iter_rows(named=True)]
         a = ctx.config.section("annotate")
         model = ctx.params["demographic_model"] or a["model"]
-        texts = llm_descriptions(labels, {**a, "model": model, "backend": "demographic"},
-                                 ctx.data_dir / "cache" / "demographics.sqlite")
+        with refused_key_stops(a, "assemble"):
+            texts = llm_descriptions(labels, {**a, "model": model, "backend": "demographic"},
+                                     ctx.data_dir / "cache" / "demographics.sqlite")
         return df.with_columns(pl.Series("demographic", [texts.get(lab, "") if lab else NO_SIGNAL for lab in labels],
                                          dtype=pl.String))
 

@@ -32,7 +32,7 @@ from alignx.directions import single_direction
 from alignx.embeddings import EmbeddingCache
 from pipeline.io import write_parquet
 from pipeline.logs import get_logger
-from pipeline.stage import Shard, Stage, StageContext, Stats
+from pipeline.stage import Shard, Stage, StageContext, Stats, keys
 from alignx.taxonomy import N_DIMENSIONS, load_taxonomy, profile
 
 log = get_logger("cluster")
@@ -149,6 +149,9 @@ class Cluster(Stage):
     name = "cluster"
     version = "1"
     upstream = ("anonymize", "annotate")
+    uses = ("run.seed", *keys("cluster", "embedding_model", "pca_components", "fit_sample", "min_topic_size",
+                              "min_samples", "keywords", "interest_threshold", "archetype_min_comments",
+                              "archetype_min_size", "top_correlations"))
     unit = "comments"
     parallel = False
     description = "topics, interest mapping, user archetypes, dimension correlation"

@@ -29,7 +29,7 @@ from stages.emit.bias import bias_report, flags, plots
 from pipeline.errors import StageFailed
 from pipeline.io import sha256_file, write_parquet
 from alignx.privacy import ScrubRules, Scrubber
-from pipeline.stage import Shard, Stage, StageContext, Stats
+from pipeline.stage import Shard, Stage, StageContext, Stats, keys
 from alignx.taxonomy import load_taxonomy
 from annotators import backend, label
 from annotators.validity import PUBLISHED, published
@@ -136,9 +136,14 @@ class Emit(Stage):
     #    the annotator rates but no test item measured
     # 7: the card says which pair directions compare raw measures (directions rule 3) and how they do;
     # 8: ... and that complexity compares a refitted readability formula
-    version = "8"
+    # 9: the card reports the tokens the release's ratings took (stored with them), not this run's spend
+    version = "9"
     # ingest_reddit and anonymize: their manifests feed the dataset card
     upstream = ("assemble", "cluster", "annotate", "ingest_alignment", "ingest_reddit", "anonymize")
+    uses = ("run.seed", *keys("emit", "version", "shard_rows", "bias_max_pole_share", "bias_max_top10_subreddit_share",
+                              "bias_max_user_gini"),
+            # the card prices the tokens the release's ratings took
+            *keys("annotate", "price_input_per_mtok", "price_output_per_mtok", "batch_discount"))
     unit = "examples"
     parallel = False
     description = "release shards, JSON Schema, checksums and dataset card"
@@ -345,6 +350,20 @@ def history_text_lines(assemble_m: dict) -> list[str]:
             f"{c.get('paraphrase.failed', 0)} failed; dropped ones are left out, never replaced by the original."]
 
 
+def ratings_cost(ctx: StageContext, annotate_m: dict) -> str:
+    """What the release's ratings took: annotate's ``ratings.*`` tokens (what they cost when they
+    were made, so a resumed, cached or interrupted build reports the same) at the configured prices."""
+    c = annotate_m.get("counts", {})
+    annotator = backend((annotate_m.get("config") or {}).get("backend", "embedding"))
+    if not annotator.sends_requests:
+        return "rated offline, no tokens."
+    prices = {k: ctx.config[f"annotate.{k}"] for k in ("price_input_per_mtok", "price_output_per_mtok", "batch_discount")}
+    spend = annotator.spend({**prices, "max_cost": 0.0})
+    spend.add(c.get("ratings.tokens_in", 0), c.get("ratings.tokens_out", 0))
+    return (f"its ratings took {spend.tokens_in} input and {spend.tokens_out} output tokens (${spend.cost:.2f} at "
+            f"annotate.price_input_per_mtok and price_output_per_mtok{' with batch_discount' if spend.discount != 1.0 else ''}).")
+
+
 def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bias: dict,
                  bias_flags: list[str]) -> str:
     tax = load_taxonomy()
@@ -393,7 +412,6 @@ def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bi
         col = dirs[:, d.index] if len(dirs) else np.array([])
         share = (lambda v: f"{(col == v).mean():.2f}" if len(col) else "-")
         lines.append(f"| {d.index} | {d.description} | {share(1.0)} | {share(0.0)} | {share(0.5)} |")
-    usage = annotate_m.get("counts", {})
     lines += [""] + trust_section(annotate_m)
     lines += [""] + bias_section(bias)
     lines += ["", "## Dimension correlation", "", "![correlation of directions](correlation_heatmap.png)", "",
@@ -408,9 +426,8 @@ def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bi
     annotator = annotate_m.get("config", {})
     lines += ["", f"Annotator: backend `{annotator.get('backend')}`, "
               f"model `{backend(annotator['backend']).model_of(annotator)}`, "
-              f"version `{(annotate_m.get('extra') or {}).get('annotator_version')}`; "
-              f"{usage.get('usage.tokens_in', 0)} input and {usage.get('usage.tokens_out', 0)} output tokens, "
-              f"${usage.get('usage.cost_usd', 0):.2f} in this build. Seed {ctx.seed}.", "",
+              f"version `{(annotate_m.get('extra') or {}).get('annotator_version')}`; {ratings_cost(ctx, annotate_m)} "
+              f"Seed {ctx.seed}.", "",
               "## What is observed and what is synthesized", "",
               *history_text_lines(assemble_m),
               "- Synthesized: chosen/rejected of Reddit targets and Pair-wise Comparative Feedback are other users' "

@@ -17,7 +17,7 @@ from pathlib import Path
 from alignx.embeddings import EmbeddingCache
 from pipeline.errors import UserError
 from pipeline.logs import get_logger
-from pipeline.stage import Shard, Stage, StageContext, Stats
+from pipeline.stage import Shard, Stage, StageContext, Stats, keys
 from annotators.embedding import EmbeddingAnnotator
 from stages.evaluate.predictors import (
     EmbeddingPredictor, IndependentPredictor, JudgePredictor, LengthPredictor, LogprobPredictor, PositionPredictor, ProfilePredictor,
@@ -150,8 +150,13 @@ class Evaluate(Stage):
     #: summary when, on them, DEMO recalls more of the target (a partial leak)
     version = "6"
     upstream = ("emit",)
-    reads = ("annotate",)  # the annotator the profile predictor re-rates responses with
     input_keys = ("evaluate.benchmarks",)
+    uses = ("run.seed", *keys("evaluate", "predictors", "trained_c", "trained_max_examples", "bootstrap_resamples",
+                              "judge_model", "policy_model", "reference_model", "logprob_beta", "logprob_max_length",
+                              "logprob_batch_size", "leakage_margin", "embedding_model", "independent_model"),
+            # the annotator the profile predictor re-rates responses with; the judge's sampling
+            *keys("annotate", "embedding_model", "offline_max_interests", "temperature", "sampling_seed"))
+    tunes = ("evaluate.judge_base_url", *keys("annotate", "base_url", "api_key_env", "timeout_s", "max_retries"))
     parallel = False
     description = "alignment accuracy per persona type, a trained predictor and its no-persona twin, shortcut " \
                   "baselines, leakage audit"

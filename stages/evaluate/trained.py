@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.caches import reading
 from pipeline.errors import UserError
 from stages.evaluate.predictors import PAIR, UGC, demo_text
 
@@ -109,8 +110,9 @@ class Heads:
 
     @classmethod
     def load(cls, folder: Path) -> "Heads":
-        arrays = np.load(folder / "trained_head.npz")
-        return cls(arrays["persona"], arrays["no_persona"], json.loads((folder / "trained_head.json").read_text()))
+        with reading(folder, what="a cached fitted head, remade on demand"):
+            arrays = np.load(folder / "trained_head.npz")
+            return cls(arrays["persona"], arrays["no_persona"], json.loads((folder / "trained_head.json").read_text()))
 
 
 def training_views(examples: list[dict], max_examples: int, seed: int) -> list[tuple[dict, str]]:

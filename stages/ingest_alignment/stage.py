@@ -48,7 +48,7 @@ import polars as pl
 
 from pipeline.errors import UserError
 from pipeline.io import stable_hash, write_parquet
-from pipeline.stage import Shard, Stage, StageContext, Stats
+from pipeline.stage import Shard, Stage, StageContext, Stats, keys
 from alignx.taxonomy import N_DIMENSIONS, load_taxonomy
 
 PKU = "PKU-SafeRLHF"
@@ -268,6 +268,10 @@ class IngestAlignment(Stage):
     name = "ingest_alignment"
     version = "1"
     input_keys = ("ingest_alignment.pku_inputs", "ingest_alignment.ultrafeedback_inputs", "ingest_alignment.helpsteer2_inputs")
+    uses = ("run.seed", *keys("ingest_alignment", "pku_hf", "ultrafeedback_hf", "helpsteer2_hf", "hf_split",
+                              "hf_revision", "pku_pairs", "ultrafeedback_min_gap",
+                              "ultrafeedback_max_pairs_per_instruction", "helpsteer2_single_difference", "poles.*",
+                              "targets.*"))
     unit = "candidate pairs"
     description = "PKU-SafeRLHF, UltraFeedback, HelpSteer2 -> single-attribute preference pairs"
 

@@ -95,7 +95,7 @@ from stages.ingest_reddit.quality import MinHashIndex, is_english, recurring_tit
 from alignx.threads import ancestor_ids, prompt_expr, reachable_replies
 from alignx.privacy import load_key, load_optout, opted_out_names, optout_id
 from alignx.privacy.forget import texts_ngrams
-from pipeline.stage import Shard, Stage, StageContext, Stats
+from pipeline.stage import Shard, Stage, StageContext, Stats, keys
 
 log = get_logger("ingest_reddit")
 
@@ -135,7 +135,9 @@ def author_buckets(authors: pl.Series, buckets: int) -> pl.Series:
     """``author_bucket`` of every row, hashing each distinct name once."""
     names = authors.unique()
     values = pl.Series([author_bucket(a, buckets) for a in names.to_list()], dtype=pl.Int32)
-    return authors.replace_strict(names, values, return_dtype=pl.Int32)
+    # cast: polars 2.1 returns an empty String series for no rows (a chunk of garbage lines),
+    # whose parts then fail to concatenate with the others'
+    return authors.replace_strict(names, values, return_dtype=pl.Int32).cast(pl.Int32)
 
 
 def _to_epoch(day: str, key: str) -> int | None:
@@ -373,7 +375,14 @@ class IngestReddit(Stage):
     version = "8"
     unit = "records"  # lines of the dumps (a malformed line counts as one)
     input_keys = ("ingest_reddit.inputs",)
-    reads = ("anonymize",)  # anonymize.key_file: the opt-out list is keyed
+    uses = (*keys("ingest_reddit", "max_bad_line_share", "checksums", "allow_empty_inputs", "drop_deleted_later",
+                  "bot_names", "bot_pattern", "drop_distinguished", "drop_stickied", "drop_nsfw", "min_length",
+                  "max_length", "min_score", "max_score", "english_only", "language_id", "subreddits_allow",
+                  "subreddits_deny", "date_from", "date_to", "keep_removed_posts", "prompt_depth", "prompt_max_chars",
+                  "templated_min_posts", "near_duplicates", "near_duplicate_threshold", "near_duplicate_num_perm",
+                  "near_duplicate_ngram", "author_buckets", "auto_bucket_mb"),
+            "anonymize.key_file")  # the opt-out list is keyed
+    tunes = keys("ingest_reddit", "chunk_mb", "parse_threads")  # same bytes out (test_ingest_reddit)
     description = "Reddit dumps (any era) -> normalized, filtered threads, partitioned by author"
 
     def accepts_input(self, path: Path) -> bool:

@@ -76,3 +76,21 @@ def test_audit_fails_a_release_built_with_scrubbing_off(tmp_path):
     leaked = {x.split()[0] for x in proc.stdout.splitlines()
               if x.strip().startswith("canary.") and x.split()[-1] != "0"}
     assert leaked, proc.stdout  # the planted canaries themselves are found
+
+
+def _status(d: Path, *args: str) -> dict[str, str]:
+    out = alignx("status", *DEMO_ARGS, *args, data_dir=d, env=DEMO_ENV).stdout
+    return {line.split()[0]: line for line in out.splitlines() if line and not line.startswith(" ")}
+
+
+def test_status_reads_the_configuration_the_canary_build_read(scrubbed):
+    """`make build-dataset` (alignx run --canaries) then `make status` (alignx status, no flag):
+    the data dir remembers it is a canary build, so every stage is up to date, also with a setting
+    that only changes how work is done; --no-canaries asks about the configured inputs instead."""
+    d, _, _ = scrubbed
+    assert all("up to date" in line for line in _status(d).values()), _status(d)
+    assert all("up to date" in line for line in _status(d, "--set", "annotate.timeout_s=99").values())
+    assert "input" in _status(d, "--no-canaries")["ingest_reddit"]  # the real dumps are other inputs
+    proc = alignx("run", *DEMO_ARGS, data_dir=d, env=DEMO_ENV)  # a plain run stays a canary build
+    assert "the planted copy" in proc.stderr and "is current" in proc.stderr
+    assert "running" not in proc.stderr

@@ -120,3 +120,20 @@ def test_secrets_are_redacted_from_text_and_logs(monkeypatch, caplog):
     finally:
         get_logger().removeHandler(handler)
     assert records == ["failed: key <redacted>"]
+
+
+def test_a_secret_is_redacted_in_pieces_and_before_any_cut(monkeypatch):
+    """A key cut by a length limit, or quoted in part, loses every run of 8+ of its characters;
+    ``redact(text, limit)`` redacts first and cuts after, so no cut can split a key out of reach."""
+    from pipeline.secrets import FRAGMENT
+
+    key = "live-Zq8Kp2Wm7Xn4Rt6Yv9Bc3Df5Gh1Jk"  # no sk- shape: only its value identifies it
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    echoed = "." * 250 + f" invalid key {key}"
+    clipped = redact(echoed, 300)
+    assert len(clipped) <= 300 and "<redacted>" in clipped
+    assert all(key[i:i + FRAGMENT] not in clipped for i in range(len(key) - FRAGMENT + 1))
+    # a piece of the key already cut elsewhere (the first 17 characters), and one from its middle
+    for piece in (key[:17], key[9:20]):
+        assert redact(f"error: {piece}!") == "error: <redacted>!"
+    assert redact(f"error: {key[:FRAGMENT - 1]}") == f"error: {key[:FRAGMENT - 1]}"  # too short to tell

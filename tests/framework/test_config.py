@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.config import load_config, section_hash
+from pipeline.config import keys_hash, load_config
 from pipeline.errors import UserError
 
 from conftest import alignx
@@ -62,8 +62,9 @@ def test_execution_settings_never_change_a_stage_hash():
     a = load_config()
     b = load_config(overrides=["execution.workers=7", "execution.progress=false"])
     c = load_config(overrides=["ingest_reddit.min_length=11"])
-    assert section_hash(a, ("ingest_reddit", "execution")) == section_hash(b, ("ingest_reddit", "execution"))
-    assert section_hash(a, ("ingest_reddit",)) != section_hash(c, ("ingest_reddit",))
+    keys = ["ingest_reddit.min_length", "execution.workers", "execution.progress"]
+    assert keys_hash(a, keys) == keys_hash(b, keys)
+    assert keys_hash(a, keys) != keys_hash(c, keys)
 
 
 def test_an_old_section_name_names_the_new_one(tmp_path):
@@ -109,3 +110,19 @@ def test_cli_missing_input_names_the_key_and_path(tmp_path):
 def test_cli_missing_config_file(tmp_path):
     proc = alignx("status", "--config", str(tmp_path / "nope.toml"), data_dir=tmp_path, check=False)
     assert proc.returncode == 2 and "nope.toml: configuration file not found" in proc.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_every_float_key_rejects_nan_and_infinity_naming_the_key(value, tmp_path):
+    """NaN passes every schema bound (each comparison with it is false): max_failed_share = nan
+    once let an annotate with every item failed commit as done."""
+    floats = sorted(k for k, v in load_config().values.items() if isinstance(v, float))
+    assert "execution.max_failed_share" in floats and "assemble.test_share" in floats
+    for key in floats:
+        with pytest.raises(UserError, match=rf"^--set: '{key}' = -?(nan|inf) must be a finite number"):
+            load_config(overrides=[f"{key}={value}"])
+    section, name = floats[0].split(".", 1)
+    user = tmp_path / "user.toml"
+    user.write_text(f"[{section}]\n{name} = {value}\n")
+    with pytest.raises(UserError, match=rf"^{user}: '{floats[0]}' = -?(nan|inf) must be a finite number"):
+        load_config(user)

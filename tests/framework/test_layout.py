@@ -143,7 +143,7 @@ class Toy(Stage):
 
     name = "toy"
     version = "1"
-    reads = ("ingest_reddit",)
+    uses = ("ingest_reddit.min_length",)
     external = False
     peek = ""  # a config key to read during the run
 
@@ -172,7 +172,10 @@ def _runner(tmp_path: Path, stage: Stage, *sets: str) -> Runner:
 def test_an_undeclared_config_read_fails_and_a_declared_one_makes_the_stage_stale(tmp_path):
     toy = Toy()
     toy.peek = "annotate.model"
-    with pytest.raises(UndeclaredRead, match=r"stage toy reads 'annotate.model' but does not declare section \[annotate\]"):
+    with pytest.raises(UndeclaredRead, match=r"stage toy reads 'annotate.model' but does not declare it"):
+        _runner(tmp_path, toy).run()
+    toy.peek = "ingest_reddit.max_length"  # another key of a section it does read
+    with pytest.raises(UndeclaredRead, match=r"stage toy reads 'ingest_reddit.max_length' but does not declare it"):
         _runner(tmp_path, toy).run()
     toy.peek = ""
     _runner(tmp_path, toy).run()
@@ -180,6 +183,7 @@ def test_an_undeclared_config_read_fails_and_a_declared_one_makes_the_stage_stal
     plan = _runner(tmp_path, toy, "ingest_reddit.min_length=3").plan(toy)
     assert plan.state == "stale" and plan.reasons == ["config changed: ingest_reddit.min_length"]
     assert _runner(tmp_path, toy, "annotate.model=other").plan(toy).up_to_date  # not declared: not read
+    assert _runner(tmp_path, toy, "ingest_reddit.max_length=99").plan(toy).up_to_date  # per key, not per section
 
 
 def test_an_external_output_is_in_the_manifest_and_rebuilt_when_missing_or_modified(tmp_path):
@@ -200,7 +204,7 @@ def test_an_external_output_is_in_the_manifest_and_rebuilt_when_missing_or_modif
 
 
 def test_upstream_outputs_and_manifests_of_undeclared_stages_are_refused():
-    ctx = StageContext(stage="toy", data_dir=Path("."), work_dir=Path("."), config=load_config(), seed=1,
+    ctx = StageContext(stage="toy", data_dir=Path("."), work_dir=Path("."), config=load_config(),
                        inputs=[], upstream={"a": []}, manifests={"a": {}})
     assert ctx.upstream_files("a") == [] and ctx.manifest("a") == {}
     with pytest.raises(KeyError, match="does not declare"):
@@ -229,16 +233,55 @@ def test_every_file_a_stage_writes_is_in_its_manifest(built):
     assert unlisted == []
 
 
+def _status(d: Path, *sets: str) -> dict[str, str]:
+    out = alignx("status", *DEMO_ARGS, *(x for s in sets for x in ("--set", s)), data_dir=d, env=DEMO_ENV).stdout
+    return {line.split()[0]: line for line in out.splitlines() if line and not line.startswith(" ")}
+
+
 def test_a_setting_another_stage_reads_makes_it_stale(built, tmp_path):
     """annotate.model does not change what the embedding backend writes, but assemble (LLM-written
-    Demographic Information) and evaluate read it: after annotate reruns they are still stale."""
+    Demographic Information) uses it: after annotate reruns it is still stale, by that key."""
     src, _ = built
     d = tmp_path / "data"
     shutil.copytree(src, d, symlinks=True)
-    s = [*DEMO_ARGS, "--set", "annotate.model=another-model"]
-    alignx("run", "annotate", *s, data_dir=d, env=DEMO_ENV)
-    status = alignx("status", *s, data_dir=d, env=DEMO_ENV).stdout
-    lines = {line.split()[0]: line for line in status.splitlines() if line and not line.startswith(" ")}
+    alignx("run", "annotate", *DEMO_ARGS, "--set", "annotate.model=another-model", data_dir=d, env=DEMO_ENV)
+    lines = _status(d, "annotate.model=another-model")
     assert "up to date" in lines["annotate"]
     assert "stale" in lines["assemble"] and "config changed: annotate.model" in lines["assemble"]
-    assert "stale" in lines["evaluate"] and "annotate.model" in lines["evaluate"]
+    assert "stale" in lines["evaluate"] and "upstream emit will rerun first" in lines["evaluate"]
+
+
+def test_a_fingerprint_covers_the_keys_a_stage_uses_and_no_other(built):
+    """Per key, not per section: settings that only change how work is done (timeouts, retries,
+    concurrency, threads, workers) make nothing stale; a key of another stage's section that a
+    stage does not use (anonymize.mention_style for ingest_reddit) does not re-parse the dumps."""
+    d, _ = built
+    how = ("annotate.timeout_s=99", "annotate.max_retries=1", "annotate.concurrency=3", "annotate.invalid_retries=0",
+           "ingest_reddit.parse_threads=1", "ingest_reddit.chunk_mb=2", "execution.workers=1",
+           "execution.progress=false", "assemble.paraphrase_max_cost=5")
+    lines = _status(d, *how)
+    assert all("up to date" in line for line in lines.values()), lines
+    lines = _status(d, "anonymize.mention_style=pseudonym")
+    assert "up to date" in lines["ingest_reddit"]
+    assert "stale  (config changed: anonymize.mention_style)" in lines["anonymize"]
+
+
+def test_every_key_is_declared_by_the_stages_that_read_it():
+    """Each key of a stage's own section is in exactly one of its uses, tunes and input_keys; every
+    key outside [execution] is declared by some stage (or it is a setting nothing reads)."""
+    from pipeline.stage import _expand
+    from stages import build
+
+    config = load_config()
+    declared: set[str] = set()
+    for stage in build():
+        uses = set(stage.used_keys(config))
+        tunes = set(_expand(stage.name, stage.tunes, config))
+        inputs = set(_expand(stage.name, stage.input_keys, config))
+        assert not (uses & tunes or uses & inputs or tunes & inputs), stage.name
+        own = {k for k in config.values if k.startswith(stage.name + ".")}
+        assert own <= uses | tunes | inputs, (stage.name, sorted(own - uses - tunes - inputs))
+        declared |= uses | tunes | inputs
+        assert not any(k.startswith("execution.") for k in uses | tunes), stage.name
+    everything = {k for k in config.values if not k.startswith("execution.")}
+    assert everything - declared == set()

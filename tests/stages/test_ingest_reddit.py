@@ -288,3 +288,15 @@ def test_bucket_count_grows_with_the_input(reddit_dir):
     assert bucket_count({"author_buckets": 0, "auto_bucket_mb": 16}, eth) == 8
     assert bucket_count({"author_buckets": 0, "auto_bucket_mb": 1}, eth) == 16  # 11 -> a power of two
     assert bucket_count({"author_buckets": 5, "auto_bucket_mb": 1}, eth) == 5  # set: used as is
+
+
+def test_a_comments_file_of_garbage_accepted_by_the_bad_line_share_is_ingested(tmp_path, reddit_dir):
+    """Every line malformed, accepted with max_bad_line_share = 1.0 as the error advises: its
+    empty chunk once had a String author bucket that failed to combine with the posts' Int32."""
+    raw = copy_inputs([reddit_dir / "test_submissions.json"], tmp_path / "data" / "raw")
+    (raw / "garbage_comments.ndjson").write_text("".join(f"<html>bad gateway {i}</html>\n" for i in range(40)))
+    proc = alignx("run", "ingest_reddit", "--set", f"ingest_reddit.inputs={raw}", "--set",
+                  "ingest_reddit.max_bad_line_share=1.0", data_dir=tmp_path / "data", check=False)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    m = json.loads((tmp_path / "data/work/ingest_reddit/_manifest.json").read_text())
+    assert m["dropped"]["malformed_json"] == 40 and m["records_out"] > 0
