@@ -9,9 +9,11 @@ similarities. Standardized with the train split's mean and spread.
 
 Model (``fit``; run by ``scripts/fit_learned_annotator.py``, ``make annotator``): for each
 dimension with at least ``MIN_TRAIN_LABELS`` labelled items in the reference set's **train**
-split, a multinomial logistic regression over {negative pole, no evidence, positive pole}
-(scikit-learn, lbfgs, fixed C). The evidence score of a comment is 1 - P(no evidence), its sign
-the likelier pole. Thresholds are fitted on the **dev** split only: ``t1`` (intensity 1,
+split, two logistic regressions (scikit-learn, lbfgs, fixed C): evidence (any label against
+none) over every train item, and the pole (positive against negative) over the labelled ones;
+a dimension labelled on one pole only keeps that pole. The evidence score of a comment is the
+first model's probability, its sign the second's likelier pole. (A three-class model over {-,
+none, +} validated on fewer dimensions of dev and test in a comparison on the same split.) Thresholds are fitted on the **dev** split only: ``t1`` (intensity 1,
 evidence weak) is the lowest score whose dev predictions number at least ``MIN_PREDICTIONS``,
 with evidence precision at least ``MIN_PRECISION`` (Wilson lower bound at least
 ``MIN_PRECISION_LOWER``) and sign accuracy at least ``MIN_SIGN_ACCURACY`` — the bar the rule
@@ -38,7 +40,7 @@ WEIGHTS_FILE = RESOURCES / "learned_annotator.npz"
 META_FILE = RESOURCES / "learned_annotator.json"
 
 MIN_TRAIN_LABELS = 20
-C = 0.05
+C = 0.2
 MIN_PREDICTIONS = 8
 MIN_PRECISION = 0.7
 MIN_PRECISION_LOWER = 0.6
@@ -72,7 +74,9 @@ class LearnedModel:
         self.dims = [int(d["dimension"]) for d in meta["dimensions"]]
         self.names = meta["features"]
         self.mean, self.scale = arrays["mean"], arrays["scale"]
-        self.weights, self.bias = arrays["weights"], arrays["bias"]  # (k, 3, F), (k, 3): classes -1, 0, +1
+        # (k, 2, F) and (k, 2): row 0 the evidence model, row 1 the pole model (positive class);
+        # pole (k,): +1 / -1 where a dimension has one pole only, 0 where the pole model decides
+        self.weights, self.bias, self.pole = arrays["weights"], arrays["bias"], arrays["pole"]
         self.t1 = np.array([d["t1"] for d in meta["dimensions"]])
         self.t2 = np.array([np.inf if d["t2"] is None else d["t2"] for d in meta["dimensions"]])
 
@@ -86,13 +90,12 @@ class LearnedModel:
         return cls(json.loads(META_FILE.read_text()), arrays)
 
     def scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(evidence score, sign), each (n, k) over ``dims``: 1 - P(no evidence), +1 / -1."""
-        z = (x - self.mean) / self.scale
+        """(evidence score, sign), each (n, k) over ``dims``: P(evidence), +1 / -1."""
+        z = (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
         logits = np.einsum("nf,kcf->nkc", z, self.weights) + self.bias[None, :, :]
-        logits -= logits.max(axis=2, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(axis=2, keepdims=True)
-        return 1.0 - p[:, :, 1], np.where(p[:, :, 2] >= p[:, :, 0], 1, -1)
+        evidence = 1.0 / (1.0 + np.exp(-logits[:, :, 0]))
+        sign = np.where(self.pole[None, :] != 0, self.pole[None, :], np.where(logits[:, :, 1] >= 0, 1, -1))
+        return evidence, sign.astype(np.int8)
 
     def rate(self, x: np.ndarray, n_dimensions: int = 90) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ratings, evidence, score): (n, 90) int8 intensity and evidence level on ``dims`` (0
@@ -152,45 +155,54 @@ def fit_thresholds(score: np.ndarray, sign: np.ndarray, y: np.ndarray) -> dict |
     return None
 
 
+def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Weights and intercept of a logistic regression of ``y`` (0/1) on ``x``, rounded."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=C, max_iter=3000, tol=1e-6).fit(x, y)
+    return np.round(clf.coef_[0], DECIMALS), round(float(clf.intercept_[0]), DECIMALS)
+
+
 def fit(x_train: np.ndarray, y_train: np.ndarray, x_dev: np.ndarray, y_dev: np.ndarray, names: list[str],
         model: str) -> tuple[dict, dict[str, np.ndarray]]:
     """(meta, arrays) of the learned model: ``x_*`` feature matrices, ``y_*`` (n, 90) labelled
     intensities of the train and dev items. Deterministic: lbfgs from zeros, no sampling."""
-    from sklearn.linear_model import LogisticRegression
-
-    mean = x_train.mean(axis=0).astype(np.float64)
-    scale = x_train.std(axis=0).astype(np.float64) + 1e-6
-    zt, zd = (x_train - mean) / scale, (x_dev - mean) / scale
-    dims, weights, bias = [], [], []
+    mean = np.round(x_train.mean(axis=0).astype(np.float64), DECIMALS)
+    scale = np.round(x_train.std(axis=0).astype(np.float64) + 1e-6, DECIMALS)
+    scale[scale == 0] = 1.0
+    zt = (x_train - mean) / scale
+    dims, weights, bias, poles = [], [], [], []
     for d in range(y_train.shape[1]):
         yt = np.sign(y_train[:, d]).astype(int)
         if (yt != 0).sum() < MIN_TRAIN_LABELS:
             continue
-        clf = LogisticRegression(C=C, max_iter=3000, tol=1e-6)
-        clf.fit(zt, yt)
-        w = np.zeros((3, zt.shape[1]))
-        b = np.full(3, -50.0)  # a pole never labelled on train is never predicted
-        for i, c in enumerate(clf.classes_):
-            row = clf.coef_[i] if len(clf.classes_) > 2 else (clf.coef_[0] if c == clf.classes_[1] else 0 * clf.coef_[0])
-            w[int(c) + 1] = row
-            b[int(c) + 1] = clf.intercept_[i] if len(clf.classes_) > 2 else (clf.intercept_[0] if c == clf.classes_[1]
-                                                                            else 0.0)
-        w, b = np.round(w, DECIMALS), np.round(b, DECIMALS)
+        we, be = _logistic(zt, (yt != 0).astype(int))
+        labelled = yt != 0
+        signs = np.unique(yt[labelled])
+        if len(signs) == 2 and min((yt == 1).sum(), (yt == -1).sum()) >= 3:
+            ws, bs = _logistic(zt[labelled], (yt[labelled] == 1).astype(int))
+            pole = 0
+        else:  # one pole (or a handful of the other): that pole
+            ws, bs = np.zeros_like(we), 0.0
+            pole = 1 if (yt == 1).sum() >= (yt == -1).sum() else -1
+        w, b = np.stack([we, ws]), np.array([be, bs])
         probe = LearnedModel({"features": names, "dimensions": [{"dimension": d, "t1": 0.0, "t2": None}]},
-                             {"mean": np.zeros(zd.shape[1]), "scale": np.ones(zd.shape[1]),
-                              "weights": w[None], "bias": b[None]})
-        score, sign = probe.scores(zd)
+                             {"mean": mean, "scale": scale, "weights": w[None], "bias": b[None],
+                              "pole": np.array([pole])})
+        score, sign = probe.scores(x_dev)
         th = fit_thresholds(score[:, 0], sign[:, 0], y_dev[:, d])
         if th is None:
             continue
-        dims.append({"dimension": d, "train_labels": int((yt != 0).sum()), **th})
+        dims.append({"dimension": d, "train_labels": int(labelled.sum()), **th})
         weights.append(w)
         bias.append(b)
+        poles.append(pole)
     meta = {"model": model, "features": names, "C": C, "train_items": int(len(x_train)),
             "dev_items": int(len(x_dev)), "dimensions": dims}
-    arrays = {"mean": np.round(mean, DECIMALS), "scale": np.round(scale, DECIMALS),
-              "weights": np.array(weights, dtype=np.float64).reshape(len(dims), 3, zt.shape[1]),
-              "bias": np.array(bias, dtype=np.float64).reshape(len(dims), 3)}
+    arrays = {"mean": mean, "scale": scale,
+              "weights": np.array(weights, dtype=np.float64).reshape(len(dims), 2, zt.shape[1]),
+              "bias": np.array(bias, dtype=np.float64).reshape(len(dims), 2),
+              "pole": np.array(poles, dtype=np.int8)}
     return meta, arrays
 
 

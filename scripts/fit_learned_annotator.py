@@ -75,7 +75,8 @@ def main() -> None:
             keep.append(k)
         print(f"{d:>2} learned {mine:>4} rules {theirs:>4} -> {'learned' if mine > theirs else 'rules'}")
     meta["dimensions"] = [meta["dimensions"][k] for k in keep]
-    arrays["weights"], arrays["bias"] = arrays["weights"][keep], arrays["bias"][keep]
+    for k in ("weights", "bias", "pole"):
+        arrays[k] = arrays[k][keep]
     meta["fitted_on"] = "data/validation train split (fit), dev split (thresholds, choice against the rules)"
     learned.write(meta, arrays)
     print(f"learned instrument on {len(keep)} dimensions ({len(train['items'])} train items, "
