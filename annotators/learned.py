@@ -51,6 +51,17 @@ THRESHOLDS = np.round(np.arange(0.10, 0.96, 0.025), 3)
 DECIMALS = 5
 #: Surface features on a log scale (counts); the rest are used as they are.
 COUNT_PREFIXES = ("lex_", "words", "links")
+#: The form of a text: how long, how long its sentences and words are. An interest ("Likes ...")
+#: is what a comment is about, never how long it is, so the interest models never read these
+#: (fitted with them, "ok." was finance: short comments of crypto threads mostly are).
+FORM_FEATURES = ("grade", "syllables_per_word", "words", "words_per_sentence")
+
+
+def is_interest(dimension: int) -> bool:
+    """Whether a dimension is an interest (its positive pole "Likes ...")."""
+    from alignx.taxonomy import load_taxonomy
+
+    return load_taxonomy().dimensions[dimension].label_1.startswith("Likes ")
 
 
 def feature_names(features: dict[str, np.ndarray]) -> list[str]:
@@ -170,12 +181,15 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_dev: np.ndarray, y_dev: np.n
     mean = np.round(x_train.mean(axis=0).astype(np.float64), DECIMALS)
     scale = np.round(x_train.std(axis=0).astype(np.float64) + 1e-6, DECIMALS)
     scale[scale == 0] = 1.0
-    zt = (x_train - mean) / scale
+    zt_all = (x_train - mean) / scale
+    form = np.array([False] * (x_train.shape[1] - len(names)) + [n in FORM_FEATURES for n in names])
+    content_only = np.where(form, 0.0, zt_all)  # a constant column: its weight fits to 0
     dims, weights, bias, poles = [], [], [], []
     for d in range(y_train.shape[1]):
         yt = np.sign(y_train[:, d]).astype(int)
         if (yt != 0).sum() < MIN_TRAIN_LABELS:
             continue
+        zt = content_only if is_interest(d) else zt_all
         we, be = _logistic(zt, (yt != 0).astype(int))
         labelled = yt != 0
         signs = np.unique(yt[labelled])

@@ -60,7 +60,10 @@ def test_relative_directions_compare_the_raw_measures_hand_computed():
     from annotators.measures import raw_measures
 
     rules = {r["dimension"]: r for r in relative_rules()}
-    assert {16, 46} <= set(rules)  # concise / detailed and complexity are measured relative to each other
+    # complexity is measured relative to the other response; concise / detailed (16) and depth (14)
+    # are not: a longer reply is no evidence of a preference (guideline rule 10; the word-count
+    # rules agreed with the dev labels less often than abstaining)
+    assert 46 in rules and not {14, 16} & set(rules)
     zeros = np.zeros(90, dtype=int)  # no evidence anywhere: rule 2 ties every dimension
     # the guideline's own examples of 46 (docs/annotation_guidelines.md): elevated against plain
     a, b = raw_measures(["The unwillingness to perceive the possibility that you could be wrong is the "
@@ -69,18 +72,18 @@ def test_relative_directions_compare_the_raw_measures_hand_computed():
                          "I was not. I'll give it a look. Thanks"])
     d = pair_direction(zeros, zeros, 1, a, b)
     assert d[46] == 1.0  # a is the more complex statement
-    assert d[16] == 0.0  # a is longer: concise is 16's label_1
+    assert d[16] == 0.5  # a is longer, which says nothing: rule 2 on no evidence
     assert (np.delete(d, list(rules)) == 0.5).all()  # every other dimension: rule 2
     assert pair_direction(zeros, zeros, 1, b, a)[46] == 0.0  # the other order flips it
     high = zeros.copy()
     high[46] = 2
     assert pair_direction(high, zeros, 1, a, a)[46] == 0.5  # equal measures: no direction, whatever rule 2 says
     # a difference just inside the gap gives no direction, one just outside does
-    words = MEASURES.index("words")
-    weight = {t["measure"]: t["weight"] for t in rules[46]["terms"]}["words"]  # on log(1 + words)
+    rule = rules[46]
+    assert rule["scale"] == "linear" and "terms" not in rule
     for factor, want in ((0.9, 0.5), (1.1, 1.0)):
         c = a.copy()
-        c[words] = (1 + a[words]) * np.exp(factor * rules[46]["gap"] / weight) - 1
+        c[MEASURES.index(rule["measure"])] += rule["sign"] * factor * rule["gap"]
         assert pair_direction(zeros, zeros, 1, c, a)[46] == want
     # a side without measures (the LLM backends: None, or NaN) keeps rule 2
     assert pair_direction(high, zeros, 1, None, b)[46] == 1.0
@@ -88,7 +91,7 @@ def test_relative_directions_compare_the_raw_measures_hand_computed():
     # the word count is compared on the log scale: 10 vs 20 words is the same step as 100 vs 200
     ten = np.zeros((1, len(MEASURES)))
     ten[0, MEASURES.index("words")] = 10
-    assert rule_value(ten, rules[16])[0] == pytest.approx(np.log(11))
+    assert rule_value(ten, {"measure": "words", "scale": "log"})[0] == pytest.approx(np.log(11))
     # a rule with terms is their weighted sum, each on its scale
     m = np.array([[10.0, 5.0, 1.5, 12.0]])[:, [("words", "grade", "syllables_per_word", "words_per_sentence").index(x)
                                               for x in MEASURES]]
@@ -219,8 +222,10 @@ def test_embedding_backend_rates_every_comment_sparsely_with_evidence_and_caches
     assert stored[:, 0].min() >= 1 and 1 < np.median(stored[:, 1]) < 20
     per_comment = (e > 0).sum(axis=1)
     assert 1 <= np.median(per_comment) <= 8  # sparse: a comment speaks to a few dimensions
+    from annotators.learned import LearnedModel
+
     rules = json.loads((ROOT / "annotators/resources/offline_calibration.json").read_text())["rules"]
-    never = sorted(set(range(90)) - {x["dimension"] for x in rules})
+    never = sorted(set(range(90)) - {x["dimension"] for x in rules} - set(LearnedModel.load().dims))
     assert (e[:, never] == 0).all()  # dimensions without a validated instrument are never rated
     m = manifest(data_dir)
     assert m["counts"]["usage.cost_usd"] == 0
@@ -250,10 +255,10 @@ def test_embedding_backend_reads_length_readability_and_topic():
     complexity = tax.find("complexity of the statement").index
     concise = tax.find("Concise communication style").index
     finance = tax.find("finance").index
-    # the simple pole is rated; the complex pole (grade >= 11.9) no longer passes the dev criteria
-    # on the 280 dev items, so the academic sentence is at least never called simple
-    assert r[0, complexity] >= 0 > r[1, complexity]
-    assert r[2, concise] == 2 and e[2, concise] == 2 and r[3, concise] < 0
+    # the academic sentence is rated complex; plain sentences are the forum's norm, no evidence
+    # of a preference for simplicity (guideline rule 10), and neither is being short or long
+    assert r[0, complexity] > 0 and r[1, complexity] == 0
+    assert (e[:, concise] == 0).all()
     assert r[3, finance] > 0 and r[1, finance] == 0 and e[1, finance] == 0
 
 
