@@ -1,7 +1,22 @@
 """Pseudonyms and text scrubbing: what stands between a Reddit identity and a release.
 
-The package is split by role; the names below are its public face.
+One module per role:
+
+- ``keys``: the secret key and keyed pseudonyms (HMAC-SHA256) of users, comments and posts;
+- ``scrubber``: ``Scrubber`` finds personal data in text and replaces it by placeholders;
+- ``names``: names of people no author dictionary knows (lists and cues), for the scrubber;
+- ``audit``: what ``alignx audit-privacy`` looks for in a release;
+- ``forget``: the opt-out list (``alignx forget``) and the removal of quotes of forgotten people;
+- ``canaries``: synthetic personal data planted into a copy of the input (``alignx run --canaries``).
+
+The names below are the package's public face.
 """
 
-from alignx.privacy.scrubber import *  # noqa: F401,F403
-from alignx.privacy.scrubber import _zipf  # noqa: F401  (alignx.privacy.names reads it)
+from alignx.privacy.audit import AUDIT_KINDS, SECOND_KINDS, Finding, audit_tables
+from alignx.privacy.forget import OPTOUT_FILE, add_optout, load_optout, opted_out_names, optout_hash, optout_id
+from alignx.privacy.keys import KEY_ENV, PSEUDONYM_BYTES, key_id, load_key, pseudonym
+from alignx.privacy.scrubber import PLACEHOLDERS, ScrubRules, Scrubber, is_ordinary_word, luhn_ok, mask
+
+__all__ = ["AUDIT_KINDS", "SECOND_KINDS", "Finding", "audit_tables", "OPTOUT_FILE", "add_optout", "load_optout",
+           "opted_out_names", "optout_hash", "optout_id", "KEY_ENV", "PSEUDONYM_BYTES", "key_id", "load_key",
+           "pseudonym", "PLACEHOLDERS", "ScrubRules", "Scrubber", "is_ordinary_word", "luhn_ok", "mask"]

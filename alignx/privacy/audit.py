@@ -13,8 +13,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections import Counter
+from dataclasses import dataclass
 from email.utils import parseaddr
+from pathlib import Path
+from typing import Iterable
 from urllib.parse import urlsplit
+
+from alignx.privacy.scrubber import ScrubRules, Scrubber, mask
 
 #: Hosts whose first path segment names a person.
 SOCIAL_HOSTS = {"reddit.com": ("u", "user"), "github.com": (), "gitlab.com": (), "instagram.com": (),
@@ -88,3 +94,77 @@ def _is_profile(token: str) -> bool:
     if prefixes:
         return len(segments) >= 2 and segments[0].lower() in prefixes
     return bool(segments) and segments[0].lower() not in NOT_PROFILES
+
+
+AUDIT_KINDS = ("author_name", "mention", "email", "phone", "ip", "card")
+#: What the second opinion (``alignx.privacy.audit``, detectors apart from the scrubber's) reports.
+SECOND_KINDS = tuple(f"second.{k}" for k in ("email", "phone", "ip", "national_id", "address", "profile_link"))
+
+
+@dataclass
+class Finding:
+    kind: str
+    file: str
+    column: str
+    row: int
+    text: str
+
+
+def _strings(value):
+    """Every string inside a cell (lists and structs of the release schema included)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings(v)
+
+
+def audit_tables(root: Path, names: Iterable[str], *, min_name_length: int = 4,
+                 ordinary_word_zipf: float = 3.0, canaries: Iterable = ()) -> tuple[Counter, list[Finding], int]:
+    """Scan every text in every parquet file under ``root``.
+
+    Looks for (a) ``names`` (real author names: as a bare word, or as a whole cell such as a
+    subreddit ``u_<name>``), (b) u/ mentions, (c) emails, phone numbers, IPs, card numbers,
+    (d) what the second opinion finds (``second.<kind>``: tokens parsed by other tools), and
+    (e) the secret of every planted canary (``canary.<kind>``; ``alignx.privacy.canaries``).
+    Returns counts by kind, the findings (text masked) and the number of strings scanned.
+    """
+    import polars as pl
+
+    names = [n for n in names if n]
+    rules = ScrubRules(addresses=False, profile_links=False, reddit_links=False, person_names=False,
+                       min_name_length=min_name_length, ordinary_word_zipf=ordinary_word_zipf)
+    scrubber = Scrubber(names, rules)
+    exact = {n.lower() for n in names if len(n) >= min_name_length} | {
+        f"u_{n.lower()}" for n in names if len(n) >= 2}
+    secrets = [(c.secret.lower(), c.kind) for c in canaries]
+    counts: Counter = Counter()
+    findings: list[Finding] = []
+    scanned = 0
+    for path in sorted(root.rglob("*.parquet")):
+        df = pl.read_parquet(path)
+        for column in df.columns:
+            if df.schema[column] in (pl.String,) or isinstance(df.schema[column], (pl.List, pl.Struct)):
+                for row, cell in enumerate(df[column].to_list()):
+                    for text in _strings(cell):
+                        scanned += 1
+                        hits = {(s, e, k) for s, e, k in scrubber.find(text) if k in AUDIT_KINDS}
+                        if text.lower() in exact:
+                            hits.add((0, len(text), "author_name"))
+                        if secrets:
+                            low = text.lower()
+                            for secret, kind in secrets:
+                                if (start := low.find(secret)) >= 0:
+                                    hits.add((start, start + len(secret), f"canary.{kind}"))
+                        for kind, found in second_opinion(text):
+                            start = max(text.find(found), 0)
+                            hits.add((start, start + len(found), f"second.{kind}"))
+                        for start, end, kind in sorted(hits):
+                            counts[kind] += 1
+                            if sum(f.kind == kind for f in findings) < 5:
+                                findings.append(Finding(kind, str(path.relative_to(root)), column, row,
+                                                        mask(text[start:end])))
+    return counts, findings, scanned

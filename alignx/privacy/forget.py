@@ -13,7 +13,10 @@ Functions only, so a caller (``alignx forget`` under a data-dir lock) can wrap t
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
 import re
+from pathlib import Path
 from typing import Iterable
 
 #: Words per n-gram, and the share of a passage's n-grams that must be the forgotten person's
@@ -66,3 +69,46 @@ def remove_quotes(text: str | None, forgotten: set[int], key: bytes, n: int = NG
 
     out = BLOCK.sub(repl, text)
     return out, removed
+
+
+OPTOUT_FILE = Path("private") / "optout.txt"
+
+
+def optout_hash(key: bytes, name: str) -> str:
+    """What the opt-out list stores for a name: a keyed hash, never the name itself."""
+    return hmac.new(key, f"forget:{name.lower()}".encode(), hashlib.sha256).hexdigest()
+
+
+def load_optout(data_dir: Path) -> set[str]:
+    path = data_dir / OPTOUT_FILE
+    if not path.exists():
+        return set()
+    return {line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")}
+
+
+def optout_id(data_dir: Path) -> str:
+    """A fingerprint of the opt-out list (hashes of hashes): changes when someone is added."""
+    entries = sorted(load_optout(data_dir))
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()[:12] if entries else "none"
+
+
+def add_optout(data_dir: Path, key: bytes, names: Iterable[str]) -> int:
+    """Add names (as keyed hashes) to the opt-out list; returns how many were new."""
+    path = data_dir / OPTOUT_FILE
+    current = load_optout(data_dir)
+    new = sorted({optout_hash(key, n.strip()) for n in names if n.strip()} - current)
+    if new:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        header = "# alignx opt-out list: keyed hashes of usernames, one a line (alignx forget)\n"
+        tmp.write_text(header + "".join(f"{h}\n" for h in sorted(current | set(new))))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    return len(new)
+
+
+def opted_out_names(names: Iterable[str], key: bytes | None, optout: set[str]) -> set[str]:
+    """The names in ``names`` whose keyed hash is on the opt-out list."""
+    if not optout or key is None:
+        return set()
+    return {n for n in names if optout_hash(key, n) in optout}

@@ -1,35 +1,22 @@
-"""Pseudonyms and text scrubbing: what stands between a Reddit identity and a release.
+"""Text scrubbing: personal data found in text and replaced by placeholders.
 
-- Pseudonyms are keyed HMAC-SHA256 of the real value with a secret key (``load_key``): the same
-  key gives the same pseudonym in every run and every new month; without the key nobody can
-  confirm a guess (an unkeyed hash of a username can be reversed by hashing candidate names).
-- ``Scrubber`` replaces personal data in text: user mentions (``u/name``, ``/u/name``), bare
-  occurrences of known author names (one Aho-Corasick pass over the text for all names),
-  emails, phone numbers (Google's libphonenumber via ``phonenumbers``), IP addresses, payment
-  card numbers (Luhn-checked), street addresses, links to user profiles and personal pages,
-  links to Reddit threads, and optionally other links (reduced to their domain).
-- ``audit`` finds what should never be in a release, for ``alignx audit-privacy``.
+``Scrubber`` replaces personal data in text: user mentions (``u/name``, ``/u/name``), bare
+occurrences of known author names (one set lookup over the text's words for all names),
+emails, phone numbers (Google's libphonenumber via ``phonenumbers``), IP addresses, payment
+card numbers (Luhn-checked), street addresses, links to user profiles and personal pages,
+links to Reddit threads, and optionally other links (reduced to their domain).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
 import re
-import secrets
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Iterable
 
+from alignx.privacy.keys import pseudonym
 from pipeline.errors import UserError
-from pipeline.logs import get_logger
-
-log = get_logger("privacy")
-KEY_ENV = "ALIGNX_PSEUDONYM_KEY"
-PSEUDONYM_BYTES = 8  # 16 hex characters: collisions negligible below billions of users
 
 MENTION = re.compile(r"(?<![\w/])/?u/[A-Za-z0-9_-]{2,20}\b", re.IGNORECASE)
 EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
@@ -129,46 +116,6 @@ PLACEHOLDERS = {
     "profile_link": "[profile link]", "reddit_link": "[reddit link]", "mention": "[user]", "author_name": "[user]",
     "national_id": "[id number]", "person_name": "[name]",
 }
-
-
-def load_key(key_file: Path, *, create: bool = True) -> bytes | None:
-    """The pseudonymization key: ``$ALIGNX_PSEUDONYM_KEY``, else ``key_file``; generated into
-    ``key_file`` on first use (``create``; else None when there is none yet). The key is never
-    logged or written anywhere else."""
-    env = os.environ.get(KEY_ENV)
-    if env:
-        if len(env) < 32:
-            raise UserError(f"${KEY_ENV} is too short ({len(env)} characters): use at least 32 random characters")
-        return env.encode()
-    if key_file.exists():
-        key = key_file.read_text().strip()
-        if len(key) < 32:
-            raise UserError(f"{key_file}: the key is too short; delete it to generate a new one (all pseudonyms change)")
-        return key.encode()
-    if not create:
-        return None
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = key_file.with_suffix(".tmp")
-    tmp.write_text(secrets.token_hex(32) + "\n")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, key_file)
-    log.warning("generated a new pseudonymization key in %s: keep it secret and back it up; with another "
-                "key every pseudonym changes (see README, 'Rotating the key')", key_file)
-    return key_file.read_text().strip().encode()
-
-
-def key_id(key: bytes) -> str:
-    """A public fingerprint of the key (HMAC of a constant): tells keys apart, reveals nothing."""
-    return hmac.new(key, b"alignx key id", hashlib.sha256).hexdigest()[:12]
-
-
-def pseudonym(key: bytes, namespace: str, value: str) -> str:
-    """Keyed HMAC-SHA256 pseudonym, e.g. ``pseudonym(k, "u", "spez") -> "u_3f9a..."``.
-
-    The namespace ("u" user, "c" comment, "p" post) keeps an id and a name that happen to be
-    equal from sharing a pseudonym."""
-    digest = hmac.new(key, f"{namespace}:{value}".encode(), hashlib.sha256).hexdigest()
-    return f"{namespace}_{digest[:2 * PSEUDONYM_BYTES]}"
 
 
 @lru_cache(maxsize=1)
@@ -406,122 +353,3 @@ def mask(text: str) -> str:
     return text[0] + "*" * max(1, len(text) - 2) + text[-1] if len(text) > 2 else "**"
 
 
-# -- the audit ------------------------------------------------------------------------------
-AUDIT_KINDS = ("author_name", "mention", "email", "phone", "ip", "card")
-#: What the second opinion (``alignx.privacy.audit``, detectors apart from the scrubber's) reports.
-SECOND_KINDS = tuple(f"second.{k}" for k in ("email", "phone", "ip", "national_id", "address", "profile_link"))
-
-
-@dataclass
-class Finding:
-    kind: str
-    file: str
-    column: str
-    row: int
-    text: str
-
-
-def _strings(value):
-    """Every string inside a cell (lists and structs of the release schema included)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _strings(v)
-
-
-def audit_tables(root: Path, names: Iterable[str], *, min_name_length: int = 4,
-                 ordinary_word_zipf: float = 3.0, canaries: Iterable = ()) -> tuple[Counter, list[Finding], int]:
-    """Scan every text in every parquet file under ``root``.
-
-    Looks for (a) ``names`` (real author names: as a bare word, or as a whole cell such as a
-    subreddit ``u_<name>``), (b) u/ mentions, (c) emails, phone numbers, IPs, card numbers,
-    (d) what the second opinion finds (``second.<kind>``: tokens parsed by other tools), and
-    (e) the secret of every planted canary (``canary.<kind>``; ``alignx.privacy.canaries``).
-    Returns counts by kind, the findings (text masked) and the number of strings scanned.
-    """
-    import polars as pl
-
-    names = [n for n in names if n]
-    from alignx.privacy.audit import second_opinion
-
-    rules = ScrubRules(addresses=False, profile_links=False, reddit_links=False, person_names=False,
-                       min_name_length=min_name_length, ordinary_word_zipf=ordinary_word_zipf)
-    scrubber = Scrubber(names, rules)
-    exact = {n.lower() for n in names if len(n) >= min_name_length} | {
-        f"u_{n.lower()}" for n in names if len(n) >= 2}
-    secrets = [(c.secret.lower(), c.kind) for c in canaries]
-    counts: Counter = Counter()
-    findings: list[Finding] = []
-    scanned = 0
-    for path in sorted(root.rglob("*.parquet")):
-        df = pl.read_parquet(path)
-        for column in df.columns:
-            if df.schema[column] in (pl.String,) or isinstance(df.schema[column], (pl.List, pl.Struct)):
-                for row, cell in enumerate(df[column].to_list()):
-                    for text in _strings(cell):
-                        scanned += 1
-                        hits = {(s, e, k) for s, e, k in scrubber.find(text) if k in AUDIT_KINDS}
-                        if text.lower() in exact:
-                            hits.add((0, len(text), "author_name"))
-                        if secrets:
-                            low = text.lower()
-                            for secret, kind in secrets:
-                                if (start := low.find(secret)) >= 0:
-                                    hits.add((start, start + len(secret), f"canary.{kind}"))
-                        for kind, found in second_opinion(text):
-                            start = max(text.find(found), 0)
-                            hits.add((start, start + len(found), f"second.{kind}"))
-                        for start, end, kind in sorted(hits):
-                            counts[kind] += 1
-                            if sum(f.kind == kind for f in findings) < 5:
-                                findings.append(Finding(kind, str(path.relative_to(root)), column, row,
-                                                        mask(text[start:end])))
-    return counts, findings, scanned
-
-
-# -- opt-out ("forget me") ----------------------------------------------------------------------
-OPTOUT_FILE = Path("private") / "optout.txt"
-
-
-def optout_hash(key: bytes, name: str) -> str:
-    """What the opt-out list stores for a name: a keyed hash, never the name itself."""
-    return hmac.new(key, f"forget:{name.lower()}".encode(), hashlib.sha256).hexdigest()
-
-
-def load_optout(data_dir: Path) -> set[str]:
-    path = data_dir / OPTOUT_FILE
-    if not path.exists():
-        return set()
-    return {line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")}
-
-
-def optout_id(data_dir: Path) -> str:
-    """A fingerprint of the opt-out list (hashes of hashes): changes when someone is added."""
-    entries = sorted(load_optout(data_dir))
-    return hashlib.sha256("\n".join(entries).encode()).hexdigest()[:12] if entries else "none"
-
-
-def add_optout(data_dir: Path, key: bytes, names: Iterable[str]) -> int:
-    """Add names (as keyed hashes) to the opt-out list; returns how many were new."""
-    path = data_dir / OPTOUT_FILE
-    current = load_optout(data_dir)
-    new = sorted({optout_hash(key, n.strip()) for n in names if n.strip()} - current)
-    if new:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        header = "# alignx opt-out list: keyed hashes of usernames, one a line (alignx forget)\n"
-        tmp.write_text(header + "".join(f"{h}\n" for h in sorted(current | set(new))))
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    return len(new)
-
-
-def opted_out_names(names: Iterable[str], key: bytes | None, optout: set[str]) -> set[str]:
-    """The names in ``names`` whose keyed hash is on the opt-out list."""
-    if not optout or key is None:
-        return set()
-    return {n for n in names if optout_hash(key, n) in optout}
