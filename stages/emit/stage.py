@@ -128,7 +128,8 @@ class Emit(Stage):
     #    the annotator rates but no test item measured
     # 7: the card says which pair directions compare raw measures (directions rule 3) and how they do;
     # 8: ... and that complexity compares a refitted readability formula
-    version = "8"
+    # 9: the last scrub pass adds issue 27's families (crypto, bank accounts, dates of birth, handles, ids)
+    version = "9"
     # ingest_reddit and anonymize: their manifests feed the dataset card
     upstream = ("assemble", "cluster", "annotate", "ingest_alignment", "ingest_reddit", "anonymize")
     unit = "examples"
