@@ -30,9 +30,10 @@ from typing import Callable, Iterable
 
 PARTS = re.compile(r"[a-z0-9]+")
 NAME_TOKENS = re.compile(r"\w[\w-]*")
-#: A multi-part name is also looked for with spaces between its parts ("savage dragon") unless
-#: every part is a word this frequent in English (Zipf >= 4.5: "long", "term", "the", "real"):
-#: then "long term" in a text is far more likely ordinary words than the user "long-term".
+#: A multi-part name is also looked for with spaces between its parts, in any case ("bob rossi",
+#: "golden bear 2016"), when a part is a number or a word rarer than this in English (Zipf < 4.5);
+#: a name of frequent words only ("long-term", "it_happened_here") is looked for spaced only as a
+#: name is written, in title case ("Long Term"): "long term" in a text is ordinary words.
 SPACED_MAX_ZIPF = 4.5
 
 
@@ -66,7 +67,8 @@ class AuthorNames:
                         self.exact[joined] = _escaped(joined)
                 key = min(parts, key=lambda p: (zipf(p), -len(p)))
                 others = frozenset(parts) - {key}
-                if zipf(key) < SPACED_MAX_ZIPF or name in forced:  # "bob rossi", "atyzzze labs": in any case
+                if zipf(key) < SPACED_MAX_ZIPF or any(p.isdigit() for p in parts) or name in forced:
+                    # "bob rossi", "atyzzze labs", "golden bear 2016": in any case
                     spaced[key].append((others, r"[ \t]+".join(map(re.escape, parts))))
                 else:  # words only ("tricky troll"): as a name is written, "Tricky Troll"
                     spaced[key].append((others, "(?-i:" + r"[ \t]+".join(re.escape(p.capitalize()) for p in parts) + ")"))

@@ -3,9 +3,13 @@
 ``alignx forget`` drops the person's own posts and comments (ingest_reddit). Their words can
 still stand in replies ("> I moved to Leeds last year" followed by an answer). ingest_reddit
 hashes every word n-gram of the forgotten person's texts (keyed, so the list reveals no text)
-into ``forgotten/ngrams.parquet``; anonymize then replaces each "> " quote block of any
-remaining text of which at least half the n-grams are theirs by ``[quote removed]`` and counts it
-(``forgotten_quotes`` in its manifest).
+into ``forgotten/ngrams.parquet``; anonymize then replaces by ``[quote removed]``, and counts
+(``forgotten_quotes`` in its manifest):
+
+- each "> " quote block of any remaining text of which at least half the n-grams are theirs;
+- each span in quotation marks ("...", “...”, „...“, «...», ‘...’) of at least ``NGRAM_WORDS``
+  words of which at least half the n-grams are theirs ("as they said, "I moved to Leeds last
+  year and never looked back", which ...").
 
 Functions only, so a caller (``alignx forget`` under a data-dir lock) can wrap them.
 """
@@ -28,6 +32,9 @@ PLACEHOLDER = "[quote removed]"
 WORD = re.compile(r"\w+")
 # paragraphs: blank-line separated; a run of "> " lines is one quote block
 BLOCK = re.compile(r"(?:^[ \t]*(?:>|&gt;)[^\n]*(?:\n|$))+|[^\n]+(?:\n(?![ \t]*(?:>|&gt;))[^\n]+)*", re.M)
+# a span in quotation marks within a paragraph (the text inside is the group that matched)
+QUOTED = re.compile(r'"([^"\n]{20,}?)"|&quot;((?:(?!&quot;)[^\n]){20,}?)&quot;|“([^”\n]{20,}?)”|„([^“”\n]{20,}?)[“”]'
+                    r"|«([^»\n]{20,}?)»|‘([^’\n]{20,}?)’")
 
 
 def ngram_hashes(text: str | None, key: bytes, n: int = NGRAM_WORDS) -> set[int]:
@@ -51,7 +58,8 @@ def texts_ngrams(texts: Iterable[str | None], key: bytes, n: int = NGRAM_WORDS) 
 
 def remove_quotes(text: str | None, forgotten: set[int], key: bytes, n: int = NGRAM_WORDS) -> tuple[str | None, int]:
     """``text`` with each "> " quote block whose n-grams are at least ``MIN_SHARE`` in
-    ``forgotten`` replaced by ``> [quote removed]``; and how many were replaced."""
+    ``forgotten`` replaced by ``> [quote removed]``, and each span in quotation marks of at least
+    ``n`` words likewise by ``[quote removed]`` inside its marks; and how many were replaced."""
     if not text or not forgotten:
         return text, 0
     removed = 0
@@ -67,7 +75,21 @@ def remove_quotes(text: str | None, forgotten: set[int], key: bytes, n: int = NG
             return "> " + PLACEHOLDER + ("\n" if block.endswith("\n") else "")
         return block
 
+    def inline(m: re.Match) -> str:
+        nonlocal removed
+        group = next(i for i in range(1, 7) if m.group(i) is not None)
+        quoted = m.group(group)
+        if len(WORD.findall(quoted)) < n:
+            return m.group(0)  # too short to tell a quote from a common phrase
+        grams = ngram_hashes(quoted, key, n)
+        if len(grams & forgotten) >= MIN_SHARE * len(grams):
+            removed += 1
+            return m.group(0)[:m.start(group) - m.start()] + PLACEHOLDER + m.group(0)[m.end(group) - m.start():]
+        return m.group(0)
+
     out = BLOCK.sub(repl, text)
+    if '"' in out or "“" in out or "„" in out or "«" in out or "‘" in out or "&quot;" in out:
+        out = QUOTED.sub(inline, out)
     return out, removed
 
 

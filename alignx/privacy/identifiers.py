@@ -324,8 +324,8 @@ ID_CUE = re.compile(
     r"licen[cs]e[ \t](?:number|no|#)|aadhaa?r|pan[ \t](?:card|number|no)|cpf|dni|nie|nif|bsn|pesel|personnummer|"
     r"steuer-?id|steuernummer|personalausweis|codice[ \t]fiscale|curp|rfc|medicare|nhs[ \t]number|health[ \t]card|"
     r"student[ \t]id|employee[ \t]id|member(?:ship)?[ \t](?:id|number)|voter[ \t]id)"
-    r"(?:[ \t]*(?:number|num|no\.?|nr\.?|#|id|is|was|:|=|-))*[ \t]*"
-    r"(?P<value>[A-Z0-9]+(?:[ .\-/]?\d[A-Z0-9]*)*)(?![\w])", re.IGNORECASE)
+    r"(?:[ \t]*(?:number|num|no\.?|nr\.?|#|id|is|was|es|est|ist|är|:|=|-))*[ \t]*"
+    r"(?P<value>(?-i:[A-Z0-9])[A-Z0-9]*(?:[ .\-/]?\d[A-Z0-9]*)*)(?![\w])", re.IGNORECASE)
 #: the words one of ID_CUE holds (rare ones: "social security" by "security", "ID card" by "id")
 ID_WORDS = frozenset("""passport reisepass passeport pasaporte passaporto ssn tfn tin nino id
 identification license licence aadhar aadhaar pan cpf dni nie nif bsn pesel personnummer steuer-id steuerid
@@ -348,7 +348,8 @@ def find_national_ids(text: str, lower: str, words: set[str], runs: list[tuple[i
     if not words.isdisjoint(ID_WORDS) or {"social", "security"} <= words or {"national", "insurance"} <= words:
         for m in ID_CUE.finditer(text):
             value = m.group("value")
-            if sum(c.isdigit() for c in value) >= 3:
+            passport = m.group(0)[:4].lower() in ("pass", "reis")  # passport numbers: letters and a digit or two
+            if sum(c.isdigit() for c in value) >= (1 if passport and len(value) >= 6 else 3):
                 spans.append((m.start("value"), m.end("value"), "national_id"))
     return spans
 
@@ -384,12 +385,14 @@ NOT_DISCORD = frozenset("""eip erc bip pr issue issues ticket no number num item
 ep id order block slot epoch tx nft token mint edition lot pip sip lip cip aip ip rfc iso version v""".split())
 #: what follows a site's name before a handle: "discord: name", "my telegram handle is @name"
 HANDLE_AFTER = re.compile(
-    r"(?:[ \t]+(?:user[ \t]?name|handle|id|tag|name|account|acc|profile|nick(?:name)?|is|me))*"
-    r"[ \t]*(?P<sep>:|=|@|is|-)[ \t]*(?P<at>@)?(?P<h>[A-Za-z0-9_.#-]*[A-Za-z0-9_])(?![\w@])", re.IGNORECASE)
+    r"(?:[ \t]+(?:user[ \t]?name|handle|id|tag|name|account|acc|profile|nick(?:name)?))*"
+    r"[ \t]*(?P<sep>:|=|@|is|-)?[ \t]*(?P<at>@)?(?P<h>[A-Za-z0-9_.#-]*[A-Za-z0-9_])(?![\w@])", re.IGNORECASE)
 #: sites whose name, then "is" or ":", comes before a handle
 HANDLE_WORDS = frozenset("""discord telegram twitter insta instagram snapchat wechat weixin kik skype psn xbox gamertag
 farcaster warpcast keybase threema whatsapp bluesky bsky tiktok twitch github gitlab mastodon viber battlenet
-roblox steam""".split())
+roblox steam ig tg fb snap sc twt dc""".split())
+#: short names of sites, read as a site's only before ":" or "@" ("ig: name", not "ig is ...")
+SHORT_SITES = frozenset("ig tg fb snap sc twt dc".split())
 
 
 def find_handles(text: str, lower: str, words: set[str], ordinary) -> list[tuple[int, int, str]]:
@@ -412,11 +415,13 @@ def find_handles(text: str, lower: str, words: set[str], ordinary) -> list[tuple
             i = lower.find(site, i + len(site))
             if not m:
                 continue
-            h = m.group("h")
-            if len(h) < 3 or h.isdigit():
+            h, sep = m.group("h"), m.group("sep")
+            if len(h) < 3 or h.isdigit() or site in SHORT_SITES and sep not in (":", "@") and not m.group("at"):
                 continue
-            # "@name", "name_42", "name.eth" are handles; plain words ("over-dramatic") only when no English word
-            if m.group("at") or not h.replace("-", "").isalpha() or not all(ordinary(w) for w in h.lower().split("-")):
+            # "@name", "name_42", "name.eth" are handles; plain words ("over-dramatic") only when no English
+            # word, and only after ":", "is", ... ("on twitter today")
+            marked = m.group("at") or not h.replace("-", "").isalpha()
+            if marked or sep and not all(ordinary(w) for w in h.lower().split("-")):
                 spans.append((m.start("h") - (1 if m.group("at") else 0), m.end("h"), "handle"))
     return spans
 
