@@ -300,10 +300,3 @@ def _resolve_overlaps(spans: list[tuple[int, int, str]]) -> list[tuple[int, int,
         if all(span[1] <= c[0] or span[0] >= c[1] for c in chosen):
             chosen.append(span)
     return sorted(chosen)
-
-
-def mask(text: str) -> str:
-    """Show a finding in a report without repeating it: first and last character only."""
-    return text[0] + "*" * max(1, len(text) - 2) + text[-1] if len(text) > 2 else "**"
-
-
