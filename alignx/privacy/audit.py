@@ -63,7 +63,8 @@ NOT_PERSON = {"r", "status", "search", "hashtag", "i", "watch", "home", "explore
 # -- numbers -----------------------------------------------------------------------------------
 DIGIT_GROUP = re.compile(r"(?<![\w.,/=&?#%-])\+?\d(?:[ .-]?\d)+(?![\w%]|[.,]\d)")
 SSN_SHAPED = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])")
-THOUSANDS = re.compile(r"^\d{1,3}(?:[ .,]\d{3})+$")  # "130 082 traders": an amount
+THOUSANDS = re.compile(r"^\d{1,3}(?:[ .,]\d{3})+$|^\d+\.\d+$")  # "130 082 traders", "0.781250": amounts
+DATE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-](?:19|20)\d\d|(?:19|20)\d\d[./-]\d{1,2}[./-]\d{1,2}")  # no phone
 PHONE_REGIONS = ("US", "GB", "CA", "AU", "IN", "DE", "FR", "NL")
 US_STATES = set("AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY "
                 "NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC".split())
@@ -85,6 +86,7 @@ ID_CHECKS = (("br.cpf", re.compile(r"\b\d{3}\.\d{3}\.\d{3}-\d{2}\b")),
              ("it.codicefiscale", re.compile(r"\b[A-Z]{6}\d{2}[A-Z]\d{2}[A-Z]\d{3}[A-Z]\b")),
              ("es.dni", re.compile(r"\b\d{8}[A-Z]\b")),
              ("in_.pan", re.compile(r"\b[A-Z]{5}\d{4}[A-Z]\b")))
+ENS = re.compile(r"^(?:[a-z0-9-]+\.)*[a-z0-9-]{3,}\.eth$")
 HEX_WALLET = re.compile(r"^0x(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$")
 OBFUSCATED = re.compile(r"\b[\w.+-]+ ?(?:\[at\]|\(at\)| at ) ?[\w-]+ ?(?:\[dot\]|\(dot\)| dot ) ?(?:com|net|org|de|io|me)\b",
                         re.IGNORECASE)
@@ -152,7 +154,7 @@ class AuditNames:
         self.longest = max((len(p) for p in self.parts), default=1)
 
     def find(self, text: str) -> list[str]:
-        low = text.lower().replace("\\_", "_")
+        low = text.lower().replace("\\_", "__")  # Markdown's escaped underscore, the same length
         tokens = [(m.start(), m.end()) for m in re.finditer(r"[a-z0-9]+", low)]
         found = []
         for name in self.written:
@@ -211,14 +213,15 @@ def audit_text(text: str, names: AuditNames | None) -> list[tuple[str, str]]:
         elif "@" in token and not token.startswith("@"):
             _, addr = parseaddr(token)
             local, _, domain = addr.partition("@")
-            if local and "." in domain and domain.rsplit(".", 1)[-1].isalpha():
+            tld = domain.rsplit(".", 1)[-1]
+            if local and "." in domain and tld.isalpha() and len(tld) >= 2:
                 found.append(("email", addr))
         elif re.match(r"^@[A-Za-z0-9_][\w.]*$", token) and len(token) > 2 and not re.match(r"^@[\d.,]+[kmb]?$", low) \
                 and low[1:] not in ("everyone", "here", "channel"):
             found.append(("handle", token))
         elif re.match(r"^[\w.]{2,32}#\d{4}$", token) and not re.match(r"^(?:eip|erc|bip|pr|issue)", low):
             found.append(("handle", token))
-        if HEX_WALLET.match(token) or low.endswith(".eth") and len(low) > 7 and "@" not in low:
+        if HEX_WALLET.match(token) or ENS.match(low):
             found.append(("crypto", token))
         elif len(token) >= 26 and token.isalnum() and _wallet(token):
             found.append(("crypto", token))
@@ -301,7 +304,7 @@ def _numbers(text: str, links: list[str]) -> list[tuple[str, str]]:
                 if before.isalnum() or before in "=/&?#_$€£.," or after.isalnum() or after in "&_%":
                     continue
                 if m.raw_string in in_links or _range(m.raw_string) or THOUSANDS.match(m.raw_string) or (
-                        m.start, m.end) in seen:
+                        m.start, m.end) in seen or sum(c.isdigit() for c in m.raw_string) < 7 or DATE.search(m.raw_string):
                     continue
                 seen.add((m.start, m.end))
                 found.append(("phone", m.raw_string))

@@ -93,8 +93,9 @@ class AuthorNames:
         if "\\_" in lower:  # Markdown's escaped underscore: "bob\\_rossi" is "bob_rossi"
             words = words | set(NAME_TOKENS.findall(lower.replace("\\_", "_")))
         hits = words & self.forms
-        if "-" in lower:  # "atyzzze-verse" was read as one word; "atyzzze" may be a name
-            hits |= {part for w in words if "-" in w for part in w.split("-")} & self.forms
+        if "-" in lower:  # "atyzzze-verse", "of-eth-to-tom" were read as one word: "atyzzze", "eth-to" may be names
+            hits |= {"-".join(parts[i:j]) for w in words if "-" in w for parts in (w.split("-"),)
+                     for i in range(len(parts)) for j in range(i + 1, min(len(parts), i + 4) + 1)} & self.forms
         keys = words & self.keys if self.keys else ()
         if not hits and not keys:
             return []

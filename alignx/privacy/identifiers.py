@@ -376,7 +376,7 @@ def _stdnum_valid(module: str, value: str) -> bool:
 
 # -- handles --------------------------------------------------------------------------------------
 AT_HANDLE = re.compile(
-    r"(?<![\w@.+\-/=&?#:$])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,38}[A-Za-z0-9_])?"
+    r"(?<![\w@+\-/=&?#:$])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,38}[A-Za-z0-9_])?"
     r"(?:@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)?")
 #: @words that address no one: prices ("@3k", "@ 2.5"), group mentions
 NOT_AT = re.compile(r"^@(?:\d+(?:[.,]\d+)?[kKmMbB]?|everyone|here|channel|all|mods?|admins?|moderators?)$")

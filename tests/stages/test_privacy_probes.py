@@ -1,8 +1,9 @@
 """Probes (issue 27): identifiers of 14 families, 64 kinds and more, planted the way an attacker
-would check a release, into four real days of the r/ethereum daily threads from ../shared/data.
+would check a release, into five real days of the r/ethereum daily threads from ../shared/data.
 
-Each probe sentence is appended to a real comment of one of the window's most active authors
-(the comments most likely to become persona history); real author names of the window are
+Each probe sentence is appended to a real top-level comment of a thread of the window, those
+of the window's most active authors first (the comments most likely to become persona
+history); real author names of the window are
 written into other comments the ways people write them (spaced, possessive, escaped, quoted,
 in a link); one author asks to be forgotten and others quote them, in quotation marks and in a
 "> " block. One build runs up to emit. Then: no probe survives into the anonymize output or
@@ -25,8 +26,8 @@ from alignx.privacy.probes import author_probes, probes
 from conftest import SAMPLE_REDDIT, alignx
 
 KEY = {"ALIGNX_PSEUDONYM_KEY": "probe-test-key-" + "p" * 40}
-WINDOW = ("2025-01-06", "2025-01-10")
-START, END = 1736121600, 1736467200  # the window in epoch seconds (UTC)
+WINDOW = ("2025-01-06", "2025-01-11")
+START, END = 1736121600, 1736553600  # the window in epoch seconds (UTC)
 ALIGNMENT = SAMPLE_REDDIT.parent / "alignment"
 BUILD = ["--set", 'ingest_reddit.inputs=["raw/reddit"]',
          "--set", f"ingest_reddit.date_from={WINDOW[0]}", "--set", f"ingest_reddit.date_to={WINDOW[1]}",
@@ -63,6 +64,8 @@ def _texts(folder: Path) -> list[str]:
 def probe_build(tmp_path_factory, reddit_dir):
     d = tmp_path_factory.mktemp("probes") / "data"
     source = reddit_dir / "ethereum_daily"
+    posts = {r["id"] for _, r in iter_records(source / "ethereum_submissions.zst")
+             if START <= int(float(r["created_utc"])) < END}  # (the comments of older posts are dropped)
     comments = [r for _, r in iter_records(source / "ethereum_comments.zst")
                 if isinstance(r, dict) and START <= int(float(r.get("created_utc") or 0)) < END]
     authors = Counter(r.get("author") for r in comments)
@@ -72,14 +75,16 @@ def probe_build(tmp_path_factory, reddit_dir):
     forgotten = next(r for r in sorted(comments, key=lambda r: r["id"])
                      if 2 <= authors[r.get("author")] <= 5 and len((r.get("body") or "").split()) >= 25)
     quote = " ".join(forgotten["body"].split()[:14])
-    active = {a for a, _ in authors.most_common(25)} - {forgotten["author"]}
-    hosts = sorted((hashlib.sha256(r["id"].encode()).hexdigest(), r["id"]) for r in comments
-                   if r.get("author") in active and len(r.get("body") or "") >= 80)
+    rank = {a: i for i, (a, _) in enumerate(authors.most_common())}
+    hosts = sorted((rank[r["author"]] // 25, hashlib.sha256(r["id"].encode()).hexdigest(), r["id"]) for r in comments
+                   if r.get("author") not in (forgotten["author"], "[deleted]", None) and len(r.get("body") or "") >= 80
+                   and r.get("parent_id") == f"t3_{r['link_id'].removeprefix('t3_')}"
+                   and r["link_id"].removeprefix("t3_") in posts and len(r["body"]) < 4000)
     planted = probes(seed=27) + author_probes(names, seed=27)
     sentences = [p.sentence for p in planted] + [f'As someone wrote, "{quote}", and I doubt it.',
                                                  f"> {quote}\n\nNot convinced."]
     assert len(hosts) >= len(sentences), len(hosts)
-    by_host = {cid: s for (_, cid), s in zip(hosts, sentences)}
+    by_host = {cid: s for (_, _, cid), s in zip(hosts, sentences)}
     raw = d / "raw" / "reddit"
     raw.mkdir(parents=True)
     with DumpWriter(raw / "ethereum_comments.zst") as w:
