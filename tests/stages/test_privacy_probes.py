@@ -79,7 +79,8 @@ def probe_build(tmp_path_factory, reddit_dir):
     hosts = sorted((rank[r["author"]] // 25, hashlib.sha256(r["id"].encode()).hexdigest(), r["id"]) for r in comments
                    if r.get("author") not in (forgotten["author"], "[deleted]", None) and len(r.get("body") or "") >= 80
                    and r.get("parent_id") == f"t3_{r['link_id'].removeprefix('t3_')}"
-                   and r["link_id"].removeprefix("t3_") in posts and len(r["body"]) < 4000)
+                   and r["link_id"].removeprefix("t3_") in posts and len(r["body"]) < 4000
+                   and not r.get("distinguished") and not r.get("stickied") and not r["author"].lower().endswith("bot"))
     planted = probes(seed=27) + author_probes(names, seed=27)
     sentences = [p.sentence for p in planted] + [f'As someone wrote, "{quote}", and I doubt it.',
                                                  f"> {quote}\n\nNot convinced."]
