@@ -11,12 +11,13 @@ from pipeline.errors import UserError
 def register(sub) -> None:
     p = sub.add_parser(
         "audit-privacy", help="prove no Reddit identity or personal data is in a release",
-        description="Scan every text of every parquet shard under DIR for real author names (every name seen "
-        "in any input, from data/private), u/ mentions, emails, phone numbers, IPs and card numbers, "
-        "ask a second opinion of detectors the scrubber does not use (second.<kind>), and look for the canaries "
-        "that `alignx run --canaries` planted (canary.<kind>, from DATA_DIR/private/canaries.json). Prints counts and "
-        "masked examples; exits 1 on any finding. DIR defaults to the release of emit.version in "
-        "DATA_DIR/release, else the anonymize stage's outputs.",
+        description="Scan every text of every parquet shard under DIR, with detectors apart from the scrubber's "
+        "(alignx/privacy/audit.py), for real author names (every name seen in any input, from data/private) "
+        "however written, u/ mentions, emails, phone numbers, IPs, card and bank account numbers, crypto wallets, "
+        "dates of birth, addresses, profile links, handles and national id numbers, and for the canaries that "
+        "`alignx run --canaries` planted (canary.<kind>, from DATA_DIR/private/canaries.json). Prints counts by "
+        "family and masked examples; exits 1 on any finding, and on a folder with no parquet shard. DIR defaults "
+        "to the release of emit.version in DATA_DIR/release, else the anonymize stage's outputs.",
     )
     p.add_argument("release_dir", nargs="?", metavar="DIR")
     add_common(p)
@@ -38,7 +39,6 @@ def cmd_audit_privacy(args) -> int:
     import polars as pl
 
     from pipeline.manifest import work_dir
-    from alignx.privacy import audit_tables
 
     config, data_dir = load(args)
     if args.release_dir:
@@ -57,23 +57,25 @@ def cmd_audit_privacy(args) -> int:
     names = pl.read_parquet(names_file)["author"].to_list() if names_file.exists() else []
     if not names:
         log.warning("%s not found: author names cannot be checked, only mentions and personal data", names_file)
+    from alignx.privacy.audit import FAMILIES, audit_release
     from alignx.privacy.canaries import KINDS as CANARY_KINDS, load_canaries
 
     canaries = load_canaries(data_dir)
     p = config.section("anonymize")
-    counts, findings, scanned = audit_tables(root, names, min_name_length=p["min_name_length"],
-                                             ordinary_word_zipf=p["ordinary_word_zipf"], canaries=canaries)
-    print(f"audit-privacy {root}: {scanned} texts scanned, {len(names)} real author names checked, "
-          f"{len(canaries)} planted canaries looked for")
-    from alignx.privacy import AUDIT_KINDS, SECOND_KINDS
-
+    report = audit_release(root, names, min_name_length=p["min_name_length"],
+                           ordinary_word_zipf=p["ordinary_word_zipf"], canaries=canaries)
+    print(f"audit-privacy {root}: {report.shards} parquet shards, {report.scanned} texts scanned, "
+          f"{report.names} real author names checked, {report.canaries} planted canaries looked for")
     canary_kinds = tuple(f"canary.{k}" for k in CANARY_KINDS) if canaries else ()
-    for kind in AUDIT_KINDS + SECOND_KINDS + canary_kinds:
-        print(f"  {kind:<12} {counts.get(kind, 0)}")
-    for f in findings:
+    for kind in FAMILIES + canary_kinds:
+        print(f"  {kind:<12} {report.counts.get(kind, 0)}")
+    for f in report.findings:
         print(f"  found {f.kind} in {f.file} column {f.column} row {f.row}: {f.text}")
-    if counts:
-        print(f"FAILED: {sum(counts.values())} findings")
+    if not report.shards:
+        print(f"FAILED: no release shard (*.parquet) under {root}: nothing was checked")
+        return 1
+    if report.counts:
+        print(f"FAILED: {sum(report.counts.values())} findings")
         return 1
     print("passed: no findings")
     return 0

@@ -56,7 +56,7 @@ LOWER_WORD = re.compile(r"(?<![\w@/#.-])[a-z]{3,}(?![\w@/.-])")
 
 
 def _zipf():
-    from alignx.privacy import _zipf as zipf
+    from alignx.privacy.scrubber import _zipf as zipf
 
     return zipf()
 

@@ -53,7 +53,9 @@ class Anonymize(Stage):
     name = "anonymize"
     #: 2: parent chains and prompt_ids (issue 16), forgotten quotes and new scrub layers (issue 20)
     #: 3: quotes of forgotten people removed from the parent chain too
-    version = "3"
+    #: 4: new scrub families (crypto, bank accounts, dates of birth, handles, national ids, addresses
+    #: of more countries), author names however written; forgotten people's words in quotation marks
+    version = "4"
     upstream = ("ingest_reddit",)
     uses = keys("anonymize", "key_file", "mentions", "author_names", "min_name_length", "ordinary_word_zipf",
                 "mention_style", "person_names", "emails", "phones", "phone_region", "ips", "cards", "national_ids",

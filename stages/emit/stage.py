@@ -137,7 +137,8 @@ class Emit(Stage):
     # 7: the card says which pair directions compare raw measures (directions rule 3) and how they do;
     # 8: ... and that complexity compares a refitted readability formula
     # 9: the card reports the tokens the release's ratings took (stored with them), not this run's spend
-    version = "9"
+    # 10: the last scrub pass adds issue 27's families (crypto, bank accounts, dates of birth, handles, ids)
+    version = "10"
     # ingest_reddit and anonymize: their manifests feed the dataset card
     upstream = ("assemble", "cluster", "annotate", "ingest_alignment", "ingest_reddit", "anonymize")
     uses = ("run.seed", *keys("emit", "version", "shard_rows", "bias_max_pole_share", "bias_max_top10_subreddit_share",

@@ -16,7 +16,8 @@ from conftest import DEMO_ARGS, DEMO_ENV, SAMPLE_REDDIT, alignx, copy_inputs, re
 
 #: every scrub layer of the anonymize stage off (emit's last pass still catches some kinds)
 SCRUB_OFF = [x for k in ("mentions", "author_names", "person_names", "emails", "phones", "ips", "cards",
-                         "national_ids", "addresses", "profile_links", "reddit_links")
+                         "national_ids", "bank_accounts", "birth_dates", "crypto", "handles", "addresses",
+                         "profile_links", "reddit_links")
              for x in ("--set", f"anonymize.{k}=false")]
 
 
