@@ -39,7 +39,7 @@ def test_validate_annotator_against_the_local_server(tmp_path):
         assert server.chat_requests == asked  # every rating came from the cache
     report = json.loads(out.read_text())
     test = report["reference_test"]
-    assert report["annotator"] == "openai:test-model" and test["items"] == 520 and test["pairs"] == 56
+    assert report["annotator"] == "openai:test-model" and test["items"] == 1920 and test["pairs"] == 56
     assert set(test["groups"]) == {"demographics_traits", "work_life_style", "psychological_needs",
                                    "quality_criteria", "interests"}
     # the server's answers are random: they agree with the labellers no better than chance
@@ -47,7 +47,7 @@ def test_validate_annotator_against_the_local_server(tmp_path):
     # an LLM backend has no raw measures: no relative rule, pair directions by the gated intensities
     assert all("relative_rule" not in v for v in test["item_pairs"].values())
     agreement = report["labeller_agreement"]
-    assert agreement["items"] == 208 and 0 < agreement["groups"]["all"]["kappa_three_class"] <= 1
+    assert agreement["items"] == 828 and 0 < agreement["groups"]["all"]["kappa_three_class"] <= 1
     # complexity (46) directions on all 112 sibling pairs, labelled twice blind: never opposite
     p46 = agreement["pairs"]["dimensions"]["46"]
     assert agreement["pairs"]["pairs"] == 112 and p46["kappa_three_class"] >= 0.8 and p46["opposite"] == 0
@@ -63,15 +63,18 @@ def test_validate_annotator_offline_on_real_texts(tmp_path, shared_data):
     test = report["reference_test"]
     rated = test["dimensions_rated"]
     assert len(rated) >= 5 and test["non_neutral_per_item"]["median"] <= 8
-    # concise/detailed (16) is measured, not guessed: it agrees with the labellers on the test split
-    m16 = test["dimensions"]["16"]
-    assert m16["evidence_precision"] >= 0.9 and m16["sign_accuracy"] >= 0.8
+    # where it rates, it is right about the pole; being short or long is not evidence on
+    # concise / detailed (16) or depth (14) (guideline rule 10): never rated from length
+    assert all(test["dimensions"][str(d)]["sign_accuracy"] >= 0.8 for d in rated)
+    assert 14 not in rated and 16 not in rated
     # the offline annotator never claims evidence on age or gender
     assert 0 not in rated and 1 not in rated
     # every dimension with a fitted rule is rated on the test split or named unmeasured, never
     # listed as "never rated" (the card would say so)
+    from annotators.learned import LearnedModel
+
     rules = json.loads((ROOT / "annotators/resources/offline_calibration.json").read_text())["rules"]
-    ruled = {r["dimension"] for r in rules}
+    ruled = {r["dimension"] for r in rules} | set(LearnedModel.load().dims)
     assert ruled == set(rated) | set(test["dimensions_unmeasured"]) and not ruled & set(test["dimensions_never_rated"])
     assert len(rated) + len(test["dimensions_unmeasured"]) + len(test["dimensions_never_rated"]) == 90
     ps = report["p_soups"]
@@ -81,12 +84,13 @@ def test_validate_annotator_offline_on_real_texts(tmp_path, shared_data):
     # and it speaks on more pairs than the per-comment rule, which abstains on middling prose
     c = ps["complexity"]
     assert c["non_tied_accuracy"] >= 0.9 and c["pair_accuracy"] > c["per_comment_rule_accuracy"]
-    # on the real sibling pairs of the test split the relative length rule agrees with the labellers
+    # on the real sibling pairs of the test split the labellers saw a difference in concision on
+    # a few pairs, and the annotator, which no longer reads length as concision, directs none
     pd16 = test["pair_directions"]["dimensions"]["16"]
-    assert pd16["direction_accuracy"] >= 0.9 and pd16["annotator_directions"] >= 0.8 * pd16["reference_directions"]
-    # complexity on the same pairs: most of the labellers' directions, rarely against them
+    assert pd16["reference_directions"] <= 0.1 * test["pairs"] and pd16["annotator_directions"] == 0
+    # complexity on the same pairs: mostly right where it speaks, and better than abstaining
     pd46 = test["pair_directions"]["dimensions"]["46"]
-    assert pd46["reference_directions"] >= 20 and pd46["direction_accuracy"] >= 0.8
+    assert pd46["reference_directions"] >= 10 and pd46["direction_accuracy"] >= 0.7
     assert pd46["three_class_agreement"] > 1 - pd46["reference_directions"] / test["pairs"]  # beats abstaining
     # and on pairs of test items labelled at different complexity the formula orders most of them
     i46 = test["item_pairs"]["46"]
