@@ -19,6 +19,13 @@ Comparative Feedback with it; evaluate's profile predictors and leakage audit sc
   reaches a minimum; among pairs of equal margin, the one whose lengths (``chars``, when the
   comments carry it) are closest (``|log((1 + chars_a) / (1 + chars_b))|`` smallest), then the
   first in ``itertools.combinations`` order. Identical ratings never make a pair.
+- A **community's leaning** (``community_profile``): the pole of a dimension that at least a
+  share of the community's users hold in their profiles, and at least twice as many as hold
+  the other pole (crypto forums: "likes finance", "likes digital technology"). A pair whose
+  chosen side the community's leaning would also choose (its margin under the leaning, in the
+  pair's orientation, above ``max_community_margin``) says what the forum prefers, not what the
+  user does: a model learns it without the persona. ``best_pair`` given a leaning keeps only
+  pairs the leaning does not decide, so a pair's direction rests on what sets the user apart.
 """
 
 from __future__ import annotations
@@ -81,14 +88,32 @@ def measures_matrix(comments: list[dict]) -> np.ndarray | None:
     return np.array([np.full(len(MEASURES), np.nan) if r is None else r for r in rows], dtype=np.float64)
 
 
+def community_profile(profiles: np.ndarray, min_share: float) -> np.ndarray:
+    """(90,) in {0, 0.5, 1}: the community's leaning from its users' profiles (``profiles``, (n,
+    90) in {0, 0.5, 1}): the pole held by at least ``min_share`` of the users and by at least twice
+    as many users as the opposite pole; 0.5 elsewhere."""
+    profiles = np.asarray(profiles)
+    out = np.full(profiles.shape[1], 0.5)
+    if not len(profiles):
+        return out
+    n1, n0 = (profiles == 1.0).sum(axis=0), (profiles == 0.0).sum(axis=0)
+    floor = max(min_share * len(profiles), 1)
+    out[(n1 >= floor) & (n1 >= 2 * n0)] = 1.0
+    out[(n0 >= floor) & (n0 >= 2 * n1)] = 0.0
+    return out
+
+
 def best_pair(comments: list[dict], prof: np.ndarray, min_margin: int, gap: int, style=(),
-              min_content_margin: int | None = None) -> tuple[dict, dict, int] | None:
+              min_content_margin: int | None = None, community: np.ndarray | None = None,
+              max_community_margin: int = 0) -> tuple[dict, dict, int] | None:
     """The pair of the first ``MAX_CANDIDATES`` comments with the largest margin under ``prof``,
     oriented as ``orient`` does, among the pairs whose content margin (the margin without the
     ``style`` dimensions, in that orientation) is at least ``min_content_margin`` (None: no
     minimum); ties go to the pair of closest lengths (``length_gap``, when every comment has
     ``chars``), then to the first in ``itertools.combinations`` order. None when no pair
-    reaches ``min_margin``. Identical ratings never make a pair.
+    reaches ``min_margin``. Identical ratings never make a pair. Given a ``community`` leaning
+    (``community_profile``), only pairs whose margin under it, in the orientation ``prof`` gives,
+    is at most ``max_community_margin`` are considered.
 
     Vectorized over all k*(k-1)/2 pairs at once: with ``up[i, j, d]`` = i sits higher than j
     on d (``alignx.directions.higher``: r_i - r_j >= gap, or the relative rule on the raw
@@ -104,8 +129,9 @@ def best_pair(comments: list[dict], prof: np.ndarray, min_margin: int, gap: int,
     strong = np.flatnonzero(prof != 0.5)
     ratings = np.asarray([c["ratings"] for c in cands], dtype=np.int16)
     m = measures_matrix(cands)
-    up = higher(ratings[:, None, :], ratings[None, :, :], gap,
-                None if m is None else m[:, None, :], None if m is None else m[None, :, :])[:, :, strong]
+    up_all = higher(ratings[:, None, :], ratings[None, :, :], gap,
+                    None if m is None else m[:, None, :], None if m is None else m[None, :, :])
+    up = up_all[:, :, strong]
     w = np.where(prof[strong] == 1.0, 1, -1).astype(np.int16)
     s = up.astype(np.int16) @ w  # (k, k)
     d = s - s.T  # > 0: i over j agrees with the profile
@@ -117,6 +143,11 @@ def best_pair(comments: list[dict], prof: np.ndarray, min_margin: int, gap: int,
         sc = up[:, :, content].astype(np.int16) @ w[content]
         dc = sc - sc.T
         valid &= np.where(d >= 0, dc, -dc) >= min_content_margin  # in the orientation d gives
+    if community is not None:
+        leans = np.flatnonzero(np.asarray(community) != 0.5)
+        sl = up_all[:, :, leans].astype(np.int16) @ np.where(np.asarray(community)[leans] == 1.0, 1, -1).astype(np.int16)
+        dl = sl - sl.T
+        valid &= np.where(d >= 0, dl, -dl) <= max_community_margin
     if not valid.any():
         return None
     score = np.where(valid, np.abs(d), -1)

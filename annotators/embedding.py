@@ -253,6 +253,8 @@ class EmbeddingAnnotator:
         # the learned instrument (annotators/learned.py) rates the dimensions it validated for on
         # dev; the rules keep the others. learned=False: the rules alone (what its fitter compares with)
         self.learned = LearnedModel.load() if learned else None
+        if self.learned is not None and self.learned.meta["model"] != model:
+            self.learned = None  # it reads the embeddings it was fitted on: with another model, the rules alone
         self._topics = None
 
     @property

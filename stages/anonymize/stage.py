@@ -59,7 +59,8 @@ class Anonymize(Stage):
     upstream = ("ingest_reddit",)
     uses = keys("anonymize", "key_file", "mentions", "author_names", "min_name_length", "ordinary_word_zipf",
                 "mention_style", "person_names", "emails", "phones", "phone_region", "ips", "cards", "national_ids",
-                "addresses", "profile_links", "profile_link_domain", "reddit_links", "other_links")
+                "bank_accounts", "birth_dates", "crypto", "handles", "addresses", "profile_links",
+                "profile_link_domain", "reddit_links", "other_links")
     unit = "records"
     description = "pseudonymize users and ids; scrub personal data from text"
 

@@ -65,11 +65,13 @@ import numpy as np
 import polars as pl
 
 from alignx.directions import DEFAULT_MIN_EVIDENCE, MEASURES, gate, rules_fingerprint, single_direction
-from alignx.orientation import MAX_CANDIDATES, STYLE_DIMENSIONS, best_pair, content_margin, direction
+from alignx.orientation import (MAX_CANDIDATES, STYLE_DIMENSIONS, best_pair, community_profile, content_margin,
+                                direction)
 from pipeline.io import stable_hash, write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats, keys
 from alignx.llm import refused_key_stops
+from annotators import ANNOTATOR, ANNOTATOR_TUNES
 from alignx.persona import traits
 from stages.assemble.demographic import NO_SIGNAL, common_rows, llm_descriptions, template
 from stages.assemble.decontaminate import benchmark_ngrams, contamination
@@ -77,7 +79,7 @@ from stages.assemble.pairs import (
     UNPAIRED, CandidateIndex, Split, example_texts, group_filter, leak_counts, length_balance, length_sides,
     remove_leaks,
 )
-from alignx.taxonomy import N_DIMENSIONS, profile
+from alignx.taxonomy import N_DIMENSIONS, PROFILE_HIGH, PROFILE_LOW, profile
 
 log = get_logger("assemble")
 UGC_TYPE = pl.List(pl.Struct({"prompt": pl.String, "comment": pl.String,
@@ -109,6 +111,13 @@ def history_labels(history_directions: list, max_traits: int, style=STYLE_DIMENS
 def content_rule(p: dict) -> tuple[tuple[int, ...], int]:
     """The ``style``, ``min_content_margin`` arguments of ``best_pair`` from the assemble section."""
     return tuple(p["style_dimensions"]), p["min_content_margin"]
+
+
+def group_pair(cands: list[dict], prof: np.ndarray, p: dict, leanings: dict[str, np.ndarray]):
+    """``best_pair`` of one group's candidates under ``prof``, with the content rule and, where
+    its community leans, only pairs the leaning does not decide."""
+    community = leanings.get(cands[0]["subreddit"]) if cands else None
+    return best_pair(cands, prof, p["min_margin"], p["direction_gap"], *content_rule(p), community=community)
 
 
 def community_order(chosen: dict, rejected: dict) -> str:
@@ -173,7 +182,8 @@ def f32(direction) -> list[float]:
 
 #: What the candidate index holds per comment; the texts (TEXT_COLUMNS) are read only for the
 #: comments an example uses (``load_texts``).
-THREAD_COLUMNS = ["id", "link_id", "parent_id", "is_top_level", "author", "score", "created_utc", "recurring_post"]
+THREAD_COLUMNS = ["id", "link_id", "parent_id", "is_top_level", "author", "score", "created_utc", "recurring_post",
+                  "subreddit"]
 TEXT_COLUMNS = ["id", "subreddit", "body", "prompt", "prompt_ids"]
 
 
@@ -268,6 +278,42 @@ def rated_split(ctx: StageContext) -> Split:
     return _SPLITS[key]
 
 
+_COMMUNITIES: dict[tuple, dict[str, np.ndarray]] = {}
+
+
+def community_leanings(ctx: StageContext) -> dict[str, np.ndarray]:
+    """subreddit -> its community's leaning (``alignx.orientation.community_profile`` at
+    ``community_lean_share``) over the profiles of its users with at least ``min_comments`` rated
+    comments (each the profile rule over all their comments' directions, thresholds only); {} when
+    ``community_lean_share`` is 0 (off). Computed once per process."""
+    p = ctx.params
+    if not p["community_lean_share"]:
+        return {}
+    threads, ratings = ctx.upstream_files("anonymize", "threads"), ctx.upstream_files("annotate", "ratings")
+    key = (_files_key(threads + ratings), p["community_lean_share"], p["min_comments"])
+    if key not in _COMMUNITIES:
+        ids, matrix, _ = rated_matrix(ctx)
+        rows = (pl.scan_parquet(threads).select("id", "author", "subreddit").collect()
+                .join(ids, on="id", how="inner").sort("author", "_r"))
+        directions = single_direction(matrix[rows["_r"].to_numpy()]) if rows.height else np.zeros((0, N_DIMENSIONS))
+        authors = rows["author"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, authors[1:] != authors[:-1]]) if rows.height else np.array([], int)
+        counts = np.diff(np.r_[starts, rows.height])
+        mean = np.add.reduceat(directions, starts, axis=0) / counts[:, None] if len(starts) else directions[:0]
+        mean = np.round(mean, 9)
+        profiles = np.where(mean >= PROFILE_HIGH, 1.0, np.where(mean <= PROFILE_LOW, 0.0, 0.5))
+        eligible = counts >= p["min_comments"]
+        by_author = dict(zip(authors[starts], range(len(starts))))
+        where = rows.select("author", "subreddit").unique().sort("subreddit", "author")
+        leanings = {}
+        for (sub,), group in where.group_by(["subreddit"], maintain_order=True):
+            idx = [by_author[a] for a in group["author"] if eligible[by_author[a]]]
+            leanings[sub] = community_profile(profiles[idx], p["community_lean_share"])
+        _COMMUNITIES.clear()
+        _COMMUNITIES[key] = leanings
+    return _COMMUNITIES[key]
+
+
 def unpaired_counts(ctx: StageContext) -> dict[str, int]:
     """What the recurring-post rule leaves out (``pairs.unpaired``): the recurring posts with at
     least two rated top-level comments (``groups.templated_top_level``: groups that would have
@@ -334,7 +380,8 @@ class Assemble(Stage):
     #: 7: pair directions compare the raw measures on the relative dimensions (directions rule 3)
     #: 8: no top-level pairs under recurring posts; a minimum content margin beyond the style
     #: dimensions; equal margins go to the closest lengths; length balance per split
-    version = "8"
+    #: 9: only pairs the community's leaning does not decide (community_lean_share)
+    version = "9"
     upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")
     input_keys = ("decontaminate.benchmarks",)  # benchmark files whose text must not enter the release
     #: a Reddit target or an alignment pair: train holds each once, test four times (its personas)
@@ -342,15 +389,12 @@ class Assemble(Stage):
     uses = ("run.seed", *keys("assemble", "min_comments", "pairs_from", "targets_per_user", "min_margin",
                               "direction_gap", "ugc_items", "pair_items", "demographic", "demographic_model",
                               "demographic_max_traits", "history_text", "paraphrase_model", "paraphrase_min_survival",
-                              "alignment_share", "test_share", "test_thread_share"),
+                              "alignment_share", "test_share", "test_thread_share", "style_dimensions",
+                              "min_content_margin", "community_lean_share", "max_length_side_share", "max_demographic_share"),
             "decontaminate.ngram",
             # the LLM of Demographic Information and paraphrases, and the annotator re-rating them
-            *keys("annotate", "backend", "embedding_model", "offline_max_interests", "model", "temperature",
-                  "sampling_seed", "max_output_tokens", "self_consistency"))
-    tunes = ("assemble.paraphrase_max_cost",
-             *keys("annotate", "base_url", "api_key_env", "concurrency", "timeout_s", "max_retries",
-                   "invalid_retries", "batch_poll_s", "price_input_per_mtok", "price_output_per_mtok",
-                   "batch_discount", "max_cost"))
+            *ANNOTATOR)
+    tunes = ("assemble.paraphrase_max_cost", *ANNOTATOR_TUNES)
     description = "personas, preference pairs among siblings, leak-free splits"
 
     def shards(self, ctx: StageContext) -> list[Shard]:
@@ -365,6 +409,7 @@ class Assemble(Stage):
         comments, ratings, measures = load_comments(ctx, authors, p["pairs_from"])
         index = CandidateIndex(comments, p["pairs_from"], ratings, measures)
         split = rated_split(ctx)
+        leanings = community_leanings(ctx)
         archetypes = dict(pl.read_parquet(ctx.upstream_files("cluster", "archetypes")[0],
                                           columns=["author", "archetype"]).iter_rows())
         stats = Stats()
@@ -385,8 +430,8 @@ class Assemble(Stage):
             def target(group: str):
                 post = index.thread_of[group]
                 prof = profiles.excluding(post)
-                pair = prof is not None and best_pair(index.others(group, user, allowed, MAX_CANDIDATES), prof,
-                                                      p["min_margin"], p["direction_gap"], *content_rule(p))
+                pair = prof is not None and group_pair(index.others(group, user, allowed, MAX_CANDIDATES), prof, p,
+                                                       leanings)
                 return (post, pair, prof) if pair else None
 
             # the targets are the first groups, in the user's seeded order, that have a pair:
@@ -399,7 +444,7 @@ class Assemble(Stage):
             picks = [(group, *found) for group, found in picks[: p["targets_per_user"]]]
             for group, post, (chosen, rejected, margin), prof in sorted(picks, key=lambda c: c[0]):
                 history_own = [c for c in own if c["link_id"] != post]
-                ugc, pairs = self._history(user, post, prof, history_own, index, allowed, p, ctx.seed)
+                ugc, pairs = self._history(user, post, prof, history_own, index, allowed, p, ctx.seed, leanings)
                 content = content_margin(chosen, rejected, prof, p["direction_gap"], p["style_dimensions"])
                 chosen_sets.append((user, post, chosen, rejected, (margin, content), ugc, pairs,
                                     archetypes.get(user, -1)))
@@ -417,15 +462,14 @@ class Assemble(Stage):
         return stats
 
     @staticmethod
-    def _history(user, post, prof, history_own, index, allowed, p, seed) -> tuple[list, list]:
+    def _history(user, post, prof, history_own, index, allowed, p, seed, leanings) -> tuple[list, list]:
         """The example's UGC items (the user's own comments in other threads) and PAIR items
         (oriented pairs in other groups the user answered), each sampled in a seeded order."""
         ugc = sorted(ranked(history_own, lambda c: c["id"], seed, "ugc", user, post)[: p["ugc_items"]],
                      key=lambda c: c["id"])
         # the first pair_items groups, in the seeded order, whose candidates make a pair
         pool = first_found(ranked(index.groups_of(history_own), lambda g: g, seed, "pair", user, post),
-                           lambda g: best_pair(index.others(g, user, allowed, MAX_CANDIDATES), prof,
-                                               p["min_margin"], p["direction_gap"], *content_rule(p)),
+                           lambda g: group_pair(index.others(g, user, allowed, MAX_CANDIDATES), prof, p, leanings),
                            p["pair_items"])
         return ugc, [b for _, b in sorted(pool[: p["pair_items"]], key=lambda x: x[0])]
 
@@ -460,6 +504,9 @@ class Assemble(Stage):
         reddit = pl.concat([pl.read_parquet(part / "reddit" / f"{part.name.rsplit('-', 1)[0]}.parquet")
                             for part in parts]).sort("id") if parts else pl.DataFrame(schema=SCHEMA)
         stats.counts.update(unpaired_counts(ctx))
+        for sub, leaning in community_leanings(ctx).items():  # what each community's leaning holds
+            for d in np.flatnonzero(leaning != 0.5):
+                stats.counts[f"community.{sub}.leans.{int(d)}"] = 1 if leaning[d] == 1.0 else -1
         # before the mix: the alignment share is taken of the Reddit rows released
         reddit = self._shape(reddit, rated_split(ctx), p, ctx.seed, stats)
         alignment = self._alignment_examples(ctx, reddit.height, stats)
