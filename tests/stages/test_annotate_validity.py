@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from conftest import ROOT, alignx
 from openai_server import OpenAIServer

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import re
-import shutil
-from pathlib import Path
-
 import numpy as np
 import polars as pl
-import pytest
 
 from alignx.persona import traits
 from stages.assemble.demographic import NO_SIGNAL
