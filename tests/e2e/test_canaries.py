@@ -14,6 +14,8 @@ from alignx.privacy.canaries import KINDS
 
 from conftest import DEMO_ARGS, DEMO_ENV, SAMPLE_REDDIT, alignx, copy_inputs, release_of
 
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
+
 #: every scrub layer of the anonymize stage off (emit's last pass still catches some kinds)
 SCRUB_OFF = [x for k in ("mentions", "author_names", "person_names", "emails", "phones", "ips", "cards",
                          "national_ids", "addresses", "profile_links", "reddit_links")

@@ -53,6 +53,7 @@ def texts(release: Path) -> str:
     return "\n".join(json.dumps(r) for f in sorted(release.glob("*.parquet")) for r in pl.read_parquet(f).to_dicts())
 
 
+@pytest.mark.e2e
 def test_optout_list_stores_no_name(before_after):
     d, *_ = before_after
     content = (d / "private/optout.txt").read_text()
@@ -62,6 +63,7 @@ def test_optout_list_stores_no_name(before_after):
     assert FORGOTTEN not in json.dumps(m)
 
 
+@pytest.mark.e2e
 def test_forgotten_author_leaves_no_text_or_pseudonym(before_after):
     d, old, new, _ = before_after
     ours = pseudonym(KEY.encode(), "u", FORGOTTEN)
@@ -81,6 +83,7 @@ def test_forgotten_author_leaves_no_text_or_pseudonym(before_after):
     assert ours not in set(threads["author"]) and ours not in set(threads["post_author"])
 
 
+@pytest.mark.e2e
 def test_diff_release_lists_exactly_the_affected_ids(before_after):
     d, old, new, assemble_before = before_after
     out = alignx("diff-release", str(old), str(new), "--ids", data_dir=d, env=ENV).stdout
@@ -122,6 +125,7 @@ def test_diff_release_lists_exactly_the_affected_ids(before_after):
     assert unchanged > 0 and len(added) <= len(removed)
 
 
+@pytest.mark.e2e
 def test_unaffected_ids_are_unchanged(before_after):
     d, old, new, _ = before_after
     old_ids = {r["id"] for f in old.glob("*.parquet") for r in pl.read_parquet(f, columns=["id"]).to_dicts()}
@@ -133,6 +137,7 @@ def test_unaffected_ids_are_unchanged(before_after):
     assert len(old_ids & new_ids) >= 0.3 * len(old_ids)
 
 
+@pytest.mark.e2e
 def test_bias_section_matches_a_direct_computation(before_after):
     d, old, *_ = before_after
     new = build(d, "emit.bias_max_pole_share=0.3")

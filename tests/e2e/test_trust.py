@@ -44,6 +44,7 @@ def status_lines(d: Path, *args: str) -> dict[str, str]:
 
 
 # -- 1. a dead endpoint ------------------------------------------------------------------------
+@pytest.mark.e2e
 def test_a_dead_endpoint_fails_naming_it_and_ships_nothing(built, tmp_path):
     d = copy_build(built, tmp_path)
     release = release_of(d)
@@ -62,6 +63,7 @@ def test_a_dead_endpoint_fails_naming_it_and_ships_nothing(built, tmp_path):
     assert KEY not in proc.stderr
 
 
+@pytest.mark.e2e
 def test_failed_items_make_the_stage_incomplete_and_a_rerun_retries_exactly_them(built, tmp_path):
     d = copy_build(built, tmp_path)
     with OpenAIServer() as server:
@@ -91,6 +93,7 @@ def test_failed_items_make_the_stage_incomplete_and_a_rerun_retries_exactly_them
         assert "up to date" in status_lines(d, *args)["emit"]
 
 
+@pytest.mark.e2e
 def test_an_endpoint_dying_mid_annotate_promotes_nothing_and_the_rerun_finishes(built, tmp_path):
     d = copy_build(built, tmp_path)
     release = release_of(d)
@@ -115,6 +118,7 @@ def test_an_endpoint_dying_mid_annotate_promotes_nothing_and_the_rerun_finishes(
 
 
 # -- 2. one writer per data dir ----------------------------------------------------------------
+@pytest.mark.e2e
 def test_a_second_writer_exits_at_once_naming_the_holder(built, tmp_path):
     d = copy_build(built, tmp_path)
     from pipeline.lock import writer_lock
@@ -137,6 +141,7 @@ def test_a_second_writer_exits_at_once_naming_the_holder(built, tmp_path):
     assert alignx("run", *DEMO_ARGS, data_dir=d, env=DEMO_ENV).returncode == 0
 
 
+@pytest.mark.e2e
 def test_two_builds_at_once_one_writes_and_the_result_is_whole(tmp_path):
     from conftest import SAMPLE_REDDIT, copy_inputs
 
@@ -153,6 +158,7 @@ def test_two_builds_at_once_one_writes_and_the_result_is_whole(tmp_path):
     assert all("up to date" in line for line in status_lines(d).values())
 
 
+@pytest.mark.e2e
 def test_readers_write_nothing_and_survive_a_closed_pipe(built):
     d, _ = built
     before = snapshot(d)
@@ -166,6 +172,7 @@ def test_readers_write_nothing_and_survive_a_closed_pipe(built):
 
 
 # -- 3. the release under the manifest ---------------------------------------------------------
+@pytest.mark.e2e
 def test_a_tampered_release_is_found_by_verify_and_status_and_rebuilt(built, tmp_path):
     d = copy_build(built, tmp_path)
     release = release_of(d)
@@ -198,6 +205,7 @@ def test_a_tampered_release_is_found_by_verify_and_status_and_rebuilt(built, tmp
 
 
 # -- 4. every record accounted for ------------------------------------------------------------
+@pytest.mark.e2e
 def test_every_stage_balances_in_its_unit(built):
     d, _ = built
     for path in sorted((d / "work").glob("*/_manifest.json")):
@@ -219,6 +227,7 @@ def _real_lines(reddit_dir: Path, n: int) -> list[dict]:
     return out[:n]
 
 
+@pytest.mark.e2e
 def test_broken_comments_are_dropped_by_name_and_counted(reddit_dir, tmp_path):
     records = _real_lines(reddit_dir, 60)
     records[0].pop("body")
@@ -252,6 +261,7 @@ def test_broken_comments_are_dropped_by_name_and_counted(reddit_dir, tmp_path):
     ("execution.workers=-1", "'execution.workers' = -1 must be >= 0"),
     ("annotate.backend=gpt", "'annotate.backend' = \"gpt\" must be one of \"embedding\", \"openai\", \"openai-batch\""),
 ])
+@pytest.mark.e2e
 def test_a_bad_setting_is_one_line_before_any_stage_runs(setting, message, tmp_path):
     proc = alignx("run", "--set", setting, data_dir=tmp_path, check=False)
     assert proc.returncode == 2
@@ -288,6 +298,7 @@ def test_dumps_we_write_carry_checksums_so_every_bit_flip_is_caught(reddit_dir, 
     assert caught == 40
 
 
+@pytest.mark.e2e
 def test_published_checksums_are_verified_before_ingest(reddit_dir, tmp_path):
     d = tmp_path / "data"
     raw = d / "raw"

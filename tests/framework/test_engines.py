@@ -9,6 +9,8 @@ import pytest
 
 from conftest import SAMPLE_REDDIT, alignx, copy_inputs, release_of
 
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
+
 ENV = {"ALIGNX_PSEUDONYM_KEY": "engine-test-key-" + "e" * 40, "RAY_USAGE_STATS_ENABLED": "0"}
 
 

@@ -22,6 +22,7 @@ from conftest import DEMO_ARGS, DEMO_ENV, ROOT, alignx
 PACKAGES = ("pipeline", "alignx", "stages", "cli")
 
 
+@pytest.mark.e2e
 def test_importing_the_framework_pulls_in_no_stage_and_no_domain_code():
     code = ("import pkgutil, importlib, sys, pipeline\n"
             "for m in pkgutil.walk_packages(pipeline.__path__, 'pipeline.'):\n"
@@ -177,6 +178,7 @@ def test_upstream_outputs_and_manifests_of_undeclared_stages_are_refused():
 NOT_OUTPUTS = ("log.txt", "_manifest.json", ".hashcache.json", ".lock")
 
 
+@pytest.mark.e2e
 def test_every_file_a_stage_writes_is_in_its_manifest(built):
     d, _ = built
     listed = set()
@@ -192,6 +194,7 @@ def test_every_file_a_stage_writes_is_in_its_manifest(built):
     assert unlisted == []
 
 
+@pytest.mark.e2e
 def test_a_setting_another_stage_reads_makes_it_stale(built, tmp_path):
     """annotate.model does not change what the embedding backend writes, but assemble (LLM-written
     Demographic Information) and evaluate read it: after annotate reruns they are still stale."""

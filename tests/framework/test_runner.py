@@ -14,6 +14,8 @@ from pipeline.io import sha256_file
 
 from conftest import SAMPLE_REDDIT, alignx, copy_inputs
 
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
+
 REAL_FILES = ("RC_2005-12.zst", "test_comments.json", "test_submissions.json")
 
 

@@ -13,6 +13,8 @@ from alignx.dumps import iter_records
 
 from conftest import SAMPLE_REDDIT, alignx, copy_inputs
 
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
+
 KEY = "k" * 16 + "0123456789abcdef0123456789abcdef"
 
 

@@ -53,6 +53,7 @@ def test_survival_counts_the_originals_non_neutral_dimensions():
     assert survival([0.5] * 90, rated) == 1.0  # nothing to lose
 
 
+@pytest.mark.e2e
 def test_ugc_is_paraphrased_and_the_survival_figure_reported(built):
     d = built
     m = read_manifest(d, "assemble")
@@ -70,6 +71,7 @@ def test_ugc_is_paraphrased_and_the_survival_figure_reported(built):
     assert "Observed: the users' own comments" not in card
 
 
+@pytest.mark.e2e
 def test_paraphrases_are_cached_and_the_threshold_drops(built, server):
     d = built
     before = server.chat_requests
@@ -84,6 +86,7 @@ def test_paraphrases_are_cached_and_the_threshold_drops(built, server):
     assert all(x["comment"].startswith(PREFIX) for x in ugc)
 
 
+@pytest.mark.e2e
 def test_paraphrase_cost_cap_stops_the_stage(built, server, tmp_path):
     d = built
     (d / "cache" / "paraphrases.sqlite").rename(tmp_path / "kept.sqlite")  # a cold cache: requests are needed

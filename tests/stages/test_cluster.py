@@ -13,6 +13,8 @@ from pipeline.io import sha256_file
 
 from conftest import SAMPLE_REDDIT, alignx, copy_inputs
 
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
+
 ENV = {"ALIGNX_PSEUDONYM_KEY": "cluster-test-key-" + "c" * 40}
 
 

@@ -7,8 +7,11 @@ import re
 import shutil
 
 import polars as pl
+import pytest
 
 from conftest import DEMO_ENV as ENV, ROOT, alignx, build_demo as build, examples, split
+
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
 
 
 def test_release_files_and_alignx_field_names(built):
