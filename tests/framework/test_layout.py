@@ -98,7 +98,8 @@ def test_every_stage_is_found_by_its_name():
         assert cls.__module__ == f"stages.{name}.stage"
         assert any(k.startswith(name + ".") for k in config.values), f"no [{name}] section"
         assert list((ROOT / "tests" / "stages").glob(f"test_{name}*.py")), f"no tests/stages/test_{name}.py"
-        assert f"## Stage `{name}`" in (ROOT / "README.md").read_text()
+        assert (ROOT / "docs" / "stages" / f"{name}.md").is_file(), f"no docs/stages/{name}.md"
+        assert f"(docs/stages/{name}.md)" in (ROOT / "README.md").read_text(), f"README's stage table lacks {name}"
 
 
 # -- a stage reads only what it declares -------------------------------------------------------
