@@ -59,7 +59,9 @@ def data_dir(request, tmp_path, reddit_dir) -> Path:
     return d
 
 
-RAW = ("--set", "ingest_reddit.inputs=raw/reddit")
+#: The heuristic English test: what these tests check does not depend on which test decides
+#: English, and lingua's models cost about 8 CPU s to load in each process of each run.
+RAW = ("--set", "ingest_reddit.inputs=raw/reddit", "--set", "ingest_reddit.language_id=heuristic")
 
 
 @pytest.mark.usefixtures("ingested")
