@@ -9,7 +9,7 @@ import pytest
 from alignx.persona import traits
 from stages.assemble.demographic import NO_SIGNAL
 
-from conftest import DEMO_ENV as ENV, SAMPLE_REDDIT, alignx, build_demo as build, copy_inputs, examples, release_of, split
+from conftest import DEMO_ENV as ENV, SAMPLE_REDDIT, alignx, copy_inputs, examples, release_of, split
 
 pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
 
