@@ -137,7 +137,8 @@ def annotator_validity(r: dict) -> list[str]:
     rounds = t.get("by_round", {})
     last = max(rounds, key=int) if rounds else None
     out = ["## Annotator validity", "",
-           f"`alignx validate-annotator` and `make bench` (`bench/validity.py`) -> `bench/results/annotator_validity.json`."
+           "`make bench` (`bench/validity.py`: `alignx validate-annotator`'s report, two real builds, throughput) -> "
+           "`bench/results/annotator_validity.json`."
            f" Annotator `{r['annotator']}`, on the reference set's test split ({t['items']} comments, {t['pairs']} "
            f"sibling pairs; data/validation/README.md). {len(t['dimensions_rated'])} dimensions are rated, "
            f"{len(t['dimensions_never_rated'])} never. Non-neutral dimensions per item: median "
