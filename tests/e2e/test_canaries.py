@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -69,8 +70,9 @@ def test_planted_canaries_never_reach_the_release(scrubbed):
     assert not any(c["secret"] in text for c in planted)
 
 
-def test_audit_fails_a_release_built_with_scrubbing_off(tmp_path):
+def test_audit_fails_a_release_built_with_scrubbing_off(tmp_path, scrubbed):
     d = tmp_path / "data"
+    shutil.copytree(scrubbed[0], d, symlinks=True)  # the same planted input: anonymize on rerun
     build(d, *SCRUB_OFF)
     proc = alignx("audit-privacy", data_dir=d, env=DEMO_ENV, check=False)
     assert proc.returncode == 1, proc.stdout

@@ -14,27 +14,24 @@ from stages.emit.bias import gini
 from alignx.privacy import pseudonym
 from alignx.taxonomy import load_taxonomy
 
-from conftest import SAMPLE_REDDIT, alignx, copy_inputs, release_of
+from conftest import DEMO_ARGS, DEMO_ENV, SAMPLE_REDDIT, alignx, release_of
 
-KEY = "rights-test-key-" + "f" * 40
-ENV = {"ALIGNX_PSEUDONYM_KEY": KEY}
+KEY = DEMO_ENV["ALIGNX_PSEUDONYM_KEY"]
+ENV = DEMO_ENV
 FORGOTTEN = "quietkettle"  # a heavy user of the demo corpus, mentioned by name by others
 
 
 def build(data_dir: Path, *sets: str) -> Path:
-    if not (data_dir / "raw/reddit").exists():
-        copy_inputs(sorted(SAMPLE_REDDIT.glob("*.zst")), data_dir / "raw" / "reddit")
-        # the default alignment inputs are the demo samples, relative to the data dir
-        copy_inputs(sorted((SAMPLE_REDDIT.parent / "alignment").glob("*.jsonl")), data_dir / "sample" / "alignment")
-    alignx("run", "--set", "ingest_reddit.inputs=raw/reddit", "--set", "assemble.targets_per_user=3",
-           *(x for s in sets for x in ("--set", s)), data_dir=data_dir, env=ENV)
+    """The demo build (conftest's settings) of ``data_dir``, with ``sets`` on top."""
+    alignx("run", *DEMO_ARGS, *(x for s in sets for x in ("--set", s)), data_dir=data_dir, env=ENV)
     return release_of(data_dir)
 
 
 @pytest.fixture(scope="module")
-def before_after(tmp_path_factory):
+def before_after(built, tmp_path_factory):
     d = tmp_path_factory.mktemp("rights") / "data"
-    old = build(d)
+    shutil.copytree(built[0], d, symlinks=True)  # the session's demo build: before anyone is forgotten
+    old = build(d)  # up to date
     kept = d.parent / "release-before"
     shutil.copytree(old, kept)
     assemble_before = pl.concat([pl.read_parquet(f) for f in (d / "work/assemble").glob("out-*/examples/*.parquet")])
