@@ -7,11 +7,13 @@ ALIGNX := $(BIN)/alignx
 STAGE ?=
 ARGS ?=
 
-.PHONY: build-dataset test stage bench reliability clean status help
+.PHONY: build-dataset test test-fast lint figures stage bench reliability clean status help
 
 help:
 	@echo "make build-dataset   run every stage in order on the configured inputs (demo corpus by default)"
-	@echo "make test            run the test suite"
+	@echo "make test            ruff, then every test: the fast tier and the end-to-end tier (what CI runs)"
+	@echo "make test-fast       ruff, then the fast tier only (in-process tests: no subprocess, no build)"
+	@echo "make figures         regenerate docs/figures.md from bench/results/*.json"
 	@echo "make stage STAGE=x   rerun one stage, forced"
 	@echo "make status          show which stages are up to date"
 	@echo "make bench           run the benchmarks; results in bench/results/"
@@ -41,11 +43,24 @@ stage: $(STAMP)
 status: $(STAMP)
 	$(ALIGNX) status $(ARGS)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Two tiers (README, *Tests*): tests marked e2e run the command line in a subprocess or build a
+# dataset; the rest run in-process. `make test` is what CI (.ci/run) and the README run.
+test: lint
 	$(BIN)/python -m pytest -q $(ARGS)
+
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not e2e" $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
+	$(BIN)/python scripts/make_figures.py
+
+# The one page of measured figures, generated from bench/results/ (a test checks it is current).
+figures: $(STAMP)
+	$(BIN)/python scripts/make_figures.py
 
 reliability: $(STAMP)
 	$(BIN)/python scripts/reliability.py

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli.common import add_common, load, log
-from pipeline.errors import UserError
+from cli.common import add_common, load
 
 
 def register(sub) -> None:

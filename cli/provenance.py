@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
-from cli.common import add_common, load, log, stages
+from cli.common import add_common, load, stages
 from pipeline.errors import UserError
 
 

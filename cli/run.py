@@ -137,7 +137,6 @@ def cmd_status(args) -> int:
 
 
 def cmd_annotate(args) -> int:
-    STAGES = stages()
     if not args.estimate:
         args.stages, args.workers, args.engine, args.ray_address = ["annotate"], None, None, None
         return cmd_run(args)

@@ -85,3 +85,32 @@ def split(release: Path, name: str) -> pl.DataFrame:
 
 def examples(data_dir: Path, name: str) -> pl.DataFrame:
     return pl.read_parquet(next((data_dir / "work/assemble").glob(f"out-*/examples/{name}.parquet")))
+
+
+# -- two tiers: fast in-process tests, and end-to-end tests marked e2e -------------------------
+#: Whether the test being set up or run is marked e2e (set before its fixtures are).
+_E2E = {"now": True}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _E2E["now"] = item.get_closest_marker("e2e") is not None
+
+
+def pytest_collection_modifyitems(items):
+    """The fast tier first, so `make test` reports a broken unit before the builds start."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
+_popen_init = subprocess.Popen.__init__
+
+
+def _python_only_in_e2e(self, args, *rest, **kwargs):
+    """A fast test never starts Python (the command line, a script): that is what e2e marks."""
+    first = args if isinstance(args, (str, bytes, os.PathLike)) else args[0]
+    if not _E2E["now"] and str(first).startswith(sys.executable):
+        raise RuntimeError("this test starts a Python process: mark it @pytest.mark.e2e (README, *Tests*)")
+    _popen_init(self, args, *rest, **kwargs)
+
+
+subprocess.Popen.__init__ = _python_only_in_e2e

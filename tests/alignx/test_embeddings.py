@@ -17,6 +17,12 @@ def comments(reddit_dir) -> list[str]:
     return [b for b in bodies if len(b) < 200][:100] + [b for b in bodies if len(b) >= 1500][:100]
 
 
+@pytest.fixture(scope="module")
+def minilm(comments) -> np.ndarray:
+    """The comments embedded by full MiniLM once (the costliest step here), for every test."""
+    return EmbeddingCache(None, "all-MiniLM-L6-v2").encode(comments)
+
+
 def test_spec_names_model_and_token_limit():
     assert parse_spec("all-MiniLM-L6-v2") == ("all-MiniLM-L6-v2", None)
     assert parse_spec("all-MiniLM-L6-v2@128") == ("all-MiniLM-L6-v2", 128)
@@ -24,8 +30,8 @@ def test_spec_names_model_and_token_limit():
         EmbeddingCache(None, "all-MiniLM-L6-v2@many")
 
 
-def test_shorter_limit_changes_only_long_texts(comments):
-    full = EmbeddingCache(None, "all-MiniLM-L6-v2").encode(comments)
+def test_shorter_limit_changes_only_long_texts(comments, minilm):
+    full = minilm
     short = EmbeddingCache(None, "all-MiniLM-L6-v2@128").encode(comments)
     assert full.shape == short.shape == (200, 384) and short.dtype == np.float32
     cos = (full * short).sum(1)
@@ -42,10 +48,10 @@ def test_cache_never_embeds_a_text_twice(tmp_path, comments):
     assert (tmp_path / "all-MiniLM-L6-v2@128").is_dir()  # a spec has its own cache
 
 
-def test_static_model_tracks_minilm(comments):
+def test_static_model_tracks_minilm(comments, minilm):
     """The distilled static model (distilled on first use, offline) ranks texts by similarity
     roughly as MiniLM does: far from equal (see bench/results/embeddings.json), far from random."""
-    ref = EmbeddingCache(None, "all-MiniLM-L6-v2").encode(comments)
+    ref = minilm
     static = EmbeddingCache(None, STATIC_MODEL).encode(comments)
     assert static.shape == (200, 256) and static.dtype == np.float32
     assert np.allclose(np.linalg.norm(static, axis=1), 1.0, atol=1e-5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from alignx.dumps import iter_records
 from alignx.privacy.canaries import KINDS
 
 from conftest import DEMO_ARGS, DEMO_ENV, SAMPLE_REDDIT, alignx, copy_inputs, release_of
+
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
 
 #: every scrub layer of the anonymize stage off (emit's last pass still catches some kinds)
 SCRUB_OFF = [x for k in ("mentions", "author_names", "person_names", "emails", "phones", "ips", "cards",
@@ -68,8 +71,9 @@ def test_planted_canaries_never_reach_the_release(scrubbed):
     assert not any(c["secret"] in text for c in planted)
 
 
-def test_audit_fails_a_release_built_with_scrubbing_off(tmp_path):
+def test_audit_fails_a_release_built_with_scrubbing_off(tmp_path, scrubbed):
     d = tmp_path / "data"
+    shutil.copytree(scrubbed[0], d, symlinks=True)  # the same planted input: anonymize on rerun
     build(d, *SCRUB_OFF)
     proc = alignx("audit-privacy", data_dir=d, env=DEMO_ENV, check=False)
     assert proc.returncode == 1, proc.stdout

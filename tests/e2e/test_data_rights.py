@@ -14,27 +14,24 @@ from stages.emit.bias import gini
 from alignx.privacy import pseudonym
 from alignx.taxonomy import load_taxonomy
 
-from conftest import SAMPLE_REDDIT, alignx, copy_inputs, release_of
+from conftest import DEMO_ARGS, DEMO_ENV, SAMPLE_REDDIT, alignx, release_of
 
-KEY = "rights-test-key-" + "f" * 40
-ENV = {"ALIGNX_PSEUDONYM_KEY": KEY}
+KEY = DEMO_ENV["ALIGNX_PSEUDONYM_KEY"]
+ENV = DEMO_ENV
 FORGOTTEN = "quietkettle"  # a heavy user of the demo corpus, mentioned by name by others
 
 
 def build(data_dir: Path, *sets: str) -> Path:
-    if not (data_dir / "raw/reddit").exists():
-        copy_inputs(sorted(SAMPLE_REDDIT.glob("*.zst")), data_dir / "raw" / "reddit")
-        # the default alignment inputs are the demo samples, relative to the data dir
-        copy_inputs(sorted((SAMPLE_REDDIT.parent / "alignment").glob("*.jsonl")), data_dir / "sample" / "alignment")
-    alignx("run", "--set", "ingest_reddit.inputs=raw/reddit", "--set", "assemble.targets_per_user=3",
-           *(x for s in sets for x in ("--set", s)), data_dir=data_dir, env=ENV)
+    """The demo build (conftest's settings) of ``data_dir``, with ``sets`` on top."""
+    alignx("run", *DEMO_ARGS, *(x for s in sets for x in ("--set", s)), data_dir=data_dir, env=ENV)
     return release_of(data_dir)
 
 
 @pytest.fixture(scope="module")
-def before_after(tmp_path_factory):
+def before_after(built, tmp_path_factory):
     d = tmp_path_factory.mktemp("rights") / "data"
-    old = build(d)
+    shutil.copytree(built[0], d, symlinks=True)  # the session's demo build: before anyone is forgotten
+    old = build(d)  # up to date
     kept = d.parent / "release-before"
     shutil.copytree(old, kept)
     assemble_before = pl.concat([pl.read_parquet(f) for f in (d / "work/assemble").glob("out-*/examples/*.parquet")])
@@ -53,6 +50,7 @@ def texts(release: Path) -> str:
     return "\n".join(json.dumps(r) for f in sorted(release.glob("*.parquet")) for r in pl.read_parquet(f).to_dicts())
 
 
+@pytest.mark.e2e
 def test_optout_list_stores_no_name(before_after):
     d, *_ = before_after
     content = (d / "private/optout.txt").read_text()
@@ -62,6 +60,7 @@ def test_optout_list_stores_no_name(before_after):
     assert FORGOTTEN not in json.dumps(m)
 
 
+@pytest.mark.e2e
 def test_forgotten_author_leaves_no_text_or_pseudonym(before_after):
     d, old, new, _ = before_after
     ours = pseudonym(KEY.encode(), "u", FORGOTTEN)
@@ -81,6 +80,7 @@ def test_forgotten_author_leaves_no_text_or_pseudonym(before_after):
     assert ours not in set(threads["author"]) and ours not in set(threads["post_author"])
 
 
+@pytest.mark.e2e
 def test_diff_release_lists_exactly_the_affected_ids(before_after):
     d, old, new, assemble_before = before_after
     out = alignx("diff-release", str(old), str(new), "--ids", data_dir=d, env=ENV).stdout
@@ -122,6 +122,7 @@ def test_diff_release_lists_exactly_the_affected_ids(before_after):
     assert unchanged > 0 and len(added) <= len(removed)
 
 
+@pytest.mark.e2e
 def test_unaffected_ids_are_unchanged(before_after):
     d, old, new, _ = before_after
     old_ids = {r["id"] for f in old.glob("*.parquet") for r in pl.read_parquet(f, columns=["id"]).to_dicts()}
@@ -133,6 +134,7 @@ def test_unaffected_ids_are_unchanged(before_after):
     assert len(old_ids & new_ids) >= 0.3 * len(old_ids)
 
 
+@pytest.mark.e2e
 def test_bias_section_matches_a_direct_computation(before_after):
     d, old, *_ = before_after
     new = build(d, "emit.bias_max_pole_share=0.3")

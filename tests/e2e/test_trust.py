@@ -41,6 +41,7 @@ def status_lines(d: Path, *args: str) -> dict[str, str]:
 
 
 # -- 1. a dead endpoint ------------------------------------------------------------------------
+@pytest.mark.e2e
 def test_a_dead_endpoint_fails_naming_it_and_ships_nothing(built, tmp_path):
     d = copy_build(built, tmp_path)
     release = release_of(d)
@@ -59,6 +60,7 @@ def test_a_dead_endpoint_fails_naming_it_and_ships_nothing(built, tmp_path):
     assert KEY not in proc.stderr
 
 
+@pytest.mark.e2e
 def test_failed_items_make_the_stage_incomplete_and_a_rerun_retries_exactly_them(built, tmp_path):
     d = copy_build(built, tmp_path)
     with OpenAIServer() as server:
@@ -92,6 +94,7 @@ def release_files(release: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(release.iterdir()) if p.is_file()}
 
 
+@pytest.mark.e2e
 def test_an_interrupted_annotate_ends_with_the_release_of_an_uninterrupted_build(built, tmp_path):
     """The endpoint dying mid-annotate, or the build killed (SIGKILL) mid-annotate: the rerun asks
     only what is missing and ends with the uninterrupted build's release, byte for byte: shards,
@@ -132,6 +135,7 @@ def test_an_interrupted_annotate_ends_with_the_release_of_an_uninterrupted_build
 
 
 # -- 2. one writer per data dir ----------------------------------------------------------------
+@pytest.mark.e2e
 def test_a_second_writer_exits_at_once_naming_the_holder(built, tmp_path):
     d = copy_build(built, tmp_path)
     from pipeline.lock import writer_lock
@@ -154,6 +158,7 @@ def test_a_second_writer_exits_at_once_naming_the_holder(built, tmp_path):
     assert alignx("run", *DEMO_ARGS, data_dir=d, env=DEMO_ENV).returncode == 0
 
 
+@pytest.mark.e2e
 def test_two_builds_at_once_one_writes_and_the_result_is_whole(tmp_path):
     from conftest import SAMPLE_REDDIT, copy_inputs
 
@@ -170,6 +175,7 @@ def test_two_builds_at_once_one_writes_and_the_result_is_whole(tmp_path):
     assert all("up to date" in line for line in status_lines(d).values())
 
 
+@pytest.mark.e2e
 def test_readers_write_nothing_and_survive_a_closed_pipe(built):
     d, _ = built
     before = snapshot(d)
@@ -183,6 +189,7 @@ def test_readers_write_nothing_and_survive_a_closed_pipe(built):
 
 
 # -- 3. the release under the manifest ---------------------------------------------------------
+@pytest.mark.e2e
 def test_a_tampered_release_is_found_by_verify_and_status_and_rebuilt(built, tmp_path):
     d = copy_build(built, tmp_path)
     release = release_of(d)
@@ -215,6 +222,7 @@ def test_a_tampered_release_is_found_by_verify_and_status_and_rebuilt(built, tmp
 
 
 # -- 4. every record accounted for ------------------------------------------------------------
+@pytest.mark.e2e
 def test_every_stage_balances_in_its_unit(built):
     d, _ = built
     for path in sorted((d / "work").glob("*/_manifest.json")):
@@ -236,6 +244,7 @@ def _real_lines(reddit_dir: Path, n: int) -> list[dict]:
     return out[:n]
 
 
+@pytest.mark.e2e
 def test_broken_comments_are_dropped_by_name_and_counted(reddit_dir, tmp_path):
     records = _real_lines(reddit_dir, 60)
     records[0].pop("body")
@@ -269,6 +278,7 @@ def test_broken_comments_are_dropped_by_name_and_counted(reddit_dir, tmp_path):
     ("execution.workers=-1", "'execution.workers' = -1 must be >= 0"),
     ("annotate.backend=gpt", "'annotate.backend' = \"gpt\" must be one of \"embedding\", \"openai\", \"openai-batch\""),
 ])
+@pytest.mark.e2e
 def test_a_bad_setting_is_one_line_before_any_stage_runs(setting, message, tmp_path):
     proc = alignx("run", "--set", setting, data_dir=tmp_path, check=False)
     assert proc.returncode == 2
@@ -305,6 +315,7 @@ def test_dumps_we_write_carry_checksums_so_every_bit_flip_is_caught(reddit_dir, 
     assert caught == 40
 
 
+@pytest.mark.e2e
 def test_published_checksums_are_verified_before_ingest(reddit_dir, tmp_path):
     d = tmp_path / "data"
     raw = d / "raw"

@@ -92,6 +92,7 @@ def test_decontamination_keys_moved_to_their_own_section(tmp_path):
         load_config(overrides=["decontaminate.ngram=0"])
 
 
+@pytest.mark.e2e
 def test_cli_reports_bad_key_in_one_line_without_traceback(tmp_path):
     proc = alignx("run", "--set", "ingest_reddit.min_lenght=5", data_dir=tmp_path, check=False)
     assert proc.returncode == 2
@@ -101,12 +102,14 @@ def test_cli_reports_bad_key_in_one_line_without_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.e2e
 def test_cli_missing_input_names_the_key_and_path(tmp_path):
     proc = alignx("run", "--set", "ingest_reddit.inputs=raw/nothing-here", data_dir=tmp_path, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "ingest_reddit.inputs" in proc.stderr and "raw/nothing-here" in proc.stderr
 
 
+@pytest.mark.e2e
 def test_cli_missing_config_file(tmp_path):
     proc = alignx("status", "--config", str(tmp_path / "nope.toml"), data_dir=tmp_path, check=False)
     assert proc.returncode == 2 and "nope.toml: configuration file not found" in proc.stderr

@@ -36,6 +36,7 @@ def _loaded_above(package: str) -> list[str]:
     return ast.literal_eval(out)
 
 
+@pytest.mark.e2e
 def test_importing_the_framework_pulls_in_no_stage_and_no_domain_code():
     assert _loaded_above("pipeline") == []
 
@@ -134,7 +135,8 @@ def test_every_stage_is_found_by_its_name():
         assert cls.__module__ == f"stages.{name}.stage"
         assert any(k.startswith(name + ".") for k in config.values), f"no [{name}] section"
         assert list((ROOT / "tests" / "stages").glob(f"test_{name}*.py")), f"no tests/stages/test_{name}.py"
-        assert f"## Stage `{name}`" in (ROOT / "README.md").read_text()
+        assert (ROOT / "docs" / "stages" / f"{name}.md").is_file(), f"no docs/stages/{name}.md"
+        assert f"(docs/stages/{name}.md)" in (ROOT / "README.md").read_text(), f"README's stage table lacks {name}"
 
 
 # -- a stage reads only what it declares -------------------------------------------------------
@@ -218,6 +220,7 @@ def test_upstream_outputs_and_manifests_of_undeclared_stages_are_refused():
 NOT_OUTPUTS = ("log.txt", "_manifest.json", ".hashcache.json", ".lock")
 
 
+@pytest.mark.e2e
 def test_every_file_a_stage_writes_is_in_its_manifest(built):
     d, _ = built
     listed = set()
@@ -238,6 +241,7 @@ def _status(d: Path, *sets: str) -> dict[str, str]:
     return {line.split()[0]: line for line in out.splitlines() if line and not line.startswith(" ")}
 
 
+@pytest.mark.e2e
 def test_a_setting_another_stage_reads_makes_it_stale(built, tmp_path):
     """annotate.model does not change what the embedding backend writes, but assemble (LLM-written
     Demographic Information) uses it: after annotate reruns it is still stale, by that key."""

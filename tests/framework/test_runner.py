@@ -14,6 +14,8 @@ from pipeline.io import sha256_file
 
 from conftest import SAMPLE_REDDIT, alignx, copy_inputs
 
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
+
 REAL_FILES = ("RC_2005-12.zst", "test_comments.json", "test_submissions.json")
 
 
@@ -31,16 +33,38 @@ def output_hashes(data_dir: Path) -> dict[str, str]:
     return out
 
 
-@pytest.fixture
-def data_dir(tmp_path, reddit_dir) -> Path:
-    d = tmp_path / "data"
+@pytest.fixture(scope="module")
+def ingested_once(tmp_path_factory, reddit_dir) -> Path:
+    """The inputs ingested once per module, serially (workers never change outputs)."""
+    d = tmp_path_factory.mktemp("ingested") / "data"
     copy_inputs([reddit_dir / f for f in REAL_FILES] + sorted(SAMPLE_REDDIT.glob("*.zst")), d / "raw" / "reddit")
+    alignx("run", "ingest_reddit", *RAW, "--set", "execution.workers=1", data_dir=d)
     return d
 
 
-RAW = ("--set", "ingest_reddit.inputs=raw/reddit")
+@pytest.fixture
+def ingested() -> None:
+    """Marks a test (usefixtures) whose data_dir starts as a copy of ``ingested_once``."""
 
 
+@pytest.fixture
+def data_dir(request, tmp_path, reddit_dir) -> Path:
+    """The inputs in a fresh data dir; for a test marked usefixtures("ingested"), a copy of the
+    module's finished ingest instead, so the test's own first run of it is found up to date."""
+    d = tmp_path / "data"
+    if "ingested" in request.fixturenames:
+        shutil.copytree(request.getfixturevalue("ingested_once"), d)
+    else:
+        copy_inputs([reddit_dir / f for f in REAL_FILES] + sorted(SAMPLE_REDDIT.glob("*.zst")), d / "raw" / "reddit")
+    return d
+
+
+#: The heuristic English test: what these tests check does not depend on which test decides
+#: English, and lingua's models cost about 8 CPU s to load in each process of each run.
+RAW = ("--set", "ingest_reddit.inputs=raw/reddit", "--set", "ingest_reddit.language_id=heuristic")
+
+
+@pytest.mark.usefixtures("ingested")
 def test_second_run_skips_and_status_says_up_to_date(data_dir):
     alignx("run", "ingest_reddit", *RAW, data_dir=data_dir)
     first = (data_dir / "work/ingest_reddit/_manifest.json").read_bytes()
@@ -51,6 +75,7 @@ def test_second_run_skips_and_status_says_up_to_date(data_dir):
     assert re.search(r"ingest_reddit +up to date", status)
 
 
+@pytest.mark.usefixtures("ingested")
 def test_manifest_has_the_lock_keys(data_dir):
     alignx("run", "ingest_reddit", *RAW, data_dir=data_dir)
     m = manifest(data_dir)
@@ -65,6 +90,7 @@ def test_manifest_has_the_lock_keys(data_dir):
     assert m["records_in"] == m["records_out"] + sum(m["dropped"].values())
 
 
+@pytest.mark.usefixtures("ingested")
 def test_config_change_makes_stage_stale_and_reruns(data_dir):
     alignx("run", "ingest_reddit", *RAW, data_dir=data_dir)
     before = manifest(data_dir)
@@ -91,6 +117,7 @@ def test_new_input_reruns_only_its_shard(data_dir, reddit_dir):
     assert manifest(data_dir)["shards"] == {"total": 5, "resumed": 4}
 
 
+@pytest.mark.usefixtures("ingested")
 def test_failed_run_leaves_previous_output_intact(data_dir, reddit_dir):
     alignx("run", "ingest_reddit", *RAW, data_dir=data_dir)
     good_manifest = (data_dir / "work/ingest_reddit/_manifest.json").read_bytes()
@@ -106,8 +133,9 @@ def test_failed_run_leaves_previous_output_intact(data_dir, reddit_dir):
     assert not list((data_dir / "work/ingest_reddit/parts").glob(".tmp-*"))
 
 
-def test_killed_run_resumes_and_matches_uninterrupted_run(data_dir, tmp_path):
+def test_killed_run_resumes_and_matches_uninterrupted_run(data_dir, tmp_path, ingested_once):
     clean = tmp_path / "clean"
+    shutil.copytree(ingested_once, clean)  # the uninterrupted run: the module's (the run below is up to date)
     copy_inputs(sorted((data_dir / "raw/reddit").iterdir()), clean / "raw" / "reddit")
     alignx("run", "ingest_reddit", *RAW, "--set", "execution.workers=1", data_dir=clean)
 
@@ -125,8 +153,9 @@ def test_killed_run_resumes_and_matches_uninterrupted_run(data_dir, tmp_path):
     assert m["dropped"] == manifest(clean)["dropped"]
 
 
-def test_parallel_and_serial_runs_give_identical_outputs(data_dir, tmp_path):
+def test_parallel_and_serial_runs_give_identical_outputs(data_dir, tmp_path, ingested_once):
     serial = tmp_path / "serial"
+    shutil.copytree(ingested_once, serial)  # the serial run: the module's (the run below is up to date)
     copy_inputs(sorted((data_dir / "raw/reddit").iterdir()), serial / "raw" / "reddit")
     alignx("run", "ingest_reddit", *RAW, "--set", "execution.workers=1", data_dir=serial)
     alignx("run", "ingest_reddit", *RAW, "--set", "execution.workers=2", data_dir=data_dir)
@@ -144,6 +173,7 @@ def test_killed_worker_fails_the_stage_instead_of_hanging(data_dir):
     assert manifest(data_dir)["shards"]["total"] == 5
 
 
+@pytest.mark.usefixtures("ingested")
 def test_modified_output_is_detected_and_rebuilt(data_dir):
     alignx("run", "ingest_reddit", *RAW, data_dir=data_dir)
     m = manifest(data_dir)
@@ -162,6 +192,7 @@ def test_unknown_stage_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "did you mean 'ingest_reddit'" in proc.stderr
 
 
+@pytest.mark.usefixtures("ingested")
 def test_disk_full_is_a_clear_error_and_leaves_the_previous_output(data_dir):
     alignx("run", "ingest_reddit", *RAW, data_dir=data_dir)
     good_manifest = (data_dir / "work/ingest_reddit/_manifest.json").read_bytes()

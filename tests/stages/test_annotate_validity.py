@@ -24,6 +24,7 @@ def test_cohen_kappa_hand_computed():
     assert cohen_kappa(a, b) == round((po - pe) / (1 - pe), 3)
 
 
+@pytest.mark.e2e
 def test_validate_annotator_against_the_local_server(tmp_path):
     out = tmp_path / "validity.json"
     ref = load_reference(split="test")
@@ -54,6 +55,7 @@ def test_validate_annotator_against_the_local_server(tmp_path):
     assert "labellers a/b kappa" in proc.stdout
 
 
+@pytest.mark.e2e
 def test_validate_annotator_offline_on_real_texts(tmp_path, shared_data):
     data = shared_data
     out = tmp_path / "validity.json"
@@ -98,6 +100,7 @@ def test_validate_annotator_offline_on_real_texts(tmp_path, shared_data):
     assert i46["relative_rule"]["direction_coverage"] > i46["per_comment_rule"]["direction_coverage"]
 
 
+@pytest.mark.e2e
 def test_validate_annotator_says_what_is_missing(tmp_path):
     proc = alignx("validate-annotator", "--validation", str(tmp_path), data_dir=tmp_path / "data", check=False)
     assert proc.returncode == 2 and "items.jsonl is missing" in proc.stderr

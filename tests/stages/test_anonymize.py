@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -13,16 +14,35 @@ from alignx.dumps import iter_records
 
 from conftest import SAMPLE_REDDIT, alignx, copy_inputs
 
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
+
 KEY = "k" * 16 + "0123456789abcdef0123456789abcdef"
 
 
 def build(data_dir: Path, inputs: list[Path], key: str | None = KEY, *sets: str):
     raw = copy_inputs(inputs, data_dir / "raw" / "reddit")
     env = {"ALIGNX_PSEUDONYM_KEY": key} if key else {}
-    args = ["--set", f"ingest_reddit.inputs={raw}", *(x for s in sets for x in ("--set", s))]
+    # relative to the data dir, so a copied data dir is up to date for the same call (``prebuilt``)
+    args = ["--set", f"ingest_reddit.inputs={raw.relative_to(data_dir)}", *(x for s in sets for x in ("--set", s))]
     alignx("run", "ingest_reddit", *args, data_dir=data_dir, env=env)
     alignx("run", "anonymize", *args, data_dir=data_dir, env=env)
     return args, env
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    """The demo corpus ingested and anonymized with KEY, once for the module."""
+    d = tmp_path_factory.mktemp("anonymize") / "data"
+    build(d, sorted(SAMPLE_REDDIT.glob("*.zst")))
+    return d
+
+
+@pytest.fixture
+def prebuilt(demo, tmp_path) -> Path:
+    """tmp_path holding a copy of ``demo``: a test's own ``build`` of the demo corpus with KEY then
+    finds both stages up to date instead of building the same thing again."""
+    shutil.copytree(demo, tmp_path, dirs_exist_ok=True)
+    return tmp_path
 
 
 def out_dir(data_dir: Path) -> Path:
@@ -34,7 +54,7 @@ def table(data_dir: Path, name: str) -> pl.DataFrame:
     return pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame()
 
 
-def test_demo_corpus_is_anonymized_and_passes_the_audit(tmp_path):
+def test_demo_corpus_is_anonymized_and_passes_the_audit(tmp_path, prebuilt):
     build(tmp_path, sorted(SAMPLE_REDDIT.glob("*.zst")))
     m = json.loads((tmp_path / "work/anonymize/_manifest.json").read_text())
     scrubbed = {k.split(".", 1)[1]: v for k, v in m["counts"].items() if k.startswith("scrubbed.")}
@@ -56,7 +76,7 @@ def test_demo_corpus_is_anonymized_and_passes_the_audit(tmp_path):
     assert re.search(r"author_name\s+0", proc.stdout) and re.search(r"mention\s+0", proc.stdout)
 
 
-def test_audit_catches_what_ingest_alone_leaves(tmp_path):
+def test_audit_catches_what_ingest_alone_leaves(tmp_path, prebuilt):
     build(tmp_path, sorted(SAMPLE_REDDIT.glob("*.zst")))
     ingest_out = next((tmp_path / "work/ingest_reddit").glob("out-*"))
     proc = alignx("audit-privacy", str(ingest_out / "threads"), data_dir=tmp_path, check=False)
@@ -80,8 +100,9 @@ def test_real_reddit_files_pass_the_audit(tmp_path, reddit_dir, files):
         assert "u_Beastking_17" not in subs and any(re.fullmatch(r"u_[0-9a-f]{16}", s) for s in subs)
 
 
-def test_pseudonyms_stable_across_runs_and_different_across_keys(tmp_path):
+def test_pseudonyms_stable_across_runs_and_different_across_keys(tmp_path, demo):
     inputs = sorted(SAMPLE_REDDIT.glob("*.zst"))
+    shutil.copytree(demo, tmp_path / "a")  # run a: the module's build; run b: a build of its own
     build(tmp_path / "a", inputs)
     build(tmp_path / "b", inputs)
     build(tmp_path / "c", inputs, "another-key-" + "z" * 40)
@@ -91,7 +112,7 @@ def test_pseudonyms_stable_across_runs_and_different_across_keys(tmp_path):
     assert set(a["id"]).isdisjoint(set(c["id"]))
 
 
-def test_key_never_reaches_work_logs_or_manifests(tmp_path):
+def test_key_never_reaches_work_logs_or_manifests(tmp_path, prebuilt):
     build(tmp_path, sorted(SAMPLE_REDDIT.glob("*.zst")))
     build(tmp_path / "filekey", sorted(SAMPLE_REDDIT.glob("*.zst")), None)
     file_key = (tmp_path / "filekey/private/pseudonym.key").read_text().strip()
@@ -101,7 +122,7 @@ def test_key_never_reaches_work_logs_or_manifests(tmp_path):
                 assert key.encode() not in f.read_bytes(), f
 
 
-def test_key_change_makes_anonymize_stale(tmp_path):
+def test_key_change_makes_anonymize_stale(tmp_path, prebuilt):
     args, env = build(tmp_path, sorted(SAMPLE_REDDIT.glob("*.zst")))
     assert re.search(r"anonymize +up to date", alignx("status", *args, data_dir=tmp_path, env=env).stdout)
     other = {"ALIGNX_PSEUDONYM_KEY": "rotated-" + "q" * 40}
@@ -109,7 +130,7 @@ def test_key_change_makes_anonymize_stale(tmp_path):
     assert re.search(r"anonymize +stale .*key_id", out)
 
 
-def test_provenance_uses_the_private_map_only_when_present(tmp_path):
+def test_provenance_uses_the_private_map_only_when_present(tmp_path, prebuilt):
     build(tmp_path, sorted(SAMPLE_REDDIT.glob("*.zst")))
     threads = table(tmp_path, "threads")
     row = threads.filter(pl.col("body").str.contains(r"\[email\]")).row(0, named=True)

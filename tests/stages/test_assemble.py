@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import re
 import shutil
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -14,7 +11,9 @@ import pytest
 from alignx.persona import traits
 from stages.assemble.demographic import NO_SIGNAL
 
-from conftest import DEMO_ENV as ENV, SAMPLE_REDDIT, alignx, build_demo as build, copy_inputs, examples, release_of, split
+from conftest import DEMO_ARGS, DEMO_ENV as ENV, alignx, examples, release_of, split
+
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
 
 
 def test_directions_and_history_sizes(built):
@@ -67,14 +66,13 @@ def test_demographic_comes_from_history_only(built):
     assert max(counts) <= 12 and np.median(counts) >= 1  # few traits, and most personas say something
 
 
-def test_llm_demographic_is_cached_scrubbed_and_history_only(tmp_path):
+def test_llm_demographic_is_cached_scrubbed_and_history_only(tmp_path, built):
     from openai_server import OpenAIServer
 
     d = tmp_path / "data"
-    copy_inputs(sorted(SAMPLE_REDDIT.glob("*.zst")), d / "raw" / "reddit")
-    copy_inputs(sorted((SAMPLE_REDDIT.parent / "alignment").glob("*.jsonl")), d / "sample" / "alignment")
+    shutil.copytree(built[0], d, symlinks=True)  # the session's demo build: the stages before annotate stay
     with OpenAIServer() as server:
-        args = ["--set", "ingest_reddit.inputs=raw/reddit", "--set", "assemble.demographic=llm",
+        args = [*DEMO_ARGS, "--set", "assemble.demographic=llm",
                 "--set", f"annotate.base_url={server.url}", "--set", "annotate.model=test-model"]
         alignx("run", *args, data_dir=d, env={**ENV, "OPENAI_API_KEY": "sk-test"})
         asked = server.chat_requests

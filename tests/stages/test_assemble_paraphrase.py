@@ -5,6 +5,7 @@ survival figure is in the manifest and the dataset card."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from pipeline.manifest import read_manifest
 from stages.assemble.paraphrase import survival
 
-from conftest import DEMO_ARGS, DEMO_ENV, SAMPLE_REDDIT, alignx, copy_inputs, release_of
+from conftest import DEMO_ARGS, DEMO_ENV, alignx, release_of
 from openai_server import OpenAIServer
 
 PREFIX = "In other words, "  # what the test server's paraphrases start with
@@ -33,9 +34,11 @@ def llm_args(server: OpenAIServer, *extra: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def built(server, tmp_path_factory):
+def built(built, server, tmp_path_factory):
+    """The session's demo build, copied and rebuilt with the UGC comments paraphrased (the stages
+    before annotate are up to date; annotate reruns from its cache)."""
     d = tmp_path_factory.mktemp("paraphrase") / "data"
-    copy_inputs(sorted(SAMPLE_REDDIT.glob("*.zst")), d / "raw" / "reddit")
+    shutil.copytree(built[0], d, symlinks=True)
     alignx("run", *DEMO_ARGS, *llm_args(server), data_dir=d, env=DEMO_ENV)
     return d
 
@@ -53,6 +56,7 @@ def test_survival_counts_the_originals_non_neutral_dimensions():
     assert survival([0.5] * 90, rated) == 1.0  # nothing to lose
 
 
+@pytest.mark.e2e
 def test_ugc_is_paraphrased_and_the_survival_figure_reported(built):
     d = built
     m = read_manifest(d, "assemble")
@@ -70,6 +74,7 @@ def test_ugc_is_paraphrased_and_the_survival_figure_reported(built):
     assert "Observed: the users' own comments" not in card
 
 
+@pytest.mark.e2e
 def test_paraphrases_are_cached_and_the_threshold_drops(built, server):
     d = built
     before = server.chat_requests
@@ -84,6 +89,7 @@ def test_paraphrases_are_cached_and_the_threshold_drops(built, server):
     assert all(x["comment"].startswith(PREFIX) for x in ugc)
 
 
+@pytest.mark.e2e
 def test_paraphrase_cost_cap_stops_the_stage(built, server, tmp_path):
     d = built
     (d / "cache" / "paraphrases.sqlite").rename(tmp_path / "kept.sqlite")  # a cold cache: requests are needed

@@ -18,6 +18,8 @@ from alignx.directions import MEASURES
 
 from conftest import DEMO_ARGS, DEMO_ENV, alignx, examples, release_of, split
 
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
+
 
 @pytest.fixture(scope="module")
 def eth_build(tmp_path_factory, reddit_dir):

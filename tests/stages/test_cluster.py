@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +14,15 @@ from pipeline.io import sha256_file
 
 from conftest import SAMPLE_REDDIT, alignx, copy_inputs
 
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
+
 ENV = {"ALIGNX_PSEUDONYM_KEY": "cluster-test-key-" + "c" * 40}
 
 
 def build(data_dir: Path, inputs: list[Path], *sets: str) -> dict:
     raw = copy_inputs(inputs, data_dir / "raw" / "reddit")
-    args = ["--set", f"ingest_reddit.inputs={raw}", *(x for s in sets for x in ("--set", s))]
+    # relative to the data dir, so a copied data dir is up to date for the same inputs
+    args = ["--set", f"ingest_reddit.inputs={raw.relative_to(data_dir)}", *(x for s in sets for x in ("--set", s))]
     alignx("run", "ingest_reddit", "anonymize", "annotate", "cluster", *args, data_dir=data_dir, env=ENV)
     return json.loads((data_dir / "work/cluster/_manifest.json").read_text())
 
@@ -76,6 +80,7 @@ def test_same_seed_same_assignment(demo, tmp_path):
 
 def test_sampled_fit_assigns_the_rest(demo, tmp_path):
     d3 = tmp_path / "sampled"
+    shutil.copytree(demo[0], d3)  # the same corpus already rated: only cluster reruns
     m = build(d3, sorted(SAMPLE_REDDIT.glob("*.zst")), "cluster.fit_sample=200")
     assign = pl.read_parquet(out(d3) / "topics/assignments.parquet")
     assert assign.height == 342 and assign["topic"].min() >= -1 and m["counts"]["topics"] >= 2

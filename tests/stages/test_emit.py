@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 
-from alignx.taxonomy import profile, render_profile
+from conftest import DEMO_ENV as ENV, ROOT, alignx, build_demo as build, examples, split
 
-from conftest import DEMO_ENV as ENV, ROOT, SAMPLE_REDDIT, alignx, build_demo as build, copy_inputs, examples, split
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
 
 
 def test_release_files_and_alignx_field_names(built):

@@ -42,6 +42,7 @@ def psoups(tmp_path_factory, shared_data, built):
     return out, proc, report, {(r["predictor"], r["persona"]): r for r in report["results"]}
 
 
+@pytest.mark.e2e
 def test_psoups_every_offline_predictor_runs_and_the_report_lands(psoups):
     out, proc, report, results = psoups
     assert {p for p, _ in results} == {"profile", "independent", "embedding", "trained", "no-persona", "length",
@@ -54,6 +55,7 @@ def test_psoups_every_offline_predictor_runs_and_the_report_lands(psoups):
     assert png[:4] == b"\x89PNG" and len(png) > 5000
 
 
+@pytest.mark.e2e
 def test_psoups_embedding_pair_beats_065_and_random_stays_near_half(psoups):
     _, _, _, results = psoups
     assert results[("embedding", "pair")]["accuracy"] > 0.65
@@ -62,6 +64,7 @@ def test_psoups_embedding_pair_beats_065_and_random_stays_near_half(psoups):
     assert lo < results[("embedding", "pair")]["accuracy"] < hi
 
 
+@pytest.mark.e2e
 def test_psoups_intervals_resample_its_237_distinct_items(psoups, shared_data):
     _, _, report, results = psoups
     rows = json.loads((shared_data / "benchmarks" / "p-soups_student_phd.json").read_text())
@@ -76,6 +79,7 @@ def test_psoups_intervals_resample_its_237_distinct_items(psoups, shared_data):
         (psoups[0] / "p-soups_student_phd" / "report.md").read_text()
 
 
+@pytest.mark.e2e
 def test_psoups_reports_shortcuts_and_the_share_of_longer_chosen(psoups, shared_data):
     out, proc, report, results = psoups
     rows = json.loads((shared_data / "benchmarks" / "p-soups_student_phd.json").read_text())
@@ -92,6 +96,7 @@ def test_psoups_reports_shortcuts_and_the_share_of_longer_chosen(psoups, shared_
     assert flagged == any(f.startswith("SHORTCUT: length") and "on all" in f for f in report["shortcut_flags"])
 
 
+@pytest.mark.e2e
 def test_psoups_leakage_audit_is_not_applicable(psoups):
     out, proc, report, _ = psoups
     assert report["leakage"]["status"] == "not applicable"
@@ -100,6 +105,7 @@ def test_psoups_leakage_audit_is_not_applicable(psoups):
     assert "No leakage" not in (out / "p-soups_student_phd" / "report.md").read_text()
 
 
+@pytest.mark.e2e
 def test_psoups_trained_head_is_saved_with_the_report_and_reported_against_its_ablation(psoups, built):
     out, _, report, results = psoups
     from stages.evaluate.trained import Heads, release_checksum
@@ -120,6 +126,7 @@ def release(built):
     return built
 
 
+@pytest.mark.e2e
 def test_build_ends_with_an_evaluation_of_its_release(release):
     d, rel = release
     folder = next((d / "work/evaluate").glob("out-*/release"))
@@ -154,6 +161,7 @@ def leaky_copy(rel, path):
     return path
 
 
+@pytest.mark.e2e
 def test_leakage_audit_flags_a_demographic_text_written_from_the_target(release, tmp_path):
     d, rel = release
     path = leaky_copy(rel, tmp_path / "leaky.parquet")
@@ -210,6 +218,7 @@ def summarized_rows(rel) -> list[dict]:
     return ugc_wrong[:n] + pair_wrong[:n]
 
 
+@pytest.mark.e2e
 def test_a_demo_summarizing_the_history_is_clear_where_the_old_criterion_cried_leak(release, tmp_path):
     d, rel = release
     rows = summarized_rows(rel)
@@ -255,6 +264,7 @@ def test_a_demo_summarizing_the_history_is_clear_where_the_old_criterion_cried_l
     assert leak["differing_rows_recall"]["demo"] > leak["differing_rows_recall"]["history_as_demo"] + margin
 
 
+@pytest.mark.e2e
 def test_the_clean_test_split_passes_the_same_audit(release, tmp_path):
     d, rel = release
     out = alignx("evaluate", str(next(rel.glob("test-*.parquet"))), "--predictors", "length", "--out",
@@ -266,6 +276,7 @@ def test_the_clean_test_split_passes_the_same_audit(release, tmp_path):
     assert {r["predictor"] for r in report["results"]} == {"length", "position"}
 
 
+@pytest.mark.e2e
 def test_trained_head_is_seeded_cached_by_the_release_and_reused(release, tmp_path):
     d, rel = release
     data = tmp_path / "data"
@@ -278,6 +289,7 @@ def test_trained_head_is_seeded_cached_by_the_release_and_reused(release, tmp_pa
     assert len(list((data / "cache" / "trained").iterdir())) == 1  # fitted once, then read back
 
 
+@pytest.mark.e2e
 def test_trained_scores_flip_when_the_responses_swap(release, tmp_path):
     from alignx.embeddings import EmbeddingCache
     from stages.evaluate.predictors import load_examples, load_rows
@@ -304,6 +316,7 @@ def test_cluster_bootstrap_of_repeated_items_equals_that_of_the_items():
     assert lo < hits.mean() < hi and 0.1 < hi - lo < 0.35
 
 
+@pytest.mark.e2e
 def test_unknown_predictor_is_a_clear_error(tmp_path, shared_data):
     bench = str(shared_data / "benchmarks" / "p-soups_student_phd.json")
     proc = alignx("evaluate", bench, "--set", 'evaluate.predictors=["oracle"]', data_dir=tmp_path, check=False)
@@ -314,6 +327,7 @@ def test_unknown_predictor_is_a_clear_error(tmp_path, shared_data):
     assert proc.returncode == 2 and "predictor trained needs a release's train split" in proc.stderr
 
 
+@pytest.mark.e2e
 def test_llm_judge_asks_both_orders_and_counts_invalid_answers(tmp_path, shared_data):
     from openai_server import OpenAIServer
 
@@ -378,6 +392,7 @@ def ica_prompt_for(example):
     return ica_prompt(example, "pair")
 
 
+@pytest.mark.e2e
 def test_win_rate_against_the_local_server(tmp_path, shared_data):
     from openai_server import OpenAIServer
 
@@ -393,6 +408,7 @@ def test_win_rate_against_the_local_server(tmp_path, shared_data):
     assert result["win"] == 10 and "win 10, tie 0, loss 0 of 10" in out
 
 
+@pytest.mark.e2e
 def test_an_empty_split_gets_a_report_not_a_crash(release, tmp_path):
     d, rel = release
     test = pl.concat([pl.read_parquet(f) for f in rel.glob("test-*.parquet")])
@@ -403,6 +419,7 @@ def test_an_empty_split_gets_a_report_not_a_crash(release, tmp_path):
     assert "No examples to evaluate" in (tmp_path / "out/empty/report.md").read_text()
 
 
+@pytest.mark.e2e
 def test_independent_rerates_the_history_and_the_consistency_predictor_reads_its_directions(release, tmp_path):
     """profile reads the history's released directions (the annotator that oriented the pairs);
     independent ignores them and re-rates every text with another embedding model."""
@@ -431,6 +448,7 @@ def test_independent_rerates_the_history_and_the_consistency_predictor_reads_its
     assert proc.returncode == 2 and "is the annotator's own model" in proc.stderr
 
 
+@pytest.mark.e2e
 def test_release_report_labels_consistency_and_independent_apart_and_compares_shortcuts_with_neither(
         release, tmp_path):
     d, rel = release
@@ -455,6 +473,7 @@ def test_release_report_labels_consistency_and_independent_apart_and_compares_sh
     assert "Chosen is the longer response in" in md
 
 
+@pytest.mark.e2e
 def test_a_release_report_with_only_the_consistency_predictor_says_no_shortcut_check_ran(release, tmp_path):
     d, rel = release
     alignx("evaluate", str(rel), "--predictors", "profile,independent", "--out", str(tmp_path / "out"), data_dir=d)
@@ -463,6 +482,7 @@ def test_a_release_report_with_only_the_consistency_predictor_says_no_shortcut_c
     assert "No shortcut flag" not in md
 
 
+@pytest.mark.e2e
 def test_a_report_into_the_data_dir_takes_the_writer_lock_one_elsewhere_does_not(release, tmp_path, shared_data):
     from pipeline.lock import writer_lock
 
@@ -478,6 +498,7 @@ def test_a_report_into_the_data_dir_takes_the_writer_lock_one_elsewhere_does_not
     assert (data / "work" / "evaluate" / "adhoc" / "p-soups_student_phd" / "report.md").exists()
 
 
+@pytest.mark.e2e
 def test_preferring_the_shorter_response_is_flagged_as_a_shortcut_too(tmp_path, shared_data):
     """P-SOUPS with every pair turned so that chosen is never the longer one: "prefers the longer"
     scores 0%, and the same rule reversed is a perfect shortcut the report must name."""

@@ -9,10 +9,13 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from alignx.taxonomy import load_taxonomy
 
 from conftest import ROOT, alignx
+
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
 
 SAMPLE = ROOT / "data" / "sample" / "alignment"
 HARMLESSNESS = load_taxonomy().find("harmlessness").index

@@ -34,6 +34,7 @@ def nonzero(d: dict) -> dict:
     return {k: v for k, v in d.items() if v}
 
 
+@pytest.mark.e2e
 def test_pushshift_2005_comments(tmp_path, reddit_dir):
     m = run_ingest(tmp_path, reddit_dir / "RC_2005-12.zst")
     assert m["records_in"] == 1075
@@ -56,6 +57,7 @@ def test_pushshift_2005_comments(tmp_path, reddit_dir):
     assert reply["parent_id"] == "c2101" and not reply["is_top_level"] and reply["source_line"] == 501
 
 
+@pytest.mark.e2e
 def test_era_variations_normalize_to_one_schema(tmp_path, reddit_dir):
     m = run_ingest(tmp_path, reddit_dir / "test_comments.json", reddit_dir / "test_submissions.json")
     assert m["records_in"] == 27 + 31
@@ -87,12 +89,14 @@ def test_era_variations_normalize_to_one_schema(tmp_path, reddit_dir):
     assert set(kept_meta["kind"]) == {"submission"}
 
 
+@pytest.mark.e2e
 def test_deleted_later_can_be_kept_by_config(tmp_path, reddit_dir):
     m = run_ingest(tmp_path, reddit_dir / "test_submissions.json",
                    extra=("--set", "ingest_reddit.drop_deleted_later=false", "--set", "ingest_reddit.drop_nsfw=false"))
     assert "deleted_later" not in nonzero(m["dropped"]) and "nsfw" not in nonzero(m["dropped"])
 
 
+@pytest.mark.e2e
 def test_demo_corpus_threads_and_users(tmp_path):
     m = run_ingest(tmp_path, *sorted(SAMPLE_REDDIT.glob("*.zst")))
     assert m["records_in"] == 53 + 436
@@ -144,6 +148,7 @@ def test_demo_corpus_has_the_variety_later_stages_need():
     assert any(c["author"] == "AutoModerator" for c in comments)
 
 
+@pytest.mark.e2e
 def test_garbage_lines_fail_with_file_and_line(tmp_path, reddit_dir):
     lines = (reddit_dir / "test_comments.json").read_text().splitlines()
     garbage = tmp_path / "in" / "garbage.ndjson"
@@ -204,6 +209,7 @@ def test_small_chunks_keep_line_numbers(reddit_dir):
     assert expected == 1076
 
 
+@pytest.mark.e2e
 def test_provenance_traces_a_record_to_its_dump_line(tmp_path, reddit_dir):
     run_ingest(tmp_path, reddit_dir / "RC_2005-12.zst")
     out = alignx("provenance", "c2102", data_dir=tmp_path).stdout
@@ -225,6 +231,7 @@ def test_provenance_traces_a_record_to_its_dump_line(tmp_path, reddit_dir):
         ("ingest_reddit.min_score=0", "score_out_of_range", None),
     ],
 )
+@pytest.mark.e2e
 def test_configurable_filters_on_the_demo_corpus(tmp_path, override, reason, expected):
     records = [r for f in sorted(SAMPLE_REDDIT.glob("*.zst")) for _, r in iter_records(f)]
     m = run_ingest(tmp_path, *sorted(SAMPLE_REDDIT.glob("*.zst")), extra=("--set", override))
@@ -247,12 +254,14 @@ def test_configurable_filters_on_the_demo_corpus(tmp_path, override, reason, exp
         assert 0 < m["dropped"][reason] <= negative
 
 
+@pytest.mark.e2e
 def test_bad_date_setting_is_a_clear_error(tmp_path):
     proc = alignx("run", "--set", "ingest_reddit.date_from=March", "--set", f"ingest_reddit.inputs={SAMPLE_REDDIT}",
                   data_dir=tmp_path, check=False)
     assert proc.returncode == 2 and "'ingest_reddit.date_from' = \"March\" must be a real day like" in proc.stderr
 
 
+@pytest.mark.e2e
 def test_a_window_that_keeps_nothing_is_a_clear_error(tmp_path, reddit_dir):
     """The real r/ethereum dump has no comment or post in June 2024: say so at ingest, not as a crash stages later."""
     dump = reddit_dir / "ethereum_daily/ethereum_comments.zst"
@@ -264,6 +273,7 @@ def test_a_window_that_keeps_nothing_is_a_clear_error(tmp_path, reddit_dir):
     assert not (tmp_path / "work/ingest_reddit/_manifest.json").exists()
 
 
+@pytest.mark.e2e
 def test_threads_and_chunk_size_do_not_change_outputs(tmp_path, reddit_dir):
     """One dump cut into 10 chunks parsed on 2 threads gives the same bytes as one chunk on one
     thread (real r/changemyview dump, 10 MB decompressed)."""

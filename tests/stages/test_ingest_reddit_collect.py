@@ -14,6 +14,8 @@ from stages.ingest_reddit.quality import is_english
 from conftest import alignx
 from reddit_replay import RedditReplay
 
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
+
 
 @pytest.fixture
 def replay(reddit_dir):

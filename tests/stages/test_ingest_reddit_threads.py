@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import zstandard
+import pytest
 
 from alignx.threads import CHAIN_DELIMITER, TRUNCATION_MARK, parent_chains, reachable_replies, render_prompt
 from alignx.privacy import pseudonym
@@ -62,6 +63,7 @@ def test_chains_stop_at_depth_and_unlinked_replies_are_found():
 
 # -- real dumps ------------------------------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_cmv_replies_carry_their_parent_and_name_every_part(tmp_path, reddit_dir):
     raw = copy_inputs(sorted((reddit_dir / "cmv").glob("*.zst")), tmp_path / "raw")
     alignx("run", "ingest_reddit", "anonymize", "--set", f"ingest_reddit.inputs={raw}", "--set",
@@ -92,6 +94,7 @@ def test_cmv_replies_carry_their_parent_and_name_every_part(tmp_path, reddit_dir
     assert top["prompt_ids"] == [top["link_id"]]
 
 
+@pytest.mark.e2e
 def test_rc_2005_siblings_and_chains(tmp_path, reddit_dir):
     """RC_2005-12 has no submissions file: its comments are orphans, but their reply trees are
     real. Grouping by what each comment answers puts a reply only with replies to the same comment."""
@@ -118,6 +121,7 @@ def test_rc_2005_siblings_and_chains(tmp_path, reddit_dir):
         assert r["chain_texts"] == [body_of[r["chain_ids"][0]]]
 
 
+@pytest.mark.e2e
 def test_a_removed_post_keeps_its_thread(tmp_path, reddit_dir):
     """Real lines of r/changemyview: one post's body replaced by "[removed]" as Reddit shows it."""
     raw = tmp_path / "raw"
@@ -155,6 +159,7 @@ def test_a_removed_post_keeps_its_thread(tmp_path, reddit_dir):
 
 # -- near-duplicates -------------------------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_planted_near_duplicates_are_removed_keeping_the_earliest(tmp_path, reddit_dir):
     """Real r/changemyview comments; one long comment is pasted, lightly edited, into three
     later comments (copypasta). Only those three go, whatever else the real text repeats."""
@@ -242,6 +247,7 @@ def test_daily_titles_are_a_series_and_cmv_titles_are_not(reddit_dir):
     assert recurring_titles(spread, 3).len() == 0
 
 
+@pytest.mark.e2e
 def test_daily_thread_prompts_hold_the_title_not_the_boilerplate(tmp_path, reddit_dir):
     """A real week of r/ethereum daily threads with all their comments, through ingest and
     anonymize: a top-level comment's prompt is its thread's title, a reply's the title then its
