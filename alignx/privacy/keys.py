@@ -43,7 +43,7 @@ def load_key(key_file: Path, *, create: bool = True) -> bytes | None:
     os.chmod(tmp, 0o600)
     os.replace(tmp, key_file)
     log.warning("generated a new pseudonymization key in %s: keep it secret and back it up; with another "
-                "key every pseudonym changes (see README, 'Rotating the key')", key_file)
+                "key every pseudonym changes (see docs/stages/anonymize.md, 'Rotating the key')", key_file)
     return key_file.read_text().strip().encode()
 
 

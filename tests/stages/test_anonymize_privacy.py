@@ -79,7 +79,7 @@ def test_wnut_person_names_found_without_over_scrubbing(shared_data):
     """On 1,009 real social-media sentences: the name layer finds strangers' names (no author
     dictionary) and what it flags is nearly always a labelled entity; the other layers flag only
     what is personal though WNUT labels no such kind (an email, a birthday)."""
-    sentences, text, spans, persons = [], "", [], []
+    sentences, text, spans = [], "", []
     for line in (shared_data / "pii" / "emerging.dev.conll").read_text().splitlines() + [""]:
         if not line.strip():
             if text:
