@@ -22,8 +22,7 @@ Comparative Feedback with it; evaluate's profile predictors and leakage audit sc
 - A **community's leaning** (``community_profile``): the pole of a dimension that at least a
   share of the community's users hold in their profiles, and at least twice as many as hold
   the other pole (crypto forums: "likes finance", "likes digital technology"). A pair whose
-  chosen side the community's leaning would also choose (its margin under the leaning, in the
-  pair's orientation, above ``max_community_margin``) says what the forum prefers, not what the
+  chosen side the community's leaning would also choose says what the forum prefers, not what the
   user does: a model learns it without the persona. ``best_pair`` given a leaning keeps only
   pairs the leaning does not decide, so a pair's direction rests on what sets the user apart.
 """
@@ -104,16 +103,17 @@ def community_profile(profiles: np.ndarray, min_share: float) -> np.ndarray:
 
 
 def best_pair(comments: list[dict], prof: np.ndarray, min_margin: int, gap: int, style=(),
-              min_content_margin: int | None = None, community: np.ndarray | None = None,
-              max_community_margin: int = 0) -> tuple[dict, dict, int] | None:
+              min_content_margin: int | None = None, community: np.ndarray | None = None
+              ) -> tuple[dict, dict, int] | None:
     """The pair of the first ``MAX_CANDIDATES`` comments with the largest margin under ``prof``,
     oriented as ``orient`` does, among the pairs whose content margin (the margin without the
     ``style`` dimensions, in that orientation) is at least ``min_content_margin`` (None: no
     minimum); ties go to the pair of closest lengths (``length_gap``, when every comment has
     ``chars``), then to the first in ``itertools.combinations`` order. None when no pair
     reaches ``min_margin``. Identical ratings never make a pair. Given a ``community`` leaning
-    (``community_profile``), only pairs whose margin under it, in the orientation ``prof`` gives,
-    is at most ``max_community_margin`` are considered.
+    (``community_profile``), only pairs whose margin over the profile's dimensions the community
+    does not lean on reaches ``min_margin`` (at least 1), and whose margin under the leaning is
+    at most 0, both in the orientation ``prof`` gives, are considered.
 
     Vectorized over all k*(k-1)/2 pairs at once: with ``up[i, j, d]`` = i sits higher than j
     on d (``alignx.directions.higher``: r_i - r_j >= gap, or the relative rule on the raw
@@ -144,10 +144,15 @@ def best_pair(comments: list[dict], prof: np.ndarray, min_margin: int, gap: int,
         dc = sc - sc.T
         valid &= np.where(d >= 0, dc, -dc) >= min_content_margin  # in the orientation d gives
     if community is not None:
-        leans = np.flatnonzero(np.asarray(community) != 0.5)
-        sl = up_all[:, :, leans].astype(np.int16) @ np.where(np.asarray(community)[leans] == 1.0, 1, -1).astype(np.int16)
-        dl = sl - sl.T
-        valid &= np.where(d >= 0, dl, -dl) <= max_community_margin
+        leaning = np.asarray(community)
+        leans = np.flatnonzero(leaning != 0.5)
+        # the margin on what sets the user apart (the profile's dimensions the community does not
+        # lean on) reaches min_margin, and the leaning would not choose the chosen side
+        own = ~np.isin(strong, leans)
+        so = up[:, :, own].astype(np.int16) @ w[own]
+        sl = up_all[:, :, leans].astype(np.int16) @ np.where(leaning[leans] == 1.0, 1, -1).astype(np.int16)
+        do, dl = so - so.T, sl - sl.T
+        valid &= (np.where(d >= 0, do, -do) >= max(min_margin, 1)) & (np.where(d >= 0, dl, -dl) <= 0)
     if not valid.any():
         return None
     score = np.where(valid, np.abs(d), -1)

@@ -97,8 +97,13 @@ def pytest_runtest_setup(item):
     _E2E["now"] = item.get_closest_marker("e2e") is not None
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
 def pytest_collection_modifyitems(items):
-    """The fast tier first, so `make test` reports a broken unit before the builds start."""
+    """Every test under tests/e2e/ is e2e; the fast tier first, so `make test` reports a broken
+    unit before the builds start."""
+    for item in items:
+        if "e2e" in Path(str(item.fspath)).relative_to(ROOT / "tests").parts[:1]:
+            item.add_marker(pytest.mark.e2e)
     items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
 
 

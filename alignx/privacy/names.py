@@ -56,9 +56,9 @@ LOWER_WORD = re.compile(r"(?<![\w@/#.-])[a-z]{3,}(?![\w@/.-])")
 
 
 def _zipf():
-    from alignx.privacy.scrubber import _zipf as zipf
+    from wordfreq import zipf_frequency  # imported when first needed: its lists take a while to load
 
-    return zipf()
+    return zipf_frequency
 
 
 @lru_cache(maxsize=1)

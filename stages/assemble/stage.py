@@ -380,8 +380,9 @@ class Assemble(Stage):
     #: 7: pair directions compare the raw measures on the relative dimensions (directions rule 3)
     #: 8: no top-level pairs under recurring posts; a minimum content margin beyond the style
     #: dimensions; equal margins go to the closest lengths; length balance per split
-    #: 9: only pairs the community's leaning does not decide (community_lean_share)
-    version = "9"
+    #: 9: only pairs the community's leaning does not decide (community_lean_share); 11: only pairs
+    #: decided by the profile's dimensions the community does not lean on
+    version = "11"
     upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")
     input_keys = ("decontaminate.benchmarks",)  # benchmark files whose text must not enter the release
     #: a Reddit target or an alignment pair: train holds each once, test four times (its personas)

@@ -232,3 +232,32 @@ def test_equal_margins_go_to_the_closest_lengths():
     assert (chosen["id"], rejected["id"], margin) == ("a", "c", 1)  # b is as good a pair but 10x longer
     no_lengths = [{k: v for k, v in c.items() if k != "chars"} for c in cs]
     assert best_pair(no_lengths, p, 1, 1, STYLE_DIMENSIONS, 1)[1]["id"] == "b"  # first in combinations order
+
+
+def test_a_community_leaning_is_the_pole_most_of_its_users_hold():
+    from alignx.orientation import community_profile
+
+    users = np.full((10, N), 0.5)
+    users[:8, 69] = 1.0  # 8 of 10 like finance
+    users[:3, 5], users[3:5, 5] = 1.0, 0.0  # agreeableness split 3 to 2: no leaning
+    users[0, 73] = 1.0  # one user likes humour: below the share
+    leaning = community_profile(users, 0.2)
+    assert leaning[69] == 1.0 and leaning[5] == 0.5 and leaning[73] == 0.5
+    assert (np.delete(leaning, 69) == 0.5).all()
+    assert (community_profile(users[:0], 0.2) == 0.5).all()
+
+
+def test_with_a_leaning_only_the_users_own_poles_decide_a_pair():
+    """A user who likes finance (the forum's leaning) and humour: a pair more about finance is not
+    kept, nor one trading finance against humour the leaning would choose; a pair decided by
+    humour, level on finance, is."""
+    user = prof({69: 1.0, 73: 1.0})
+    forum = prof({69: 1.0})
+    finance = [comment("f", {69: 2}), comment("n", {})]
+    assert best_pair(finance, user, 1, 1)[0]["id"] == "f"
+    assert best_pair(finance, user, 1, 1, community=forum) is None
+    traded = [comment("f", {69: 2}), comment("h", {73: 2})]  # finance against humour: margin 0 for the user
+    assert best_pair(traded, user, 0, 1, community=forum) is None
+    humour = [comment("a", {69: 1, 73: 2}), comment("b", {69: 1})]
+    chosen, rejected, margin = best_pair(humour, user, 1, 1, community=forum)
+    assert (chosen["id"], rejected["id"], margin) == ("a", "b", 1)

@@ -41,11 +41,13 @@ def test_importing_the_framework_pulls_in_no_stage_and_no_domain_code():
     assert _loaded_above("pipeline") == []
 
 
+@pytest.mark.e2e
 def test_importing_the_domain_code_and_the_annotators_pulls_in_no_stage_and_no_command_line():
     assert _loaded_above("annotators") == []  # walks the annotators and, through them, alignx
     assert _loaded_above("alignx") == []
 
 
+@pytest.mark.e2e
 def test_importing_one_stage_loads_no_other_stage():
     code = "import sys, stages.emit.stage\nprint(sorted({m.split('.')[1] for m in sys.modules if m.startswith('stages.')}))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
@@ -255,6 +257,7 @@ def test_a_setting_another_stage_reads_makes_it_stale(built, tmp_path):
     assert "stale" in lines["evaluate"] and "upstream emit will rerun first" in lines["evaluate"]
 
 
+@pytest.mark.e2e
 def test_a_fingerprint_covers_the_keys_a_stage_uses_and_no_other(built):
     """Per key, not per section: settings that only change how work is done (timeouts, retries,
     concurrency, threads, workers) make nothing stale; a key of another stage's section that a
@@ -274,7 +277,7 @@ def test_every_key_is_declared_by_the_stages_that_read_it():
     """Each key of a stage's own section is in exactly one of its uses, tunes and input_keys; every
     key outside [execution] is declared by some stage (or it is a setting nothing reads)."""
     from pipeline.stage import _expand
-    from stages import build
+    from cli.stages import build
 
     config = load_config()
     declared: set[str] = set()

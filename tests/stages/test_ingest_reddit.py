@@ -300,6 +300,7 @@ def test_bucket_count_grows_with_the_input(reddit_dir):
     assert bucket_count({"author_buckets": 5, "auto_bucket_mb": 1}, eth) == 5  # set: used as is
 
 
+@pytest.mark.e2e
 def test_a_comments_file_of_garbage_accepted_by_the_bad_line_share_is_ingested(tmp_path, reddit_dir):
     """Every line malformed, accepted with max_bad_line_share = 1.0 as the error advises: its
     empty chunk once had a String author bucket that failed to combine with the posts' Int32."""

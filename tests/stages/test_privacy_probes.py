@@ -25,6 +25,8 @@ from alignx.privacy.probes import author_probes, probes
 
 from conftest import SAMPLE_REDDIT, alignx
 
+pytestmark = pytest.mark.e2e  # builds datasets and runs the command line
+
 KEY = {"ALIGNX_PSEUDONYM_KEY": "probe-test-key-" + "p" * 40}
 WINDOW = ("2025-01-06", "2025-01-11")
 START, END = 1736121600, 1736553600  # the window in epoch seconds (UTC)
