@@ -262,6 +262,8 @@ class EmbeddingPredictor:
         self.embedder = embedder
 
     def scores(self, examples, persona):
+        if not examples:  # an empty split: nothing to stack
+            return np.zeros(0)
         texts = list(dict.fromkeys(all_texts(examples)))
         vectors = dict(zip(texts, self.embedder.encode(texts))) if texts else {}
 

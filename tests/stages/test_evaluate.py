@@ -138,8 +138,9 @@ def test_build_ends_with_an_evaluation_of_its_release(release):
     assert report["leakage"]["status"] == "clear" and report["leakage_warnings"] == []
     leak = report["leakage"]
     # the template DEMO is the history summarized by the documented rule, so it matches the
-    # history as DEMO exactly; the raw history names more dimensions, so it recalls at least as much
-    assert leak["demo_text_recall"] == leak["history_as_demo_recall"] <= leak["history_recall"]
+    # history as DEMO exactly (it names every pole the history shows more than its opposite,
+    # alignx/persona.py, so it may recall more than the thresholded history profile does)
+    assert leak["demo_text_recall"] == leak["history_as_demo_recall"]
     assert leak["profile_accuracy"]["demo"] == leak["profile_accuracy"]["history_as_demo"]
     md = (folder / "report.md").read_text()
     assert "Leakage audit: clear." in md and "## Shortcuts" in md
