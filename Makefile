@@ -7,7 +7,7 @@ ALIGNX := $(BIN)/alignx
 STAGE ?=
 ARGS ?=
 
-.PHONY: build-dataset test test-fast lint figures stage bench reliability clean status help
+.PHONY: build-dataset test test-fast lint figures stage bench reliability clean status help annotator
 
 help:
 	@echo "make build-dataset   run every stage in order on the configured inputs (demo corpus by default)"
@@ -17,6 +17,7 @@ help:
 	@echo "make stage STAGE=x   rerun one stage, forced"
 	@echo "make status          show which stages are up to date"
 	@echo "make bench           run the benchmarks; results in bench/results/"
+	@echo "make annotator       refit the offline annotator's learned instrument from the labels (byte-identical)"
 	@echo "make reliability     kill every stage mid-way and check reruns give the same release"
 	@echo "make clean           remove data/work and data/release (keeps data/raw and data/private)"
 
@@ -61,6 +62,11 @@ bench: $(STAMP)
 # The one page of measured figures, generated from bench/results/ (a test checks it is current).
 figures: $(STAMP)
 	$(BIN)/python scripts/make_figures.py
+
+# The learned instrument from data/validation's train (fit) and dev (thresholds) splits; the
+# same labels give the same bytes. Then `alignx validate-annotator` measures it on test.
+annotator: $(STAMP)
+	$(BIN)/python scripts/fit_learned_annotator.py
 
 reliability: $(STAMP)
 	$(BIN)/python scripts/reliability.py
