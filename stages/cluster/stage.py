@@ -7,9 +7,12 @@ post), ``annotate`` (ratings).
 - Topics: sentence embeddings of every comment (cached by text hash) -> PCA -> HDBSCAN (the
   ``hdbscan`` package), fitted on a seeded sample of at most ``fit_sample`` texts; the rest are
   assigned with ``approximate_predict``. Topic -1 is noise. Keywords by class-based TF-IDF.
-- Interests: each topic maps onto the interest dimension whose "Likes ..." label is most
-  similar to the topic centroid when the cosine similarity is >= ``interest_threshold``;
-  topics below it are reported as candidate new dimensions (size, keywords, examples).
+- Interests: each topic maps onto the interest dimension the annotator found evidence of (a
+  positive rating with evidence) in the largest share of the topic's rated texts, when that
+  share is >= ``interest_min_share``; topics below it are reported as candidate new dimensions
+  (size, keywords, examples). The annotator's interest instruments are validated against text
+  people labelled (``alignx validate-annotator``); a topic centroid's similarity to a label's
+  embedding is not: it mapped r/ethereum's main topic onto "Likes gourmet food".
 - Archetypes: HDBSCAN over the 90-dimension profiles (docs/design.md's rule) of users with at least
   ``archetype_min_comments`` rated comments; -1 is noise. Assembly stratifies splits by it.
 - Correlation: the 90x90 Pearson correlation of single-comment directions, a heatmap and the
@@ -83,17 +86,27 @@ def ctfidf_keywords(texts: list[str], labels: np.ndarray, top: int) -> dict[int,
     return {t: [words[j] for j in np.argsort(-scores[i])[:top] if scores[i, j] > 0] for i, t in enumerate(topics)}
 
 
-def interest_mapping(centroids: dict[int, np.ndarray], embedder: EmbeddingCache,
-                     threshold: float) -> dict[int, tuple[int | None, float]]:
-    """topic -> (interest dimension index or None, cosine similarity of the best one)."""
-    interests = load_taxonomy().group("Interests")
-    anchors = embedder.encode([d.label_1 for d in interests])
+def interest_mapping(labels: np.ndarray, ids: list[str], ratings: pl.DataFrame,
+                     min_share: float) -> dict[int, tuple[int | None, float]]:
+    """topic -> (interest dimension index or None, the share of the topic's rated texts with
+    positive evidence on the best one). ``labels`` and ``ids`` align (one per text);
+    ``ratings``: annotate's rows (id, ratings, evidence, status)."""
+    interests = [d.index for d in load_taxonomy().group("Interests")]
+    ok = ratings.filter(pl.col("status") == "ok")
+    row = {i: k for k, i in enumerate(ok["id"].to_list())}
+    at = np.array([row.get(i, -1) for i in ids])
+    liked = np.zeros((len(ok), len(interests)), dtype=bool)
+    if len(ok):
+        r = np.array(ok["ratings"].to_list(), dtype=np.int16)[:, interests]
+        ev = ok["evidence"].to_list() if "evidence" in ok.columns else [None] * len(ok)
+        e = np.array([x if x is not None else [1] * N_DIMENSIONS for x in ev], dtype=np.int16)[:, interests]
+        liked = (r > 0) & (e > 0)
     out = {}
-    for topic, c in centroids.items():
-        c = c / (np.linalg.norm(c) or 1)
-        sims = anchors @ c
-        best = int(np.argmax(sims))
-        out[topic] = (interests[best].index if sims[best] >= threshold else None, float(sims[best]))
+    for topic in sorted(set(labels.tolist()) - {-1}):
+        rows = at[(labels == topic) & (at >= 0)]
+        share = liked[rows].mean(axis=0) if len(rows) else np.zeros(len(interests))
+        best = int(np.argmax(share))
+        out[topic] = (interests[best] if share[best] >= min_share else None, float(share[best]))
     return out
 
 
@@ -147,10 +160,10 @@ def heatmap(corr: np.ndarray, path: Path) -> None:
 
 class Cluster(Stage):
     name = "cluster"
-    version = "1"
+    version = "2"  # 2: topics map onto interests by the annotator's evidence, not label similarity
     upstream = ("anonymize", "annotate")
     uses = ("run.seed", *keys("cluster", "embedding_model", "pca_components", "fit_sample", "min_topic_size",
-                              "min_samples", "keywords", "interest_threshold", "archetype_min_comments",
+                              "min_samples", "keywords", "interest_min_share", "archetype_min_comments",
                               "archetype_min_size", "top_correlations"))
     unit = "comments"
     parallel = False
@@ -174,8 +187,7 @@ class Cluster(Stage):
                       out_dir / "topics" / "assignments.parquet")
 
         keywords = ctfidf_keywords(texts, labels, p["keywords"])
-        centroids = {t: vectors[labels == t].mean(axis=0) for t in keywords}
-        mapping = interest_mapping(centroids, embedder, p["interest_threshold"])
+        mapping = interest_mapping(labels, threads["id"].to_list(), ratings, p["interest_min_share"])
         tax = load_taxonomy()
         topic_rows = []
         for t in sorted(keywords):
@@ -184,11 +196,11 @@ class Cluster(Stage):
             topic_rows.append({
                 "topic": t, "size": len(members), "keywords": keywords[t],
                 "interest_dimension": dim, "interest_label": tax[dim].label_1 if dim is not None else None,
-                "similarity": round(sim, 4), "examples": [texts[i][:200] for i in members[:3]],
+                "evidence_share": round(sim, 4), "examples": [texts[i][:200] for i in members[:3]],
             })
         topics = pl.DataFrame(topic_rows, schema={
             "topic": pl.Int32, "size": pl.Int64, "keywords": pl.List(pl.String), "interest_dimension": pl.Int32,
-            "interest_label": pl.String, "similarity": pl.Float64, "examples": pl.List(pl.String)})
+            "interest_label": pl.String, "evidence_share": pl.Float64, "examples": pl.List(pl.String)})
         write_parquet(topics, out_dir / "topics" / "topics.parquet")
 
         users = user_archetypes(ratings, p)
@@ -224,13 +236,16 @@ class Cluster(Stage):
 def report(topics: pl.DataFrame, users: pl.DataFrame, pairs, labels: np.ndarray, p: dict) -> str:
     tax = load_taxonomy()
     lines = ["# Cluster report", "",
-             f"{len(labels)} texts, {topics.height} topics, {int((labels == -1).sum())} texts in no topic (noise).", "",
-             "## Topics", "", "| topic | size | keywords | interest dimension | similarity |", "|---|---|---|---|---|"]
+             f"{len(labels)} texts, {topics.height} topics, {int((labels == -1).sum())} texts in no topic (noise: "
+             f"{100 * (labels == -1).mean() if len(labels) else 0:.1f}%).", "",
+             "## Topics", "", "Interest dimension: the one the annotator found evidence of in the largest share of "
+             "the topic's rated texts (evidence share).", "",
+             "| topic | size | keywords | interest dimension | evidence share |", "|---|---|---|---|---|"]
     for r in topics.iter_rows(named=True):
         lines.append(f"| {r['topic']} | {r['size']} | {', '.join(r['keywords'])} | "
-                     f"{r['interest_label'] or '(none: candidate new dimension)'} | {r['similarity']:.2f} |")
+                     f"{r['interest_label'] or '(none: candidate new dimension)'} | {r['evidence_share']:.2f} |")
     uncovered = topics.filter(pl.col("interest_dimension").is_null())
-    lines += ["", f"## Topics no interest dimension covers (similarity < {p['interest_threshold']})", ""]
+    lines += ["", f"## Topics no interest dimension covers (evidence share < {p['interest_min_share']})", ""]
     if uncovered.height == 0:
         lines.append("None.")
     for r in uncovered.iter_rows(named=True):

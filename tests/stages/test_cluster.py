@@ -48,12 +48,21 @@ def test_every_comment_has_a_topic_or_noise(demo):
     assert all(len(k) > 0 for k in topics["keywords"].to_list())
 
 
-def test_interest_threshold_is_respected(demo):
+def test_topics_map_onto_the_interest_the_annotator_finds_in_them(demo):
     d, m = demo
     topics = pl.read_parquet(out(d) / "topics/topics.parquet")
     mapped = topics.filter(pl.col("interest_dimension").is_not_null())
-    assert (mapped["similarity"] >= 0.25).all() and mapped["interest_label"].str.starts_with("Likes").all()
-    assert (topics.filter(pl.col("interest_dimension").is_null())["similarity"] < 0.25).all()
+    assert (mapped["evidence_share"] >= 0.25).all() and mapped["interest_label"].str.starts_with("Likes").all()
+    assert (topics.filter(pl.col("interest_dimension").is_null())["evidence_share"] < 0.25).all()
+    # the share is what the ratings say: recomputed from annotate's output for every mapped topic
+    assign = pl.read_parquet(out(d) / "topics/assignments.parquet")
+    ratings = pl.concat([pl.read_parquet(f) for f in sorted((d / "work/annotate").glob("out-*/ratings/*.parquet"))])
+    rated = assign.join(ratings.filter(pl.col("status") == "ok"), on="id")
+    for row in mapped.iter_rows(named=True):
+        members = rated.filter(pl.col("topic") == row["topic"])
+        dim = row["interest_dimension"]
+        liked = sum(r[dim] > 0 and e[dim] > 0 for r, e in zip(members["ratings"], members["evidence"]))
+        assert liked / members.height == pytest.approx(row["evidence_share"], abs=1e-4)
     report = (out(d) / "cluster_report.md").read_text()
     assert "candidate new dimension" in report or m["counts"]["topics_uncovered"] == 0
 
