@@ -64,7 +64,8 @@ def test_a_dead_endpoint_fails_naming_it_and_ships_nothing(built, tmp_path):
 def test_failed_items_make_the_stage_incomplete_and_a_rerun_retries_exactly_them(built, tmp_path):
     d = copy_build(built, tmp_path)
     with OpenAIServer() as server:
-        args = (*OPENAI, "--set", f"annotate.base_url={server.url}", "--set", "annotate.concurrency=1")
+        # eight in flight: the first two requests sent meet the faults, whichever items they carry
+        args = (*OPENAI, "--set", f"annotate.base_url={server.url}", "--set", "annotate.concurrency=8")
         env = {**DEMO_ENV, "OPENAI_API_KEY": KEY}
         server.faults.extend(["500", "echo_key_padded"])  # two of 342 requests fail: 0.5%, under the 1% limit
         proc = alignx("run", *DEMO_ARGS, *args, data_dir=d, env=env, check=False)

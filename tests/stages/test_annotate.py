@@ -365,7 +365,8 @@ def test_persistent_failures_are_recorded_with_reasons_and_retried_next_run(data
     server.always = "500"
     before = server.chat_requests
     alignx("run", "annotate", "--force", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}",
-           *openai_args(server, "annotate.concurrency=8", "annotate.max_retries=1", *accept), data_dir=data_dir,
+           # many in flight: each 500 is retried once after the client's backoff, waited out together
+           *openai_args(server, "annotate.concurrency=64", "annotate.max_retries=1", *accept), data_dir=data_dir,
            env=KEY_ENV)
     assert ratings(data_dir)["error"].str.starts_with("http_500").all()
     requested = manifest(data_dir)["counts"]["requested"]
