@@ -29,6 +29,9 @@ Comparative Feedback with it; evaluate's profile predictors and leakage audit sc
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 
 from alignx.directions import MEASURES, higher, pair_direction
@@ -37,6 +40,17 @@ MAX_CANDIDATES = 30  # responses considered per post (435 pairs)
 #: The style dimensions (depth of interaction, concise / detailed, complexity): on a forum they
 #: follow a response's length. assemble's ``style_dimensions`` setting overrides them.
 STYLE_DIMENSIONS = (14, 16, 46)
+
+
+def code_fingerprint() -> str:
+    """sha256 of the source of the rules a pair's orientation and a persona follow (this module,
+    alignx/directions.py, alignx/persona.py): the stages whose outputs follow them hash it, so
+    a change to a rule makes them stale without a version bump."""
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in ("orientation.py", "directions.py", "persona.py"):
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()
 
 
 def direction(a: dict, b: dict, gap: int) -> np.ndarray:

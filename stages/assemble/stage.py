@@ -632,7 +632,9 @@ class Assemble(Stage):
     def fingerprint_extra(self, config, data_dir: Path) -> dict[str, str]:
         from stages.assemble.demographic import demographic_prompt_version
 
-        extra = {"direction_rules": rules_fingerprint()}
+        from alignx.orientation import code_fingerprint
+
+        extra = {"direction_rules": rules_fingerprint(), "orientation_code": code_fingerprint()}
         if config["assemble.demographic"] == "llm":
             extra["demographic_prompt"] = demographic_prompt_version()
         if config["assemble.history_text"] == "paraphrase":

@@ -161,6 +161,12 @@ class Evaluate(Stage):
     description = "alignment accuracy per persona type, a trained predictor and its no-persona twin, shortcut " \
                   "baselines, leakage audit"
 
+    def fingerprint_extra(self, config, data_dir: Path) -> dict[str, str]:
+        # the profile predictors and the leakage audit score with the orientation rule
+        from alignx.orientation import code_fingerprint
+
+        return {"orientation_code": code_fingerprint()}
+
     def shards(self, ctx: StageContext) -> list[Shard]:
         return [Shard("release")] + [Shard(f"benchmark-{p.stem}", (str(p),)) for p in ctx.inputs]
 
