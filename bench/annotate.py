@@ -16,12 +16,7 @@ labels, no anchors, no features) in the same run.
 Throughput: OpenAIAnnotator against tests/openai_server.py answering after a fixed 200 ms, at
 concurrency 64: the ceiling is 64 / 0.2 = 320 requests/s.
 
-Offline throughput (``throughput_offline``): the configured offline annotator (the static
-MiniLM distillation, the rules and the learned instrument) rating 20,000 real r/ethereum comments
-end to end, from text to ratings, with no embedding cache (every text embedded), in one process
-on the machine's cores; beside it, in the same run, the plain code a competent user would write
-to get there: the full all-MiniLM-L6-v2 sentence-transformers encoding of 2,000 of the same
-comments (embeddings alone, no rating). Reported as comments per second and their ratio.
+The offline annotator's throughput on real comments is measured in bench/validity.py.
 
 Writes bench/results/annotate.json.
 """
@@ -161,51 +156,8 @@ def throughput(n: int = 3200, concurrency: int = 64, latency: float = 0.2) -> di
     }
 
 
-def real_comments(n: int) -> list[str]:
-    """The first ``n`` comment bodies of the r/ethereum daily threads that are neither removed nor
-    deleted."""
-    from alignx.dumps import iter_records
-
-    texts = []
-    for _, rec in iter_records(DATA / "reddit" / "ethereum_daily" / "ethereum_comments.zst"):
-        body = rec.get("body", "") if isinstance(rec, dict) else ""
-        if body and body not in ("[removed]", "[deleted]"):
-            texts.append(body)
-            if len(texts) == n:
-                break
-    return texts
-
-
-def throughput_offline(n: int = 20000, baseline_n: int = 2000) -> dict:
-    p = load_config().section("annotate")
-    texts = real_comments(n)
-    ann = EmbeddingAnnotator(p["embedding_model"], None, p["offline_max_interests"])  # no embedding cache
-    ann.rate(texts[:50])  # the model loaded, the lexicons compiled: what every run pays once
-    items = [Item(f"c{i}", "", t) for i, t in enumerate(texts)]
-    rated = []
-    start = time.perf_counter()
-    ann.annotate(items, [it.id for it in items], rated.extend, Spend(0.0, 0.0), show_progress=False)
-    seconds = time.perf_counter() - start
-    from sentence_transformers import SentenceTransformer
-
-    from alignx.embeddings import model_path
-
-    model = SentenceTransformer(model_path("all-MiniLM-L6-v2"), device="cpu")  # the bundled weights, offline
-    model.encode(texts[:50])
-    start = time.perf_counter()
-    model.encode(texts[:baseline_n], batch_size=64)
-    base_seconds = time.perf_counter() - start
-    rate, base_rate = len(rated) / seconds, baseline_n / base_seconds
-    return {"comments": len(rated), "model": p["embedding_model"], "learned_dimensions": len(ann.learned.dims)
-            if ann.learned else 0, "seconds": round(seconds, 2), "comments_per_second": round(rate, 1),
-            "baseline": "sentence-transformers all-MiniLM-L6-v2 encode (embeddings only), batch 64",
-            "baseline_comments": baseline_n, "baseline_comments_per_second": round(base_rate, 1),
-            "ratio_to_baseline": round(rate / base_rate, 1), "cpus": os.cpu_count(), "target_comments_per_second": 1000}
-
-
 def main() -> None:
-    report = {"validity_p_soups": validity(), "throughput_openai_backend": throughput(),
-              "throughput_offline": throughput_offline()}
+    report = {"validity_p_soups": validity(), "throughput_openai_backend": throughput()}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "annotate.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

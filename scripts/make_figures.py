@@ -227,14 +227,6 @@ def annotate(r: dict) -> list[str]:
             f"answering in {t['latency_s']} s: {t['requests_per_second']} requests/s, {pct(t['share_of_ceiling'])}% of "
             f"the {num(t['ceiling_requests_per_second'], 0)}/s ceiling (target {pct(t['target_share_of_ceiling'])}%); "
             f"{t['client_cpu_ms_per_request']} ms of client CPU per request.", ""]
-    o = r.get("throughput_offline")
-    if o:
-        out += [f"Offline annotator ({o['model']}, rules and the learned instrument on {o['learned_dimensions']} "
-                f"dimensions), end to end from text to ratings, no embedding cache, {o['cpus']} CPUs: "
-                f"{num(o['comments'])} real r/ethereum comments at {num(o['comments_per_second'], 0)} comments/s "
-                f"(target {num(o['target_comments_per_second'], 0)}); the baseline in the same run "
-                f"({o['baseline']}) embeds {num(o['baseline_comments_per_second'], 0)} comments/s: "
-                f"{o['ratio_to_baseline']}x.", ""]
     return out
 
 
