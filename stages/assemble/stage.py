@@ -79,7 +79,7 @@ from stages.assemble.pairs import (
     UNPAIRED, CandidateIndex, Split, example_texts, group_filter, leak_counts, length_balance, length_sides,
     remove_leaks,
 )
-from alignx.taxonomy import N_DIMENSIONS, PROFILE_HIGH, PROFILE_LOW, profile
+from alignx.taxonomy import N_DIMENSIONS, profile
 
 log = get_logger("assemble")
 UGC_TYPE = pl.List(pl.Struct({"prompt": pl.String, "comment": pl.String,
@@ -283,34 +283,23 @@ _COMMUNITIES: dict[tuple, dict[str, np.ndarray]] = {}
 
 def community_leanings(ctx: StageContext) -> dict[str, np.ndarray]:
     """subreddit -> its community's leaning (``alignx.orientation.community_profile`` at
-    ``community_lean_share``) over the profiles of its users with at least ``min_comments`` rated
-    comments (each the profile rule over all their comments' directions, thresholds only); {} when
-    ``community_lean_share`` is 0 (off). Computed once per process."""
+    ``community_lean_share``) over the profiles cluster computed (archetypes/users.parquet: the
+    profile rule over all of a user's comments) of the users with at least ``min_comments`` rated
+    comments who commented there; {} when ``community_lean_share`` is 0 (off). Computed once per
+    process."""
     p = ctx.params
     if not p["community_lean_share"]:
         return {}
-    threads, ratings = ctx.upstream_files("anonymize", "threads"), ctx.upstream_files("annotate", "ratings")
-    key = (_files_key(threads + ratings), p["community_lean_share"], p["min_comments"])
+    threads, users = ctx.upstream_files("anonymize", "threads"), ctx.upstream_files("cluster", "archetypes")
+    key = (_files_key(threads + users), p["community_lean_share"], p["min_comments"])
     if key not in _COMMUNITIES:
-        ids, matrix, _ = rated_matrix(ctx)
-        rows = (pl.scan_parquet(threads).select("id", "author", "subreddit").collect()
-                .join(ids, on="id", how="inner").sort("author", "_r"))
-        directions = single_direction(matrix[rows["_r"].to_numpy()]) if rows.height else np.zeros((0, N_DIMENSIONS))
-        authors = rows["author"].to_numpy()
-        starts = np.flatnonzero(np.r_[True, authors[1:] != authors[:-1]]) if rows.height else np.array([], int)
-        counts = np.diff(np.r_[starts, rows.height])
-        mean = np.add.reduceat(directions, starts, axis=0) / counts[:, None] if len(starts) else directions[:0]
-        mean = np.round(mean, 9)
-        profiles = np.where(mean >= PROFILE_HIGH, 1.0, np.where(mean <= PROFILE_LOW, 0.0, 0.5))
-        eligible = counts >= p["min_comments"]
-        by_author = dict(zip(authors[starts], range(len(starts))))
-        where = rows.select("author", "subreddit").unique().sort("subreddit", "author")
-        leanings = {}
-        for (sub,), group in where.group_by(["subreddit"], maintain_order=True):
-            idx = [by_author[a] for a in group["author"] if eligible[by_author[a]]]
-            leanings[sub] = community_profile(profiles[idx], p["community_lean_share"])
+        profiles = (pl.read_parquet(users[0], columns=["author", "n_comments", "profile"])
+                    .filter(pl.col("n_comments") >= p["min_comments"]))
+        where = (pl.scan_parquet(threads).select("author", "subreddit").unique().collect()
+                 .join(profiles, on="author").sort("subreddit", "author"))
         _COMMUNITIES.clear()
-        _COMMUNITIES[key] = leanings
+        _COMMUNITIES[key] = {sub: community_profile(np.array(g["profile"].to_list()), p["community_lean_share"])
+                             for (sub,), g in where.group_by(["subreddit"], maintain_order=True)}
     return _COMMUNITIES[key]
 
 
