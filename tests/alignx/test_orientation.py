@@ -83,13 +83,7 @@ def test_vectorized_best_pair_equals_the_pairwise_loop():
     included (sparse ratings in -2..2 make many equal margins), for every margin and gap."""
     rng = np.random.default_rng(5)
     for trial in range(100):
-        k = int(rng.integers(0, 40))
-        cs = []
-        for i in range(k):
-            r = np.where(rng.random(N) < 0.08, rng.integers(-2, 3, N), 0)
-            if i and rng.random() < 0.1:
-                r = np.array(cs[-1]["ratings"])  # identical ratings, never a pair
-            cs.append({"id": f"c{i}", "ratings": r.tolist()})
+        cs = _random_comments(rng, int(rng.integers(0, 40)), repeats=0.1)  # identical ratings: never a pair
         p = _random_profile(rng)
         for min_margin in (0, 1, 2):
             for gap in (1, 2):
@@ -120,18 +114,9 @@ def test_best_pair_compares_the_raw_measures_of_siblings():
 def test_vectorized_best_pair_with_measures_equals_the_pairwise_loop():
     """With raw measures (some comments without: NaN or None) the vectorized margin is the one
     ``orient`` gives pair by pair."""
-    from alignx.directions import MEASURES
-
     rng = np.random.default_rng(11)
     for trial in range(60):
-        k = int(rng.integers(2, 35))
-        cs = []
-        for i in range(k):
-            r = np.where(rng.random(N) < 0.08, rng.integers(-2, 3, N), 0)
-            draw = {"words": rng.integers(1, 300), "grade": rng.uniform(-2, 18),
-                    "syllables_per_word": rng.uniform(1, 2.5), "words_per_sentence": rng.uniform(1, 40)}
-            m = np.array([draw[name] for name in MEASURES], dtype=np.float32)
-            cs.append({"id": f"c{i}", "ratings": r.tolist(), "measures": None if rng.random() < 0.1 else m})
+        cs = _random_comments(rng, int(rng.integers(2, 35)), measures=True, unmeasured=0.1)
         p = _random_profile(rng)
         p[[14, 16, 46]] = rng.choice([0.0, 0.5, 1.0], 3)
         for min_margin in (0, 1, 2):
@@ -140,17 +125,23 @@ def test_vectorized_best_pair_with_measures_equals_the_pairwise_loop():
 
 
 
-def _random_comments(rng, k: int, measures: bool) -> list[dict]:
+def _random_comments(rng, k: int, measures: bool = False, repeats: float = 0.0,
+                     unmeasured: float = 0.0) -> list[dict]:
+    """``k`` comments with sparse random ratings; a share ``repeats`` copy the previous one's
+    ratings; with ``measures``, random raw measures, None on a share ``unmeasured``."""
     from alignx.directions import MEASURES
 
     cs = []
     for i in range(k):
         r = np.where(rng.random(N) < 0.08, rng.integers(-2, 3, N), 0)
+        if repeats and i and rng.random() < repeats:
+            r = np.array(cs[-1]["ratings"])
         c = {"id": f"c{i}", "ratings": r.tolist()}
         if measures:
             draw = {"words": rng.integers(1, 300), "grade": rng.uniform(-2, 18),
                     "syllables_per_word": rng.uniform(1, 2.5), "words_per_sentence": rng.uniform(1, 40)}
-            c["measures"] = np.array([draw[name] for name in MEASURES], dtype=np.float32)
+            m = np.array([draw[name] for name in MEASURES], dtype=np.float32)
+            c["measures"] = None if unmeasured and rng.random() < unmeasured else m
         cs.append(c)
     return cs
 
