@@ -90,21 +90,22 @@ def interest_mapping(labels: np.ndarray, ids: list[str], ratings: pl.DataFrame,
                      min_share: float) -> dict[int, tuple[int | None, float]]:
     """topic -> (interest dimension index or None, the share of the topic's rated texts with
     positive evidence on the best one). ``labels`` and ``ids`` align (one per text);
-    ``ratings``: annotate's rows (id, ratings, evidence, status)."""
+    ``ratings``: annotate's rows (id, ratings, evidence, status). One join and one group-by:
+    no per-text Python objects."""
     interests = [d.index for d in load_taxonomy().group("Interests")]
-    ok = ratings.filter(pl.col("status") == "ok")
-    row = {i: k for k, i in enumerate(ok["id"].to_list())}
-    at = np.array([row.get(i, -1) for i in ids])
-    liked = np.zeros((len(ok), len(interests)), dtype=bool)
-    if len(ok):
-        r = np.array(ok["ratings"].to_list(), dtype=np.int16)[:, interests]
-        ev = ok["evidence"].to_list() if "evidence" in ok.columns else [None] * len(ok)
-        e = np.array([x if x is not None else [1] * N_DIMENSIONS for x in ev], dtype=np.int16)[:, interests]
-        liked = (r > 0) & (e > 0)
+    # a rating without evidence levels (an older cache) counts every non-zero intensity
+    evidence = pl.col("evidence") if "evidence" in ratings.columns else pl.lit(None, dtype=pl.List(pl.Int8))
+    shares = (pl.DataFrame({"id": ids, "topic": labels}, schema={"id": pl.String, "topic": pl.Int64})
+              .filter(pl.col("topic") >= 0)
+              .join(ratings.filter(pl.col("status") == "ok").select("id", "ratings", evidence.alias("evidence")),
+                    on="id", how="inner")
+              .group_by("topic")
+              .agg([((pl.col("ratings").list.get(d) > 0) & (pl.col("evidence").list.get(d).fill_null(1) > 0))
+                    .mean().alias(str(d)) for d in interests]))
+    found = {row[0]: np.array(row[1:], dtype=np.float64) for row in shares.rows()}
     out = {}
     for topic in sorted(set(labels.tolist()) - {-1}):
-        rows = at[(labels == topic) & (at >= 0)]
-        share = liked[rows].mean(axis=0) if len(rows) else np.zeros(len(interests))
+        share = found.get(topic, np.zeros(len(interests)))
         best = int(np.argmax(share))
         out[topic] = (interests[best] if share[best] >= min_share else None, float(share[best]))
     return out
