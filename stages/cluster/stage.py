@@ -5,8 +5,9 @@ Config section ``[cluster]``. Upstream: ``anonymize`` (texts: comments with or w
 post), ``annotate`` (ratings).
 
 - Topics: sentence embeddings of every comment (cached by text hash) -> PCA -> HDBSCAN (the
-  ``hdbscan`` package), fitted on a seeded sample of at most ``fit_sample`` texts; the rest are
-  assigned with ``approximate_predict``. Topic -1 is noise. Keywords by class-based TF-IDF.
+  ``hdbscan`` package), fitted on a hashed sample of at most ``fit_sample`` texts; every other
+  text gets, batch by batch, the label ``approximate_predict`` would give it (``topics.py``).
+  Topic -1 is noise. Keywords by class-based TF-IDF over the sample's vocabulary.
 - Interests: each topic maps onto the interest dimension the annotator found evidence of (a
   positive rating with evidence) in the largest share of the topic's rated texts, when that
   share is >= ``interest_min_share``; topics below it are reported as candidate new dimensions
@@ -15,8 +16,8 @@ post), ``annotate`` (ratings).
   embedding is not: it mapped r/ethereum's main topic onto "Likes gourmet food".
 - Archetypes: HDBSCAN over the 90-dimension profiles (docs/design.md's rule) of users with at least
   ``archetype_min_comments`` rated comments; -1 is noise. Assembly stratifies splits by it.
-- Correlation: the 90x90 Pearson correlation of single-comment directions, a heatmap and the
-  most correlated pairs (the AlignX authors argued from such a matrix that the dimensions are
+- Correlation: the 90x90 Pearson correlation of single-comment directions (from sums
+  accumulated file by file, ``profiles.py``), a heatmap and the most correlated pairs (the AlignX authors argued from such a matrix that the dimensions are
   not redundant).
 
 Outputs: ``topics/assignments.parquet`` (id, author, topic), ``topics/topics.parquet``,
@@ -26,118 +27,118 @@ Outputs: ``topics/assignments.parquet`` (id, author, topic), ``topics/topics.par
 
 from __future__ import annotations
 
+import heapq
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from alignx.directions import single_direction
 from alignx.embeddings import EmbeddingCache
-from pipeline.io import write_parquet
-from pipeline.logs import get_logger
+from alignx.taxonomy import N_DIMENSIONS, load_taxonomy
+from pipeline.io import PARQUET_COMPRESSION_LEVEL, atomic_path, write_parquet
+from pipeline.logs import get_logger, progress
 from pipeline.stage import Shard, Stage, StageContext, Stats, keys
-from alignx.taxonomy import N_DIMENSIONS, load_taxonomy, profile
+from stages.cluster import topics
+from stages.cluster.profiles import Accumulator
 
 log = get_logger("cluster")
 
-
-def fit_topics(vectors: np.ndarray, p: dict, seed: int) -> np.ndarray:
-    """Topic label per row of ``vectors`` (n, dim); -1 = noise. Deterministic for a seed."""
-    import hdbscan
-    from sklearn.decomposition import PCA
-
-    n = len(vectors)
-    if n < max(2 * p["min_topic_size"], 3):
-        return np.full(n, -1)
-    k = min(p["pca_components"], n - 1, vectors.shape[1])
-    rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(n, size=min(n, p["fit_sample"]), replace=False))
-    pca = PCA(n_components=k, random_state=seed, svd_solver="randomized" if n > 5000 else "full")
-    pca.fit(vectors[sample])
-    reduced = pca.transform(vectors).astype(np.float64)
-    model = hdbscan.HDBSCAN(min_cluster_size=p["min_topic_size"], min_samples=p["min_samples"] or None,
-                            prediction_data=len(sample) < n, core_dist_n_jobs=1)
-    model.fit(reduced[sample])
-    labels = np.full(n, -1)
-    labels[sample] = model.labels_
-    if len(sample) < n:
-        rest = np.setdiff1d(np.arange(n), sample)
-        labels[rest], _ = hdbscan.approximate_predict(model, reduced[rest])
-    return labels
+#: Texts embedded and assigned at once: what bounds the stage's memory beside the sample.
+BATCH_ROWS = 20_000
 
 
-def ctfidf_keywords(texts: list[str], labels: np.ndarray, top: int) -> dict[int, list[str]]:
-    """Class-based TF-IDF: the words most specific to each topic's concatenated texts."""
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    topics = sorted(t for t in set(labels.tolist()) if t >= 0)
-    if not topics:
-        return {}
-    docs = [" ".join(t for t, lab in zip(texts, labels) if lab == topic) for topic in topics]
-    vec = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b")
-    try:
-        counts = vec.fit_transform(docs).toarray().astype(float)
-    except ValueError:  # nothing but stop words
-        return {t: [] for t in topics}
-    tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    idf = np.log(1 + counts.sum(axis=1).mean() / np.maximum(counts.sum(axis=0), 1))
-    scores = tf * idf
-    words = vec.get_feature_names_out()
-    return {t: [words[j] for j in np.argsort(-scores[i])[:top] if scores[i, j] > 0] for i, t in enumerate(topics)}
+def sample_texts(files: list[Path], seed: int, size: int) -> pl.DataFrame:
+    """(id, body) of the topic model's sample: the ``size`` texts with the smallest
+    ``topics.sample_key`` (every text when there are fewer), in file order. Two passes over
+    the files' ids, never every body at once."""
+    heap: list[tuple[float, str]] = []  # the smallest keys so far, as a max-heap
+    for f in files:
+        for text_id in pl.read_parquet(f, columns=["id"])["id"].to_list():
+            key = topics.sample_key(seed, text_id)
+            if len(heap) < size:
+                heapq.heappush(heap, (-key, text_id))
+            elif key < -heap[0][0]:
+                heapq.heapreplace(heap, (-key, text_id))
+    chosen = pl.Series("id", [i for _, i in heap], dtype=pl.String)
+    parts = [pl.read_parquet(f, columns=["id", "body"]).filter(pl.col("id").is_in(chosen.implode())) for f in files]
+    return pl.concat(parts) if parts else pl.DataFrame(schema={"id": pl.String, "body": pl.String})
 
 
-def interest_mapping(labels: np.ndarray, ids: list[str], ratings: pl.DataFrame,
+def text_batches(files: list[Path]):
+    """(id, author, body) frames of at most ``BATCH_ROWS`` rows, file by file."""
+    for f in files:
+        table = pl.read_parquet(f, columns=["id", "author", "body"])
+        for start in range(0, table.height, BATCH_ROWS):
+            yield table.slice(start, BATCH_ROWS)
+
+
+class ParquetParts:
+    """One parquet file written a frame at a time (row group by row group), renamed into place
+    when the block ends without error."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.writer = None
+
+    def __enter__(self) -> "ParquetParts":
+        self._atomic = atomic_path(self.path)
+        self.tmp = self._atomic.__enter__()
+        return self
+
+    def write(self, frame: pl.DataFrame) -> None:
+        import pyarrow.parquet as pq
+
+        table = frame.to_arrow()
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.tmp, table.schema, compression="zstd",
+                                           compression_level=PARQUET_COMPRESSION_LEVEL)
+        self.writer.write_table(table)
+
+    def __exit__(self, *exc) -> bool:
+        if self.writer is not None:
+            self.writer.close()
+        elif exc[0] is None:  # no text at all: an empty file with the columns
+            pl.DataFrame(schema={"id": pl.String, "author": pl.String, "topic": pl.Int32}).write_parquet(self.tmp)
+        return self._atomic.__exit__(*exc)
+
+
+def interest_mapping(assigned: pl.LazyFrame, ratings: pl.LazyFrame, topics: list[int],
                      min_share: float) -> dict[int, tuple[int | None, float]]:
     """topic -> (interest dimension index or None, the share of the topic's rated texts with
-    positive evidence on the best one). ``labels`` and ``ids`` align (one per text);
-    ``ratings``: annotate's rows (id, ratings, evidence, status). One join and one group-by:
-    no per-text Python objects."""
+    positive evidence on the best one). ``assigned``: (id, topic) of every text; ``ratings``:
+    annotate's rows (id, ratings, evidence, status). One join and one group-by, streamed: no
+    per-text Python objects, no table of every text in memory."""
     interests = [d.index for d in load_taxonomy().group("Interests")]
     # a rating without evidence levels (an older cache) counts every non-zero intensity
-    evidence = pl.col("evidence") if "evidence" in ratings.columns else pl.lit(None, dtype=pl.List(pl.Int8))
-    shares = (pl.DataFrame({"id": ids, "topic": labels}, schema={"id": pl.String, "topic": pl.Int64})
-              .filter(pl.col("topic") >= 0)
+    evidence = (pl.col("evidence") if "evidence" in ratings.collect_schema().names()
+                else pl.lit(None, dtype=pl.List(pl.Int8)))
+    shares = (assigned.filter(pl.col("topic") >= 0)
               .join(ratings.filter(pl.col("status") == "ok").select("id", "ratings", evidence.alias("evidence")),
                     on="id", how="inner")
               .group_by("topic")
               .agg([((pl.col("ratings").list.get(d) > 0) & (pl.col("evidence").list.get(d).fill_null(1) > 0))
-                    .mean().alias(str(d)) for d in interests]))
+                    .mean().alias(str(d)) for d in interests])
+              .collect(engine="streaming"))
     found = {row[0]: np.array(row[1:], dtype=np.float64) for row in shares.rows()}
     out = {}
-    for topic in sorted(set(labels.tolist()) - {-1}):
+    for topic in topics:
         share = found.get(topic, np.zeros(len(interests)))
         best = int(np.argmax(share))
         out[topic] = (interests[best] if share[best] >= min_share else None, float(share[best]))
     return out
 
 
-def user_archetypes(ratings: pl.DataFrame, p: dict) -> pl.DataFrame:
-    """author, n_comments, profile (90 floats), archetype (-1 = noise or too few comments)."""
+def archetypes(users: pl.DataFrame, p: dict) -> pl.DataFrame:
+    """``users`` (author, n_comments, profile) with archetype: HDBSCAN over the profiles of the
+    users with at least ``archetype_min_comments`` rated comments (-1 = noise or too few)."""
     import hdbscan
 
-    ok = ratings.filter(pl.col("status") == "ok")
-    rows = []
-    for (author,), group in ok.group_by(["author"], maintain_order=True):
-        dirs = np.stack([single_direction(r) for r in group["ratings"].to_list()])
-        rows.append((author, len(dirs), profile(dirs).tolist()))
-    rows.sort()
-    users = pl.DataFrame(rows, schema={"author": pl.String, "n_comments": pl.Int64,
-                                       "profile": pl.List(pl.Float32)}, orient="row")
     eligible = (users["n_comments"] >= p["archetype_min_comments"]).to_numpy()
     labels = np.full(users.height, -1)
     if eligible.sum() >= max(2 * p["archetype_min_size"], 3):
         X = np.array(users.filter(pl.Series(eligible))["profile"].to_list(), dtype=np.float64)
         labels[eligible] = hdbscan.HDBSCAN(min_cluster_size=p["archetype_min_size"]).fit(X).labels_
     return users.with_columns(pl.Series("archetype", labels, dtype=pl.Int32))
-
-
-def correlation(directions: np.ndarray) -> np.ndarray:
-    """90x90 Pearson correlation; dimensions that never vary get 0 off the diagonal."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.corrcoef(directions, rowvar=False)
-    corr = np.nan_to_num(corr)
-    np.fill_diagonal(corr, 1.0)
-    return corr
 
 
 def heatmap(corr: np.ndarray, path: Path) -> None:
@@ -161,7 +162,7 @@ def heatmap(corr: np.ndarray, path: Path) -> None:
 
 class Cluster(Stage):
     name = "cluster"
-    version = "2"  # 2: topics map onto interests by the annotator's evidence, not label similarity
+    version = "3"  # 3: topics fitted on a hashed sample, every text assigned batch by batch; sums, not tables
     upstream = ("anonymize", "annotate")
     uses = ("run.seed", *keys("cluster", "embedding_model", "pca_components", "fit_sample", "min_topic_size",
                               "min_samples", "keywords", "interest_min_share", "archetype_min_comments",
@@ -174,55 +175,80 @@ class Cluster(Stage):
         p = ctx.params
         # topics over every kept comment, with or without its post in the inputs
         files = ctx.upstream_files("anonymize", "threads") + ctx.upstream_files("anonymize", "orphans")
-        threads = (pl.concat([pl.read_parquet(f, columns=["id", "author", "body"]) for f in files]).sort("id")
-                   if files else pl.DataFrame(schema={"id": pl.String, "author": pl.String, "body": pl.String}))
         rating_files = ctx.upstream_files("annotate", "ratings")
-        ratings = (pl.concat([pl.read_parquet(f) for f in rating_files]).sort("id") if rating_files else
-                   pl.DataFrame(schema={"id": pl.String, "author": pl.String, "ratings": pl.List(pl.Int8),
-                                        "status": pl.String}))
-        texts = threads["body"].to_list()
         embedder = EmbeddingCache(ctx.data_dir / "cache" / "embeddings", p["embedding_model"])
-        vectors = embedder.encode(texts, show_progress=ctx.progress)
-        labels = fit_topics(vectors, p, ctx.seed)
-        write_parquet(threads.select("id", "author").with_columns(pl.Series("topic", labels, dtype=pl.Int32)),
-                      out_dir / "topics" / "assignments.parquet")
 
-        keywords = ctfidf_keywords(texts, labels, p["keywords"])
-        mapping = interest_mapping(labels, threads["id"].to_list(), ratings, p["interest_min_share"])
+        sample = sample_texts(files, ctx.seed, p["fit_sample"])
+        model = topics.fit(embedder.encode(sample["body"].to_list()), p, ctx.seed) if sample.height else None
+        n_topics = model.n_topics if model else 0
+        fitted = dict(zip(sample["id"].to_list(), model.labels.tolist())) if model else {}
+        keywords = topics.KeywordCounts(sample["body"].to_list(), n_topics)
+        sizes = np.zeros(n_topics, dtype=np.int64)
+        examples: dict[int, list[str]] = {t: [] for t in range(n_topics)}
+        n_texts = noise = 0
+        assignments = out_dir / "topics" / "assignments.parquet"
+        with ParquetParts(assignments) as writer:
+            for batch in progress(text_batches(files), enabled=ctx.progress, desc="cluster: assign topics",
+                                  unit="batch"):
+                texts = batch["body"].to_list()
+                labels = np.full(len(texts), -1, dtype=np.int64)
+                if model is not None:
+                    ids = batch["id"].to_list()
+                    known = np.array([i in fitted for i in ids], dtype=bool)
+                    labels[known] = [fitted[i] for i, k in zip(ids, known) if k]
+                    rest = np.flatnonzero(~known)
+                    if len(rest):
+                        vectors = embedder.encode([texts[i] for i in rest])
+                        labels[rest] = topics.assign(model, model.transform(vectors))
+                writer.write(batch.select("id", "author").with_columns(pl.Series("topic", labels, dtype=pl.Int32)))
+                keywords.add(texts, labels)
+                sizes += np.bincount(labels[labels >= 0], minlength=n_topics)[:n_topics]
+                for i in np.flatnonzero(labels >= 0):
+                    if len(examples[labels[i]]) < 3:
+                        examples[labels[i]].append(texts[i][:200])
+                n_texts += len(texts)
+                noise += int((labels == -1).sum())
+
+        ratings = (pl.scan_parquet(rating_files) if rating_files else pl.LazyFrame(schema={
+            "id": pl.String, "author": pl.String, "ratings": pl.List(pl.Int8), "status": pl.String}))
+        mapping = interest_mapping(pl.scan_parquet(assignments).select("id", "topic"), ratings,
+                                   list(range(n_topics)), p["interest_min_share"])
+        words = keywords.keywords(p["keywords"])
         tax = load_taxonomy()
         topic_rows = []
-        for t in sorted(keywords):
-            members = np.flatnonzero(labels == t)
-            dim, sim = mapping[t]
+        for t in range(n_topics):
+            dim, share = mapping[t]
             topic_rows.append({
-                "topic": t, "size": len(members), "keywords": keywords[t],
+                "topic": t, "size": int(sizes[t]), "keywords": words[t],
                 "interest_dimension": dim, "interest_label": tax[dim].label_1 if dim is not None else None,
-                "evidence_share": round(sim, 4), "examples": [texts[i][:200] for i in members[:3]],
+                "evidence_share": round(share, 4), "examples": examples[t],
             })
-        topics = pl.DataFrame(topic_rows, schema={
+        topic_table = pl.DataFrame(topic_rows, schema={
             "topic": pl.Int32, "size": pl.Int64, "keywords": pl.List(pl.String), "interest_dimension": pl.Int32,
             "interest_label": pl.String, "evidence_share": pl.Float64, "examples": pl.List(pl.String)})
-        write_parquet(topics, out_dir / "topics" / "topics.parquet")
+        write_parquet(topic_table, out_dir / "topics" / "topics.parquet")
 
-        users = user_archetypes(ratings, p)
+        acc = Accumulator()
+        for f in rating_files:
+            acc.add(pl.read_parquet(f, columns=["author", "ratings", "status"]))
+        users = archetypes(acc.profiles(), p)
         write_parquet(users, out_dir / "archetypes" / "users.parquet")
 
-        ok = ratings.filter(pl.col("status") == "ok")
-        dirs = np.stack([single_direction(r) for r in ok["ratings"].to_list()]) if ok.height else np.zeros((0, 90))
-        corr = correlation(dirs) if len(dirs) > 1 else np.eye(N_DIMENSIONS)
+        corr = acc.correlation()
         write_parquet(pl.DataFrame({f"d{i:02d}": corr[:, i].astype(np.float32) for i in range(N_DIMENSIONS)}),
                       out_dir / "correlation" / "matrix.parquet")
         heatmap(corr, out_dir / "correlation" / "heatmap.png")
         iu = np.triu_indices(N_DIMENSIONS, k=1)
-        order = np.argsort(-np.abs(corr[iu]))[: p["top_correlations"]]
+        order = np.argsort(-np.abs(corr[iu]), kind="stable")[: p["top_correlations"]]
         pairs = [(int(iu[0][k]), int(iu[1][k]), float(corr[iu][k])) for k in order]
-        (out_dir / "cluster_report.md").write_text(report(topics, users, pairs, labels, p), encoding="utf-8")
+        (out_dir / "cluster_report.md").write_text(report(topic_table, users, pairs, n_texts, noise, p),
+                                                   encoding="utf-8")
 
-        stats = Stats(records_in=len(texts), records_out=len(texts))
+        stats = Stats(records_in=n_texts, records_out=n_texts)
         stats.counts.update({
-            "topics": topics.height, "noise_texts": int((labels == -1).sum()),
-            "topics_mapped": int(topics["interest_dimension"].is_not_null().sum()),
-            "topics_uncovered": int(topics["interest_dimension"].is_null().sum()),
+            "topics": topic_table.height, "noise_texts": noise, "fit_sample_texts": sample.height,
+            "topics_mapped": int(topic_table["interest_dimension"].is_not_null().sum()),
+            "topics_uncovered": int(topic_table["interest_dimension"].is_null().sum()),
             "users": users.height, "archetypes": int(users["archetype"].max() + 1) if users.height else 0,
             "users_noise": int((users["archetype"] == -1).sum()), "embeddings_computed": embedder.computed,
         })
@@ -234,11 +260,11 @@ class Cluster(Stage):
                 f"{c.get('topics_uncovered', 0)} uncovered), {c.get('archetypes', 0)} archetypes")
 
 
-def report(topics: pl.DataFrame, users: pl.DataFrame, pairs, labels: np.ndarray, p: dict) -> str:
+def report(topics: pl.DataFrame, users: pl.DataFrame, pairs, n_texts: int, noise: int, p: dict) -> str:
     tax = load_taxonomy()
     lines = ["# Cluster report", "",
-             f"{len(labels)} texts, {topics.height} topics, {int((labels == -1).sum())} texts in no topic (noise: "
-             f"{100 * (labels == -1).mean() if len(labels) else 0:.1f}%).", "",
+             f"{n_texts} texts, {topics.height} topics, {noise} texts in no topic (noise: "
+             f"{100 * noise / n_texts if n_texts else 0:.1f}%).", "",
              "## Topics", "", "Interest dimension: the one the annotator found evidence of in the largest share of "
              "the topic's rated texts (evidence share).", "",
              "| topic | size | keywords | interest dimension | evidence share |", "|---|---|---|---|---|"]
