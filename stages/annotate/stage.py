@@ -185,6 +185,8 @@ class Annotate(Stage):
 
     def summary(self, manifest: dict) -> str:
         c = manifest.get("counts", {})
-        return (f"{c.get('cached', 0)} cached, {c.get('requested', 0)} requested, "
+        skipped = manifest.get("dropped", {}).get(SKIPPED, 0)
+        return ((f"{skipped} skipped as unable to enter the dataset ({100 * c.get('skipped_share', 0):.1f}%), "
+                 if skipped else "") + f"{c.get('cached', 0)} cached, {c.get('requested', 0)} requested, "
                 f"{c.get('usage.tokens_in', 0)} tokens in, {c.get('usage.tokens_out', 0)} out, "
                 f"${c.get('usage.cost_usd', 0):.4f}")

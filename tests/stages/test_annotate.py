@@ -409,6 +409,22 @@ def test_windowed_vader_scores_exactly_as_the_library():
     assert [_vader().polarity_scores(t) for t in texts] == [library.polarity_scores(t) for t in texts]
 
 
+@pytest.mark.e2e
+def test_every_comment_assemble_uses_is_one_that_can_enter_the_dataset(built):
+    """The demo build (every comment rated): each comment an example uses (chosen, rejected, UGC,
+    PAIR) is one alignx/candidates.py lets an LLM annotator rate, and the rule leaves some out."""
+    from alignx.candidates import dataset_comments
+
+    d = built[0]
+    threads = sorted((d / "work/anonymize").glob("out-*/threads/*.parquet"))
+    rated = set(dataset_comments(pl.scan_parquet(threads), 5, "siblings").collect()["id"])
+    examples = pl.concat([pl.read_parquet(f, columns=["source", "source_ids"])
+                          for f in sorted((d / "work/assemble").glob("out-*/examples/*.parquet"))])
+    used = {i for ids in examples.filter(pl.col("source") == "reddit")["source_ids"] for i in ids[1:]}  # [0]: the post
+    assert len(used) > 50 and used <= rated
+    assert len(rated) < pl.scan_parquet(threads).select(pl.len()).collect().item()
+
+
 def planned_requests(data_dir: Path, only: set[str] | None = None) -> tuple[set[str], list[int]]:
     """The comments the LLM backends rate by default (annotate.scope "auto": those that can enter
     the dataset) and the sizes of the requests they take (or those of the comments ``only``),
