@@ -118,7 +118,7 @@ class Annotate(Stage):
         keys = [cache_key(annotator.backend, annotator.model, annotator.version, it.post, it.response) if r else None
                 for it, r in zip(items, rate)]
         cached = cache.get_ok([k for k in keys if k is not None])
-        # one request per text
+        # each distinct text rated once
         todo = list({k: (it, k) for it, k in zip(items, keys) if k is not None and k not in cached}.values())
         results: dict[str, Result] = {k: Result(k, r, e) for k, (r, e) in cached.items()}
         before = (spend.tokens_in, spend.tokens_out, spend.requests, spend.cost, spend.retried_alone)
