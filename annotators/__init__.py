@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
+import polars as pl
 
 from annotators.batch import BatchAnnotator
 from annotators.embedding import EmbeddingAnnotator
 from annotators.llm import OpenAIAnnotator
+from alignx.candidates import dataset_comments
 from annotators.ratings import Item, Result, Spend
 from pipeline.stage import keys
 
@@ -37,9 +39,12 @@ ANNOTATOR = keys("annotate", "backend", "embedding_model", "offline_max_interest
                  "sampling_seed", "max_output_tokens", "self_consistency")
 #: How ratings are asked for, never what they are: where, with which key, how many at once, how
 #: long to wait, how often to retry, what it may cost (``Stage.tunes``).
-ANNOTATOR_TUNES = keys("annotate", "base_url", "api_key_env", "concurrency", "timeout_s", "max_retries",
-                       "invalid_retries", "batch_poll_s", "price_input_per_mtok", "price_output_per_mtok",
-                       "batch_discount", "max_cost")
+ANNOTATOR_TUNES = keys("annotate", "base_url", "api_key_env", "concurrency", "items_per_request", "timeout_s",
+                       "max_retries", "invalid_retries", "batch_poll_s", "price_input_per_mtok",
+                       "price_output_per_mtok", "batch_discount", "max_cost")
+#: Which comments the annotate stage rates (``annotate.scope``), and the assemble settings the
+#: rule of which comments can enter the dataset reads (``alignx/candidates.py``).
+SCOPE = ("annotate.scope", "assemble.min_comments", "assemble.pairs_from")
 
 
 class Annotator(Protocol):
@@ -115,3 +120,22 @@ def label(p: dict) -> str:
 def cache_path(data_dir: Path) -> Path:
     """The rating cache every backend and every stage shares."""
     return data_dir / "cache" / "annotations.sqlite"
+
+
+def scope(p: dict) -> str:
+    """What ``annotate.scope`` resolves to for the configured backend: "dataset" (only the
+    comments that can enter the dataset, ``alignx/candidates.py``) or "all". "auto" is "dataset"
+    for a backend that sends requests (each one paid for) and "all" for the offline one, whose
+    ratings of every comment feed cluster's topics and correlations at no cost."""
+    if p["scope"] == "auto":
+        return "dataset" if backend(p["backend"]).sends_requests else "all"
+    return p["scope"]
+
+
+def rated_ids(p: dict, min_comments: int, pairs_from: str, thread_files: list[Path]) -> set[str] | None:
+    """The ids of the comments of ``thread_files`` (anonymize's threads) the stage rates under
+    ``p`` (the ``[annotate]`` section; ``min_comments`` and ``pairs_from`` from ``[assemble]``):
+    None for every comment."""
+    if scope(p) == "all":
+        return None
+    return set(dataset_comments(pl.scan_parquet(thread_files), min_comments, pairs_from).collect()["id"])

@@ -5,14 +5,17 @@ Scale: per response and dimension a signed intensity in -2..2 (2 = clearly the l
 1 = leans to it, -1 / -2 = the label_0 pole) and an evidence level (0 none, 1 weak, 2 strong:
 does the text show it at all, and would most careful readers agree). No evidence is the default
 and always comes with intensity 0. Stored as two lists of 90 int8, ``ratings`` and ``evidence``.
-Every result is cached in sqlite under a hash of (backend, model, annotator version, post,
-response); failures are cached with their reason and retried on the next run.
+The LLM backends ask for it in a compact sparse form, one code per dimension with evidence
+("d16+2s": key, intensity, s strong / w weak), several comments per request behind one shared
+instruction prefix. Every result is cached in sqlite under a hash of (backend, model, annotator
+version, post, response); failures are cached with their reason and retried on the next run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,48 +33,56 @@ PROMPT_FILE = RESOURCES / "annotate_prompt.md"
 SCALE = (-2, 2)
 KEYS = [f"d{i:02d}" for i in range(N_DIMENSIONS)]
 EVIDENCE_LEVELS = ("none", "weak", "strong")  # stored as 0, 1, 2
-#: Strict JSON schema of the sparse answer: only the dimensions the text gives evidence for,
-#: each with its intensity (never 0), evidence level and a short quote or reason.
-RATINGS_SCHEMA = {
+#: One rating in an answer: the dimension's key, the signed intensity, the evidence (s strong,
+#: w weak), e.g. "d16+2s". Only dimensions with evidence are listed (the answer is sparse), in
+#: about 6 tokens each.
+CODE_PATTERN = "^d[0-8][0-9][+-][12][ws]$"
+_LOOSE_CODE = re.compile(r"d(\d+)([+-]?\d+)([a-z]*)")
+#: Strict JSON schema of the answer to one request: every comment of the request by its number
+#: (1..k), with the codes of the dimensions it gives evidence for.
+ANSWER_SCHEMA = {
     "type": "object",
-    "properties": {"ratings": {"type": "array", "items": {
+    "properties": {"items": {"type": "array", "items": {
         "type": "object",
         "properties": {
-            "dim": {"type": "string", "enum": KEYS},
-            "intensity": {"type": "integer", "enum": [-2, -1, 1, 2]},
-            "evidence": {"type": "string", "enum": ["weak", "strong"]},
-            "quote": {"type": "string"},
+            "id": {"type": "integer"},
+            "r": {"type": "array", "items": {"type": "string", "pattern": CODE_PATTERN}},
         },
-        "required": ["dim", "intensity", "evidence", "quote"],
+        "required": ["id", "r"],
         "additionalProperties": False,
     }}},
-    "required": ["ratings"],
+    "required": ["items"],
     "additionalProperties": False,
 }
 
 
-def validate_ratings(obj: Any) -> tuple[list[int], list[int]]:
-    """(ratings, evidence), each 90 ints, from a parsed sparse answer ``{"ratings": [{"dim": "d16",
-    "intensity": 2, "evidence": "strong", "quote": "..."}, ...]}``; ValueError says what is wrong
-    (unknown or repeated dimension keys, intensities outside -2..2 or 0, unknown evidence levels)."""
-    if not isinstance(obj, dict) or set(obj) != {"ratings"} or not isinstance(obj["ratings"], list):
-        raise ValueError('expected a JSON object {"ratings": [...]} and nothing else')
+def validate_codes(codes: Any) -> tuple[list[int], list[int]]:
+    """(ratings, evidence), each 90 ints, from one comment's list of codes (``["d16+2s",
+    "d73-1w"]``); ValueError says what is wrong (not a list, not a code, an unknown or repeated
+    dimension, an intensity outside -2..2 or 0, an evidence other than s or w)."""
+    if not isinstance(codes, list):
+        raise ValueError('"r" is not a list of codes')
     ratings, evidence = [0] * N_DIMENSIONS, [0] * N_DIMENSIONS
-    for i, r in enumerate(obj["ratings"]):
-        if not isinstance(r, dict):
-            raise ValueError(f"ratings[{i}] is not an object")
-        dim, value, level = r.get("dim"), r.get("intensity"), r.get("evidence")
-        if dim not in KEYS:
-            raise ValueError(f"ratings[{i}].dim = {dim!r} is not one of d00..d89")
-        d = int(dim[1:])
+    for j, c in enumerate(codes):
+        m = _LOOSE_CODE.fullmatch(c) if isinstance(c, str) else None
+        if m is None:
+            raise ValueError(f'r[{j}] = {c!r} is not a code like "d16+2s"')
+        if len(m[1]) != 2 or int(m[1]) >= N_DIMENSIONS:
+            raise ValueError(f"r[{j}] = {c!r}: d{m[1]} is not one of d00..d89")
+        d, value = int(m[1]), int(m[2])
+        if m[2][0] not in "+-" or value not in (-2, -1, 1, 2):
+            raise ValueError(f"r[{j}] = {c!r}: intensity {m[2]} is not one of +2, +1, -1, -2")
+        if m[3] not in ("s", "w"):
+            raise ValueError(f"r[{j}] = {c!r}: evidence {m[3]!r} is not s or w")
         if evidence[d]:
-            raise ValueError(f"ratings[{i}]: {dim} is listed twice")
-        if isinstance(value, bool) or not isinstance(value, int) or not SCALE[0] <= value <= SCALE[1] or value == 0:
-            raise ValueError(f"ratings[{i}]: {dim} intensity {value!r} is not one of -2, -1, 1, 2")
-        if level not in ("weak", "strong"):
-            raise ValueError(f"ratings[{i}]: {dim} evidence {level!r} is not \"weak\" or \"strong\"")
-        ratings[d], evidence[d] = value, EVIDENCE_LEVELS.index(level)
+            raise ValueError(f"r[{j}]: d{d:02d} is listed twice")
+        ratings[d], evidence[d] = value, 2 if m[3] == "s" else 1
     return ratings, evidence
+
+
+def to_codes(ratings: list[int], evidence: list[int]) -> list[str]:
+    """The codes of a rating (its dimensions with evidence): ``validate_codes``'s inverse."""
+    return [f"d{d:02d}{r:+d}{'s' if e == 2 else 'w'}" for d, (r, e) in enumerate(zip(ratings, evidence)) if e]
 
 
 def agree(samples: list[tuple[list[int], list[int]]]) -> tuple[list[int], list[int]]:
@@ -92,25 +103,37 @@ def agree(samples: list[tuple[list[int], list[int]]]) -> tuple[list[int], list[i
 
 
 # -- prompt -----------------------------------------------------------------------------------
+#: How the comments of a request are laid out (``render_items``); part of the prompt's version.
+ITEMS_LAYOUT = "posts-then-numbered-comments-1"
+
+
 @lru_cache(maxsize=1)
-def _prompt_parts() -> tuple[str, str, str]:
-    """The prompt template with the dimensions filled in, split around {post} and {response}."""
+def instructions() -> str:
+    """The shared instruction prefix of every request (the system message): the scale, the 90
+    dimensions and the answer format. The same bytes in every request, so providers that cache
+    prompt prefixes bill it once per cache lifetime, not once per comment."""
     lines = "\n".join(f"d{d.index:02d}: {d.description} | {d.label_1} | {d.label_0}" for d in load_taxonomy())
-    head, rest = PROMPT_FILE.read_text().replace("{dimensions}", lines).split("{post}")
-    middle, tail = rest.split("{response}")
-    return head, middle, tail
+    return PROMPT_FILE.read_text().replace("{dimensions}", lines)
 
 
-def render_prompt(post: str, response: str) -> str:
-    """The annotation prompt for one response (the dimension list first, so providers that
-    cache prompt prefixes reuse it across requests)."""
-    head, middle, tail = _prompt_parts()
-    return head + post + middle + response + tail
+def render_items(items: list["Item"]) -> str:
+    """The user message of one request: each distinct post once (in the order they first
+    appear), followed by its comments, numbered 1..k in the order of ``items``, which keeps a
+    post's comments together (``llm.plan_requests``)."""
+    posts: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        posts.setdefault(it.post, []).append(i)
+    parts = []
+    for j, (post, idx) in enumerate(posts.items(), 1):
+        parts.append(f"Post {j}:\n<<<\n{post}\n>>>")
+        parts += [f"Comment {i + 1} (answers post {j}):\n<<<\n{items[i].response}\n>>>" for i in idx]
+    return "\n\n".join(parts)
 
 
 def prompt_version() -> str:
-    """Changes whenever the prompt file or the taxonomy changes."""
-    h = hashlib.sha256(PROMPT_FILE.read_bytes() + TAXONOMY_FILE.read_bytes())
+    """Changes whenever the prompt file, the taxonomy, the answer schema or the layout changes."""
+    h = hashlib.sha256(PROMPT_FILE.read_bytes() + TAXONOMY_FILE.read_bytes()
+                       + json.dumps([ANSWER_SCHEMA, ITEMS_LAYOUT], sort_keys=True).encode())
     return "p" + h.hexdigest()[:12]
 
 
@@ -195,6 +218,7 @@ class Spend:
     tokens_in: int = 0
     tokens_out: int = 0
     requests: int = 0
+    retried_alone: int = 0  # comments asked again in a request of their own (their entry was bad)
 
     @property
     def cost(self) -> float:

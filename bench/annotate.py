@@ -93,7 +93,7 @@ SERVER = """
 import asyncio, json
 ANSWER = json.dumps({{"id": "c", "object": "chat.completion", "created": 0, "model": "bench",
     "choices": [{{"index": 0, "finish_reason": "stop", "message": {{"role": "assistant",
-    "content": json.dumps({{"ratings": [{{"dim": "d16", "intensity": 1, "evidence": "strong", "quote": "short"}}]}})}}}}],
+    "content": json.dumps({{"items": [{{"id": 1, "r": ["d16+1s"]}}]}})}}}}],
     "usage": {{"prompt_tokens": 2700, "completion_tokens": 40, "total_tokens": 2740}}}}).encode()
 HEAD = b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(ANSWER)
 
@@ -125,7 +125,9 @@ def throughput(n: int = 3200, concurrency: int = 64, latency: float = 0.2) -> di
     """The server runs in its own process, so it does not share this one's interpreter lock."""
     import subprocess
 
-    p = load_config().section("annotate") | {"concurrency": concurrency, "timeout_s": 30.0, "model": "bench"}
+    # one comment a request: the figure is the client's requests per second
+    p = load_config().section("annotate") | {"concurrency": concurrency, "timeout_s": 30.0, "model": "bench",
+                                             "items_per_request": 1}
     items = [Item(f"i{i}", f"post {i}", f"response number {i}") for i in range(n)]
     server = subprocess.Popen([sys.executable, "-c", SERVER.format(latency=latency)],
                               stdout=subprocess.PIPE, text=True)

@@ -148,9 +148,16 @@ def cmd_annotate(args) -> int:
     if m is None:
         raise UserError("annotate --estimate needs the anonymize stage's output: run `alignx run anonymize` first")
     files = sorted(resolve(data_dir, p) for p in m["outputs"] if "/threads/" in p)
-    e = estimate(config.section("annotate"), data_dir, files)
-    print(f"annotate estimate ({e['annotator']}): {e['items']} items, {e['cached']} cached, {e['to_send']} to send")
-    print(f"  tokens in  ~{e['tokens_in']:,}")
-    print(f"  tokens out ~{e['tokens_out']:,}")
-    print(f"  cost       ~${e['cost_usd']:.2f}  (prices from annotate.price_*; batch discount applied)")
+    e = estimate(config.section("annotate"), data_dir, files, config["assemble.min_comments"],
+                 config["assemble.pairs_from"])
+    print(f"annotate estimate ({e['annotator']}): {e['items']} items, {e['skipped']} skipped as unable to enter the "
+          f"dataset ({100 * e['skipped_share']:.1f}%, annotate.scope), {e['cached']} cached, {e['to_send']} to send in "
+          f"{e['requests']} requests (at most {e['items_per_request']} comments each)")
+    print(f"  tokens in  ~{e['tokens_in']:,}  ({e['tokens_in_per_comment']:,} per comment sent; "
+          f"{e['prefix_tokens_in']:,} of them the shared instruction prefix, which providers may cache)")
+    print(f"  tokens out ~{e['tokens_out']:,}  ({e['tokens_out_per_comment']:,} per comment sent: the sparse answers "
+          f"of the reference set's labels)")
+    print(f"  tokens     {e['tokenizer']}")
+    print(f"  cost       ~${e['cost_usd']:.2f}  (prices from annotate.price_*; batch discount applied, no cache "
+          f"discount)")
     return 0

@@ -230,6 +230,25 @@ def annotate(r: dict) -> list[str]:
     return out
 
 
+def annotate_estimate(r: dict) -> list[str]:
+    d, one, t = r["default"], r["one_comment_a_request"], r["targets"]
+    out = ["## LLM annotation estimate", "",
+           f"`python -m bench annotate_estimate` -> `bench/results/annotate_estimate.json`: `alignx annotate --estimate` "
+           f"with `{d['annotator']}` on {r['corpus']} (commit {r['commit']}, {r['date']}); nothing sent. Input tokens "
+           f"{d['tokenizer']}; output tokens: the sparse answers the reference set's labels give. Targets (issue 29): "
+           f"at most {num(t['tokens_in_per_comment_max'])} input and {num(t['tokens_out_per_comment_max'])} output "
+           f"tokens per rated comment.", ""]
+    out += table(["comments per request", "comments", "skipped (cannot enter the dataset)", "rated", "requests",
+                  "tokens in", "of them the shared prefix", "tokens out", "in / comment", "out / comment", "cost"],
+                 [[f"at most {e['items_per_request']}", num(e["items"]), f"{num(e['skipped'])} ({pct(e['skipped_share'])}%)",
+                   num(e["to_send"]), num(e["requests"]), num(e["tokens_in"]), num(e["prefix_tokens_in"]),
+                   num(e["tokens_out"]), num(e["tokens_in_per_comment"], 1), num(e["tokens_out_per_comment"], 1),
+                   f"${e['cost_usd']:.2f}"] for e in (d, one)])
+    out += [f"Costs at the default prices, no prompt-cache discount; with the Batch API: ${r['batch_cost_usd']:.2f}. "
+            f"Targets met: {'yes' if r['meets_targets'] else 'no'}.", ""]
+    return out
+
+
 def embeddings(r: dict, gpu: dict | None) -> list[str]:
     out = ["## Embeddings", "", f"`python -m bench embeddings` -> `bench/results/embeddings.json`: {r['texts']}, "
            f"{r['device']}, load average {r['load_average_at_start']} at start; agreement with `{r['reference']}`.", ""]
@@ -337,7 +356,8 @@ def render() -> str:
              "named in its section (`make bench` runs them all, then regenerates this page). Seconds depend on the "
              "machine and its load; each file records both where the benchmark did.", ""]
     sections = [("ingest", ingest), ("language_id", language_id), ("privacy", privacy),
-                ("annotator_validity", annotator_validity), ("annotate", annotate), ("cluster", cluster),
+                ("annotator_validity", annotator_validity), ("annotate", annotate),
+                ("annotate_estimate", annotate_estimate), ("cluster", cluster),
                 ("scale", scale), ("steer", steer), ("evaluate_trained", evaluate_trained), ("reliability", reliability)]
     for name, fn in sections:
         r = load(name)

@@ -1,19 +1,22 @@
 """A real HTTP server on 127.0.0.1 that speaks the OpenAI protocol the annotator uses:
 chat completions (structured output), files (upload, content) and batches (create, retrieve).
 
-Answers are schema-conforming sparse ratings (0 to 4 dimensions, each with intensity, evidence
-and a quote) derived from a hash of the request, so the same request always gets the same
-ratings. With ``n`` > 1 (self-consistency) it returns n choices; the last of 3 or more adds one
-dimension the others lack (``EXTRA``), which a majority vote must drop. ``faults`` is a queue of behaviours for the next chat
-requests, consumed one per request:
+A rating request carries several comments (annotators/ratings.py ``render_items``: "Comment N
+(answers post J):" blocks); the answer lists each by its number with schema-conforming sparse
+codes (0 to 4 dimensions, "d16+2s") derived from a hash of the comment's text, so the same
+comment always gets the same ratings, whichever request carries it. With ``n`` > 1
+(self-consistency) it returns n choices; the last of 3 or more adds one dimension the others
+lack (``EXTRA``), which a majority vote must drop. ``faults`` is a queue of behaviours for the
+next chat requests, consumed one per request:
 
   "429"        status 429 with Retry-After: 1
   "500"        status 500
   "hang"       no answer for ``hang_s`` seconds (past the client's timeout)
-  "truncated"  an answer whose JSON content is cut off
-  "schema"     valid JSON that breaks the schema (d39 intensity 7)
-  "unknown"    a dimension key that does not exist (d95)
-  "dense"      the old dense answer (every key d00..d89 with a value), not the sparse schema
+  "truncated"  an answer whose JSON content is cut off (unusable as a whole)
+  "schema"     valid JSON whose entry for the request's first comment breaks the schema (d39+7s)
+  "unknown"    the first comment's entry names a dimension that does not exist (d95+1w)
+  "missing"    the first comment is left out of the answer
+  "dense"      the old dense answer (every key d00..d89 with a value), not the schema at all
   "garbage"    an HTTP 200 whose body is not JSON at all
   "echo_key"   status 401 whose error message repeats the caller's API key (to any request)
   "echo_key_padded"  status 500 whose error message repeats the caller's API key after 250
@@ -27,21 +30,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-EXTRA = {"dim": "d39", "intensity": 1, "evidence": "weak", "quote": "lol"}
+EXTRA = "d39+1w"
+#: One comment of a rating request, as ``annotators.ratings.render_items`` lays it out.
+COMMENT = re.compile(r"Comment (\d+) \(answers post \d+\):\n<<<\n(.*?)\n>>>(?=\n\nComment |\n\nPost |$)", re.S)
 
 
-def ratings_for(text: str) -> dict:
-    """A sparse answer: 0-4 dimensions (never d39), intensities in -2..2 without 0."""
+def codes_for(text: str) -> list[str]:
+    """A comment's sparse codes: 0-4 dimensions (never d39), intensities in -2..2 without 0."""
     h = hashlib.sha256(text.encode()).digest()
     dims = sorted({h[i] % 90 for i in range(1, 1 + h[0] % 5)} - {39})
-    return {"ratings": [{"dim": f"d{d:02d}", "intensity": [-2, -1, 1, 2][h[d % 32] % 4],
-                         "evidence": ["weak", "strong"][h[(d + 7) % 32] % 2], "quote": "some words"} for d in dims]}
+    return [f"d{d:02d}{[-2, -1, 1, 2][h[d % 32] % 4]:+d}{'ws'[h[(d + 7) % 32] % 2]}" for d in dims]
+
+
+def comments_of(user_message: str) -> list[tuple[int, str]]:
+    """(number, text) of each comment a rating request carries."""
+    return [(int(m[1]), m[2]) for m in COMMENT.finditer(user_message)]
+
+
+def ratings_for(user_message: str) -> dict:
+    """The answer to a rating request: every comment by its number with its codes."""
+    return {"items": [{"id": i, "r": codes_for(text)} for i, text in comments_of(user_message)]}
 
 
 class OpenAIServer:
@@ -54,6 +69,7 @@ class OpenAIServer:
         self.lock = threading.Lock()
         self.chat_requests = 0
         self.request_times: list[float] = []
+        self.comments_asked: list[str] = []  # the text of every comment a rating request carried
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
         self.uploads = 0
@@ -104,6 +120,8 @@ class OpenAIServer:
             return 200, {}, json.dumps(self.completion(body, "In other words, " + " ".join(reversed(kept)))).encode()
         if schema_name is None and "Answer this post" in first_user:  # generation: longer with a persona
             return 200, {}, json.dumps(self.completion(body, "An answer. " * (len(first_user) // 100 + 1))).encode()
+        with self.lock:
+            self.comments_asked += [t for _, t in comments_of(first_user)]
         good = json.dumps(ratings_for(first_user))
         if fault == "429":
             return 429, {"Retry-After": "1"}, b'{"error": {"message": "rate limited", "type": "rate_limit"}}'
@@ -119,10 +137,12 @@ class OpenAIServer:
             return 200, {}, b"<html>bad gateway</html>"
         if fault == "truncated":
             return 200, {}, json.dumps(self.completion(body, good[: len(good) // 2])).encode()
-        if fault in ("schema", "unknown"):
+        if fault in ("schema", "unknown", "missing"):
             bad = json.loads(good)
-            bad["ratings"].append({"dim": "d39", "intensity": 7, "evidence": "strong", "quote": "x"} if fault == "schema"
-                                  else {"dim": "d95", "intensity": 1, "evidence": "weak", "quote": "x"})
+            if fault == "missing":
+                bad["items"] = bad["items"][1:]
+            else:
+                bad["items"][0]["r"].append("d39+7s" if fault == "schema" else "d95+1w")
             return 200, {}, json.dumps(self.completion(body, json.dumps(bad))).encode()
         if fault == "dense":
             return 200, {}, json.dumps(self.completion(body, json.dumps({f"d{i:02d}": 0 for i in range(90)}))).encode()
@@ -130,7 +150,8 @@ class OpenAIServer:
         answers = [good] * n
         if n >= 3:
             extra = json.loads(good)
-            extra["ratings"].append(EXTRA)
+            for entry in extra["items"]:
+                entry["r"].append(EXTRA)
             answers[-1] = json.dumps(extra)
         return 200, {}, json.dumps(self.completion(body, answers)).encode()
 

@@ -30,9 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from alignx.candidates import PAIRS_FROM, UNPAIRED  # noqa: F401  (the rule annotate rates by: one place)
 from pipeline.io import stable_hash
-
-PAIRS_FROM = ("siblings", "top_level")
 
 
 class CandidateIndex:
@@ -91,10 +90,6 @@ def unpaired(comment: dict) -> bool:
     ingest_reddit sets for a templated body or a recurring dated title): it answers nothing its
     siblings answer, so it is never a candidate (replies to one comment there still are)."""
     return bool(comment["is_top_level"] and comment.get("recurring_post"))
-
-
-#: ``unpaired`` as a filter of the comment table.
-UNPAIRED = pl.col("is_top_level") & pl.col("recurring_post")
 
 
 def group_filter(pairs_from: str, own: pl.DataFrame) -> pl.Expr:

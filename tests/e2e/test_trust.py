@@ -19,8 +19,11 @@ from conftest import DEMO_ARGS, DEMO_ENV, ROOT, alignx, release_of
 from openai_server import OpenAIServer
 
 KEY = "sk-test-" + "s3cr3t" * 6  # shaped like a real key, so a leak is easy to find
+#: One comment a request, every comment rated: these tests count failures and requests per comment
+#: (several comments a request and annotate.scope are tested in tests/stages/test_annotate.py).
 OPENAI = ("--set", "annotate.backend=openai", "--set", "annotate.model=test-model",
-          "--set", "annotate.timeout_s=2.0", "--set", "annotate.max_retries=0")
+          "--set", "annotate.timeout_s=2.0", "--set", "annotate.max_retries=0",
+          "--set", "annotate.items_per_request=1", "--set", "annotate.scope=all")
 
 
 def copy_build(built, tmp_path: Path) -> Path:

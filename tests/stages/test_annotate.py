@@ -18,10 +18,11 @@ import polars as pl
 import pytest
 
 from alignx.directions import gate, pair_direction, single_direction
-from annotators.ratings import agree, validate_ratings
+from annotators.llm import combine, parse_answer, plan_requests, request_body
+from annotators.ratings import ANSWER_SCHEMA, Item, Spend, agree, to_codes, validate_codes
 
 from conftest import ROOT, SAMPLE_REDDIT, alignx, copy_inputs
-from openai_server import OpenAIServer
+from openai_server import OpenAIServer, comments_of
 
 KEY_ENV = {"ALIGNX_PSEUDONYM_KEY": "test-key-" + "x" * 40, "OPENAI_API_KEY": "sk-test-not-a-real-key"}
 
@@ -122,25 +123,129 @@ def test_relative_rules_are_what_the_dev_fit_gives():
         [{k: v for k, v in r.items() if k != "dev"} for r in relative_rules()]
 
 
-def test_validate_sparse_ratings():
-    r, e = validate_ratings({"ratings": [{"dim": "d16", "intensity": 2, "evidence": "strong", "quote": "ok"},
-                                         {"dim": "d73", "intensity": -1, "evidence": "weak", "quote": "lol"}]})
+def test_validate_sparse_codes():
+    r, e = validate_codes(["d16+2s", "d73-1w"])
     assert (r[16], e[16], r[73], e[73]) == (2, 2, -1, 1) and sum(map(abs, r)) == 3 and sum(e) == 3
-    assert validate_ratings({"ratings": []}) == ([0] * 90, [0] * 90)
+    assert validate_codes([]) == ([0] * 90, [0] * 90)
+    assert to_codes(r, e) == ["d16+2s", "d73-1w"]
+    # what the strict schema's pattern lets through is exactly what validates
+    pattern = re.compile(ANSWER_SCHEMA["properties"]["items"]["items"]["properties"]["r"]["items"]["pattern"])
+    assert all(pattern.fullmatch(c) for c in to_codes([2] * 90, [2] * 90) + to_codes([-1] * 90, [1] * 90))
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({f"d{i:02d}": 0 for i in range(90)}, "expected a JSON object"),  # the old dense answer
-    ({"ratings": [{"dim": "d95", "intensity": 1, "evidence": "weak", "quote": ""}]}, "d95.*not one of d00..d89"),
-    ({"ratings": [{"dim": "d05", "intensity": 7, "evidence": "weak", "quote": ""}]}, "d05 intensity 7"),
-    ({"ratings": [{"dim": "d05", "intensity": 0, "evidence": "weak", "quote": ""}]}, "d05 intensity 0"),
-    ({"ratings": [{"dim": "d05", "intensity": 1.5, "evidence": "weak", "quote": ""}]}, "d05 intensity 1.5"),
-    ({"ratings": [{"dim": "d05", "intensity": 1, "evidence": "sure", "quote": ""}]}, "evidence 'sure'"),
-    ({"ratings": [{"dim": "d05", "intensity": 1, "evidence": "weak", "quote": ""}] * 2}, "d05 is listed twice"),
+    ({"d16": 2}, '"r" is not a list'),
+    (["d95+1w"], "d95 is not one of d00..d89"),
+    (["d5+1w"], "d5 is not one of d00..d89"),
+    (["d05+7s"], "intensity \\+7"),
+    (["d05+0s"], "intensity \\+0"),
+    (["d051w"], "intensity 1 is not"),  # no sign
+    (["d05+1x"], "evidence 'x'"),
+    (["d05+1w", "d05-2s"], "d05 is listed twice"),
+    ([{"dim": "d05", "intensity": 1}], "is not a code"),  # the old verbose entry
 ])
-def test_validate_ratings_says_what_is_wrong(bad, message):
+def test_validate_codes_says_what_is_wrong(bad, message):
     with pytest.raises(ValueError, match=message):
-        validate_ratings(bad)
+        validate_codes(bad)
+
+
+def test_an_answer_is_mapped_back_item_by_item():
+    ok, bad = parse_answer(json.dumps({"items": [{"id": 2, "r": ["d16+2s"]}, {"id": 1, "r": []},
+                                                 {"id": 4, "r": ["d95+1w"]}, {"id": 9, "r": []},
+                                                 {"id": 5, "r": []}, {"id": 5, "r": ["d01+1w"]}]}), 6)
+    assert ok == {0: ([0] * 90, [0] * 90), 1: validate_codes(["d16+2s"])}  # numbered from 1, in any order
+    assert bad == {2: "comment 3 is missing from the answer",
+                   3: "comment 4: r[0] = 'd95+1w': d95 is not one of d00..d89",
+                   4: "comment 5 is listed twice", 5: "comment 6 is missing from the answer"}  # id 9: none of them
+    for whole, message in (("", "empty answer"), ('{"items": [', "not valid JSON"),
+                           (json.dumps({f"d{i:02d}": 0 for i in range(90)}), "expected a JSON object")):
+        with pytest.raises(ValueError, match=message):
+            parse_answer(whole, 3)
+    # self-consistency item by item: an item bad in any sample is bad
+    a = parse_answer(json.dumps({"items": [{"id": 1, "r": ["d16+2s"]}, {"id": 2, "r": ["d01+1w"]}]}), 2)
+    b = parse_answer(json.dumps({"items": [{"id": 1, "r": ["d16+1s"]}]}), 2)
+    ok, bad = combine([a, b], 2)
+    assert list(ok) == [0] and ok[0][0][16] == 2 and bad == {1: "comment 2 is missing from the answer"}
+
+
+def test_requests_keep_a_posts_comments_together_behind_one_shared_prefix():
+    items = [Item(f"c{i}", f"topic {i % 3}", f"comment {i}") for i in range(10)]
+    groups = plan_requests(items, 4)
+    assert [len(g) for g in groups] == [4, 4, 2] and sorted(sum(groups, [])) == list(range(10))
+    assert [items[i].post for i in sum(groups, [])] == ["topic 0"] * 4 + ["topic 1"] * 3 + ["topic 2"] * 3
+    bodies = [request_body({"model": "m", "temperature": 0.0, "sampling_seed": 0, "max_output_tokens": 50,
+                            "self_consistency": 1}, [items[i] for i in g]) for g in groups]
+    assert len({b["messages"][0]["content"] for b in bodies}) == 1  # the same prefix, byte for byte
+    assert "d89:" in bodies[0]["messages"][0]["content"] and "topic 0" not in bodies[0]["messages"][0]["content"]
+    user = bodies[1]["messages"][1]["content"]  # topic 1's c1, c4, c7, then topic 2's c2
+    assert user.count("topic 1") == user.count("topic 2") == 1  # each post once
+    assert user.index("Comment 3 (answers post 1)") < user.index("Post 2:\n<<<\ntopic 2") < \
+        user.index("Comment 4 (answers post 2)")
+    assert bodies[2]["max_tokens"] == 2 * 50  # max_output_tokens is per comment
+    from openai_server import comments_of
+
+    assert [t for _, t in comments_of(user)] == ["comment 1", "comment 4", "comment 7", "comment 2"]
+
+
+def test_one_bad_item_is_asked_again_alone_and_the_rest_of_the_answer_kept():
+    """In process, against the real HTTP server: a request of five comments whose answer has one
+    bad entry (an unknown dimension, a bad intensity, a missing id) costs one more request, for
+    that comment alone; an answer unusable as a whole is asked again whole; one that stays bad is
+    recorded per comment with the reason."""
+    from annotators.llm import OpenAIAnnotator
+    from openai_server import codes_for
+
+    items = [Item(f"c{i}", f"post {i // 5}", f"comment number {i}") for i in range(10)]
+    p = {"model": "test-model", "temperature": 0.0, "sampling_seed": 0, "max_output_tokens": 50, "self_consistency": 1,
+         "items_per_request": 5, "concurrency": 1, "invalid_retries": 1, "api_key_env": "ALIGNX_TEST_NO_KEY",
+         "timeout_s": 5.0, "max_retries": 0}
+    with OpenAIServer() as server:
+        ann = OpenAIAnnotator({**p, "base_url": server.url})
+        for fault in ("unknown", "schema", "missing", "truncated"):
+            server.chat_requests, server.always = 0, None
+            server.faults.append(fault)
+            out, spend = [], Spend(0, 0)
+            ann.annotate(items, [it.id for it in items], out.extend, spend, show_progress=False)
+            assert server.chat_requests == 3 and spend.requests == 3, fault
+            assert spend.retried_alone == (fault != "truncated")
+            got = {r.key: r for r in out}
+            assert all(got[it.id].ok and to_codes(got[it.id].ratings, got[it.id].evidence) ==
+                       sorted(codes_for(it.response)) for it in items), fault
+            assert sum(r.tokens_in for r in out) == spend.tokens_in  # every request's tokens, split over its items
+            server.chat_requests = 0
+            server.always = fault  # every answer: the first comment's entry (or the whole answer) stays bad
+            out, spend = [], Spend(0, 0)
+            ann.annotate(items, [it.id for it in items], out.extend, spend, show_progress=False)
+            failed = {r.key: r.error for r in out if not r.ok}
+            if fault == "truncated":  # each request asked twice, then all its comments failed
+                assert server.chat_requests == 4 and len(failed) == 10
+                assert all(e.startswith("invalid_output: not valid JSON") for e in failed.values())
+            else:  # the first comment of each request, asked alone twice; the other four kept
+                assert server.chat_requests == 2 + 2 * 2 and sorted(failed) == ["c0", "c5"]
+                assert all(e.startswith("invalid_output: comment 1") for e in failed.values())
+
+
+def test_which_comments_can_enter_the_dataset_hand_computed():
+    """alignx/candidates.py on a hand-made thread: users a (3 comments) and b (1), min_comments 3."""
+    from alignx.candidates import dataset_comments
+
+    rows = [  # id, author, link_id, parent_id, is_top_level, recurring_post
+        ("a1", "a", "p1", "p1", True, False), ("b1", "b", "p1", "p1", True, False),
+        ("c1", "c", "p1", "p1", True, False),  # p1: a answered, b1 and c1 are two others: both candidates
+        ("a2", "a", "p2", "p2", True, False), ("d1", "d", "p2", "p2", True, False),  # p2: a single other: no pair
+        ("a3", "a", "p3", "p3", True, True), ("e1", "e", "p3", "p3", True, True), ("f1", "f", "p3", "p3", True, True),
+        # p3 is recurring: its top-level comments answer nothing in common; replies to e1 do
+        ("g1", "g", "p3", "e1", False, True), ("h1", "h", "p3", "e1", False, True),
+        ("i1", "i", "p4", "p4", True, False), ("j1", "j", "p4", "p4", True, False),  # nobody with history
+    ]
+    threads = pl.LazyFrame(rows, schema=["id", "author", "link_id", "parent_id", "is_top_level", "recurring_post"],
+                           orient="row")
+    ids = lambda *a: dataset_comments(threads, *a).collect()["id"].to_list()  # noqa: E731
+    assert ids(3, "siblings") == ["a1", "a2", "a3", "b1", "c1"]
+    assert ids(2, "siblings") == ["a1", "a2", "a3", "b1", "c1"]
+    assert set(ids(1, "siblings")) == {r[0] for r in rows}  # everyone has a history
+    # top_level: a group is the post; a reply makes its author an answerer of the post
+    assert ids(3, "top_level") == ["a1", "a2", "a3", "b1", "c1"]
 
 
 def test_self_consistency_keeps_what_a_majority_agrees_on():
@@ -305,27 +410,75 @@ def test_windowed_vader_scores_exactly_as_the_library():
 
 
 @pytest.mark.e2e
-def test_openai_backend_structured_output_and_zero_requests_on_rerun(data_dir, server):
+def test_every_comment_assemble_uses_is_one_that_can_enter_the_dataset(built):
+    """The demo build (every comment rated): each comment an example uses (chosen, rejected, UGC,
+    PAIR) is one alignx/candidates.py lets an LLM annotator rate, and the rule leaves some out."""
+    from alignx.candidates import dataset_comments
+
+    d = built[0]
+    threads = sorted((d / "work/anonymize").glob("out-*/threads/*.parquet"))
+    rated = set(dataset_comments(pl.scan_parquet(threads), 5, "siblings").collect()["id"])
+    examples = pl.concat([pl.read_parquet(f, columns=["source", "source_ids"])
+                          for f in sorted((d / "work/assemble").glob("out-*/examples/*.parquet"))])
+    used = {i for ids in examples.filter(pl.col("source") == "reddit")["source_ids"] for i in ids[1:]}  # [0]: the post
+    assert len(used) > 50 and used <= rated
+    assert len(rated) < pl.scan_parquet(threads).select(pl.len()).collect().item()
+
+
+def planned_requests(data_dir: Path, only: set[str] | None = None) -> tuple[set[str], list[int]]:
+    """The comments the LLM backends rate by default (annotate.scope "auto": those that can enter
+    the dataset) and the sizes of the requests they take (or those of the comments ``only``),
+    planned as the stage plans them (per shard, 10 a request)."""
+    from annotators import rated_ids
+    from annotators.llm import plan_requests
+
+    files = sorted((data_dir / "work/anonymize").glob("out-*/threads/*.parquet"))
+    rated = rated_ids({"scope": "dataset", "backend": "openai"}, 5, "siblings", files)
+    sizes = []
+    for f in files:
+        df = pl.read_parquet(f).filter(pl.col("id").is_in(sorted(rated if only is None else only)))
+        sizes += map(len, plan_requests([Item(i, a, b) for i, a, b in zip(df["id"], df["prompt"], df["body"])], 10))
+    return rated, sizes
+
+
+@pytest.mark.e2e
+def test_openai_backend_rates_the_dataset_comments_several_a_request_and_nothing_on_rerun(data_dir, server):
     run_annotate(data_dir, openai_args(server, "annotate.concurrency=8"))
     df = ratings(data_dir)
-    assert df.height == 342 and (df["status"] == "ok").all()
-    assert server.chat_requests == 342  # every text is distinct once near-duplicates are gone
-    assert df["measures"].null_count() == df.height  # no raw measures: pair directions keep rule 2
+    rated, sizes = planned_requests(data_dir)
+    requests = len(sizes)
+    assert df.height == 342 and 300 < len(rated) < 342
+    # the comments that cannot enter the dataset are left unrated, counted, and nothing else is
+    assert set(df.filter(pl.col("status") == "ok")["id"]) == rated
+    skipped = df.filter(pl.col("status") == "skipped")
+    assert skipped.height == 342 - len(rated) and skipped["error"].null_count() == skipped["ratings"].null_count() == \
+        skipped.height
     m = manifest(data_dir)
+    assert m["dropped"] == {"not_in_dataset": skipped.height} and m["records_out"] == len(rated)
+    assert m["counts"]["skipped_share"] == round(skipped.height / 342, 4) and m["failed"] == 0
+    # several comments a request, each comment asked once
+    assert server.chat_requests == requests == m["counts"]["usage.requests"] and requests < len(rated) / 5
+    assert sorted(server.comments_asked) == sorted(set(server.comments_asked)) and len(server.comments_asked) == len(rated)
+    assert df["measures"].null_count() == df.height  # no raw measures: pair directions keep rule 2
     assert m["counts"]["usage.tokens_in"] > 0 and m["counts"]["usage.cost_usd"] > 0
-    assert m["counts"]["usage.requests"] == server.chat_requests
+    # the tokens of each request are split over its comments: what the ratings took adds up to what was spent
+    assert m["counts"]["ratings.tokens_in"] == m["counts"]["usage.tokens_in"]
     before = server.chat_requests
     alignx("run", "annotate", "--force", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}",
            *openai_args(server), data_dir=data_dir, env=KEY_ENV)
     assert server.chat_requests == before  # everything came from the cache
     assert ratings(data_dir).equals(df)
+    # scope "all": every comment, the skipped ones now asked for (the rated ones are cached)
+    alignx("run", "annotate", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}",
+           *openai_args(server, "annotate.scope=all"), data_dir=data_dir, env=KEY_ENV)
+    assert (ratings(data_dir)["status"] == "ok").all() and len(server.comments_asked) == 342
 
 
 @pytest.mark.e2e
 def test_openai_backend_stores_the_sparse_answer_and_votes_with_self_consistency(data_dir, server):
     run_annotate(data_dir, openai_args(server, "annotate.concurrency=8", "annotate.self_consistency=3",
                                        "annotate.temperature=0.7"))
-    df = ratings(data_dir)
+    df = ratings(data_dir).filter(pl.col("status") != "skipped")
     assert (df["status"] == "ok").all()
     r = np.array(df["ratings"].to_list())
     e = np.array(df["evidence"].to_list())
@@ -337,44 +490,53 @@ def test_openai_backend_stores_the_sparse_answer_and_votes_with_self_consistency
 
 @pytest.mark.e2e
 def test_openai_backend_survives_every_failure(data_dir, server):
-    server.faults.extend(["429", "500", "hang", "truncated", "schema", "garbage", "unknown", "dense"])
-    # one request at a time: the first item meets every fault, three transport faults (retried
-    # by the client, max_retries=3) then five bad answers (asked again, invalid_retries=5)
+    faults = ["429", "500", "hang", "truncated", "schema", "garbage", "unknown", "missing", "dense"]
+    server.faults.extend(faults)
+    # one request at a time: the first requests meet every fault, three transport faults (retried
+    # by the client, max_retries=3), three answers unusable as a whole (asked again, invalid_retries=5)
+    # and three answers with one bad entry (that comment asked again alone)
     proc = run_annotate(data_dir, openai_args(server, "annotate.concurrency=1", "annotate.invalid_retries=5"))
-    df = ratings(data_dir)
+    df = ratings(data_dir).filter(pl.col("status") != "skipped")
     assert (df["status"] == "ok").all(), df.filter(pl.col("status") != "ok")["error"].to_list()
     # 429 then the retry: the client waited out Retry-After: 1
     assert server.request_times[1] - server.request_times[0] >= 0.9
     # each fault costs one extra request (the hang also one, after the 1 s timeout)
-    assert server.chat_requests == 342 + 8
+    assert server.chat_requests == len(planned_requests(data_dir)[1]) + len(faults)
+    assert manifest(data_dir)["counts"]["usage.retried_alone"] == 3
     assert "Traceback" not in proc.stderr
 
 
 @pytest.mark.e2e
 def test_persistent_failures_are_recorded_with_reasons_and_retried_next_run(data_dir, server):
-    server.always = "schema"
-    # every item fails: accepted here (max_failed_share=1) to look at what is recorded
+    server.always = "schema"  # every answer: the first comment's entry is invalid
+    # accepted here (max_failed_share=1) to look at what is recorded
     accept = ("execution.max_failed_share=1.0",)
     run_annotate(data_dir, openai_args(server, "annotate.concurrency=4", "annotate.invalid_retries=1", *accept))
     df = ratings(data_dir)
-    assert (df["status"] == "failed").all()
-    assert df["error"].str.contains("invalid_output: ratings\\[\\d+\\]: d39 intensity 7").all()
+    failed = df.filter(pl.col("status") == "failed")
+    sizes = planned_requests(data_dir)[1]
+    requests = len(sizes)
+    # the first comment of each request, asked alone twice (the retry showing the error; a request
+    # of one comment: asked again once, in the same conversation); the rest kept
+    assert failed.height == requests and server.chat_requests == sum(3 if n > 1 else 2 for n in sizes)
+    assert failed["error"].str.contains("invalid_output: comment 1: r\\[\\d+\\] = 'd39\\+7s': intensity \\+7").all()
     m = manifest(data_dir)
-    assert m["dropped"] == {"failed_invalid_output": 342} and m["records_out"] == 0
-    assert server.chat_requests == 2 * m["counts"]["requested"]  # first try + one retry showing the error
+    assert m["dropped"]["failed_invalid_output"] == requests
+    assert m["counts"]["usage.retried_alone"] == sum(n > 1 for n in sizes)
     server.always = "500"
     before = server.chat_requests
     alignx("run", "annotate", "--force", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}",
            # many in flight: each 500 is retried once after the client's backoff, waited out together
            *openai_args(server, "annotate.concurrency=64", "annotate.max_retries=1", *accept), data_dir=data_dir,
            env=KEY_ENV)
-    assert ratings(data_dir)["error"].str.starts_with("http_500").all()
-    requested = manifest(data_dir)["counts"]["requested"]
-    assert requested < server.chat_requests - before <= 2 * requested  # with the client's retry
+    assert ratings(data_dir).filter(pl.col("status") == "failed")["error"].str.starts_with("http_500").all()
+    assert manifest(data_dir)["dropped"]["failed_http_500"] == requests  # only the failed ones asked again
+    again = len(planned_requests(data_dir, only=set(failed["id"]))[1])  # together, several a request
+    assert again < requests and server.chat_requests - before == 2 * again  # each with the client's retry
     server.always = None
     alignx("run", "annotate", "--force", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}",
            *openai_args(server, "annotate.concurrency=8"), data_dir=data_dir, env=KEY_ENV)
-    assert (ratings(data_dir)["status"] == "ok").all()
+    assert (ratings(data_dir).filter(pl.col("status") != "skipped")["status"] == "ok").all()
 
 
 @pytest.mark.e2e
@@ -401,21 +563,45 @@ def test_cost_limit_stops_cleanly_and_paid_ratings_stay(data_dir, server):
     proc = run_annotate(data_dir, args, check=False)
     assert proc.returncode == 1 and "cost limit reached" in proc.stderr and "annotate.max_cost=40" in proc.stderr
     assert not (data_dir / "work/annotate/_manifest.json").exists()
-    paid = server.chat_requests
-    assert 0 < paid < 342
+    rated, sizes = planned_requests(data_dir)
+    assert 0 < server.chat_requests < len(sizes)
+    paid = len(server.comments_asked)
     run_annotate(data_dir, openai_args(server, "annotate.concurrency=8"))
-    assert server.chat_requests == 342  # what was paid for was not asked again
-    assert (ratings(data_dir)["status"] == "ok").all()
+    assert len(server.comments_asked) == len(set(server.comments_asked)) == len(rated)  # none paid for twice
+    assert manifest(data_dir)["counts"]["cached"] == paid
+    assert (ratings(data_dir).filter(pl.col("status") != "skipped")["status"] == "ok").all()
 
 
 @pytest.mark.e2e
-def test_estimate_sends_nothing(data_dir, server):
-    out = alignx("annotate", "--estimate", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}",
-                 *openai_args(server), data_dir=data_dir, env=KEY_ENV).stdout
-    assert "342 items, 0 cached, 342 to send" in out
-    tokens = int(re.search(r"tokens in\s+~([\d,]+)", out).group(1).replace(",", ""))
-    assert tokens > 342 * 1000  # the prompt carries the 90 dimension descriptions
+def test_estimate_counts_real_tokens_of_the_planned_requests_and_sends_nothing(data_dir, server):
+    rated, sizes = planned_requests(data_dir)
+    requests = len(sizes)
+    base = ("annotate", "--estimate", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}")
+    out = alignx(*base, *openai_args(server), data_dir=data_dir, env=KEY_ENV).stdout
+    assert (f"342 items, {342 - len(rated)} skipped as unable to enter the dataset "
+            f"({100 * (342 - len(rated)) / 342:.1f}%, annotate.scope), 0 cached, {len(rated)} to send in {requests} "
+            f"requests") in out
+    assert "approximated as characters / 4: no tokenizer of test-model installs offline" in out
+    # the default model's tokenizer (o200k_base, bundled by bpe-openai): the shared prefix is paid
+    # once a request, not once a comment
+    out = alignx(*base, *openai_args(server, "annotate.model=gpt-4o-mini"), data_dir=data_dir, env=KEY_ENV).stdout
+    assert "counted with o200k_base, the tokenizer of gpt-4o-mini" in out
+    per_in = float(re.search(r"tokens in\s+~[\d,]+\s+\(([\d,.]+) per comment", out).group(1).replace(",", ""))
+    per_out = float(re.search(r"tokens out\s+~[\d,]+\s+\(([\d,.]+) per comment", out).group(1).replace(",", ""))
+    assert 150 < per_in <= 600 and 10 < per_out <= 100
+    one = alignx(*base, *openai_args(server, "annotate.model=gpt-4o-mini", "annotate.items_per_request=1"),
+                 data_dir=data_dir, env=KEY_ENV).stdout
+    per_one = float(re.search(r"tokens in\s+~[\d,]+\s+\(([\d,.]+) per comment", one).group(1).replace(",", ""))
+    assert per_one > 2000 and per_one > 4 * per_in  # one comment a request carries the whole prefix each time
     assert server.chat_requests == 0
+    # the estimate of the prompt tokens is what the tokenizer gives for the requests the backend sends
+    from annotators.estimate import tokenizer
+    from annotators.llm import request_body
+
+    count, _ = tokenizer("gpt-4o-mini")
+    assert count("hello world") == 2 and count(request_body(
+        {"model": "gpt-4o-mini", "temperature": 0.0, "sampling_seed": 0, "max_output_tokens": 400,
+         "self_consistency": 1}, [Item("x", "a post", "a comment")])["messages"][0]["content"]) > 2000
 
 
 @pytest.mark.e2e
@@ -448,7 +634,7 @@ def test_batch_backend_resumes_the_same_batch(data_dir, server):
     alignx("run", "annotate", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}", *args, data_dir=data_dir,
            env=KEY_ENV)
     df = ratings(data_dir)
-    assert (df["status"] == "ok").all() and df.height == 342
+    assert (df.filter(pl.col("status") != "skipped")["status"] == "ok").all() and df.height == 342
     # the interrupted shard's batch was polled again, not paid for twice
     assert server.batch_creates == server.uploads == len(list((data_dir / "work/annotate/parts").iterdir()))
     m = manifest(data_dir)
@@ -457,3 +643,23 @@ def test_batch_backend_resumes_the_same_batch(data_dir, server):
     req = json.loads(lines[0])
     assert req["url"] == "/v1/chat/completions" and req["body"]["response_format"]["json_schema"]["strict"]
     assert req["body"]["temperature"] == 0.0 and "seed" in req["body"]
+    assert len(lines) < 40 and all(len(comments_of(json.loads(x)["body"]["messages"][1]["content"])) <= 10 for x in lines)
+
+
+@pytest.mark.e2e
+def test_batch_backend_asks_a_bad_item_again_alone_in_a_second_batch(data_dir, server):
+    server.faults.extend(["unknown", "missing"])  # the first two requests of the first batch
+    args = ["--set", "annotate.backend=openai-batch", "--set", f"annotate.base_url={server.url}",
+            "--set", "annotate.model=test-model", "--set", "annotate.batch_poll_s=0.05"]
+    alignx("run", "annotate", "--set", f"ingest_reddit.inputs={data_dir / 'raw/reddit'}", *args, data_dir=data_dir,
+           env=KEY_ENV)
+    rated, sizes = planned_requests(data_dir)
+    df = ratings(data_dir)
+    assert set(df.filter(pl.col("status") == "ok")["id"]) == rated
+    shards = len(list((data_dir / "work/annotate/parts").iterdir()))
+    assert server.batch_creates == shards + 1  # one more batch: the two comments, one request each
+    # the first shard's: its first batch met the faults, its second asks the two comments alone
+    last = server.files[server.batches["batch-1"]["input_file_id"]].decode().splitlines()
+    assert len(last) == 2 and all(len(comments_of(json.loads(x)["body"]["messages"][1]["content"])) == 1 for x in last)
+    m = manifest(data_dir)
+    assert m["counts"]["usage.retried_alone"] == 2 and m["counts"]["usage.requests"] == len(sizes) + 2
