@@ -302,7 +302,7 @@ def steer(r: dict) -> list[str]:
     out += table(["setting", "release rows", "train", "test", "test targets", "users with targets",
                   "rows per million comments", "comments for 1.3M rows"],
                  [[x["setting"], num(x["release_rows"]), num(x["train_rows"]), num(x["test_rows"]),
-                   num(x["test_targets"]), num(x["users_with_targets"]), num(x["rows_per_million_comments"]),
+                   num(x["test_targets"]), num(x["users_with_targets"]), num(x["rows_per_million_comments"], 0),
                    num(r["comments_for_1_3_million_rows"].get(x["setting"]))] for x in r["variants"]])
     return out
 
