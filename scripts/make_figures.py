@@ -49,28 +49,66 @@ def load(name: str) -> dict | None:
 
 # -- one section per results file ------------------------------------------------------------
 def ingest(r: dict) -> list[str]:
+    t = r["targets"]
     out = ["## Ingest", "", "`python -m bench ingest` -> `bench/results/ingest.json`: the `ingest_reddit` stage "
            "against the plain loop a user writes (zstandard stream + `json.loads` per line, no filters, no output) "
-           f"and orjson, in the same run, on {r['cpus']} cores. Targets: at least "
-           f"{r['targets']['speedup_vs_json_loads_min']}x the `json.loads` loop, at most "
-           f"{num(r['targets']['peak_rss_mb_max'])} MB.", ""]
+           f"and the same loop with orjson, in the same run, on {r['cpus']} cores. Peak MB is the largest sum of the "
+           "resident memory of the whole process tree (the stage's workers included). Targets: at least "
+           f"{t['speedup_vs_json_loads_min']}x the `json.loads` loop, at most {num(t['peak_rss_mb_max'])} MB.", ""]
+    corpora = ("real", "replicated")
+    out += ["Inputs: " + "; ".join(
+        f"**{c}**, {r['corpus'][c]}: {num(r[c]['decompressed_mb'], 1)} MB decompressed, "
+        f"{num(r[c]['pipeline']['records'])} records, load average {num(r[c]['load_average_at_start'], 2)} at start"
+        for c in corpora) + ".", ""]
+
+    def cell(x: dict) -> str:
+        return f"{num(x['seconds'], 2)} / {num(x['cpu_seconds'], 2)} / {num(x['peak_rss_mb'], 0)}"
+
+    out += table(["reader, same files, same run", *(f"{c}: wall s / CPU s / peak MB" for c in corpora),
+                  "what it does"],
+                 [["plain loop: zstandard stream + `json.loads` per line",
+                   *(cell(r[c]["json_loads"]) for c in corpora), "parses; nothing else"],
+                  ["the same loop with orjson", *(cell(r[c]["orjson"]) for c in corpora), "parses; nothing else"],
+                  ["`alignx run ingest_reddit`", *(cell(r[c]["pipeline"]) for c in corpora),
+                   "parse, filter, language ID, near-duplicates, threads, parquet"],
+                  ["stage vs `json.loads` loop", *(f"{r[c]['speedup_vs_json_loads']}x wall, "
+                                                   f"{r[c]['cpu_ratio_json_loads_to_pipeline']}x CPU" for c in corpora),
+                   ""]])
+    speed = max(r[c]["speedup_vs_json_loads"] for c in corpora)
+    peak = max(r[c]["pipeline"]["peak_rss_mb"] for c in corpora)
+    out += [f"Speed target met: {'yes' if speed >= t['speedup_vs_json_loads_min'] else 'no'} (best "
+            f"{speed}x wall); memory target met: {'yes' if peak <= t['peak_rss_mb_max'] else 'no'} (largest peak "
+            f"{num(peak, 0)} MB).", ""]
+    phases = list(r["real"]["cpu_breakdown"]["cpu_seconds"])
     rows = []
-    for corpus in ("real", "replicated"):
-        c = r[corpus]
-        p, j = c["pipeline"], c["json_loads"]
-        rows.append([f"{corpus}: {r['corpus'][corpus]}", num(c["decompressed_mb"], 1), num(p["records"]),
-                     f"{num(p['seconds'], 2)} / {num(p['cpu_seconds'], 2)} / {num(p['peak_rss_mb'], 0)}",
-                     f"{num(j['seconds'], 2)} / {num(j['cpu_seconds'], 2)} / {num(j['peak_rss_mb'], 0)}",
-                     f"{c['speedup_vs_json_loads']}x wall, {c['cpu_ratio_json_loads_to_pipeline']}x CPU",
-                     num(c["load_average_at_start"], 2)])
-    out += table(["input", "MB decompressed", "records", "stage: wall s / CPU s / peak MB",
-                  "`json.loads` loop: wall s / CPU s / peak MB", "stage vs loop", "load average"], rows)
-    b = r["real"]["cpu_breakdown"]
-    out += ["The stage's CPU seconds by phase on the real dumps: "
-            + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in b["cpu_seconds"].items())
-            + f" (loading lingua's models alone: {b['language_id_model_load_cpu_seconds']} s per process); "
-            f"read + parse is {b['read_parse_vs_json_loads']}x the `json.loads` loop in wall seconds and "
-            f"{b['read_parse_vs_json_loads_cpu']}x in CPU seconds.", ""]
+    for ph in phases:
+        name = ph.replace("_", " ")
+        if ph == "language_id":
+            name += " (its model loading included)"
+        vals = []
+        for c in corpora:
+            b = r[c]["cpu_breakdown"]
+            v = num(b["cpu_seconds"][ph], 2)
+            if ph == "language_id":
+                v += f" ({num(b['language_id_model_load_cpu_seconds'], 2)} loading)"
+            vals.append(v)
+        rows.append([name, *vals])
+    rows.append(["**whole stage**", *(f"**{num(r[c]['pipeline']['cpu_seconds'], 2)}**" for c in corpora)])
+    rows.append(["read + parse alone vs the `json.loads` loop, CPU (wall)",
+                 *(f"{r[c]['cpu_breakdown']['read_parse_vs_json_loads_cpu']}x "
+                   f"({r[c]['cpu_breakdown']['read_parse_vs_json_loads']}x)" for c in corpora)])
+    out += ["The stage's CPU seconds by phase (`bench/ingest_breakdown.py`: the stage's own functions phase by "
+            "phase in one fresh process, their threads included; \"rest\" is the stage's CPU seconds minus the "
+            "phases: dedupe, templated posts, thread links and prompts, parquet writes, start-up and imports of "
+            "its processes, language ID's model loading in the second worker). The same breakdown on r/ethereum "
+            "alone, from the scale run, is in [docs/scaling.md](scaling.md#what-a-full-alignx-build-needs).", ""]
+    out += table(["phase, CPU s", *corpora], rows)
+    counts = r["real"]["pipeline"]["counts"]
+    out += [f"What the stage kept of the real dumps: {num(r['real']['pipeline']['kept'])} records of "
+            f"{num(r['real']['pipeline']['records'])} ({num(counts['comments'])} comments, "
+            f"{num(counts['replies'])} of them replies; {num(counts['submissions'])} posts, "
+            f"{num(counts['templated_post_bodies'])} of them with a templated body; {num(counts['near_duplicate_clusters'])} "
+            "near-duplicate clusters).", ""]
     n = r["near_duplicate_agreement"]
     out += ["### Near-duplicates against datasketch", "",
             f"On {num(n['comments'])} r/ethereum comments (threshold {n['threshold']}, {n['num_perm']} permutations, "
@@ -125,7 +163,8 @@ def privacy(r: dict) -> list[str]:
             "Canaries (synthetic values appended to real r/ethereum comments), recall per kind: "
             + ", ".join(f"{k} {v['recall']} of {v['planted']}" for k, v in r["canaries"].items()) + ".", ""]
     s = r["scrub_speed"]
-    out += [f"Scrubbing speed: {num(s['records_per_cpu_second'])} texts per CPU second ({num(s['texts'])} real "
+    out += [f"Scrubbing speed: {num(s['records_per_cpu_second'])} texts per CPU second, "
+            f"{num(s['records_per_wall_second'])} per wall second on the shared machine ({num(s['texts'])} real "
             f"comments of {s['mean_chars']} characters on average, {num(s['author_names'])} author names); the "
             f"author-name layer alone {num(s['author_name_layer_per_cpu_second'])}/s against "
             f"{num(s['baseline_alternation_regex_per_cpu_second'])}/s for one alternation regex of the names.", ""]
@@ -251,15 +290,25 @@ def annotate_estimate(r: dict) -> list[str]:
 
 def embeddings(r: dict, gpu: dict | None) -> list[str]:
     out = ["## Embeddings", "", f"`python -m bench embeddings` -> `bench/results/embeddings.json`: {r['texts']}, "
-           f"{r['device']}, load average {r['load_average_at_start']} at start; agreement with `{r['reference']}`.", ""]
+           f"mean {num(r['mean_chars'], 0)} characters, every text computed (no cache), {r['device']}, load average "
+           f"{r['load_average_at_start']} at start; agreement with `{r['reference']}` (pairwise-cosine Spearman, "
+           "10-nearest-neighbour overlap, the per-dimension annotator score's Pearson correlation, median and 10th "
+           "percentile, and the share of equal ratings).", ""]
     rows = []
     for name, m in r["models"].items():
         a = m.get("agreement_with_reference") or {}
+        pearson = (f"{num(a['anchor_score_pearson_median'], 2)} ({num(a.get('anchor_score_pearson_p10'), 2)})"
+                   if "anchor_score_pearson_median" in a else "-")
         rows.append([name, m["dim"], num(m["load_seconds"], 2), num(m["comments_per_s"], 1),
                      f"{m['speedup']}x" if "speedup" in m else "-", num(a.get("pair_cosine_spearman")),
-                     num(a.get("knn10_overlap")), num(a.get("rating_agreement"))])
+                     num(a.get("knn10_overlap")), pearson, num(a.get("rating_agreement"))])
     out += table(["model", "dim", "load s", "comments/s", "speed-up", "pair cosine Spearman", "10-NN overlap",
-                  "rating agreement"], rows)
+                  "annotator score Pearson, median (p10)", "rating agreement"], rows)
+    c = r.get("corpus")
+    if c:
+        out += [f"Repeats: of the {num(c['usable_bodies'])} usable comment bodies of the r/ethereum corpus "
+                f"({num(c['comments'])} comments), {num(c['distinct_usable_bodies'])} are distinct: "
+                f"{pct(c['repeated_share'])}% repeat.", ""]
     if gpu:
         out += [f"On a GPU (`bench/gpu_embeddings.py` -> `bench/results/gpu_embeddings.json`; {gpu['gpu']}, "
                 f"{gpu['cpus']} CPU cores, torch {gpu['torch']}; {gpu['texts']}): {gpu['note']}", ""]
