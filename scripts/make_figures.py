@@ -4,7 +4,7 @@
     python scripts/make_figures.py --check    # exit 1 if docs/figures.md is not what the results give
 
 No figure on that page is typed by hand: each section renders one results file, so a rerun
-benchmark changes the page and tests/framework/test_figures.py fails until it is regenerated.
+benchmark changes the page and tests/framework/test_docs.py fails until it is regenerated.
 Prose elsewhere (README, docs/stages/) links here instead of quoting figures.
 """
 
