@@ -10,8 +10,8 @@ A stage names its model in its config (``embedding_model``); the name is a model
 - ``all-MiniLM-L6-v2-static``: a static embedding model distilled offline from the bundled
   MiniLM with model2vec (each vocabulary token embedded once by MiniLM, PCA to 256 dimensions,
   SIF weighting); a text's vector is the mean of its tokens' vectors, so it encodes hundreds of
-  times faster on a CPU, at some loss of agreement with MiniLM (docs/scaling.md has the
-  measured figures). Distilled on first use (minutes, once per machine) into
+  times faster on a CPU, at some loss of agreement with MiniLM (docs/figures.md#embeddings
+  has the measured figures). Distilled on first use (minutes, once per machine) into
   ``$ALIGNX_MODEL_CACHE`` (default ``~/.cache/alignx/models``), or ahead of time with
   ``python -m alignx.embeddings distill``.
 - any other sentence-transformers name or local path (a name needs the network once).
