@@ -190,10 +190,9 @@ class RayExecutor:
             ray.init(address=self.address, log_to_driver=False)
         except (ConnectionError, TimeoutError, ValueError, RuntimeError, ray.exceptions.RayError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            hint = ("set the cluster's token in RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) where alignx runs"
-                    if isinstance(exc, ray.exceptions.AuthenticationError)
-                    else "check the address (the head's HOST:PORT, as `ray start --head` printed it) and "
-                         "that this machine runs the cluster's Ray version")
+            hint = ("check the address (the head's HOST:PORT, as `ray start --head` printed it), that this "
+                    "machine runs the cluster's Ray version and, where Ray's log above says InvalidAuthToken, "
+                    "that RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) here holds the cluster's token")
             raise UserError(f"--ray-address {self.address}: could not join the Ray cluster ({first[:300]}): {hint}") from None
 
     def run(self, stage, ctx, shards, parts, done, workers) -> None:
@@ -202,6 +201,9 @@ class RayExecutor:
         except ImportError:
             raise UserError("--engine ray needs Ray: pip install -e '.[ray]'") from None
         if not ray.is_initialized():
+            # the first failed shard is raised below, in one line; the others (cancelled, or failed
+            # alike at the same time) would each print Ray's "Unhandled error" with a traceback
+            os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
             self._connect(ray, workers)
         task = ray.remote(max_retries=0)(ray_shard)
         pending = {task.remote(stage, ctx, s, parts[s.key]): s for s in shards}
@@ -215,9 +217,9 @@ class RayExecutor:
                 except ray.exceptions.RayTaskError as exc:
                     for other in pending:
                         ray.cancel(other, force=True)
-                    cause = exc.as_instanceof_cause()
+                    cause = exc.cause  # the exception the task raised (as_instanceof_cause's str holds the remote traceback)
                     if isinstance(cause, (UserError, StageFailed)):
-                        raise cause from None
+                        raise type(cause)(*cause.args) from None
                     raise StageFailed(f"{stage.name}: shard {shard.key} failed on Ray: {exc}") from None
                 except ray.exceptions.RayError as exc:  # a worker died
                     for other in pending:
