@@ -212,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT, help=f"result file (default {OUT.relative_to(ROOT)})")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (data dirs, Ray logs) for a look")
     args = ap.parse_args(argv)
+    if not sys.platform.startswith("linux"):
+        raise SystemExit("make ray-cluster needs Linux: Ray supports several nodes only there, and only Linux "
+                         f"routes {args.host} over the loopback interface")
+    if not (Path(sys.executable).parent / "ray").exists():
+        raise SystemExit("make ray-cluster needs Ray: pip install -e '.[ray]'")
 
     root = Path(tempfile.mkdtemp(prefix="axray-"))
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN_PATH")}
