@@ -7,7 +7,7 @@ ALIGNX := $(BIN)/alignx
 STAGE ?=
 ARGS ?=
 
-.PHONY: build-dataset test test-fast lint figures stage bench reliability clean status help annotator
+.PHONY: build-dataset test test-fast lint figures stage bench reliability ray-cluster clean status help annotator
 
 help:
 	@echo "make build-dataset   run every stage in order on the configured inputs (demo corpus by default)"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench           run the benchmarks; results in bench/results/"
 	@echo "make annotator       refit the offline annotator's learned instrument from the labels (byte-identical)"
 	@echo "make reliability     kill every stage mid-way and check reruns give the same release"
+	@echo "make ray-cluster     start a 3-node Ray cluster here (ray start), build on it and locally, compare the releases"
 	@echo "make clean           remove data/work and data/release (keeps data/raw and data/private)"
 
 # Reinstall when the project's dependency list changes.
@@ -70,6 +71,13 @@ annotator: $(STAMP)
 
 reliability: $(STAMP)
 	$(BIN)/python scripts/reliability.py
+
+# A head and two workers started with `ray start` on this machine (loopback only), the demo
+# build submitted to them and run locally: the releases must be byte-identical. About 2 minutes
+# on 2 cores, so not in `make test`; results in bench/results/ray_cluster.json.
+ray-cluster: $(STAMP)
+	$(BIN)/python scripts/ray_cluster_check.py $(ARGS)
+	$(BIN)/python scripts/make_figures.py
 
 clean:
 	rm -rf data/work data/release

@@ -18,7 +18,8 @@ def register(sub) -> None:
     p.add_argument("--engine", choices=["local", "ray"], default=None,
                    help="where shards run: local processes, or Ray tasks (default: execution.engine)")
     p.add_argument("--ray-address", default=None, metavar="ADDR",
-                   help='Ray cluster to join ("auto", "ray://host:10001"); default: a local Ray instance')
+                   help='Ray cluster to join: the head\'s HOST:PORT as `ray start --head` printed it, "auto" '
+                        '(RAY_ADDRESS or the cluster started here) or "ray://host:10001"; default: a local Ray instance')
     p.add_argument("--accept-incomplete", action="store_true",
                    help="let later stages run on a stage whose items failed (execution.accept_incomplete)")
     add_writer(p)
@@ -54,6 +55,7 @@ def cmd_run(args) -> int:
     engine = getattr(args, "engine", None) or config["execution.engine"]
     if engine == "ray":
         executor = RayExecutor(getattr(args, "ray_address", None) or config["execution.ray_address"])
+        executor.check()  # an unreachable cluster is one line now, not a traceback minutes later
     else:  # "local"; the allowed engines are listed in configs/schema.toml
         executor = LocalExecutor()
     runner = Runner(STAGES, config, data_dir, workers=args.workers, executor=executor)

@@ -24,10 +24,11 @@ from typing import Callable, Protocol
 
 from pipeline.errors import StageFailed, UserError
 from pipeline.io import sha256_file, write_json
-from pipeline.logs import setup_logging
+from pipeline.logs import get_logger, setup_logging
 from pipeline.stage import Shard, Stage, StageContext, Stats
 
 SUCCESS = "_SUCCESS.json"
+log = get_logger("executors")
 
 
 def faults():
@@ -124,14 +125,75 @@ class LocalExecutor:
                 raise
 
 
+def ray_shard(stage: Stage, ctx: StageContext, shard: Shard, part: Path) -> tuple[Stats, str]:
+    """``run_one_shard`` as a Ray task; also returns the id of the Ray node it ran on, so a
+    build on a cluster says where its shards went."""
+    import ray
+
+    return run_one_shard(stage, ctx, shard, part), ray.get_runtime_context().get_node_id()
+
+
+#: Seconds to wait for a TCP connection to a cluster address before calling it unreachable
+#: (``ray.init`` itself retries an address nothing answers at for minutes).
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of "host:port" or "ray://host:port"; None for "auto" and anything else."""
+    rest = address.removeprefix("ray://")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """A one-line UserError when nothing accepts a TCP connection at ``address``'s host:port."""
+    import socket
+
+    hp = _host_port(address)
+    if hp is None:
+        return
+    try:
+        socket.create_connection(hp, timeout=timeout).close()
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
+        raise UserError(
+            f"--ray-address {address}: no Ray cluster answers there ({reason}): start one (`ray start --head "
+            f"--port=PORT`, then `ray start --address=HOST:PORT` on each worker) and pass the address its head "
+            f"printed, or omit --ray-address for a local Ray instance") from None
+
+
 class RayExecutor:
     """Shards as Ray tasks (GPUs used by the stages where the cluster's workers have them).
-    ``address``: "" starts a local Ray instance with ``workers`` CPUs; "auto" or
-    "ray://host:10001" joins a running cluster, whose workers must see the same data dir (a
-    shared filesystem) and have the project installed."""
+    ``address``: "" starts a local Ray instance with ``workers`` CPUs (``RAY_ADDRESS`` is then
+    ignored); "HOST:PORT" (the head's GCS address, as ``ray start --head`` prints it), "auto"
+    (``RAY_ADDRESS`` or the cluster ``ray start`` last started here) or "ray://host:10001"
+    joins a running cluster, whose nodes must see the same data dir at the same path (a shared
+    filesystem), have the project installed, and hold the same secrets in their environment
+    (``ALIGNX_PSEUDONYM_KEY``, an LLM API key) or in the shared data dir."""
 
     def __init__(self, address: str = ""):
         self.address = address
+
+    def check(self) -> None:
+        """Fail now, in one line, when the cluster address answers nothing (before any stage runs)."""
+        if self.address:
+            check_reachable(self.address)
+
+    def _connect(self, ray, workers: int) -> None:
+        if not self.address:
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
+            return
+        check_reachable(self.address)
+        try:
+            ray.init(address=self.address, log_to_driver=False)
+        except (ConnectionError, TimeoutError, ValueError, RuntimeError, ray.exceptions.RayError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            hint = ("check the address (the head's HOST:PORT, as `ray start --head` printed it), that this "
+                    "machine runs the cluster's Ray version and, where Ray's log above says InvalidAuthToken, "
+                    "that RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) here holds the cluster's token")
+            raise UserError(f"--ray-address {self.address}: could not join the Ray cluster ({first[:300]}): {hint}") from None
 
     def run(self, stage, ctx, shards, parts, done, workers) -> None:
         try:
@@ -139,27 +201,32 @@ class RayExecutor:
         except ImportError:
             raise UserError("--engine ray needs Ray: pip install -e '.[ray]'") from None
         if not ray.is_initialized():
-            if self.address:
-                ray.init(address=self.address, log_to_driver=False)
-            else:
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-        task = ray.remote(max_retries=0)(run_one_shard)
+            # the first failed shard is raised below, in one line; the others (cancelled, or failed
+            # alike at the same time) would each print Ray's "Unhandled error" with a traceback
+            os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
+            self._connect(ray, workers)
+        task = ray.remote(max_retries=0)(ray_shard)
         pending = {task.remote(stage, ctx, s, parts[s.key]): s for s in shards}
+        nodes: dict[str, int] = {}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 shard = pending.pop(ref)
                 try:
-                    done(ray.get(ref))
+                    stats, node = ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:
                     for other in pending:
                         ray.cancel(other, force=True)
-                    cause = exc.as_instanceof_cause()
+                    cause = exc.cause  # the exception the task raised (as_instanceof_cause's str holds the remote traceback)
                     if isinstance(cause, (UserError, StageFailed)):
-                        raise cause from None
+                        raise type(cause)(*cause.args) from None
                     raise StageFailed(f"{stage.name}: shard {shard.key} failed on Ray: {exc}") from None
                 except ray.exceptions.RayError as exc:  # a worker died
                     for other in pending:
                         ray.cancel(other, force=True)
                     raise StageFailed(f"{stage.name}: the Ray worker running shard {shard.key} died ({type(exc).__name__}); "
                                       f"finished shards are kept: rerun to resume") from None
+                nodes[node] = nodes.get(node, 0) + 1
+                done(stats)
+        log.info("%s: %d shards ran on %d Ray node(s): %s", stage.name, len(shards), len(nodes),
+                 ", ".join(f"{n[:12]}={k}" for n, k in sorted(nodes.items())))

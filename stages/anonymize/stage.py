@@ -29,9 +29,10 @@ import polars as pl
 
 from alignx.threads import render_prompt
 from pipeline.config import Config
+from pipeline.errors import UserError
 from pipeline.io import write_parquet
 from alignx.privacy import (
-    ScrubRules, Scrubber, key_id, load_key, load_optout, opted_out_names, optout_id, pseudonym,
+    KEY_ENV, ScrubRules, Scrubber, key_id, load_key, load_optout, opted_out_names, optout_id, pseudonym,
 )
 from alignx.privacy.forget import remove_quotes
 from pipeline.stage import Shard, Stage, StageContext, Stats, keys
@@ -64,11 +65,32 @@ class Anonymize(Stage):
     unit = "records"
     description = "pseudonymize users and ids; scrub personal data from text"
 
+    #: The public id of the key ``prepare`` found in the process that plans the run; a shard
+    #: (which may run on another machine of a Ray cluster) checks that its key is that one.
+    _key_id: str | None = None
+
     def _key(self, p: dict, data_dir: Path, create: bool = True) -> bytes | None:
         return load_key(data_dir / p["key_file"], create=create)
 
     def prepare(self, config: Config, data_dir: Path) -> None:
-        self._key(config.section(self.section), data_dir)
+        self._key_id = key_id(self._key(config.section(self.section), data_dir))
+
+    def _shard_key(self, p: dict, data_dir: Path) -> bytes:
+        """The run's key where a shard runs. Once prepared, a worker never generates one: a Ray
+        node started without the run's ``ALIGNX_PSEUDONYM_KEY`` would otherwise write a new key
+        and give every user it sees other pseudonyms, silently."""
+        if self._key_id is None:
+            return self._key(p, data_dir)
+        key = self._key(p, data_dir, create=False)
+        if key is None or key_id(key) != self._key_id:
+            import socket
+
+            has = "no pseudonymization key" if key is None else f"another pseudonymization key (id {key_id(key)})"
+            raise UserError(
+                f"anonymize: the worker on {socket.gethostname()} has {has}, not the run's (id {self._key_id}): set "
+                f"the same ${KEY_ENV} in every Ray node's environment before `ray start`, or unset it everywhere "
+                f"and keep the key in {data_dir / p['key_file']} on the shared data dir")
+        return key
 
     def fingerprint_extra(self, config: Config, data_dir: Path) -> dict[str, str]:
         key = self._key(config.section(self.section), data_dir, create=False)
@@ -83,7 +105,7 @@ class Anonymize(Stage):
 
     def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
         p = ctx.params
-        key = self._key(p, ctx.data_dir)
+        key = self._shard_key(p, ctx.data_dir)
         path = Path(shard.inputs[0])
         table = path.parent.name  # threads | orphans | submissions | users
         df = pl.read_parquet(path)
