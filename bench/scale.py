@@ -278,8 +278,12 @@ def projection(c: dict) -> list[tuple[str, str, float | None, float | None]]:
     corpus's measured per-stage rates (the stage's own seconds: start-up does not grow with the
     input). Ingest scales with decompressed dump bytes; anonymize, annotate and cluster with
     comments; assemble and emit with examples. A cluster divides a sharded stage by its cores
-    over this machine's, the ideal a sharded stage reaches; emit writes the release in one
-    process and is kept serial. None where the corpus lacks the figure."""
+    over this machine's, the ideal a sharded stage reaches; a stage whose shards run one after
+    another in one process (``parallel = False``: annotate, cluster, emit) gains nothing from
+    the cluster and keeps its one-machine time. None where the corpus lacks the figure."""
+    from cli.stages import STAGES as CLASSES
+
+    serial = {cls.name for cls in CLASSES if not cls.parallel}
     by = {r["stage"]: r for r in c["stages"]}
     cpus = c.get("cpus") or 2
     comments = by["annotate"]["records_in"] or 1
@@ -296,7 +300,7 @@ def projection(c: dict) -> list[tuple[str, str, float | None, float | None]]:
     rows = []
     for stage, (what, factor) in scale.items():
         one = by[stage]["stage_seconds"] * factor if factor else None
-        rows.append((stage, what, one, None if one is None else one if stage == "emit" else one * cpus / CLUSTER_CORES))
+        rows.append((stage, what, one, None if one is None else one if stage in serial else one * cpus / CLUSTER_CORES))
     return rows
 
 
