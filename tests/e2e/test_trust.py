@@ -100,7 +100,8 @@ def test_an_interrupted_annotate_ends_with_the_release_of_an_uninterrupted_build
     """The endpoint dying mid-annotate, or the build killed (SIGKILL) mid-annotate: the rerun asks
     only what is missing and ends with the uninterrupted build's release, byte for byte: shards,
     dataset card (the tokens its ratings took, from the rating cache, not what each run spent)
-    and checksums."""
+    and checksums. Each build runs up to the release (`alignx run emit`: every stage before it
+    too); evaluate, after it, only reads the release."""
     d = copy_build(built, tmp_path)
     release = release_of(d)
     with OpenAIServer(latency_s=0.01) as server:
@@ -108,30 +109,30 @@ def test_an_interrupted_annotate_ends_with_the_release_of_an_uninterrupted_build
         env = {**DEMO_ENV, "OPENAI_API_KEY": KEY}
         reference = tmp_path / "reference"
         shutil.copytree(d, reference, symlinks=True)
-        alignx("run", *DEMO_ARGS, *args, data_dir=reference, env=env)
+        alignx("run", "emit", *DEMO_ARGS, *args, data_dir=reference, env=env)
         expected = release_files(release_of(reference))
         assert "its ratings took " in expected["README.md"].decode()
         killed = tmp_path / "killed"
         shutil.copytree(d, killed, symlinks=True)
         before = (release / "checksums.sha256").read_text()
         server.chat_requests, server.die_after = 0, 150
-        proc = alignx("run", *DEMO_ARGS, *args, data_dir=d, env=env, check=False)
+        proc = alignx("run", "emit", *DEMO_ARGS, *args, data_dir=d, env=env, check=False)
         assert proc.returncode == 1 and "comments failed (failed_http_500" in proc.stderr.splitlines()[-1]
         assert (release / "checksums.sha256").read_text() == before  # nothing promoted
         server.chat_requests, server.die_after = 0, None
-        alignx("run", *DEMO_ARGS, *args, data_dir=d, env=env)
+        alignx("run", "emit", *DEMO_ARGS, *args, data_dir=d, env=env)
         assert server.chat_requests == 342 - 150  # only what had failed was asked again
         assert release_files(release) == expected
         assert alignx("verify", data_dir=d, env=DEMO_ENV).returncode == 0
         # kill -9 in the middle of annotate's requests, then rerun
         server.chat_requests = 0
-        build = subprocess.Popen([sys.executable, "-m", "cli", "run", *DEMO_ARGS, *args, "--data-dir", str(killed)],
+        build = subprocess.Popen([sys.executable, "-m", "cli", "run", "emit", *DEMO_ARGS, *args, "--data-dir", str(killed)],
                                  cwd=ROOT, env={**os.environ, **env}, stderr=subprocess.DEVNULL)
         while server.chat_requests < 100 and build.poll() is None:
             time.sleep(0.005)
         build.kill()
         assert build.wait() == -9 and server.chat_requests < 342
-        alignx("run", *DEMO_ARGS, *args, data_dir=killed, env=env)
+        alignx("run", "emit", *DEMO_ARGS, *args, data_dir=killed, env=env)
         assert release_files(release_of(killed)) == expected
 
 
