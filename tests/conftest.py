@@ -139,8 +139,9 @@ def pytest_runtest_setup(item):
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects
 def pytest_collection_modifyitems(items):
-    """Every test under tests/e2e/ is e2e; the fast tier first, so `make test` reports a broken
-    unit before the builds start."""
+    """Every test under tests/e2e/ is e2e; the fast tier first, so a run in one process reports a
+    broken unit before the builds start (under `make test`'s --dist loadfile, the files holding
+    fast tests are handed out first)."""
     for item in items:
         if "e2e" in Path(str(item.fspath)).relative_to(ROOT / "tests").parts[:1]:
             item.add_marker(pytest.mark.e2e)
