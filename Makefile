@@ -49,9 +49,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # Two tiers (README, *Tests*): tests marked e2e run the command line in a subprocess or build a
-# dataset; the rest run in-process. `make test` is what CI (.ci/run) and the README run.
+# dataset; the rest run in-process. `make test` is what CI (.ci/run) and the README run, on
+# TEST_WORKERS pytest-xdist workers (0: one process), a test file per worker at a time, so a
+# module's shared build is made once; the session's demo build is made once for all workers.
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 test-fast: lint
 	$(BIN)/python -m pytest -q -m "not e2e" $(ARGS)

@@ -3,6 +3,8 @@ tests that need it skip, saying so, where it is absent. Never copy it into the p
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -72,11 +74,49 @@ def build_demo(data_dir: Path) -> Path:
     return release_of(data_dir)
 
 
+def once(tmp_path_factory, name: str, make) -> Path:
+    """The folder ``name``, filled by ``make(folder)`` once per test run however many processes
+    ask: under pytest-xdist every worker shares the run's base temp folder, the first to take the
+    lock makes it, the others wait and reuse it (a build is never made twice in one run)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's base folder, shared by its workers
+    folder = base / name
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (base / f"{name}.made").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
+            folder.mkdir()
+            make(folder)
+            (base / f"{name}.made").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
-    """The demo corpus built once per test session: (data dir, release dir). Read, never modify."""
-    d = tmp_path_factory.mktemp("release") / "data"
-    return d, build_demo(d)
+    """The demo corpus built once per test run: (data dir, release dir). Read, never modify."""
+    d = once(tmp_path_factory, "release", lambda folder: build_demo(folder / "data")) / "data"
+    return d, release_of(d)
+
+
+@pytest.fixture(scope="session")
+def built_twice_at_once(tmp_path_factory):
+    """The demo corpus built again into a fresh data dir by two ``alignx run`` started at once:
+    (data dir, release dir, [(exit status, stderr) of each]). Whoever takes the writer lock first
+    builds; the other must exit 2. Its release is a second build of the same inputs (``built``'s)."""
+    def make(folder: Path) -> None:
+        d = folder / "data"
+        copy_inputs(sorted(SAMPLE_REDDIT.glob("*.zst")), d / "raw" / "reddit")
+        cmd = [sys.executable, "-m", "cli", "run", *DEMO_ARGS, "--data-dir", str(d)]
+        env = {**os.environ, **DEMO_ENV}
+        env["ALIGNX_INJECT_HOLD_LOCK_S"] = "3"  # whoever takes the lock first surely still holds it
+        procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        results = [(p.wait(), p.stderr.read()) for p in procs]
+        (folder / "results.json").write_text(json.dumps(results))
+
+    folder = once(tmp_path_factory, "release-twice", make)
+    d = folder / "data"
+    return d, release_of(d), [tuple(r) for r in json.loads((folder / "results.json").read_text())]
 
 
 def split(release: Path, name: str) -> pl.DataFrame:
@@ -99,8 +139,9 @@ def pytest_runtest_setup(item):
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects
 def pytest_collection_modifyitems(items):
-    """Every test under tests/e2e/ is e2e; the fast tier first, so `make test` reports a broken
-    unit before the builds start."""
+    """Every test under tests/e2e/ is e2e; the fast tier first, so a run in one process reports a
+    broken unit before the builds start (under `make test`'s --dist loadfile, the files holding
+    fast tests are handed out first)."""
     for item in items:
         if "e2e" in Path(str(item.fspath)).relative_to(ROOT / "tests").parts[:1]:
             item.add_marker(pytest.mark.e2e)

@@ -103,7 +103,8 @@ def test_an_interrupted_annotate_ends_with_the_release_of_an_uninterrupted_build
     """The endpoint dying mid-annotate, or the build killed (SIGKILL) mid-annotate: the rerun asks
     only what is missing and ends with the uninterrupted build's release, byte for byte: shards,
     dataset card (the tokens its ratings took, from the rating cache, not what each run spent)
-    and checksums."""
+    and checksums. Each build runs up to the release (`alignx run emit`: every stage before it
+    too); evaluate, after it, only reads the release."""
     d = copy_build(built, tmp_path)
     release = release_of(d)
     with OpenAIServer(latency_s=0.01) as server:
@@ -111,30 +112,30 @@ def test_an_interrupted_annotate_ends_with_the_release_of_an_uninterrupted_build
         env = {**DEMO_ENV, "OPENAI_API_KEY": KEY}
         reference = tmp_path / "reference"
         shutil.copytree(d, reference, symlinks=True)
-        alignx("run", *DEMO_ARGS, *args, data_dir=reference, env=env)
+        alignx("run", "emit", *DEMO_ARGS, *args, data_dir=reference, env=env)
         expected = release_files(release_of(reference))
         assert "its ratings took " in expected["README.md"].decode()
         killed = tmp_path / "killed"
         shutil.copytree(d, killed, symlinks=True)
         before = (release / "checksums.sha256").read_text()
         server.chat_requests, server.die_after = 0, 150
-        proc = alignx("run", *DEMO_ARGS, *args, data_dir=d, env=env, check=False)
+        proc = alignx("run", "emit", *DEMO_ARGS, *args, data_dir=d, env=env, check=False)
         assert proc.returncode == 1 and "comments failed (failed_http_500" in proc.stderr.splitlines()[-1]
         assert (release / "checksums.sha256").read_text() == before  # nothing promoted
         server.chat_requests, server.die_after = 0, None
-        alignx("run", *DEMO_ARGS, *args, data_dir=d, env=env)
+        alignx("run", "emit", *DEMO_ARGS, *args, data_dir=d, env=env)
         assert server.chat_requests == 342 - 150  # only what had failed was asked again
         assert release_files(release) == expected
         assert alignx("verify", data_dir=d, env=DEMO_ENV).returncode == 0
         # kill -9 in the middle of annotate's requests, then rerun
         server.chat_requests = 0
-        build = subprocess.Popen([sys.executable, "-m", "cli", "run", *DEMO_ARGS, *args, "--data-dir", str(killed)],
+        build = subprocess.Popen([sys.executable, "-m", "cli", "run", "emit", *DEMO_ARGS, *args, "--data-dir", str(killed)],
                                  cwd=ROOT, env={**os.environ, **env}, stderr=subprocess.DEVNULL)
         while server.chat_requests < 100 and build.poll() is None:
             time.sleep(0.005)
         build.kill()
         assert build.wait() == -9 and server.chat_requests < 342
-        alignx("run", *DEMO_ARGS, *args, data_dir=killed, env=env)
+        alignx("run", "emit", *DEMO_ARGS, *args, data_dir=killed, env=env)
         assert release_files(release_of(killed)) == expected
 
 
@@ -163,16 +164,8 @@ def test_a_second_writer_exits_at_once_naming_the_holder(built, tmp_path):
 
 
 @pytest.mark.e2e
-def test_two_builds_at_once_one_writes_and_the_result_is_whole(tmp_path):
-    from conftest import SAMPLE_REDDIT, copy_inputs
-
-    d = tmp_path / "data"
-    copy_inputs(sorted(SAMPLE_REDDIT.glob("*.zst")), d / "raw" / "reddit")
-    cmd = [sys.executable, "-m", "cli", "run", *DEMO_ARGS, "--data-dir", str(d)]
-    env = {**os.environ, **DEMO_ENV}
-    env["ALIGNX_INJECT_HOLD_LOCK_S"] = "3"  # whoever takes the lock first surely still holds it
-    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    results = [(p.wait(), p.stderr.read()) for p in procs]
+def test_two_builds_at_once_one_writes_and_the_result_is_whole(built_twice_at_once):
+    d, _, results = built_twice_at_once  # two `alignx run` of the demo started at once (conftest)
     assert sorted(rc for rc, _ in results) == [0, 2], results
     assert "in use by another alignx" in next(err for rc, err in results if rc == 2)
     assert alignx("verify", data_dir=d, env=DEMO_ENV).returncode == 0
@@ -180,8 +173,8 @@ def test_two_builds_at_once_one_writes_and_the_result_is_whole(tmp_path):
 
 
 @pytest.mark.e2e
-def test_readers_write_nothing_and_survive_a_closed_pipe(built):
-    d, _ = built
+def test_readers_write_nothing_and_survive_a_closed_pipe(built, tmp_path):
+    d = copy_build(built, tmp_path)  # its own copy: another test (another xdist worker) may write caches into built
     before = snapshot(d)
     alignx("status", *DEMO_ARGS, data_dir=d, env=DEMO_ENV)
     alignx("verify", data_dir=d, env=DEMO_ENV)

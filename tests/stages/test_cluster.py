@@ -12,11 +12,11 @@ import pytest
 
 from pipeline.io import sha256_file
 
-from conftest import SAMPLE_REDDIT, alignx, copy_inputs
+from conftest import DEMO_ENV, SAMPLE_REDDIT, alignx, copy_inputs
 
 pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
 
-ENV = {"ALIGNX_PSEUDONYM_KEY": "cluster-test-key-" + "c" * 40}
+ENV = DEMO_ENV  # the demo build's key: a copy of the session's build is up to date for ``build``
 
 
 def build(data_dir: Path, inputs: list[Path], *sets: str) -> dict:
@@ -32,9 +32,11 @@ def out(data_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cluster") / "data"
-    return d, build(d, sorted(SAMPLE_REDDIT.glob("*.zst")))
+def demo(built):
+    """The session's demo build (conftest), which ran ingest_reddit to cluster on the demo corpus
+    with these inputs: (data dir, cluster's manifest). Read, never modify."""
+    d = built[0]
+    return d, json.loads((d / "work/cluster/_manifest.json").read_text())
 
 
 def test_every_comment_has_a_topic_or_noise(demo):
@@ -79,10 +81,9 @@ def test_archetypes_and_heatmap(demo):
     assert corr.shape == (90, 90) and np.allclose(corr, corr.T, atol=1e-6) and np.allclose(np.diag(corr), 1)
 
 
-def test_same_seed_same_assignment(demo, tmp_path):
+def test_same_seed_same_assignment(demo, built_twice_at_once):
     d, _ = demo
-    d2 = tmp_path / "again"
-    build(d2, sorted(SAMPLE_REDDIT.glob("*.zst")))
+    d2 = built_twice_at_once[0]  # the same corpus built again from scratch in another data dir (conftest)
     for name in ("topics/assignments.parquet", "topics/topics.parquet", "archetypes/users.parquet"):
         assert sha256_file(out(d) / name) == sha256_file(out(d2) / name)
 
