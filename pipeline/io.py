@@ -70,6 +70,21 @@ def write_parquet(df: pl.DataFrame, path: Path | str, *, scratch: bool = False) 
             df.write_parquet(tmp, compression="zstd", compression_level=PARQUET_COMPRESSION_LEVEL, statistics=True)
 
 
+@contextmanager
+def parquet_writer(path: Path | str, schema: dict) -> Iterator:
+    """Write one parquet file a frame at a time (a row group each), so a stage that produces its
+    rows batch by batch never holds them all. Yields ``write(frame)``; the file appears at
+    ``path`` only if the block ends without error (``atomic_path``). ``schema`` is the polars
+    schema of the columns (a file that receives no frame still has them). Same frames, same
+    bytes."""
+    import pyarrow.parquet as pq
+
+    arrow = pl.DataFrame(schema=schema).to_arrow().schema
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, arrow, compression="zstd",
+                                                    compression_level=PARQUET_COMPRESSION_LEVEL) as writer:
+        yield lambda frame: writer.write_table(frame.select(list(schema)).to_arrow().cast(arrow))
+
+
 def parquet_rows(path: Path | str) -> int:
     import pyarrow.parquet as pq
 

@@ -35,7 +35,7 @@ import polars as pl
 
 from alignx.embeddings import EmbeddingCache
 from alignx.taxonomy import N_DIMENSIONS, load_taxonomy
-from pipeline.io import PARQUET_COMPRESSION_LEVEL, atomic_path, write_parquet
+from pipeline.io import parquet_writer, write_parquet
 from pipeline.logs import get_logger, progress
 from pipeline.stage import Shard, Stage, StageContext, Stats, keys
 from stages.cluster import topics
@@ -70,36 +70,6 @@ def text_batches(files: list[Path]):
         table = pl.read_parquet(f, columns=["id", "author", "body"])
         for start in range(0, table.height, BATCH_ROWS):
             yield table.slice(start, BATCH_ROWS)
-
-
-class ParquetParts:
-    """One parquet file written a frame at a time (row group by row group), renamed into place
-    when the block ends without error."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.writer = None
-
-    def __enter__(self) -> "ParquetParts":
-        self._atomic = atomic_path(self.path)
-        self.tmp = self._atomic.__enter__()
-        return self
-
-    def write(self, frame: pl.DataFrame) -> None:
-        import pyarrow.parquet as pq
-
-        table = frame.to_arrow()
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(self.tmp, table.schema, compression="zstd",
-                                           compression_level=PARQUET_COMPRESSION_LEVEL)
-        self.writer.write_table(table)
-
-    def __exit__(self, *exc) -> bool:
-        if self.writer is not None:
-            self.writer.close()
-        elif exc[0] is None:  # no text at all: an empty file with the columns
-            pl.DataFrame(schema={"id": pl.String, "author": pl.String, "topic": pl.Int32}).write_parquet(self.tmp)
-        return self._atomic.__exit__(*exc)
 
 
 def interest_mapping(assigned: pl.LazyFrame, ratings: pl.LazyFrame, topics: list[int],
@@ -187,7 +157,7 @@ class Cluster(Stage):
         examples: dict[int, list[str]] = {t: [] for t in range(n_topics)}
         n_texts = noise = 0
         assignments = out_dir / "topics" / "assignments.parquet"
-        with ParquetParts(assignments) as writer:
+        with parquet_writer(assignments, {"id": pl.String, "author": pl.String, "topic": pl.Int32}) as write:
             for batch in progress(text_batches(files), enabled=ctx.progress, desc="cluster: assign topics",
                                   unit="batch"):
                 texts = batch["body"].to_list()
@@ -200,7 +170,7 @@ class Cluster(Stage):
                     if len(rest):
                         vectors = embedder.encode([texts[i] for i in rest])
                         labels[rest] = topics.assign(model, model.transform(vectors))
-                writer.write(batch.select("id", "author").with_columns(pl.Series("topic", labels, dtype=pl.Int32)))
+                write(batch.select("id", "author").with_columns(pl.Series("topic", labels, dtype=pl.Int32)))
                 keywords.add(texts, labels)
                 sizes += np.bincount(labels[labels >= 0], minlength=n_topics)[:n_topics]
                 for i in np.flatnonzero(labels >= 0):
