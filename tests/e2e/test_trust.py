@@ -420,7 +420,7 @@ def test_status_and_run_agree_on_what_is_current(built, tmp_path):
     # status says emit is stale because assemble will rerun first: `alignx run emit` does just that
     s = ("--set", "assemble.min_margin=2")
     before = status_lines(d, *s)
-    assert "stale  (upstream assemble will rerun first)" in before["emit"], before  # every stage's line if not
+    assert "stale  (upstream assemble will rerun first)" in before["emit"], "\n".join(before.values())
     proc = alignx("run", "emit", *DEMO_ARGS, *s, data_dir=d, env=DEMO_ENV)
     assert "assemble: runs first (config changed: assemble.min_margin)" in proc.stderr
     lines = status_lines(d, *s)
