@@ -92,8 +92,10 @@ def test_same_inputs_same_bytes(built, built_twice_at_once):
         assert (again / f.name).read_bytes() == f.read_bytes()
 
 
-def test_provenance_of_a_released_example(built):
-    d, release = built
+def test_provenance_of_a_released_example(built, tmp_path):
+    src, release = built
+    d = tmp_path / "data"
+    shutil.copytree(src, d, symlinks=True)  # its own copy: the private folder is removed below
     row = split(release, "train").filter(pl.col("source") == "reddit").row(0, named=True)
     out = alignx("provenance", row["id"], data_dir=d, env=ENV).stdout
     assert f"{row['id']} in stage emit" in out and "sources:" in out
