@@ -10,16 +10,15 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from alignx.directions import single_direction
 from alignx.taxonomy import N_DIMENSIONS, profile
 
 
 def directions(ratings: pl.Series) -> np.ndarray:
-    """(n, 90) float64 in {0, 0.5, 1}: the sign of each gated intensity (``single_direction``
-    for a whole column at once)."""
+    """(n, 90) directions of a whole ratings column at once (``single_direction`` is element-wise)."""
     if len(ratings) == 0:
         return np.zeros((0, N_DIMENSIONS))
-    r = ratings.list.to_array(N_DIMENSIONS).to_numpy().astype(np.int16)
-    return np.where(r > 0, 1.0, np.where(r < 0, 0.0, 0.5))
+    return single_direction(ratings.list.to_array(N_DIMENSIONS).to_numpy())
 
 
 class Accumulator:
