@@ -70,10 +70,8 @@ def run(n: int) -> dict:
         labels.append(ours)
         if i == 0 and len(reduced):
             probe = reduced[:10_000]
-            fitted = hdbscan.HDBSCAN(min_cluster_size=p["min_topic_size"], min_samples=p["min_samples"] or None,
-                                     prediction_data=True, core_dist_n_jobs=1).fit(model.reduced)
             t = time.perf_counter()
-            theirs, _ = hdbscan.approximate_predict(fitted, probe)
+            theirs, _ = hdbscan.approximate_predict(model.clusterer, probe)
             per = (time.perf_counter() - t) / len(probe)
             baseline = {"approximate_predict_ms_per_point": round(1000 * per, 4),
                         "same_label_share": round(float((theirs == ours[:len(probe)]).mean()), 4)}

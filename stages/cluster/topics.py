@@ -28,6 +28,7 @@ class TopicModel:
     """PCA and HDBSCAN fitted on the sample, and what ``assign`` needs of them."""
 
     pca: object
+    clusterer: object  # the fitted hdbscan.HDBSCAN (prediction data included), for comparisons
     reduced: np.ndarray  # (m, k) the sample in PCA space
     labels: np.ndarray  # (m,) the sample's topics, -1 = noise
     core: np.ndarray  # (m,) HDBSCAN's core distances of the sample
@@ -76,7 +77,7 @@ def fit(vectors: np.ndarray, p: dict, seed: int) -> TopicModel | None:
     cluster_label = np.full(top, -1, dtype=np.int64)
     for cid, label in model.prediction_data_.cluster_map.items():
         cluster_label[int(cid)] = int(label)
-    return TopicModel(pca=pca, reduced=reduced, labels=model.labels_.astype(np.int64),
+    return TopicModel(pca=pca, clusterer=model, reduced=reduced, labels=model.labels_.astype(np.int64),
                       core=np.asarray(model.prediction_data_.core_distances, dtype=np.float64),
                       min_samples=int(model.min_samples or model.min_cluster_size),
                       point_parent=point_parent, point_lambda=point_lambda, cluster_parent=cluster_parent,

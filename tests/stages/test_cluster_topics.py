@@ -43,9 +43,8 @@ def test_assign_gives_approximate_predicts_labels(vectors):
     model = topics.fit(vectors[:1200], P, seed=0)
     assert model is not None and model.n_topics >= 2
     rest = model.transform(vectors[1200:])
-    reference = hdbscan.HDBSCAN(min_cluster_size=5, prediction_data=True, core_dist_n_jobs=1).fit(model.reduced)
-    assert (reference.labels_ == model.labels).all()
-    expected, _ = hdbscan.approximate_predict(reference, rest)
+    assert (model.clusterer.labels_ == model.labels).all()
+    expected, _ = hdbscan.approximate_predict(model.clusterer, rest)
     got = topics.assign(model, rest)
     assert (got == expected).all()
     assert 0 < (got >= 0).sum() < len(got)  # some texts in topics, some noise: the rule was exercised
