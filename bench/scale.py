@@ -105,9 +105,13 @@ class TreePeak:
         return self.peak
 
 
+#: The pseudonymization key of the bench's builds (a bench data dir holds no real identities).
+KEY = "bench-scale-key-" + "s" * 40
+
+
 def run_stage(stage: str, data_dir: Path, sets: list[str]) -> dict:
     """Run one stage in a fresh process group; its seconds, whole-tree peak RSS and counts."""
-    env = {**os.environ, "ALIGNX_PSEUDONYM_KEY": "bench-scale-key-" + "s" * 40, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "ALIGNX_PSEUDONYM_KEY": KEY, "PYTHONPATH": str(ROOT)}
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", MEASURED, "run", stage, "--force", "--data-dir", str(data_dir),
                              *sets],
@@ -168,6 +172,16 @@ def ingest_breakdown(inputs: Path, extra: list[str], row: dict, naive: dict) -> 
                    "(process_time, its threads included); rest_by_difference = the stage's CPU seconds minus the phases"}
 
 
+def build_sets(inputs: Path | str, extra: list[str]) -> list[str]:
+    """The ``--set`` arguments of a scale build: ``inputs`` as the Reddit dumps, the demo
+    alignment files, no progress bars, then ``extra`` (``SECTION.KEY=VALUE`` each)."""
+    sample = ROOT / "data" / "sample" / "alignment"
+    sets = ["--set", f'ingest_reddit.inputs=["{inputs}"]', "--set", "execution.progress=false"]
+    for key, f in (("pku", "pku_saferlhf"), ("ultrafeedback", "ultrafeedback"), ("helpsteer2", "helpsteer2")):
+        sets += ["--set", f'ingest_alignment.{key}_inputs=["{sample / (f + ".jsonl")}"]']
+    return sets + [a for s in extra for a in ("--set", s)]
+
+
 def build(label: str, inputs: Path, extra: list[str], until: str = "evaluate", start: str | None = None,
           previous: dict | None = None, only: str | None = None) -> dict:
     """Every stage, in order, on ``inputs`` in a fresh data dir; the per-stage table and totals.
@@ -183,12 +197,7 @@ def build(label: str, inputs: Path, extra: list[str], until: str = "evaluate", s
         data_dir.mkdir(parents=True)
     elif start is not None and (not (data_dir / "work").is_dir() or not previous):
         raise SystemExit(f"--from {start}: no earlier run of {label} in {data_dir} and scale.json")
-    sample = ROOT / "data" / "sample" / "alignment"
-    sets = ["--set", f'ingest_reddit.inputs=["{inputs}"]', "--set", "execution.progress=false"]
-    for key, f in (("pku", "pku_saferlhf"), ("ultrafeedback", "ultrafeedback"), ("helpsteer2", "helpsteer2")):
-        sets += ["--set", f'ingest_alignment.{key}_inputs=["{sample / (f + ".jsonl")}"]']
-    for s in extra:
-        sets += ["--set", s]
+    sets = build_sets(inputs, extra)
     load = round(os.getloadavg()[0], 2)
     naive = plain_reader_seconds(inputs) if start is None else previous["json_loads_reader"]
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.scale import KEY, build_sets
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work"
 RESULTS = ROOT / "bench" / "results"
@@ -44,13 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     data_dir = WORK / "steer-ethereum"
     shutil.rmtree(data_dir, ignore_errors=True)
     shutil.copytree(source, data_dir, symlinks=True)
-    sample = ROOT / "data" / "sample" / "alignment"
-    sets = ["--set", f'ingest_reddit.inputs=["{scale["inputs"]}"]', "--set", "execution.progress=false"]
-    for key, f in (("pku", "pku_saferlhf"), ("ultrafeedback", "ultrafeedback"), ("helpsteer2", "helpsteer2")):
-        sets += ["--set", f'ingest_alignment.{key}_inputs=["{sample / (f + ".jsonl")}"]']
-    for s in scale.get("overrides") or []:
-        sets += ["--set", s]
-    env = {**os.environ, "ALIGNX_PSEUDONYM_KEY": "bench-scale-key-" + "s" * 40, "PYTHONPATH": str(ROOT)}
+    sets = build_sets(scale["inputs"], scale.get("overrides") or [])
+    env = {**os.environ, "ALIGNX_PSEUDONYM_KEY": KEY, "PYTHONPATH": str(ROOT)}
     comments = json.loads((data_dir / "work/ingest_reddit/_manifest.json").read_text())["records_in"]
     rows = []
     for label, overrides in VARIANTS:
