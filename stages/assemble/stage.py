@@ -371,7 +371,9 @@ class Assemble(Stage):
     #: dimensions; equal margins go to the closest lengths; length balance per split
     #: 9: only pairs the community's leaning does not decide (community_lean_share); 11: only pairs
     #: decided by the profile's dimensions the community does not lean on
-    version = "11"
+    #: 12: train examples sorted by id (not source, id), as test is and as emit releases them, so
+    #: emit can stream both files in order
+    version = "12"
     upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")
     input_keys = ("decontaminate.benchmarks",)  # benchmark files whose text must not enter the release
     #: a Reddit target or an alignment pair: train holds each once, test four times (its personas)
@@ -520,7 +522,7 @@ class Assemble(Stage):
         train = pl.concat([train, alignment])
         train, leaked = remove_leaks(train, test)
         stats.dropped.update(leaked)
-        train = train.sort("source", "id")
+        train = train.sort("id")
         test = pl.concat([
             test.with_columns(
                 pl.lit(persona).alias("persona_type"),
