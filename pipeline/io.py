@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import polars as pl
 
@@ -83,6 +84,31 @@ def parquet_writer(path: Path | str, schema: dict) -> Iterator:
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, arrow, compression="zstd",
                                                     compression_level=PARQUET_COMPRESSION_LEVEL) as writer:
         yield lambda frame: writer.write_table(frame.select(list(schema)).to_arrow().cast(arrow))
+
+
+def sorted_frames(frames: Iterable[pl.DataFrame], key: str, bounds: Sequence[str], spill: Path | str
+                  ) -> Iterator[pl.DataFrame]:
+    """The rows of ``frames`` in order of their unique string column ``key``, one key range at a
+    time, so that a stage can write a sorted file of more rows than it can hold (polars' own
+    sort, streaming engine included, holds every row: measured at twice the data's size).
+
+    ``bounds``: sorted keys that cut the ranges (range i holds the keys k with
+    ``bounds[i-1] <= k < bounds[i]``); take every Nth key of the rows to come, so a range holds
+    about N rows. Each frame is cut at the bounds and its pieces spilled to ``spill`` (scratch
+    parquet, removed as each range is yielded). Memory: one frame in, or one range out. Same
+    frames, same bounds: same output, whatever the order of the frames."""
+    spill = Path(spill)
+    edges = pl.Series("bounds", sorted(bounds), dtype=pl.String)
+    for n, frame in enumerate(frames):
+        if not frame.height:
+            continue
+        ranges = edges.search_sorted(frame[key], side="right").alias("_range")
+        for (r,), piece in frame.with_columns(ranges).group_by("_range"):
+            write_parquet(piece.drop("_range"), spill / f"{r:06d}" / f"{n:08d}.parquet", scratch=True)
+    for folder in sorted(spill.iterdir()) if spill.exists() else []:
+        yield pl.read_parquet(sorted(folder.glob("*.parquet"))).sort(key)
+        shutil.rmtree(folder)
+    shutil.rmtree(spill, ignore_errors=True)
 
 
 def parquet_rows(path: Path | str) -> int:

@@ -17,8 +17,8 @@ thread when another falls below ``test_thread_share``; an example is test when i
 target thread both are, train when neither is, and the crossing combinations are not built
 (counted). Each example's history is drawn from threads of its own split only, and a train
 example never uses a comment written by a test user, so no text, post or user crosses.
-``leaks`` then checks the built examples and ``remove_leaks`` drops, from train, whatever
-still shares text, an id or a user with test (identical texts in two threads: copypasta).
+``HeldByTest`` then gathers what the built test examples hold and ``remove_leaks`` drops, from
+train, whatever still shares text, an id or a user with test (identical texts in two threads: copypasta).
 """
 
 from __future__ import annotations
@@ -168,55 +168,75 @@ def example_ids(row: dict) -> set[str]:
             *(row["thread_ids"] or [])} - {None, ""}
 
 
-def _test_sets(test: pl.DataFrame) -> tuple[set, set, set]:
-    texts, ids = set(), set()
-    for row in test.iter_rows(named=True):
-        texts |= example_texts(row)
-        ids |= example_ids(row)
-    return texts, ids, set(test.filter(pl.col("source") == "reddit")["user"].to_list())
+class HeldByTest:
+    """What test holds (its texts, post and comment ids, Reddit users), gathered frame by frame
+    (``add``), so train can be checked against it without holding test's rows."""
 
+    def __init__(self, test: pl.DataFrame | None = None):
+        self.texts: set[str] = set()
+        self.ids: set[str] = set()
+        self.users: set[str] = set()
+        if test is not None:
+            self.add(test)
 
-def leak_reasons(train: pl.DataFrame, test: pl.DataFrame) -> list[str | None]:
-    """Per train row, the first way it touches test (``user_in_test``, ``post_in_test``: shares
-    a post or comment id, ``text_in_test``: shares a text), or None."""
-    texts, ids, users = _test_sets(test)
-    reasons = []
-    for row in train.iter_rows(named=True):
-        if row["source"] == "reddit" and row["user"] in users:
-            reasons.append("user_in_test")
-        elif example_ids(row) & ids:
-            reasons.append("post_in_test")
-        elif example_texts(row) & texts:
-            reasons.append("text_in_test")
-        else:
-            reasons.append(None)
-    return reasons
+    def add(self, test: pl.DataFrame) -> None:
+        for row in test.iter_rows(named=True):
+            self.texts |= example_texts(row)
+            self.ids |= example_ids(row)
+        self.users |= set(test.filter(pl.col("source") == "reddit")["user"].to_list())
 
+    def leak_reasons(self, train: pl.DataFrame) -> list[str | None]:
+        """Per train row, the first way it touches test (``user_in_test``, ``post_in_test``:
+        shares a post or comment id, ``text_in_test``: shares a text), or None."""
+        reasons = []
+        for row in train.iter_rows(named=True):
+            if row["source"] == "reddit" and row["user"] in self.users:
+                reasons.append("user_in_test")
+            elif example_ids(row) & self.ids:
+                reasons.append("post_in_test")
+            elif example_texts(row) & self.texts:
+                reasons.append("text_in_test")
+            else:
+                reasons.append(None)
+        return reasons
 
-def remove_leaks(train: pl.DataFrame, test: pl.DataFrame) -> tuple[pl.DataFrame, Counter]:
-    """Train without the rows that touch test; the dropped rows counted by reason."""
-    reasons = leak_reasons(train, test)
-    counts = Counter(r for r in reasons if r)
-    keep = pl.Series([r is None for r in reasons], dtype=pl.Boolean)
-    return train.filter(keep) if train.height else train, counts
+    def remove_leaks(self, train: pl.DataFrame) -> tuple[pl.DataFrame, Counter]:
+        """Train without the rows that touch test; the dropped rows counted by reason."""
+        reasons = self.leak_reasons(train)
+        keep = pl.Series([r is None for r in reasons], dtype=pl.Boolean)
+        return train.filter(keep) if train.height else train, Counter(r for r in reasons if r)
 
+    def shared(self, train: pl.DataFrame) -> "HeldByTest":
+        """The texts, ids and users of ``train`` that test holds too (empty in a clean release);
+        ``shared.update(...)`` gathers them over many train frames."""
+        other = HeldByTest(train)
+        out = HeldByTest()
+        out.texts, out.ids, out.users = other.texts & self.texts, other.ids & self.ids, other.users & self.users
+        return out
 
-def leak_counts(train: pl.DataFrame, test: pl.DataFrame) -> dict[str, int]:
-    """What train and test share: distinct texts, ids and users (all zero in a clean release)."""
-    te_texts, te_ids, te_users = _test_sets(test)
-    tr_texts, tr_ids, tr_users = _test_sets(train)
-    return {"texts": len(te_texts & tr_texts), "ids": len(te_ids & tr_ids), "users": len(te_users & tr_users)}
+    def update(self, other: "HeldByTest") -> None:
+        self.texts |= other.texts
+        self.ids |= other.ids
+        self.users |= other.users
+
+    def counts(self) -> dict[str, int]:
+        return {"texts": len(self.texts), "ids": len(self.ids), "users": len(self.users)}
 
 
 # -- length balance ---------------------------------------------------------------------------------
 
+#: -1 where the chosen response is the shorter (in characters), 1 where it is the longer, 0 where
+#: both are as long.
+LENGTH_SIDE = (pl.col("chosen").str.len_chars().cast(pl.Int64)
+               - pl.col("rejected").str.len_chars().cast(pl.Int64)).sign().alias("length_side")
+
+
 def length_sides(df: pl.DataFrame) -> np.ndarray:
-    """Per row (int): -1 where the chosen response is the shorter (in characters), 1 where it is
-    the longer, 0 where both are as long."""
+    """Per row (int), ``LENGTH_SIDE``: from the column ``length_side`` where ``df`` has it (the
+    slim frame assemble's finish decides on holds no responses)."""
     if not df.height:
         return np.zeros(0, dtype=np.int64)
-    diff = df.select(pl.col("chosen").str.len_chars().cast(pl.Int64) - pl.col("rejected").str.len_chars().cast(pl.Int64))
-    return np.sign(diff.to_series().to_numpy())
+    return (df["length_side"] if "length_side" in df.columns else df.select(LENGTH_SIDE).to_series()).to_numpy()
 
 
 #: A split of fewer rows is left as it is: the share of a handful says nothing (3 of 4 is 75%),

@@ -177,16 +177,18 @@ def rerate(pairs: list[tuple[str, str]], a: dict, data_dir: Path, report: Paraph
             for pair, k in zip(pairs, keys) if k in results and results[k].ok}
 
 
-def paraphrase_history(df: pl.DataFrame, ap: dict, a: dict, data_dir: Path) -> tuple[pl.DataFrame, ParaphraseReport]:
+def paraphrase_history(df: pl.DataFrame, ap: dict, a: dict, data_dir: Path,
+                       report: ParaphraseReport | None = None) -> tuple[pl.DataFrame, ParaphraseReport]:
     """``df`` (assembled Reddit examples) with every UGC comment replaced by its paraphrase, and
     UGC items whose paraphrase failed or fell below ``ap["paraphrase_min_survival"]`` removed.
-    ``ap``: the assemble section; ``a``: the annotate section."""
-    report = ParaphraseReport()
+    ``ap``: the assemble section; ``a``: the annotate section. ``report``: the one to add to when
+    the examples come in several frames (the cost limit is of all of them)."""
+    report = report or ParaphraseReport()
     if df.height == 0:
         return df, report
     rows = df.select("ugc").to_series().to_list()
     items = {(x["prompt"], x["comment"]): x["Preference Direction"] for ugc in rows for x in (ugc or [])}
-    report.comments = len(items)
+    report.comments += len(items)
     llm = {**a, "model": ap["paraphrase_model"] or a["model"], "max_cost": ap["paraphrase_max_cost"]}
     with refused_key_stops(llm, "assemble"):
         texts = rewrite([c for _, c in items], llm, data_dir / "cache" / "paraphrases.sqlite", report)

@@ -57,6 +57,7 @@ example uses), score_ratio, seconds_between, length_ratio (``community_signals``
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections import Counter
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
@@ -67,7 +68,7 @@ import polars as pl
 from alignx.directions import DEFAULT_MIN_EVIDENCE, MEASURES, gate, rules_fingerprint, single_direction
 from alignx.orientation import (MAX_CANDIDATES, STYLE_DIMENSIONS, best_pair, community_profile, content_margin,
                                 direction)
-from pipeline.io import stable_hash, write_parquet
+from pipeline.io import parquet_writer, sorted_frames, stable_hash, write_parquet
 from pipeline.logs import get_logger
 from pipeline.stage import Shard, Stage, StageContext, Stats, keys
 from alignx.llm import refused_key_stops
@@ -76,8 +77,8 @@ from alignx.persona import traits
 from stages.assemble.demographic import NO_SIGNAL, common_rows, llm_descriptions, template
 from stages.assemble.decontaminate import benchmark_ngrams, contamination
 from stages.assemble.pairs import (
-    UNPAIRED, CandidateIndex, Split, example_texts, group_filter, leak_counts, length_balance, length_sides,
-    remove_leaks,
+    LENGTH_SIDE, UNPAIRED, CandidateIndex, HeldByTest, Split, example_texts, group_filter, length_balance,
+    length_sides,
 )
 from alignx.taxonomy import N_DIMENSIONS, profile
 
@@ -96,6 +97,12 @@ SCHEMA = {
     "score_ratio": pl.Float64, "seconds_between": pl.Int64, "length_ratio": pl.Float64,
 }
 PERSONAS = ("ugc", "pair", "demo", "all")
+#: The columns finish decides the release's shape on (with ``pairs.LENGTH_SIDE``), never the texts.
+SLIM = ("id", "user", "demographic")
+#: Rows per key range when finish writes its outputs sorted (``pipeline.io.sorted_frames``): a
+#: range is what finish holds at once (a few thousand examples with their histories).
+SORT_RANGE_ROWS = 2000
+MATCH_SCHEMA = {"id": pl.String, "benchmark": pl.String, "ngram": pl.String}
 
 
 def demographic_text(history_directions: list[np.ndarray], max_traits: int, style=STYLE_DIMENSIONS) -> str:
@@ -321,9 +328,98 @@ def commonest(df: pl.DataFrame) -> tuple[str, int]:
     return top[0], int(top[1])
 
 
-def shorter_share(df: pl.DataFrame) -> float:
-    """Share of rows whose chosen response is the shorter (``pairs.length_sides``), 4 decimals."""
-    return round(float((length_sides(df) < 0).mean()), 4) if df.height else 0.0
+def test_personas(test: pl.DataFrame) -> pl.DataFrame:
+    """Each test target four times, with persona_type ugc / pair / demo / all (AlignX-test style):
+    the rows' ids get the persona as suffix, and each persona keeps only its own signals."""
+    return pl.concat([
+        test.with_columns(
+            pl.lit(persona).alias("persona_type"),
+            (pl.col("id") + f"-{persona}").alias("id"),
+            *([pl.lit([], dtype=UGC_TYPE).alias("ugc")] if persona in ("pair", "demo") else []),
+            *([pl.lit([], dtype=PAIR_TYPE).alias("pair")] if persona in ("ugc", "demo") else []),
+            *([pl.lit("").alias("demographic")] if persona in ("ugc", "pair") else []),
+        ) for persona in PERSONAS])
+
+
+def write_sorted(frames, bounds: list[str], path: Path, spill: Path) -> None:
+    """The rows of ``frames`` written to ``path`` sorted by id, one key range at a time."""
+    with parquet_writer(path, SCHEMA) as write:
+        for df in sorted_frames(frames, "id", bounds, spill):
+            write(df)
+
+
+class Released:
+    """What finish counts of the rows it writes, per split (test: one row per target, before its
+    four personas), so the manifest's figures need no second read."""
+
+    def __init__(self):
+        self.rows, self.reddit, self.shorter = Counter(), Counter(), Counter()
+        self.users: dict[str, set[str]] = {"train": set(), "test": set()}
+        self.threads: set[str] = set()
+        self.demographics, self.sources = Counter(), Counter()
+
+    def add(self, split: str, df: pl.DataFrame) -> None:
+        reddit = df.filter(pl.col("source") == "reddit")
+        self.rows[split] += df.height
+        self.reddit[split] += reddit.height
+        self.shorter[split] += int((length_sides(reddit) < 0).sum())
+        self.users[split] |= set(reddit["user"].to_list())
+        self.demographics.update(reddit["demographic"].to_list())
+        if split == "train":
+            self.sources.update(df["user_type"].to_list())
+        else:
+            self.threads |= set(df["post_id"].to_list())
+
+    def shorter_share(self, split: str) -> float:
+        """Share of the split's Reddit rows whose chosen response is the shorter, 4 decimals."""
+        return round(self.shorter[split] / self.reddit[split], 4) if self.reddit[split] else 0.0
+
+    def reddit_rows(self) -> int:
+        return self.reddit["train"] + self.reddit["test"]
+
+    def commonest(self) -> tuple[str, int]:
+        """The commonest Demographic Information of the Reddit rows and its count ("", 0 when none)."""
+        return min(self.demographics.items(), key=lambda kv: (-kv[1], kv[0] or ""), default=("", 0))
+
+
+class Transforms:
+    """finish's optional rewrites, applied to one frame of examples at a time and in this order:
+    LLM Demographic Information (``demographic = "llm"``), paraphrased history (Reddit rows,
+    ``history_text = "paraphrase"``), decontamination (``ctx.inputs``). Their counts add up over
+    the frames; ``close`` records them and writes the decontamination matches."""
+
+    def __init__(self, stage: "Assemble", ctx: StageContext, stats: Stats):
+        self.stage, self.ctx, self.stats = stage, ctx, stats
+        self.paraphrase = None
+        if ctx.params["history_text"] == "paraphrase":
+            from stages.assemble.paraphrase import ParaphraseReport
+
+            self.paraphrase = ParaphraseReport()
+        self.index, self.matches = None, {"reddit": [], "alignment": []}
+        if ctx.inputs:  # benchmark files listed in [decontaminate] benchmarks
+            self.n = ctx.config.section("decontaminate")["ngram"]
+            self.index = benchmark_ngrams(list(ctx.inputs), self.n)
+
+    def __call__(self, df: pl.DataFrame, name: str) -> pl.DataFrame:
+        if self.ctx.params["demographic"] == "llm":
+            df = self.stage._llm_demographics(self.ctx, df)
+        if self.paraphrase is not None and name == "reddit":  # no user's own words in the persona
+            from stages.assemble.paraphrase import paraphrase_history
+
+            df, _ = paraphrase_history(df, self.ctx.params, self.ctx.config.section("annotate"), self.ctx.data_dir,
+                                       self.paraphrase)
+        if self.index is not None:
+            df, found = self.stage._decontaminate(df, self.index, self.n, self.stats)
+            self.matches[name].append(found)
+        return df
+
+    def close(self, out_dir: Path) -> None:
+        if self.paraphrase is not None:
+            self.stats.counts.update(self.paraphrase.counts())
+        if self.index is not None:
+            for name, found in self.matches.items():
+                write_parquet(pl.concat(found).sort("id") if found else pl.DataFrame(schema=MATCH_SCHEMA),
+                              out_dir / "decontamination" / f"{name}.parquet")
 
 
 class Profiles:
@@ -492,65 +588,74 @@ class Assemble(Stage):
         }
 
     def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
+        """The release's rows from the shards' examples, without ever holding them all: what needs
+        every row (``_shape``) is decided on a slim frame (id, user, description, length side);
+        the examples are then read part by part (one author bucket each), transformed, split,
+        checked against test (``HeldByTest``) and written sorted by id (``sorted_frames``)."""
         p = ctx.params
-        reddit = pl.concat([pl.read_parquet(part / "reddit" / f"{part.name.rsplit('-', 1)[0]}.parquet")
-                            for part in parts]).sort("id") if parts else pl.DataFrame(schema=SCHEMA)
+        files = [part / "reddit" / f"{part.name.rsplit('-', 1)[0]}.parquet" for part in parts]
         stats.counts.update(unpaired_counts(ctx))
         for sub, leaning in community_leanings(ctx).items():  # what each community's leaning holds
             for d in np.flatnonzero(leaning != 0.5):
                 stats.counts[f"community.{sub}.leans.{int(d)}"] = 1 if leaning[d] == 1.0 else -1
-        # before the mix: the alignment share is taken of the Reddit rows released
-        reddit = self._shape(reddit, rated_split(ctx), p, ctx.seed, stats)
-        alignment = self._alignment_examples(ctx, reddit.height, stats)
-        if p["demographic"] == "llm":
-            reddit, alignment = (self._llm_demographics(ctx, df) for df in (reddit, alignment))
-        if p["history_text"] == "paraphrase":  # no user's own words in the persona (stages/assemble/paraphrase.py)
-            from stages.assemble.paraphrase import paraphrase_history
-
-            reddit, report = paraphrase_history(reddit, p, ctx.config.section("annotate"), ctx.data_dir)
-            stats.counts.update(report.counts())
-        if ctx.inputs:  # benchmark files listed in [decontaminate] benchmarks
-            n = ctx.config.section("decontaminate")["ngram"]
-            index = benchmark_ngrams(list(ctx.inputs), n)
-            reddit, alignment = (self._decontaminate(df, index, n, stats, out_dir, name)
-                                 for df, name in ((reddit, "reddit"), (alignment, "alignment")))
-        # the split was decided per user and thread in run_shard (stages/assemble/pairs.py);
-        # here test targets get their four personas and train loses whatever still touches test
         split = rated_split(ctx)
         is_test = pl.col("user").is_in(sorted(split.test_users))
-        test, train = reddit.filter(is_test), reddit.filter(~is_test)
-        train = pl.concat([train, alignment])
-        train, leaked = remove_leaks(train, test)
-        stats.dropped.update(leaked)
-        train = train.sort("id")
-        test = pl.concat([
-            test.with_columns(
-                pl.lit(persona).alias("persona_type"),
-                (pl.col("id") + f"-{persona}").alias("id"),
-                *([pl.lit([], dtype=UGC_TYPE).alias("ugc")] if persona in ("pair", "demo") else []),
-                *([pl.lit([], dtype=PAIR_TYPE).alias("pair")] if persona in ("ugc", "demo") else []),
-                *([pl.lit("").alias("demographic")] if persona in ("ugc", "pair") else []),
-            ) for persona in PERSONAS]).sort("id") if test.height else test
-        write_parquet(train, out_dir / "examples" / "train.parquet")
-        write_parquet(test, out_dir / "examples" / "test.parquet")
-        test_targets = test.height // len(PERSONAS)
-        # the Reddit targets released, each once (test: its all-signals row)
-        released = pl.concat([train.filter(pl.col("source") == "reddit"), test.filter(pl.col("persona_type") == "all")])
+        slim = (pl.scan_parquet(files) if files else pl.LazyFrame(schema=SCHEMA)).select(*SLIM, LENGTH_SIDE)
+        # before the mix: the alignment share is taken of the Reddit rows released
+        kept = self._shape(slim.collect().sort("id"), split, p, ctx.seed, stats)
+        alignment = self._alignment_examples(ctx, kept.height, stats)
+        transform = Transforms(self, ctx, stats)
+        work = out_dir / "_finish"  # scratch, removed below
+        held, community, n_test = HeldByTest(), Counter(), 0
+        for n, f in enumerate(files):  # split the transformed rows; test is gathered before train is checked
+            df = transform(pl.read_parquet(f).filter(pl.col("id").is_in(kept["id"])), "reddit")
+            community.update(df["community_order"].to_list())
+            held.add(df.filter(is_test))
+            n_test += df.filter(is_test).height
+            write_parquet(df.filter(is_test), work / "test" / f"{n:06d}.parquet", scratch=True)
+            write_parquet(df.filter(~is_test), work / "train" / f"{n:06d}.parquet", scratch=True)
+        write_parquet(transform(alignment, "alignment"), work / "train" / "alignment.parquet", scratch=True)
+        transform.close(out_dir)
+        # the split was decided per user and thread in run_shard (stages/assemble/pairs.py);
+        # here test targets get their four personas and train loses whatever still touches test
+        released, shared = Released(), HeldByTest()
+
+        def train_rows():
+            for f in sorted((work / "train").glob("*.parquet")):
+                df, leaked = held.remove_leaks(pl.read_parquet(f))
+                stats.dropped.update(leaked)
+                shared.update(held.shared(df))
+                released.add("train", df)
+                yield df
+
+        def test_rows():
+            for f in sorted((work / "test").glob("*.parquet")):
+                df = pl.read_parquet(f)
+                released.add("test", df)
+                yield test_personas(df)
+
+        ids = sorted(kept.filter(~is_test)["id"].to_list() + alignment["id"].to_list())
+        write_sorted(train_rows(), ids[SORT_RANGE_ROWS::SORT_RANGE_ROWS], out_dir / "examples" / "train.parquet",
+                     work / "sorted")
+        ids = sorted(kept.filter(is_test)["id"].to_list())
+        step = max(1, SORT_RANGE_ROWS // len(PERSONAS))
+        write_sorted(test_rows(), ids[step::step], out_dir / "examples" / "test.parquet", work / "sorted")
+        shutil.rmtree(work, ignore_errors=True)
+        test_targets = released.rows["test"]
         # in targets (the unit): train holds each once, test four times
-        stats.records_out = train.height + test_targets
+        stats.records_out = released.rows["train"] + test_targets
         stats.counts.update({
-            "train": train.height, "test": test.height, "test_targets": test_targets,
-            "test_target_share": round(test_targets / max(test_targets + train.height, 1), 4),
-            "train_users": train.filter(pl.col("source") == "reddit")["user"].n_unique(),
-            "test_users": test["user"].n_unique(), "test_threads": test["post_id"].n_unique(),
-            "alignment_examples": alignment.height,
-            **{f"leak.{k}": v for k, v in leak_counts(train, test).items()},
-            **{f"length.{name}.chosen_shorter_share": shorter_share(df) for name, df in
-               (("train", train.filter(pl.col("source") == "reddit")), ("test", test.filter(pl.col("persona_type") == "all")))},
-            "demographic.commonest_share": round(commonest(released)[1] / max(released.height, 1), 4),
-            "demographic.distinct": released["demographic"].n_unique(),
-            **{f"community.{k}": v for k, v in Counter(reddit["community_order"].to_list()).items()},
-            **{f"source.{k}": v for k, v in Counter(train["user_type"].to_list()).items()},
+            "train": released.rows["train"], "test": test_targets * len(PERSONAS), "test_targets": test_targets,
+            "test_target_share": round(test_targets / max(test_targets + released.rows["train"], 1), 4),
+            "train_users": len(released.users["train"]), "test_users": len(released.users["test"]),
+            "test_threads": len(released.threads), "alignment_examples": alignment.height,
+            **{f"leak.{k}": v for k, v in shared.counts().items()},
+            **{f"length.{name}.chosen_shorter_share": released.shorter_share(name) for name in ("train", "test")},
+            # the Reddit targets released, each once (test: its all-signals row)
+            "demographic.commonest_share": round(released.commonest()[1] / max(released.reddit_rows(), 1), 4),
+            "demographic.distinct": len(released.demographics),
+            **{f"community.{k}": v for k, v in community.items()},
+            **{f"source.{k}": v for k, v in released.sources.items()},
         })
         return stats
 
@@ -591,19 +696,17 @@ class Assemble(Stage):
         return reddit
 
     @staticmethod
-    def _decontaminate(df: pl.DataFrame, index: dict[str, str], n: int, stats: Stats, out_dir: Path,
-                       name: str) -> pl.DataFrame:
+    def _decontaminate(df: pl.DataFrame, index: dict[str, str], n: int, stats: Stats
+                       ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """``df`` without the examples sharing a word n-gram with a benchmark listed in
-        ``[decontaminate] benchmarks`` (dropped as ``contaminated``); each match, with its benchmark
-        file and n-gram, is written to ``decontamination/<name>.parquet``."""
+        ``[decontaminate] benchmarks`` (dropped as ``contaminated``), and each match with its
+        benchmark file and n-gram (id, benchmark, ngram)."""
         matches = [contamination(example_texts(r), index, n) for r in df.iter_rows(named=True)]
         hit = pl.Series([m is not None for m in matches], dtype=pl.Boolean)
         stats.dropped["contaminated"] += int(hit.sum())
-        write_parquet(pl.DataFrame({"id": df.filter(hit)["id"], "benchmark": [m[0] for m in matches if m],
-                                    "ngram": [m[1] for m in matches if m]},
-                                   schema={"id": pl.String, "benchmark": pl.String, "ngram": pl.String}),
-                      out_dir / "decontamination" / f"{name}.parquet")
-        return df.filter(~hit)
+        found = pl.DataFrame({"id": df.filter(hit)["id"], "benchmark": [m[0] for m in matches if m],
+                              "ngram": [m[1] for m in matches if m]}, schema=MATCH_SCHEMA)
+        return df.filter(~hit), found
 
     def _llm_demographics(self, ctx: StageContext, df: pl.DataFrame) -> pl.DataFrame:
         """Replace the template by the model's description of the same history labels."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from stages.assemble.pairs import CandidateIndex, Split, leak_counts, remove_leaks, split_hash
+from stages.assemble.pairs import CandidateIndex, Split, HeldByTest, split_hash
 from stages.assemble.stage import SCHEMA, community_signals
 
 
@@ -76,11 +76,17 @@ def test_remove_leaks_drops_train_rows_touching_test_by_reason():
         example("r4", "u4", "P4", "post four", "g", "h"),                          # clean
         example("r5", "ultrafeedback", "uf-1", "instruction", "yes", "x", source="ultrafeedback"),  # shares "yes"
     ], schema=SCHEMA)
-    assert leak_counts(train, test) == {"texts": 2, "ids": 1, "users": 1}
-    kept, dropped = remove_leaks(train, test)
+    side = HeldByTest(test)
+    assert side.shared(train).counts() == {"texts": 2, "ids": 1, "users": 1}
+    kept, dropped = side.remove_leaks(train)
     assert kept["id"].to_list() == ["r4"]
     assert dropped == {"user_in_test": 1, "post_in_test": 1, "text_in_test": 2}
-    assert leak_counts(kept, test) == {"texts": 0, "ids": 0, "users": 0}
+    assert side.shared(kept).counts() == {"texts": 0, "ids": 0, "users": 0}
+    # gathered frame by frame, test and train give the same answers
+    halves = HeldByTest()
+    halves.add(test[:0])
+    halves.add(test)
+    assert halves.remove_leaks(train[:2])[1] + halves.remove_leaks(train[2:])[1] == dropped
 
 
 def test_community_signals():
