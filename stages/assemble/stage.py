@@ -220,42 +220,34 @@ def load_comments(ctx: StageContext, authors: list[str], pairs_from: str
 
     Rows: every comment by ``authors`` and every candidate in the groups they answered in
     (``pairs.group_filter``), read by filtered scans of anonymize's threads (key columns only)
-    joined to the ok ratings (``rated_matrix``), so a shard holds its users' neighbourhood,
-    never the whole comment table. Sorted by
+    joined to their ok ratings (``rated_rows``), so a shard holds its users' neighbourhood,
+    never the whole comment table nor every rating. Sorted by
     link_id, created_utc, id (the candidate order of ``CandidateIndex``)."""
     threads = (pl.scan_parquet(ctx.upstream_files("anonymize", "threads"))
                .select(*THREAD_COLUMNS, pl.col("body").str.len_chars().alias("chars")))
     own = threads.filter(pl.col("author").is_in(authors)).collect()
     rows = pl.concat([own, threads.filter(group_filter(pairs_from, own)).collect()]).unique("id", keep="first")
-    ids, matrix, measures = rated_matrix(ctx)
+    ids, matrix, measures = rated_rows(ctx, rows["id"])
     rows = rows.join(ids, on="id", how="inner").sort("link_id", "created_utc", "id")
     at = rows["_r"].to_numpy()
     return rows.drop("_r"), matrix[at], measures[at]
-
-
-_RATINGS: dict[tuple, tuple[pl.DataFrame, np.ndarray, np.ndarray]] = {}
 
 
 def _files_key(files: list[Path]) -> tuple:
     return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
 
 
-def rated_matrix(ctx: StageContext) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
-    """(id -> row ``_r``, the (n, 90) int16 gated ratings of every ok rating, their (n,
-    len(MEASURES)) float32 raw measures, NaN where annotate stored none), read and gated once per
-    process: every shard needs about half of them (the top-level comments of every thread its
-    users answered), and decoding the rating lists is what reading them costs. 90 bytes x 2 + 4 x
-    len(MEASURES) per rated comment (196 MB a million comments), against texts never held."""
-    files = ctx.upstream_files("annotate", "ratings")
-    key = _files_key(files)
-    if key not in _RATINGS:
-        ratings = (pl.scan_parquet(files).filter(pl.col("status") == "ok").select("id", "ratings", "evidence", "measures")
-                   .collect())
-        measures = (ratings["measures"].struct.unnest().select(MEASURES).to_numpy().astype(np.float32)
-                    if ratings.height else np.zeros((0, len(MEASURES)), dtype=np.float32))
-        _RATINGS.clear()
-        _RATINGS[key] = (ratings.select("id").with_row_index("_r"), gated_matrix(ratings), measures)
-    return _RATINGS[key]
+def rated_rows(ctx: StageContext, ids: pl.Series) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """(id -> row ``_r``, the (n, 90) int16 gated ratings of the ok ratings of ``ids``, their (n,
+    len(MEASURES)) float32 raw measures, NaN where annotate stored none). A filtered scan per
+    shard: holding every rating once per process instead (196 MB a million comments) made
+    assemble's memory grow with the corpus."""
+    ratings = (pl.scan_parquet(ctx.upstream_files("annotate", "ratings"))
+               .filter((pl.col("status") == "ok") & pl.col("id").is_in(ids.implode()))
+               .select("id", "ratings", "evidence", "measures").collect())
+    measures = (ratings["measures"].struct.unnest().select(MEASURES).to_numpy().astype(np.float32)
+                if ratings.height else np.zeros((0, len(MEASURES)), dtype=np.float32))
+    return ratings.select("id").with_row_index("_r"), gated_matrix(ratings), measures
 
 
 def load_texts(ctx: StageContext, ids: list[str]) -> dict[str, dict]:
