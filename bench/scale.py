@@ -313,9 +313,72 @@ def projection(c: dict) -> list[tuple[str, str, float | None, float | None]]:
     return rows
 
 
+#: Issue 29's scaling series: synthetic corpora of these sizes, dumps to release, and its targets
+#: (the largest against the smallest).
+SERIES = (500_000, 1_000_000, 2_000_000)
+SERIES_TARGETS = {"stage_peak_ratio_max": 1.25, "wall_ratio_max": 4.5, "stage_peak_mb_max": 2048}
+
+
+def series(out: dict) -> dict | None:
+    """Per stage, dumps to release, the peak and the seconds of each synthetic corpus of
+    ``SERIES`` measured (labels ``synthetic-<N>``), and the largest against the smallest: each
+    stage's peak ratio, the whole pipeline's wall-seconds ratio (and CPU seconds, less moved by
+    other work on the machine), every target checked. None until the smallest and largest ran."""
+    runs = {n: out.get("corpora", {}).get(f"synthetic-{n}") for n in SERIES}
+    runs = {n: c for n, c in runs.items() if c}
+    if min(SERIES) not in runs or max(SERIES) not in runs:
+        return None
+    upto = STAGES[:STAGES.index("emit") + 1]
+    small, large = runs[min(SERIES)], runs[max(SERIES)]
+    by = {n: {r["stage"]: r for r in c["stages"]} for n, c in runs.items()}
+    stages = {s: {"peak_mb": {n: by[n][s]["peak_rss_mb"] for n in runs}, "wall_s": {n: by[n][s]["wall_seconds"] for n in runs},
+                  "peak_ratio": round(by[max(SERIES)][s]["peak_rss_mb"] / by[min(SERIES)][s]["peak_rss_mb"], 3)}
+              for s in upto}
+    total = {n: round(sum(by[n][s]["wall_seconds"] for s in upto), 1) for n in runs}
+    cpu = {n: round(sum(by[n][s].get("cpu_seconds") or 0 for s in upto), 1) for n in runs}
+    t = SERIES_TARGETS
+    worst = max(stages, key=lambda s: stages[s]["peak_ratio"])
+    top = max(stages, key=lambda s: stages[s]["peak_mb"][max(SERIES)])
+    checks = {
+        f"every stage's peak at {max(SERIES):,} <= {t['stage_peak_ratio_max']}x at {min(SERIES):,} (worst: {worst})":
+            stages[worst]["peak_ratio"] <= t["stage_peak_ratio_max"],
+        f"wall seconds at {max(SERIES):,} <= {t['wall_ratio_max']}x at {min(SERIES):,}":
+            total[max(SERIES)] <= t["wall_ratio_max"] * total[min(SERIES)],
+        f"no stage above {t['stage_peak_mb_max']:,} MB (highest: {top})":
+            stages[top]["peak_mb"][max(SERIES)] <= t["stage_peak_mb_max"],
+    }
+    return {"sizes": sorted(runs), "stages": stages, "wall_seconds": total, "cpu_seconds": cpu,
+            "wall_ratio": round(total[max(SERIES)] / total[min(SERIES)], 3),
+            "cpu_ratio": round(cpu[max(SERIES)] / max(cpu[min(SERIES)], 0.1), 3),
+            "load_average_at_start": {n: c.get("load_average_at_start") for n, c in runs.items()},
+            "code": {n: c.get("code") for n, c in runs.items()}, "targets": t,
+            "checks": checks, "met": all(checks.values()), "small": small["corpus"], "large": large["corpus"]}
+
+
+def render_series(out: dict) -> list[str]:
+    r = series(out)
+    if r is None:
+        return []
+    sizes = r["sizes"]
+    lines = [f"### Scaling series ({', '.join(f'{n:,}' for n in sizes)} synthetic comments, dumps to release)", "",
+             "| stage | " + " | ".join(f"peak MB {n:,}" for n in sizes) + f" | peak {sizes[-1]:,} / {sizes[0]:,} | "
+             + " | ".join(f"wall s {n:,}" for n in sizes) + " |",
+             "|---|" + "---|" * (2 * len(sizes) + 1)]
+    for stage, x in r["stages"].items():
+        lines.append(f"| {stage} | " + " | ".join(f"{x['peak_mb'][n]:,}" for n in sizes) + f" | {x['peak_ratio']} | "
+                     + " | ".join(f"{x['wall_s'][n]:,}" for n in sizes) + " |")
+    cells = ["**whole pipeline**", *([""] * len(sizes)), f"wall {r['wall_ratio']}x, CPU {r['cpu_ratio']}x",
+             *(f"**{r['wall_seconds'][n]:,}**" for n in sizes)]
+    lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Load average at each start: " + ", ".join(f"{n:,}: {r['load_average_at_start'][n]}" for n in sizes)
+              + "; code: " + ", ".join(f"{n:,}: {r['code'][n]}" for n in sizes) + ".", ""]
+    lines += [f"- {'met' if ok else '**not met**'}: {name}" for name, ok in r["checks"].items()] + [""]
+    return lines
+
+
 def render(out: dict) -> str:
     """Markdown tables of every corpus in ``out`` (scale.json) and the AlignX-size projection."""
-    lines = [BEGIN, ""]
+    lines = [BEGIN, ""] + render_series(out)
     m = out.get("machine", {})
     for label, c in sorted(out.get("corpora", {}).items()):
         r = c["rates"]
@@ -378,6 +441,13 @@ def render_summary(out: dict) -> str:
                      f"{r['ingest_vs_json_loads']}x a plain `json.loads` reader; annotate "
                      f"{r['annotate_comments_per_second']:,} comments/s; assemble {r['assemble_examples_per_second']:,} "
                      f"examples/s ({c.get('code', '?')}, load average {c.get('load_average_at_start')})")
+    r = series(out)
+    if r:
+        worst = max(r["stages"], key=lambda s: r["stages"][s]["peak_ratio"])
+        lines.append(f"- **scaling series** ({' / '.join(f'{n:,}' for n in r['sizes'])} synthetic comments): "
+                     f"{'every target met' if r['met'] else 'targets **not all met**'}; highest peak ratio "
+                     f"{r['stages'][worst]['peak_ratio']}x ({worst}), wall seconds {r['wall_ratio']}x, CPU seconds "
+                     f"{r['cpu_ratio']}x, largest to smallest ([table](scaling.md#scaling-series))")
     lines += ["", END]
     return "\n".join(lines)
 
@@ -445,6 +515,7 @@ def main(argv: list[str] | None = None) -> None:
         result = build(label, inputs, args.sets, args.until, args.start, out["corpora"].get(label), args.only)
         result["code"] = git_head()
         out["corpora"][label] = result
+        out["series"] = series({**out, "corpora": {k: {**c, **summarize(c)} for k, c in out["corpora"].items()}})
         RESULTS.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(out, indent=2) + "\n")
