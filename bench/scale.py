@@ -360,7 +360,8 @@ def render_series(out: dict) -> list[str]:
     if r is None:
         return []
     sizes = r["sizes"]
-    lines = [f"### Scaling series ({', '.join(f'{n:,}' for n in sizes)} synthetic comments, dumps to release)", "",
+    lines = ["### Scaling series", "", f"Synthetic corpora of {', '.join(f'{n:,}' for n in sizes)} comments, dumps to "
+             "release (`python -m bench scale --corpus synthetic --comments N --until emit`):", "",
              "| stage | " + " | ".join(f"peak MB {n:,}" for n in sizes) + f" | peak {sizes[-1]:,} / {sizes[0]:,} | "
              + " | ".join(f"wall s {n:,}" for n in sizes) + " |",
              "|---|" + "---|" * (2 * len(sizes) + 1)]
