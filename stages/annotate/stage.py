@@ -93,11 +93,16 @@ class Annotate(Stage):
     uses = (*ANNOTATOR, *SCOPE)
     tunes = ANNOTATOR_TUNES
     unit = "comments"
-    parallel = False
+    #: The offline annotator rates shards in parallel processes (one core each); a backend that
+    #: sends requests rates them one after another in one process (``prepare``): its spend cap
+    #: (annotate.max_cost) is one counter, and the endpoint has its own concurrency (annotate.concurrency).
+    parallel = True
     description = "rate every comment on the 90 dimensions (-2..2, with evidence) with the configured annotator"
 
     def prepare(self, config: Config, data_dir: Path) -> None:
-        self.spend = make_spend(config.section(self.section))
+        p = config.section(self.section)
+        self.spend = make_spend(p)
+        self.parallel = not backend(p["backend"]).sends_requests
 
     def fingerprint_extra(self, config: Config, data_dir: Path) -> dict[str, str]:
         p = config.section(self.section)
