@@ -5,8 +5,10 @@ Config section ``[cluster]``. Upstream: ``anonymize`` (texts: comments with or w
 post), ``annotate`` (ratings).
 
 - Topics: sentence embeddings of every comment (cached by text hash) -> PCA -> HDBSCAN (the
-  ``hdbscan`` package), fitted on a hashed sample of at most ``fit_sample`` texts; every other
-  text gets, batch by batch, the label ``approximate_predict`` would give it (``topics.py``).
+  ``hdbscan`` package), fitted once on a hashed sample of at most ``fit_sample`` texts (in
+  ``shards``, before any shard runs); then one shard per input file gives every other text,
+  batch by batch, the label ``approximate_predict`` would give it (``topics.py``). Shards run
+  in parallel (processes or Ray tasks); ``finish`` adds up their counts.
   Topic -1 is noise. Keywords by class-based TF-IDF over the sample's vocabulary.
 - Interests: each topic maps onto the interest dimension the annotator found evidence of (a
   positive rating with evidence) in the largest share of the topic's rated texts, when that
@@ -28,6 +30,11 @@ Outputs: ``topics/assignments.parquet`` (id, author, topic), ``topics/topics.par
 from __future__ import annotations
 
 import heapq
+import json
+import os
+import pickle
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +42,7 @@ import polars as pl
 
 from alignx.embeddings import EmbeddingCache
 from alignx.taxonomy import N_DIMENSIONS, load_taxonomy
-from pipeline.io import parquet_writer, write_parquet
+from pipeline.io import parquet_writer, stable_hash, write_parquet
 from pipeline.logs import get_logger, progress
 from pipeline.stage import Shard, Stage, StageContext, Stats, keys
 from stages.cluster import topics
@@ -130,60 +137,137 @@ def heatmap(corr: np.ndarray, path: Path) -> None:
     tmp.replace(path)
 
 
+@dataclass
+class Fit:
+    """What every shard assigns with: the topic model fitted on the sample (None when the sample
+    holds too few texts), the sample's own labels by id, and the keyword vocabulary."""
+
+    model: topics.TopicModel | None
+    fitted: dict[str, int]
+    keywords: topics.KeywordCounts
+    sample_texts: int
+
+    @property
+    def n_topics(self) -> int:
+        return self.model.n_topics if self.model else 0
+
+
+def fit_topics(files: list[Path], p: dict, seed: int, embedder: EmbeddingCache) -> Fit:
+    sample = sample_texts(files, seed, p["fit_sample"])
+    model = topics.fit(embedder.encode(sample["body"].to_list()), p, seed) if sample.height else None
+    fitted = dict(zip(sample["id"].to_list(), model.labels.tolist())) if model else {}
+    return Fit(model, fitted, topics.KeywordCounts(sample["body"].to_list(), model.n_topics if model else 0),
+               sample.height)
+
+
+def assign_file(path: Path, fit: Fit, embedder: EmbeddingCache, write, show_progress: bool) -> dict:
+    """Topics of every text of one file, batch by batch (``write``: each batch's (id, author,
+    topic)); the file's topic sizes, keyword counts (in ``fit.keywords``), first examples per
+    topic, texts and noise."""
+    n = fit.n_topics
+    sizes = np.zeros(n, dtype=np.int64)
+    examples: dict[int, list[str]] = {t: [] for t in range(n)}
+    n_texts = noise = 0
+    for batch in progress(text_batches([path]), enabled=show_progress, desc=f"cluster: assign topics ({path.stem})",
+                          unit="batch"):
+        texts = batch["body"].to_list()
+        labels = np.full(len(texts), -1, dtype=np.int64)
+        if fit.model is not None:
+            ids = batch["id"].to_list()
+            known = np.array([i in fit.fitted for i in ids], dtype=bool)
+            labels[known] = [fit.fitted[i] for i, k in zip(ids, known) if k]
+            rest = np.flatnonzero(~known)
+            if len(rest):
+                vectors = embedder.encode([texts[i] for i in rest])
+                labels[rest] = topics.assign(fit.model, fit.model.transform(vectors))
+        write(batch.select("id", "author").with_columns(pl.Series("topic", labels, dtype=pl.Int32)))
+        fit.keywords.add(texts, labels)
+        sizes += np.bincount(labels[labels >= 0], minlength=n)[:n]
+        for i in np.flatnonzero(labels >= 0):
+            if len(examples[labels[i]]) < 3:
+                examples[labels[i]].append(texts[i][:200])
+        n_texts += len(texts)
+        noise += int((labels == -1).sum())
+    return {"sizes": sizes.tolist(), "examples": {str(t): e for t, e in examples.items()}, "texts": n_texts,
+            "noise": noise, "embeddings_computed": embedder.computed}
+
+
+ASSIGNMENT_SCHEMA = {"id": pl.String, "author": pl.String, "topic": pl.Int32}
+
+
 class Cluster(Stage):
     name = "cluster"
-    version = "3"  # 3: topics fitted on a hashed sample, every text assigned batch by batch; sums, not tables
+    #: 3: topics fitted on a hashed sample, every text assigned batch by batch; sums, not tables
+    #: 4: one shard per input file, assigned in parallel (Ray too) with the model fitted once
+    version = "4"
     upstream = ("anonymize", "annotate")
     uses = ("run.seed", *keys("cluster", "embedding_model", "pca_components", "fit_sample", "min_topic_size",
                               "min_samples", "keywords", "interest_min_share", "archetype_min_comments",
                               "archetype_min_size", "top_correlations"))
     unit = "comments"
-    parallel = False
     description = "topics, interest mapping, user archetypes, dimension correlation"
 
-    def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
-        p = ctx.params
+    @staticmethod
+    def _files(ctx: StageContext) -> list[Path]:
         # topics over every kept comment, with or without its post in the inputs
-        files = ctx.upstream_files("anonymize", "threads") + ctx.upstream_files("anonymize", "orphans")
-        rating_files = ctx.upstream_files("annotate", "ratings")
-        embedder = EmbeddingCache(ctx.data_dir / "cache" / "embeddings", p["embedding_model"])
+        return ctx.upstream_files("anonymize", "threads") + ctx.upstream_files("anonymize", "orphans")
 
-        sample = sample_texts(files, ctx.seed, p["fit_sample"])
-        model = topics.fit(embedder.encode(sample["body"].to_list()), p, ctx.seed) if sample.height else None
-        n_topics = model.n_topics if model else 0
-        fitted = dict(zip(sample["id"].to_list(), model.labels.tolist())) if model else {}
-        keywords = topics.KeywordCounts(sample["body"].to_list(), n_topics)
+    def shards(self, ctx: StageContext) -> list[Shard]:
+        """One shard per input file. The topic model is fitted here, once, before any shard runs
+        (the sample is drawn from every file), and saved where every worker reads it: its key (the
+        sample's ids and texts, the fit's settings) is each shard's parameter, so a shard
+        assigned with another fit is never reused."""
+        files = self._files(ctx)
+        p = ctx.params
+        embedder = EmbeddingCache(ctx.data_dir / "cache" / "embeddings", p["embedding_model"])
+        fit = fit_topics(files, p, ctx.seed, embedder)
+        key = stable_hash({"seed": ctx.seed, "texts": fit.sample_texts, "fitted": sorted(fit.fitted.items()),
+                           "words": fit.keywords.words.tolist(), **{k: p[k] for k in FIT_KEYS}})[:16]
+        path = fit_path(ctx, key)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+            tmp.write_bytes(pickle.dumps(fit))
+            os.replace(tmp, path)
+        return [Shard(f"{f.parent.name}-{f.stem}", (str(f),), params=(("fit", key),), weight=f.stat().st_size)
+                for f in files]
+
+    def run_shard(self, ctx: StageContext, shard: Shard, out_dir: Path) -> Stats:
+        fit = pickle.loads(fit_path(ctx, shard.param("fit")).read_bytes())
+        embedder = EmbeddingCache(ctx.data_dir / "cache" / "embeddings", ctx.params["embedding_model"])
+        with parquet_writer(out_dir / "assignments.parquet", ASSIGNMENT_SCHEMA) as write:
+            found = assign_file(Path(shard.inputs[0]), fit, embedder, write, ctx.progress)
+        np.save(out_dir / "keyword_counts.npy", fit.keywords.counts)
+        (out_dir / "found.json").write_text(json.dumps({**found, "fit": shard.param("fit")}))
+        return Stats(records_in=found["texts"], records_out=found["texts"])
+
+    def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
+        p = ctx.params
+        rating_files = ctx.upstream_files("annotate", "ratings")
+        key = json.loads((parts[0] / "found.json").read_text())["fit"] if parts else None
+        fit = pickle.loads(fit_path(ctx, key).read_bytes()) if key else Fit(None, {}, topics.KeywordCounts([], 0), 0)
+        n_topics = fit.n_topics
         sizes = np.zeros(n_topics, dtype=np.int64)
         examples: dict[int, list[str]] = {t: [] for t in range(n_topics)}
-        n_texts = noise = 0
+        n_texts = noise = computed = 0
         assignments = out_dir / "topics" / "assignments.parquet"
-        with parquet_writer(assignments, {"id": pl.String, "author": pl.String, "topic": pl.Int32}) as write:
-            for batch in progress(text_batches(files), enabled=ctx.progress, desc="cluster: assign topics",
-                                  unit="batch"):
-                texts = batch["body"].to_list()
-                labels = np.full(len(texts), -1, dtype=np.int64)
-                if model is not None:
-                    ids = batch["id"].to_list()
-                    known = np.array([i in fitted for i in ids], dtype=bool)
-                    labels[known] = [fitted[i] for i, k in zip(ids, known) if k]
-                    rest = np.flatnonzero(~known)
-                    if len(rest):
-                        vectors = embedder.encode([texts[i] for i in rest])
-                        labels[rest] = topics.assign(model, model.transform(vectors))
-                write(batch.select("id", "author").with_columns(pl.Series("topic", labels, dtype=pl.Int32)))
-                keywords.add(texts, labels)
-                sizes += np.bincount(labels[labels >= 0], minlength=n_topics)[:n_topics]
-                for i in np.flatnonzero(labels >= 0):
-                    if len(examples[labels[i]]) < 3:
-                        examples[labels[i]].append(texts[i][:200])
-                n_texts += len(texts)
-                noise += int((labels == -1).sum())
+        # the parts in key order: the assignments, sizes, keyword counts and examples of every file
+        with parquet_writer(assignments, ASSIGNMENT_SCHEMA) as write:
+            for part in parts:
+                write(pl.read_parquet(part / "assignments.parquet"))
+                found = json.loads((part / "found.json").read_text())
+                sizes += np.asarray(found["sizes"], dtype=np.int64)
+                for t in range(n_topics):
+                    examples[t] += found["examples"][str(t)][: 3 - len(examples[t])]
+                fit.keywords.counts += np.load(part / "keyword_counts.npy")
+                n_texts, noise = n_texts + found["texts"], noise + found["noise"]
+                computed += found["embeddings_computed"]
 
         ratings = (pl.scan_parquet(rating_files) if rating_files else pl.LazyFrame(schema={
             "id": pl.String, "author": pl.String, "ratings": pl.List(pl.Int8), "status": pl.String}))
         mapping = interest_mapping(pl.scan_parquet(assignments).select("id", "topic"), ratings,
                                    list(range(n_topics)), p["interest_min_share"])
-        words = keywords.keywords(p["keywords"])
+        words = fit.keywords.keywords(p["keywords"])
         tax = load_taxonomy()
         topic_rows = []
         for t in range(n_topics):
@@ -213,21 +297,30 @@ class Cluster(Stage):
         pairs = [(int(iu[0][k]), int(iu[1][k]), float(corr[iu][k])) for k in order]
         (out_dir / "cluster_report.md").write_text(report(topic_table, users, pairs, n_texts, noise, p),
                                                    encoding="utf-8")
-
-        stats = Stats(records_in=n_texts, records_out=n_texts)
         stats.counts.update({
-            "topics": topic_table.height, "noise_texts": noise, "fit_sample_texts": sample.height,
+            "topics": topic_table.height, "noise_texts": noise, "fit_sample_texts": fit.sample_texts,
             "topics_mapped": int(topic_table["interest_dimension"].is_not_null().sum()),
             "topics_uncovered": int(topic_table["interest_dimension"].is_null().sum()),
             "users": users.height, "archetypes": int(users["archetype"].max() + 1) if users.height else 0,
-            "users_noise": int((users["archetype"] == -1).sum()), "embeddings_computed": embedder.computed,
+            "users_noise": int((users["archetype"] == -1).sum()), "embeddings_computed": computed,
         })
+        shutil.rmtree(ctx.work_dir / "fit", ignore_errors=True)  # the fit served its shards
         return stats
 
     def summary(self, manifest: dict) -> str:
         c = manifest.get("counts", {})
         return (f"{c.get('topics', 0)} topics ({c.get('topics_mapped', 0)} mapped to interests, "
                 f"{c.get('topics_uncovered', 0)} uncovered), {c.get('archetypes', 0)} archetypes")
+
+
+#: The settings the topic model's fit depends on (with the seed and the sample itself).
+FIT_KEYS = ("embedding_model", "pca_components", "fit_sample", "min_topic_size", "min_samples")
+
+
+def fit_path(ctx: StageContext, key: str) -> Path:
+    """Where the fitted model waits for the shards: the stage's own state, on the data dir every
+    worker (or Ray node) shares."""
+    return ctx.work_dir / "fit" / f"{key}.pkl"
 
 
 def report(topics: pl.DataFrame, users: pl.DataFrame, pairs, n_texts: int, noise: int, p: dict) -> str:
