@@ -288,7 +288,7 @@ def projection(c: dict) -> list[tuple[str, str, float | None, float | None]]:
     input). Ingest scales with decompressed dump bytes; anonymize, annotate and cluster with
     comments; assemble and emit with examples. A cluster divides a sharded stage by its cores
     over this machine's, the ideal a sharded stage reaches; a stage whose shards run one after
-    another in one process (``parallel = False``: cluster, emit; annotate with an LLM) gains nothing from
+    another in one process (``parallel = False``: emit; annotate with an LLM) gains nothing from
     the cluster and keeps its one-machine time. None where the corpus lacks the figure."""
     from cli.stages import STAGES as CLASSES
 

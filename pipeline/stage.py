@@ -151,7 +151,8 @@ class Stage:
             changing one never makes anything stale.
         input_keys: config keys that list raw input files, directories or globs (the files'
             contents are hashed, not the paths written in the key).
-        parallel: whether shards may run in separate processes at once.
+        parallel: whether shards may run in separate processes at once (``prepare`` may
+            decide it for one run, e.g. by the configured backend).
 
     Every key of the stage's own section is in exactly one of ``uses``, ``tunes`` and
     ``input_keys`` (tests/framework/test_layout.py checks it), and a stage reads no other key.
