@@ -89,3 +89,15 @@ def parquet_rows(path: Path | str) -> int:
     import pyarrow.parquet as pq
 
     return pq.read_metadata(path).num_rows
+
+
+def parquet_batches(path: Path | str, rows: int, columns: list[str] | None = None) -> Iterator[pl.DataFrame]:
+    """The rows of one parquet file in file order, ``rows`` at a time, as polars frames: a reader
+    of a file larger than memory holds one batch. The column chunks are read through a buffer
+    (pyarrow's ``buffer_size``), not whole: a file written as one row group would otherwise be
+    read whole, column by column."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path, buffer_size=1 << 20) as f:
+        for batch in f.iter_batches(batch_size=rows, columns=columns):
+            yield pl.from_arrow(batch)
