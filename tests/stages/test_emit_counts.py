@@ -48,7 +48,7 @@ def test_pole_counts_of_batches_give_the_shares_of_every_row_at_once(tmp_path):
     assert profiled == 17 and (counts == pole_counts(profiles[::3][:, dims])).all()
 
 
-def test_shards_written_from_batches_are_the_bytes_of_the_split_sliced_at_once(tmp_path):
+def test_shards_written_from_batches_are_the_bytes_of_their_rows_written_alone(tmp_path):
     rows = [{"id": f"ax-{i:020d}", "source": "reddit", "persona_type": "all", "prompt": f"p{i}", "chosen": "c",
              "rejected": "r", "Preference Direction": [0.5] * 90, "Demographic Information": "",
              "User-Generated Content": [], "Pair-wise Comparative Feedback": [], "score_ratio": None,
@@ -60,8 +60,8 @@ def test_shards_written_from_batches_are_the_bytes_of_the_split_sliced_at_once(t
         for part in release[:n].iter_slices(batch):
             writer.add(part)
         writer.close()
-        for name, start, end in writer.shards:
-            write_parquet(release[start:end], whole / name)
+        for name, start, end in writer.shards:  # each shard's rows alone, not a slice of the split
+            write_parquet(pl.DataFrame(release[start:end].to_dicts(), schema=_RELEASE_SCHEMA), whole / name)
         assert sorted(f.name for f in batched.iterdir()) == sorted(f.name for f in whole.iterdir())
         for f in whole.iterdir():
             assert (batched / f.name).read_bytes() == f.read_bytes()
