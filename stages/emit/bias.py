@@ -90,8 +90,8 @@ class SplitBias:
             histories = np.array([history_profile(r) for r in reddit.select("ugc", "pair").iter_rows(named=True)])
             self.example_poles += pole_counts(histories[:, self.dimensions])
 
-    def report(self, user_poles: np.ndarray, profiled_users: int) -> dict:
-        """``user_poles``: ``pole_counts`` of the profiles of the ``profiled_users`` of ``per_user``
+    def report(self, users_poles: np.ndarray, profiled_users: int) -> dict:
+        """``users_poles``: ``pole_counts`` of the profiles of the ``profiled_users`` of ``per_user``
         that cluster profiled (``user_poles``)."""
         reddit = sum(self.per_user.values())
         # largest first, ties by name: the order of the card's table and plot
@@ -103,7 +103,7 @@ class SplitBias:
             "examples": self.examples,
             "sources": {k: round(v / max(self.examples, 1), 4) for k, v in sorted(self.sources.items())},
             "users": len(self.per_user),
-            "demographics_over_users": pole_shares(user_poles, profiled_users),
+            "demographics_over_users": pole_shares(users_poles, profiled_users),
             "demographics_over_examples": pole_shares(self.example_poles, reddit),
             "subreddits": subs.height,
             "top10_subreddit_share": round(float(subs["len"][:10].sum() / max(reddit, 1)), 4),
