@@ -1,6 +1,6 @@
 """The bias report of a release: who the personas say the users are, and where the data comes from.
 
-Figures (all in ``bias_report``): for the 7 demographic and Big Five dimensions, the share of
+Figures (``SplitBias.report``): for the 7 demographic and Big Five dimensions, the share of
 users (their profile over their own comments) and of examples (the profile of the example's
 history) leaning to each pole; the concentration of the Reddit part by subreddit (top-10
 share, Gini) and by user (examples per user: mean, max, Gini); the share of each source; for
@@ -10,12 +10,14 @@ for the dataset card's limitations.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from alignx.taxonomy import load_taxonomy, profile
+from alignx.taxonomy import N_DIMENSIONS, load_taxonomy, profile
+from pipeline.io import parquet_batches
 
 DEMOGRAPHIC_GROUP = "Demographics & Dispositional Traits"
 
@@ -29,16 +31,29 @@ def gini(counts) -> float:
     return float((2 * np.arange(1, n + 1) - n - 1) @ x / (n * x.sum()))
 
 
-def pole_shares(profiles: np.ndarray) -> dict[str, dict[str, float]]:
-    """Per demographic dimension: share of rows at label_1, label_0 and neutral."""
+#: The profile values counted per demographic dimension: label_1 pole, label_0 pole, neutral.
+POLES = (1.0, 0.0, 0.5)
+
+
+def demographic_dimensions() -> list[int]:
+    return [d.index for d in load_taxonomy().group(DEMOGRAPHIC_GROUP)]
+
+
+def pole_counts(profiles: np.ndarray) -> np.ndarray:
+    """``profiles`` (rows x demographic dimensions) -> counts (``POLES`` x dimensions)."""
+    return np.stack([(profiles == v).sum(axis=0) for v in POLES]).reshape(len(POLES), -1)
+
+
+def pole_shares(counts: np.ndarray, rows: int) -> dict[str, dict[str, float]]:
+    """Per demographic dimension: share of ``rows`` at label_1, label_0 and neutral, from
+    ``pole_counts``."""
     out = {}
-    for d in load_taxonomy().group(DEMOGRAPHIC_GROUP):
-        col = profiles[:, d.index] if len(profiles) else np.array([])
-        n = max(len(col), 1)
+    n = max(rows, 1)
+    for i, d in enumerate(load_taxonomy().group(DEMOGRAPHIC_GROUP)):
         out[d.description] = {"label_1": d.label_1, "label_0": d.label_0,
-                              "share_1": round(float((col == 1.0).sum() / n), 4),
-                              "share_0": round(float((col == 0.0).sum() / n), 4),
-                              "share_neutral": round(float((col == 0.5).sum() / n), 4)}
+                              "share_1": round(float(counts[0, i] / n), 4),
+                              "share_0": round(float(counts[1, i] / n), 4),
+                              "share_neutral": round(float(counts[2, i] / n), 4)}
     return out
 
 
@@ -47,34 +62,74 @@ def history_profile(row: dict) -> np.ndarray:
     return profile(np.array(dirs)) if dirs else np.full(90, 0.5)
 
 
-def split_report(examples: pl.DataFrame, user_profiles: dict[str, list[float]]) -> dict:
-    reddit = examples.filter(pl.col("source") == "reddit")
-    users = sorted(set(reddit["user"].to_list()))
-    by_user = np.array([user_profiles[u] for u in users if u in user_profiles]).reshape(-1, 90)
-    by_example = np.array([history_profile(r) for r in reddit.iter_rows(named=True)]).reshape(-1, 90)
-    subs = reddit.group_by("subreddit").len().sort(["len", "subreddit"], descending=[True, False])
-    per_user = reddit.group_by("user").len()["len"].to_numpy() if reddit.height else np.array([])
-    return {
-        "examples": examples.height,
-        "sources": {k: round(v / max(examples.height, 1), 4)
-                    for k, v in sorted(examples.group_by("user_type").len().iter_rows())},
-        "users": len(users),
-        "demographics_over_users": pole_shares(by_user),
-        "demographics_over_examples": pole_shares(by_example),
-        "subreddits": subs.height,
-        "top10_subreddit_share": round(float(subs["len"][:10].sum() / max(reddit.height, 1)), 4),
-        "subreddit_gini": round(gini(subs["len"].to_numpy()), 4),
-        "top_subreddits": [[s, int(n)] for s, n in subs.head(10).iter_rows()],
-        "examples_per_user_mean": round(float(per_user.mean()), 3) if len(per_user) else 0.0,
-        "examples_per_user_max": int(per_user.max()) if len(per_user) else 0,
-        "user_gini": round(gini(per_user), 4),
-    }
+class SplitBias:
+    """The bias report of one split, gathered batch by batch from assemble's examples (``add``):
+    examples per source, per Reddit user and per subreddit, and the poles of each example's
+    history profile on the demographic dimensions (counted, never kept per example). The users'
+    own profiles are read afterwards, from cluster's archetypes (``user_poles``), for the users
+    counted here."""
+
+    def __init__(self):
+        self.examples = 0
+        self.sources: Counter = Counter()
+        self.per_user: Counter = Counter()
+        self.per_subreddit: Counter = Counter()
+        self.dimensions = demographic_dimensions()
+        self.example_poles = np.zeros((len(POLES), len(self.dimensions)), dtype=np.int64)
+
+    def add(self, examples: pl.DataFrame) -> None:
+        """``examples``: assemble's rows (with user, subreddit, ugc, pair, user_type); targets only
+        (persona_type "all") count, so a test target is counted once, not once per persona type."""
+        targets = examples.filter(pl.col("persona_type") == "all")
+        self.examples += targets.height
+        self.sources.update(targets["user_type"].to_list())
+        reddit = targets.filter(pl.col("source") == "reddit")
+        self.per_user.update(reddit["user"].to_list())
+        self.per_subreddit.update(reddit["subreddit"].to_list())
+        if reddit.height:
+            histories = np.array([history_profile(r) for r in reddit.select("ugc", "pair").iter_rows(named=True)])
+            self.example_poles += pole_counts(histories[:, self.dimensions])
+
+    def report(self, users_poles: np.ndarray, profiled_users: int) -> dict:
+        """``users_poles``: ``pole_counts`` of the profiles of the ``profiled_users`` of ``per_user``
+        that cluster profiled (``user_poles``)."""
+        reddit = sum(self.per_user.values())
+        # largest first, ties by name: the order of the card's table and plot
+        subs = pl.DataFrame({"subreddit": list(self.per_subreddit), "len": list(self.per_subreddit.values())},
+                            schema={"subreddit": pl.String, "len": pl.Int64}
+                            ).sort(["len", "subreddit"], descending=[True, False])
+        per_user = np.array(list(self.per_user.values()), dtype=np.int64)
+        return {
+            "examples": self.examples,
+            "sources": {k: round(v / max(self.examples, 1), 4) for k, v in sorted(self.sources.items())},
+            "users": len(self.per_user),
+            "demographics_over_users": pole_shares(users_poles, profiled_users),
+            "demographics_over_examples": pole_shares(self.example_poles, reddit),
+            "subreddits": subs.height,
+            "top10_subreddit_share": round(float(subs["len"][:10].sum() / max(reddit, 1)), 4),
+            "subreddit_gini": round(gini(subs["len"].to_numpy()), 4),
+            "top_subreddits": [[s, int(n)] for s, n in subs.head(10).iter_rows()],
+            "examples_per_user_mean": round(float(per_user.mean()), 3) if len(per_user) else 0.0,
+            "examples_per_user_max": int(per_user.max()) if len(per_user) else 0,
+            "user_gini": round(gini(per_user), 4),
+        }
 
 
-def bias_report(splits: dict[str, pl.DataFrame], user_profiles: dict[str, list[float]]) -> dict:
-    """``splits``: assemble's examples per split (with user, subreddit, ugc, pair, user_type)."""
-    return {name: split_report(df.filter(pl.col("persona_type") == "all"), user_profiles)
-            for name, df in splits.items()}
+def user_poles(archetypes: Path, users, batch_rows: int) -> tuple[np.ndarray, int]:
+    """``pole_counts`` of the profiles (cluster's ``archetypes/users.parquet``, one row per author)
+    of ``users`` (a container of authors) on the demographic dimensions, and how many of them have
+    a profile; the table is read ``batch_rows`` users at a time, and only 7 of each profile's 90
+    values are kept."""
+    dimensions = demographic_dimensions()
+    counts = np.zeros((len(POLES), len(dimensions)), dtype=np.int64)
+    profiled = 0
+    for batch in parquet_batches(archetypes, batch_rows, columns=["author", "profile"]):
+        mine = batch.filter(pl.Series([a in users for a in batch["author"].to_list()], dtype=pl.Boolean))
+        if mine.height:
+            profiles = np.array(mine["profile"].to_list(), dtype=float).reshape(-1, N_DIMENSIONS)
+            counts += pole_counts(profiles[:, dimensions])
+            profiled += mine.height
+    return counts, profiled
 
 
 def flags(report: dict, max_pole: float, max_top10: float, max_gini: float) -> list[str]:

@@ -11,23 +11,29 @@ Comparative Feedback``) plus ``id`` (stable hash of the example's sources), ``so
 Hugging Face YAML metadata); ``correlation_heatmap.png``; ``checksums.sha256``. Every text is
 scanned once more by the scrubber's regex layers before release (``scrubbed.<kind>`` counts).
 
+Assemble's examples are read ``BATCH_ROWS`` at a time, in id order (the release's), so no
+split is held whole: each shard is written when its last row arrives, and the card's and the
+bias report's figures are counted batch by batch.
+
 The same files are written under the stage's work folder (tracked by its manifest) and then
 copied to ``data/release/<version>/`` through a temporary folder and a rename.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from collections import Counter
 from pathlib import Path
+from typing import Iterator
 
-import numpy as np
 import polars as pl
 
-from stages.emit.bias import bias_report, flags, plots
+from stages.emit.bias import SplitBias, flags, plots, user_poles
+from stages.emit.summary import SplitSummary
 from pipeline.errors import StageFailed
-from pipeline.io import sha256_file, write_parquet
+from pipeline.io import parquet_batches, parquet_rows, sha256_file, write_parquet
 from alignx.privacy import ScrubRules, Scrubber
 from pipeline.stage import Shard, Stage, StageContext, Stats, keys
 from alignx.taxonomy import load_taxonomy
@@ -41,6 +47,11 @@ RELEASE_FIELDS = ("id", "source", "persona_type", "prompt", "chosen", "rejected"
 #: both >= 1), chosen's time - rejected's in seconds, chosen's length / rejected's; null for
 #: alignment-dataset rows.
 COMMUNITY_FIELDS = ("score_ratio", "seconds_between", "length_ratio")
+#: Examples read, converted and counted at a time. emit never holds a whole split: the release
+#: shards are written as their rows arrive and the card and the bias report are running counts
+#: (stages/emit/summary.py, bias.py), so its memory is one batch, one shard (``emit.shard_rows``)
+#: and a few numbers per user and per distinct text. A test lowers it to cut shards across batches.
+BATCH_ROWS = 1_000
 LICENCES = [
     ("Reddit comments and posts", "Reddit User Agreement / Data API Terms; redistributed as pseudonymized, "
      "scrubbed text for research"),
@@ -128,6 +139,73 @@ def shard_paths(split: str, n_rows: int, shard_rows: int) -> list[tuple[str, int
             for i in range(n)]
 
 
+def example_batches(path: Path, rows: int) -> Iterator[pl.DataFrame]:
+    """Assemble's examples of one split, ``rows`` at a time, in the file's order, which is id
+    order (assemble v12): the release's order. A file out of id order stops emit rather than
+    release shards cut from another order."""
+    last = None
+    for batch in parquet_batches(path, rows):
+        ids = batch["id"]
+        if not ids.is_sorted() or (last is not None and ids[0] < last):
+            raise StageFailed(f"emit: {path} is not sorted by id (assemble sorts its examples since version 12): "
+                              "rerun assemble with `alignx run assemble --force`")
+        last = ids[-1]
+        yield batch
+
+
+class ShardWriter:
+    """The release shards of one split (``shard_paths``), written from its rows in id order as
+    they come, batch by batch: a shard is written as soon as its last row arrives.
+
+    A shard is written whole, by one ``write_parquet``: its bytes are those of its rows written
+    alone, however they came in batches (tested). Its rows wait until then as zstd-compressed
+    Arrow IPC (about a fifth of the frames' memory: a frame built from Python rows holds more
+    than its data), and are decompressed only while it is written."""
+
+    def __init__(self, folder: Path, split: str, n_rows: int, shard_rows: int):
+        self.folder = folder
+        self.split = split
+        self.shards = shard_paths(split, n_rows, shard_rows)
+        self.written = 0  # shards written
+        self.rows = 0  # rows received
+        self.pending: list[bytes] = []  # rows of the shard being filled, as compressed IPC
+
+    def add(self, release: pl.DataFrame) -> None:
+        while release.height:
+            if self.written == len(self.shards):
+                raise StageFailed(f"emit: {self.split} has more rows than its parquet metadata says "
+                                  f"({self.shards[-1][2]})")
+            end = self.shards[self.written][2]
+            take = min(end - self.rows, release.height)
+            self._hold(release[:take])
+            release = release[take:]
+            self.rows += take
+            if self.rows == end:
+                self._write()
+
+    def close(self) -> None:
+        """Write what is left: only an empty split's one shard of no rows, when every row came."""
+        if self.rows != self.shards[-1][2]:
+            raise StageFailed(f"emit: {self.split} has {self.rows} rows, its parquet metadata {self.shards[-1][2]}")
+        if self.written < len(self.shards):
+            self._hold(pl.DataFrame(schema=_RELEASE_SCHEMA))
+            self._write()
+
+    def _hold(self, rows: pl.DataFrame) -> None:
+        buffer = io.BytesIO()
+        rows.write_ipc(buffer, compression="zstd")
+        self.pending.append(buffer.getvalue())
+
+    def _write(self) -> None:
+        name = self.shards[self.written][0]
+        # one chunk per batch, not rechunked (a copy of the whole shard): polars writes the
+        # same parquet bytes for the rows however they are chunked (the batch-size tests check it)
+        shard = pl.concat([pl.read_ipc(io.BytesIO(b)) for b in self.pending], rechunk=False)
+        self.pending = []
+        write_parquet(shard, self.folder / name)
+        self.written += 1
+
+
 class Emit(Stage):
     name = "emit"
     # 3: the card's "How far to trust each dimension"; 4: community signal columns, leak section
@@ -138,7 +216,10 @@ class Emit(Stage):
     # 8: ... and that complexity compares a refitted readability formula
     # 9: the card reports the tokens the release's ratings took (stored with them), not this run's spend
     # 10: the last scrub pass adds issue 27's families (crypto, bank accounts, dates of birth, handles, ids)
-    version = "10"
+    # 11: each shard is written from its own rows, not as a slice of its whole split: same rows,
+    #     but polars cuts the pages of a sliced list column by the size of the whole split's, so
+    #     the bytes of a split of more than shard_rows rows differ (a split of one shard: same bytes)
+    version = "11"
     # ingest_reddit and anonymize: their manifests feed the dataset card
     upstream = ("assemble", "cluster", "annotate", "ingest_alignment", "ingest_reddit", "anonymize")
     uses = ("run.seed", *keys("emit", "version", "shard_rows", "bias_max_pole_share", "bias_max_top10_subreddit_share",
@@ -160,37 +241,38 @@ class Emit(Stage):
         # anonymize, which knows the authors: a name list would also rewrite fictional names in prompts
         scrubber = Scrubber([], ScrubRules(person_names=False))
         stats = Stats()
-        splits, assembled = {}, {}
+        folder = out_dir / "release"
+        summaries, biases = {}, {}
         for split in ("train", "test"):
-            df = pl.read_parquet(next(f for f in ctx.upstream_files("assemble", "examples") if f.stem == split))
-            assembled[split] = df
-            stats.records_in += df.height
-            release = to_release(df.sort("id"), scrubber, scrubbed)
-            splits[split] = release
-            for name, start, end in shard_paths(split, release.height, p["shard_rows"]):
-                write_parquet(release[start:end], out_dir / "release" / name)
-            stats.records_out += release.height
+            path = next(f for f in ctx.upstream_files("assemble", "examples") if f.stem == split)
+            summaries[split], biases[split] = SplitSummary(), SplitBias()
+            shards = ShardWriter(folder, split, parquet_rows(path), p["shard_rows"])
+            for examples in example_batches(path, BATCH_ROWS):
+                release = to_release(examples, scrubber, scrubbed)
+                shards.add(release)
+                summaries[split].add(release)
+                biases[split].add(examples)
+            shards.close()
+            stats.records_in += summaries[split].rows
+            stats.records_out += summaries[split].rows
         if stats.records_out == 0:
             raise StageFailed(
                 f"emit: the release would hold 0 examples (assemble made none); the previous release in "
                 f"{release_dir(ctx.config, ctx.data_dir)} is kept, not replaced by an empty one: see `alignx status`")
-        (out_dir / "release" / "schema.json").write_text(json.dumps(json_schema(), indent=2) + "\n")
+        (folder / "schema.json").write_text(json.dumps(json_schema(), indent=2) + "\n")
         heat = ctx.upstream_files("cluster", "correlation", suffix=".png")
         if heat:
-            shutil.copyfile(heat[0], out_dir / "release" / "correlation_heatmap.png")
-        users = pl.read_parquet(ctx.upstream_files("cluster", "archetypes")[0], columns=["author", "profile"])
-        bias = bias_report(assembled, dict(users.iter_rows()))
+            shutil.copyfile(heat[0], folder / "correlation_heatmap.png")
+        users = ctx.upstream_files("cluster", "archetypes")[0]
+        bias = {split: b.report(*user_poles(users, b.per_user, BATCH_ROWS)) for split, b in biases.items()}
         bias_flags = flags(bias, p["bias_max_pole_share"], p["bias_max_top10_subreddit_share"], p["bias_max_user_gini"])
-        (out_dir / "release" / "bias.json").write_text(json.dumps({"report": bias, "flags": bias_flags}, indent=2)
-                                                       + "\n")
-        plots(bias, out_dir / "release")
-        (out_dir / "release" / "README.md").write_text(dataset_card(ctx, splits, p, bias, bias_flags),
-                                                       encoding="utf-8")
-        files = sorted(f for f in (out_dir / "release").iterdir() if f.name != "checksums.sha256")
-        (out_dir / "release" / "checksums.sha256").write_text(
-            "".join(f"{sha256_file(f)}  {f.name}\n" for f in files))
+        (folder / "bias.json").write_text(json.dumps({"report": bias, "flags": bias_flags}, indent=2) + "\n")
+        plots(bias, folder)
+        (folder / "README.md").write_text(dataset_card(ctx, summaries, p, bias, bias_flags), encoding="utf-8")
+        files = sorted(f for f in folder.iterdir() if f.name != "checksums.sha256")
+        (folder / "checksums.sha256").write_text("".join(f"{sha256_file(f)}  {f.name}\n" for f in files))
         stats.counts.update({f"scrubbed.{k}": v for k, v in scrubbed.items()})
-        stats.counts.update({"train": splits["train"].height, "test": splits["test"].height})
+        stats.counts.update({"train": summaries["train"].rows, "test": summaries["test"].rows})
         return stats
 
     def finish(self, ctx: StageContext, parts: list[Path], stats: Stats, out_dir: Path) -> Stats:
@@ -212,22 +294,12 @@ class Emit(Stage):
         return f"release {manifest['config'].get('version')}: train {c.get('train', 0)}, test {c.get('test', 0)}"
 
 
-def release_texts(df: pl.DataFrame) -> set[str]:
-    """Every text of a release split: prompts, responses and persona items."""
-    out = set(df["prompt"]) | set(df["chosen"]) | set(df["rejected"])
-    for items in df["User-Generated Content"].to_list():
-        out |= {t for it in items for t in (it["prompt"], it["comment"])}
-    for items in df["Pair-wise Comparative Feedback"].to_list():
-        out |= {t for it in items for t in (it["prompt"], it["chosen"], it["rejected"])}
-    return out - {""}
-
-
-def leak_section(train: pl.DataFrame, test: pl.DataFrame, assemble_m: dict) -> list[str]:
+def leak_section(train: SplitSummary, test: SplitSummary, assemble_m: dict) -> list[str]:
     """The card's split section: test share of targets and what train and test share (texts
     counted here, on the released text; ids and users from assemble's check)."""
     c, d = assemble_m.get("counts", {}), assemble_m.get("dropped", {})
-    targets_test = test.filter(pl.col("persona_type") == "all").height
-    share = targets_test / max(targets_test + train.height, 1)
+    targets_test = test.targets
+    share = targets_test / max(targets_test + train.rows, 1)
     return [
         "## Splits and leakage", "",
         f"Test holds {targets_test} targets, {share:.3f} of all targets (assemble.test_share "
@@ -235,7 +307,7 @@ def leak_section(train: pl.DataFrame, test: pl.DataFrame, assemble_m: dict) -> l
         "an example is built only where its user and its target thread are on the same side, and its history "
         "comes from threads of that side.", "",
         "| shared between train and test | count |", "|---|---|",
-        f"| texts (prompts, responses, persona items) | {len(release_texts(train) & release_texts(test))} |",
+        f"| texts (prompts, responses, persona items) | {train.texts.shared(test.texts)} |",
         f"| posts and comments (ids) | {c.get('leak.ids', 0)} |",
         f"| users | {c.get('leak.users', 0)} |", "",
         f"Train examples dropped because they touched test: {d.get('user_in_test', 0)} by user, "
@@ -365,7 +437,7 @@ def ratings_cost(ctx: StageContext, annotate_m: dict) -> str:
             f"annotate.price_input_per_mtok and price_output_per_mtok{' with batch_discount' if spend.discount != 1.0 else ''}).")
 
 
-def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bias: dict,
+def dataset_card(ctx: StageContext, splits: dict[str, SplitSummary], p: dict, bias: dict,
                  bias_flags: list[str]) -> str:
     tax = load_taxonomy()
     train, test = splits["train"], splits["test"]
@@ -376,15 +448,15 @@ def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bi
         "task_categories:", "- text-generation", "tags:", "- personalization", "- preference", "- alignment",
         "configs:", "- config_name: default", "  data_files:", "  - split: train", "    path: \"train-*.parquet\"",
         "  - split: test", "    path: \"test-*.parquet\"", "dataset_info:", _features_yaml(), "  splits:",
-        f"  - name: train\n    num_examples: {train.height}", f"  - name: test\n    num_examples: {test.height}",
+        f"  - name: train\n    num_examples: {train.rows}", f"  - name: test\n    num_examples: {test.rows}",
         "---", "",
         f"# AlignX, rebuilt (release {p['version']})", "",
         "Personalized preference examples in the AlignX format (Li et al., arXiv 2503.15463): one user's "
         "preference between two responses to a post, with evidence about that user (a persona).", "",
         "## Counts", "", "| split | source | examples |", "|---|---|---|",
     ]
-    for name, df in (("train", train), ("test", test)):
-        for src, n in sorted(Counter(df["source"].to_list()).items()):
+    for name, summary in (("train", train), ("test", test)):
+        for src, n in sorted(summary.sources.items()):
             lines.append(f"| {name} | {src} | {n} |")
     lines += ["", "Test targets appear four times, with persona_type `ugc`, `pair`, `demo` and `all` "
               "(AlignX-test style)."]
@@ -392,11 +464,11 @@ def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bi
     lines += ["",
               "## Personas", "", "| split | mean UGC items | mean PAIR items | share with Demographic Information |",
               "|---|---|---|---|"]
-    for name, df in (("train", train), ("test", test)):
-        if df.height:
-            ugc = df["User-Generated Content"].list.len().mean()
-            pair = df["Pair-wise Comparative Feedback"].list.len().mean()
-            demo = (df["Demographic Information"] != "").mean()
+    for name, summary in (("train", train), ("test", test)):
+        if summary.rows:
+            ugc = summary.ugc_items / summary.rows
+            pair = summary.pair_items / summary.rows
+            demo = summary.with_demographic / summary.rows
             lines.append(f"| {name} | {ugc:.2f} | {pair:.2f} | {demo:.2f} |")
     comm = {k.split(".", 1)[1]: v for k, v in assemble_m.get("counts", {}).items() if k.startswith("community.")}
     total = sum(comm.values()) or 1
@@ -408,10 +480,8 @@ def dataset_card(ctx: StageContext, splits: dict[str, pl.DataFrame], p: dict, bi
     lines += ["", "Personalized data is most informative where the user's choice disagrees with the community.",
               "", "## Direction distribution per dimension (train)", "",
               "| # | dimension | towards label_1 | towards label_0 | neutral |", "|---|---|---|---|---|"]
-    dirs = np.array(train["Preference Direction"].to_list()) if train.height else np.zeros((0, 90))
     for d in tax:
-        col = dirs[:, d.index] if len(dirs) else np.array([])
-        share = (lambda v: f"{(col == v).mean():.2f}" if len(col) else "-")
+        share = (lambda v: train.direction_share(v, d.index))
         lines.append(f"| {d.index} | {d.description} | {share(1.0)} | {share(0.0)} | {share(0.5)} |")
     lines += [""] + trust_section(annotate_m)
     lines += [""] + bias_section(bias)

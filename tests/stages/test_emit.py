@@ -9,7 +9,7 @@ import shutil
 import polars as pl
 import pytest
 
-from conftest import DEMO_ENV as ENV, ROOT, alignx, examples, split
+from conftest import DEMO_ARGS, DEMO_ENV as ENV, ROOT, alignx, examples, split
 
 pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess or builds a dataset
 
@@ -138,3 +138,114 @@ def test_demo_release_shares_no_text_post_or_user_between_train_and_test(built):
     rtrain, rtest = split(release, "train"), split(release, "test")
     released = lambda df: set(df["prompt"]) | set(df["chosen"]) | set(df["rejected"])  # noqa: E731
     assert not released(rtrain) & released(rtest)
+
+
+# -- emit reads assemble's examples batch by batch: the same release as all at once --------------
+def emit_into(data_dir, out_dir, *sets: str):
+    """Emit's run on the built ``data_dir`` (read, not written) into ``out_dir``, in this
+    process (so a test can lower ``BATCH_ROWS``); the release folder it wrote."""
+    from pipeline.config import load_config
+    from pipeline.runner import Runner
+    from pipeline.stage import Shard
+    from stages.emit.stage import Emit
+
+    demo_sets = [a for a in DEMO_ARGS if a != "--set"]
+    stage = Emit()
+    runner = Runner([stage], load_config(overrides=[*demo_sets, *sets]), data_dir, workers=1, show_progress=False)
+    stage.run_shard(runner.context(stage, []), Shard("all"), out_dir)
+    return out_dir / "release"
+
+
+def same_files(a, b) -> list[str]:
+    """The names of the files of folder ``a``, after checking folder ``b`` has the same ones, byte for byte."""
+    names = sorted(f.name for f in a.iterdir())
+    assert names == sorted(f.name for f in b.iterdir())
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    return names
+
+
+def test_the_release_is_the_same_bytes_whatever_the_batch_size(built, tmp_path, monkeypatch):
+    """Batches of 7 rows with shards of 10 (shards straddle batches, batches straddle shards)
+    give the bytes of one batch per split; and the default batch gives the built release."""
+    import stages.emit.stage as emit
+
+    d, release = built
+    same_files(emit_into(d, tmp_path / "default"), release)
+    cut = emit_into(d, tmp_path / "cut", "emit.shard_rows=10")
+    monkeypatch.setattr(emit, "BATCH_ROWS", 7)
+    names = same_files(emit_into(d, tmp_path / "tiny", "emit.shard_rows=10"), cut)
+    assert sum(n.startswith("train-") for n in names) > 1 and sum(n.startswith("test-") for n in names) > 1
+    # the shards of 10 are the release's rows in its order
+    for name in ("train", "test"):
+        assert split(cut, name).equals(split(release, name))
+
+
+def test_the_card_figures_counted_in_batches_are_those_of_the_whole_split(built):
+    from collections import Counter
+
+    import numpy as np
+
+    from stages.emit.summary import DIRECTION_VALUES, SplitSummary, release_texts
+
+    d, release = built
+    for name in ("train", "test"):
+        whole = split(release, name)
+        summary = SplitSummary()
+        for batch in whole.iter_slices(7):
+            summary.add(batch)
+        assert (summary.rows, summary.targets) == (whole.height, whole.filter(pl.col("persona_type") == "all").height)
+        assert summary.sources == Counter(whole["source"].to_list())
+        assert summary.ugc_items == whole["User-Generated Content"].list.len().sum() > 0
+        assert summary.pair_items == whole["Pair-wise Comparative Feedback"].list.len().sum()
+        assert summary.with_demographic == (whole["Demographic Information"] != "").sum()
+        dirs = np.array(whole["Preference Direction"].to_list())
+        assert (summary.directions == np.stack([(dirs == v).sum(axis=0) for v in DIRECTION_VALUES])).all()
+        assert len(summary.texts) == len(release_texts(whole)) > 0
+
+
+def test_the_bias_report_counted_in_batches_is_that_of_the_whole_split(built):
+    """Against the report computed plainly from every target of the split at once."""
+    import numpy as np
+
+    from alignx.taxonomy import load_taxonomy
+    from stages.emit.bias import DEMOGRAPHIC_GROUP, SplitBias, gini, history_profile, user_poles
+
+    d, release = built
+    archetypes = next((d / "work/cluster").glob("out-*/archetypes/users.parquet"))
+    profiles = pl.read_parquet(archetypes)
+    dims = load_taxonomy().group(DEMOGRAPHIC_GROUP)
+
+    def shares(rows: np.ndarray) -> dict:
+        n = max(len(rows), 1)
+        return {x.description: {"label_1": x.label_1, "label_0": x.label_0,
+                                **{f"share_{k}": round(float((rows[:, x.index] == v).sum() / n), 4)
+                                   for k, v in (("1", 1.0), ("0", 0.0), ("neutral", 0.5))}}
+                for x in dims}
+
+    for name in ("train", "test"):
+        df = examples(d, name)
+        bias = SplitBias()
+        for batch in df.iter_slices(7):
+            bias.add(batch)
+        report = bias.report(*user_poles(archetypes, bias.per_user, 5))  # the users' profiles 5 at a time
+        targets = df.filter(pl.col("persona_type") == "all")
+        reddit = targets.filter(pl.col("source") == "reddit")
+        assert reddit.height > 0
+        users = profiles.filter(pl.col("author").is_in(reddit["user"].unique().implode()))
+        subs = reddit.group_by("subreddit").len().sort(["len", "subreddit"], descending=[True, False])
+        per_user = reddit.group_by("user").len()["len"].to_numpy()
+        assert report == {
+            "examples": targets.height,
+            "sources": {k: round(v / targets.height, 4) for k, v in sorted(targets.group_by("user_type").len().rows())},
+            "users": reddit["user"].n_unique(),
+            "demographics_over_users": shares(np.array(users["profile"].to_list()).reshape(-1, 90)),
+            "demographics_over_examples": shares(np.array([history_profile(r) for r in reddit.iter_rows(named=True)])),
+            "subreddits": subs.height,
+            "top10_subreddit_share": round(float(subs["len"][:10].sum() / reddit.height), 4),
+            "subreddit_gini": round(gini(subs["len"].to_numpy()), 4),
+            "top_subreddits": [[s, int(n)] for s, n in subs.head(10).rows()],
+            "examples_per_user_mean": round(float(per_user.mean()), 3),
+            "examples_per_user_max": int(per_user.max()),
+            "user_gini": round(gini(per_user), 4),
+        }
