@@ -12,8 +12,8 @@ Hugging Face YAML metadata); ``correlation_heatmap.png``; ``checksums.sha256``. 
 scanned once more by the scrubber's regex layers before release (``scrubbed.<kind>`` counts).
 
 Assemble's examples are read ``BATCH_ROWS`` at a time, in id order (the release's), so no
-split is held whole: each shard is written when its last row arrives, and the card's and the
-bias report's figures are counted batch by batch.
+split is held whole: each shard is written a row group at a time as its rows arrive
+(``ShardWriter``), and the card's and the bias report's figures are counted batch by batch.
 
 The same files are written under the stage's work folder (tracked by its manifest) and then
 copied to ``data/release/<version>/`` through a temporary folder and a rename.
@@ -25,6 +25,7 @@ import io
 import json
 import shutil
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Iterator
 
@@ -33,7 +34,7 @@ import polars as pl
 from stages.emit.bias import SplitBias, flags, plots, user_poles
 from stages.emit.summary import SplitSummary
 from pipeline.errors import StageFailed
-from pipeline.io import parquet_batches, parquet_rows, sha256_file, write_parquet
+from pipeline.io import parquet_batches, parquet_rows, parquet_writer, sha256_file
 from alignx.privacy import ScrubRules, Scrubber
 from pipeline.stage import Shard, Stage, StageContext, Stats, keys
 from alignx.taxonomy import load_taxonomy
@@ -153,14 +154,19 @@ def example_batches(path: Path, rows: int) -> Iterator[pl.DataFrame]:
         yield batch
 
 
+#: Rows per row group of a release shard: what emit holds of a shard while writing it, whatever
+#: ``emit.shard_rows`` (a row group of Reddit examples with their histories is a few MB compressed).
+ROW_GROUP_ROWS = 1_000
+
+
 class ShardWriter:
     """The release shards of one split (``shard_paths``), written from its rows in id order as
-    they come, batch by batch: a shard is written as soon as its last row arrives.
-
-    A shard is written whole, by one ``write_parquet``: its bytes are those of its rows written
-    alone, however they came in batches (tested). Its rows wait until then as zstd-compressed
-    Arrow IPC (about a fifth of the frames' memory: a frame built from Python rows holds more
-    than its data), and are decompressed only while it is written."""
+    they come, one row group (``ROW_GROUP_ROWS`` rows; a shard's last, fewer) at a time, so emit
+    holds one row group whatever the shard's size. A row group is written from its rows alone,
+    in one chunk, so a shard's bytes depend on its rows and ``ROW_GROUP_ROWS``, never on how the
+    rows came in batches (tested). Rows wait for their row group as zstd-compressed Arrow IPC (a
+    frame built from Python rows holds several times its data). Each shard file appears whole,
+    atomically, once its last row group is written (``pipeline.io.parquet_writer``)."""
 
     def __init__(self, folder: Path, split: str, n_rows: int, shard_rows: int):
         self.folder = folder
@@ -168,7 +174,10 @@ class ShardWriter:
         self.shards = shard_paths(split, n_rows, shard_rows)
         self.written = 0  # shards written
         self.rows = 0  # rows received
-        self.pending: list[bytes] = []  # rows of the shard being filled, as compressed IPC
+        self.group_start = 0  # the first row of the row group being filled
+        self.pending: list[bytes] = []  # its rows, as compressed IPC
+        self.open: ExitStack | None = None  # the shard being written
+        self.write = None
 
     def add(self, release: pl.DataFrame) -> None:
         while release.height:
@@ -176,33 +185,45 @@ class ShardWriter:
                 raise StageFailed(f"emit: {self.split} has more rows than its parquet metadata says "
                                   f"({self.shards[-1][2]})")
             end = self.shards[self.written][2]
-            take = min(end - self.rows, release.height)
+            boundary = min(end, self.group_start + ROW_GROUP_ROWS)
+            take = min(boundary - self.rows, release.height)
             self._hold(release[:take])
             release = release[take:]
             self.rows += take
+            if self.rows == boundary:
+                self._write_group()
             if self.rows == end:
-                self._write()
+                self._close_shard()
 
     def close(self) -> None:
         """Write what is left: only an empty split's one shard of no rows, when every row came."""
         if self.rows != self.shards[-1][2]:
             raise StageFailed(f"emit: {self.split} has {self.rows} rows, its parquet metadata {self.shards[-1][2]}")
         if self.written < len(self.shards):
-            self._hold(pl.DataFrame(schema=_RELEASE_SCHEMA))
-            self._write()
+            self._shard_writer()
+            self._close_shard()
 
     def _hold(self, rows: pl.DataFrame) -> None:
         buffer = io.BytesIO()
         rows.write_ipc(buffer, compression="zstd")
         self.pending.append(buffer.getvalue())
 
-    def _write(self) -> None:
-        name = self.shards[self.written][0]
-        # one chunk per batch, not rechunked (a copy of the whole shard): polars writes the
-        # same parquet bytes for the rows however they are chunked (the batch-size tests check it)
-        shard = pl.concat([pl.read_ipc(io.BytesIO(b)) for b in self.pending], rechunk=False)
+    def _shard_writer(self):
+        if self.open is None:
+            self.open = ExitStack()
+            self.write = self.open.enter_context(parquet_writer(self.folder / self.shards[self.written][0],
+                                                                _RELEASE_SCHEMA))
+        return self.write
+
+    def _write_group(self) -> None:
+        group = pl.concat([pl.read_ipc(io.BytesIO(b)) for b in self.pending], rechunk=True)
         self.pending = []
-        write_parquet(shard, self.folder / name)
+        self._shard_writer()(group)
+        self.group_start = self.rows
+
+    def _close_shard(self) -> None:
+        self.open.close()  # the file appears
+        self.open = self.write = None
         self.written += 1
 
 
@@ -216,10 +237,10 @@ class Emit(Stage):
     # 8: ... and that complexity compares a refitted readability formula
     # 9: the card reports the tokens the release's ratings took (stored with them), not this run's spend
     # 10: the last scrub pass adds issue 27's families (crypto, bank accounts, dates of birth, handles, ids)
-    # 11: each shard is written from its own rows, not as a slice of its whole split: same rows,
-    #     but polars cuts the pages of a sliced list column by the size of the whole split's, so
-    #     the bytes of a split of more than shard_rows rows differ (a split of one shard: same bytes)
-    version = "11"
+    # 11: each shard is written from its own rows, not as a slice of its whole split
+    # 12: ... one row group of ROW_GROUP_ROWS rows at a time (pyarrow's writer), so emit holds one
+    #     row group, not one shard: same rows, other bytes
+    version = "12"
     # ingest_reddit and anonymize: their manifests feed the dataset card
     upstream = ("assemble", "cluster", "annotate", "ingest_alignment", "ingest_reddit", "anonymize")
     uses = ("run.seed", *keys("emit", "version", "shard_rows", "bias_max_pole_share", "bias_max_top10_subreddit_share",

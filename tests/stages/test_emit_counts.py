@@ -48,20 +48,33 @@ def test_pole_counts_of_batches_give_the_shares_of_every_row_at_once(tmp_path):
     assert profiled == 17 and (counts == pole_counts(profiles[::3][:, dims])).all()
 
 
-def test_shards_written_from_batches_are_the_bytes_of_their_rows_written_alone(tmp_path):
+def test_shards_are_the_same_bytes_whatever_the_batches_and_hold_one_row_group_at_a_time(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    import stages.emit.stage as emit
+
+    monkeypatch.setattr(emit, "ROW_GROUP_ROWS", 3)
     rows = [{"id": f"ax-{i:020d}", "source": "reddit", "persona_type": "all", "prompt": f"p{i}", "chosen": "c",
              "rejected": "r", "Preference Direction": [0.5] * 90, "Demographic Information": "",
              "User-Generated Content": [], "Pair-wise Comparative Feedback": [], "score_ratio": None,
              "seconds_between": i, "length_ratio": 1.0} for i in range(23)]
     release = pl.DataFrame(rows, schema=_RELEASE_SCHEMA)
-    for n, batch in ((23, 4), (23, 10), (23, 23), (0, 5)):
-        whole, batched = tmp_path / f"whole-{n}-{batch}", tmp_path / f"batched-{n}-{batch}"
-        writer = ShardWriter(batched, "train", n, 10)
-        for part in release[:n].iter_slices(batch):
-            writer.add(part)
-        writer.close()
-        for name, start, end in writer.shards:  # each shard's rows alone, not a slice of the split
-            write_parquet(pl.DataFrame(release[start:end].to_dicts(), schema=_RELEASE_SCHEMA), whole / name)
-        assert sorted(f.name for f in batched.iterdir()) == sorted(f.name for f in whole.iterdir())
-        for f in whole.iterdir():
-            assert (batched / f.name).read_bytes() == f.read_bytes()
+    for n in (23, 0):
+        first = None
+        for batch in (4, 10, 23, 1):
+            out = tmp_path / f"{n}-{batch}"
+            writer = ShardWriter(out, "train", n, 10)
+            for part in release[:n].iter_slices(batch):
+                writer.add(part)
+            writer.close()
+            files = {f.name: f.read_bytes() for f in out.iterdir()}
+            assert sorted(files) == [name for name, _, _ in writer.shards]  # every shard, nothing else
+            first = first or files
+            assert files == first  # the batches leave no trace in the bytes
+        for name, start, end in writer.shards:
+            assert pl.read_parquet(out / name).equals(release[start:end])
+            # row groups of 3 rows, a shard's last fewer: 10 rows -> 3, 3, 3, 1
+            sizes = [pq.ParquetFile(out / name).metadata.row_group(g).num_rows
+                     for g in range(pq.ParquetFile(out / name).metadata.num_row_groups)]
+            assert sizes == ([3] * ((end - start) // 3) + ([(end - start) % 3] if (end - start) % 3 else [])
+                             if end > start else [])
