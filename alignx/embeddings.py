@@ -189,7 +189,9 @@ class EmbeddingCache:
                 found[k] = v
             if self.db is not None:
                 block = f"block-{text_key(''.join(missing))[:16]}.npy"
-                tmp = self.dir / f".{block}.tmp.npy"
+                # the temporary is the process's own: parallel workers (annotate's, cluster's)
+                # embedding the same texts (the interest labels) write the same block at once
+                tmp = self.dir / f".{block}.{os.getpid()}.tmp.npy"
                 np.save(tmp, vectors)
                 os.replace(tmp, self.dir / block)
                 with reading(self.dir / "index.sqlite", remove=self.dir), self.db:
