@@ -371,6 +371,11 @@ def render_series(out: dict) -> list[str]:
     cells = ["**whole pipeline**", *([""] * len(sizes)), f"wall {r['wall_ratio']}x, CPU {r['cpu_ratio']}x",
              *(f"**{r['wall_seconds'][n]:,}**" for n in sizes)]
     lines.append("| " + " | ".join(cells) + " |")
+    dominant = []
+    for n in sizes:
+        stage = max(r["stages"], key=lambda s: r["stages"][s]["wall_s"][n])
+        dominant.append(f"{n:,}: {stage} ({100 * r['stages'][stage]['wall_s'][n] / r['wall_seconds'][n]:.0f}%)")
+    lines += ["", "The stage that takes the most wall time at each size: " + ", ".join(dominant) + "."]
     lines += ["", "Load average at each start: " + ", ".join(f"{n:,}: {r['load_average_at_start'][n]}" for n in sizes)
               + "; code: " + ", ".join(f"{n:,}: {r['code'][n]}" for n in sizes) + ".", ""]
     lines += [f"- {'met' if ok else '**not met**'}: {name}" for name, ok in r["checks"].items()] + [""]
