@@ -23,6 +23,7 @@ train, whatever still shares text, an id or a user with test (identical texts in
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections import Counter
 from dataclasses import dataclass
@@ -168,12 +169,18 @@ def example_ids(row: dict) -> set[str]:
             *(row["thread_ids"] or [])} - {None, ""}
 
 
+def text_digests(row: dict) -> set[bytes]:
+    """``example_texts`` of a row as 16-byte digests: what ``HeldByTest`` keeps of a text (a few
+    percent of a prompt's size; two texts with one digest are as likely as a guessed key)."""
+    return {hashlib.blake2b(t.encode(), digest_size=16).digest() for t in example_texts(row)}
+
+
 class HeldByTest:
-    """What test holds (its texts, post and comment ids, Reddit users), gathered frame by frame
-    (``add``), so train can be checked against it without holding test's rows."""
+    """What test holds (its texts, as digests; post and comment ids; Reddit users), gathered
+    frame by frame (``add``), so train can be checked against it without holding test's rows."""
 
     def __init__(self, test: pl.DataFrame | None = None):
-        self.texts: set[str] = set()
+        self.texts: set[bytes] = set()
         self.ids: set[str] = set()
         self.users: set[str] = set()
         if test is not None:
@@ -181,7 +188,7 @@ class HeldByTest:
 
     def add(self, test: pl.DataFrame) -> None:
         for row in test.iter_rows(named=True):
-            self.texts |= example_texts(row)
+            self.texts |= text_digests(row)
             self.ids |= example_ids(row)
         self.users |= set(test.filter(pl.col("source") == "reddit")["user"].to_list())
 
@@ -194,7 +201,7 @@ class HeldByTest:
                 reasons.append("user_in_test")
             elif example_ids(row) & self.ids:
                 reasons.append("post_in_test")
-            elif example_texts(row) & self.texts:
+            elif text_digests(row) & self.texts:
                 reasons.append("text_in_test")
             else:
                 reasons.append(None)

@@ -229,8 +229,31 @@ def load_comments(ctx: StageContext, authors: list[str], pairs_from: str
     rows = pl.concat([own, threads.filter(group_filter(pairs_from, own)).collect()]).unique("id", keep="first")
     ids, matrix, measures = rated_rows(ctx, rows["id"])
     rows = rows.join(ids, on="id", how="inner").sort("link_id", "created_utc", "id")
+    rows = first_candidates(rows, pairs_from, authors, rated_split(ctx).test_users, MAX_CANDIDATES)
     at = rows["_r"].to_numpy()
     return rows.drop("_r"), matrix[at], measures[at]
+
+
+def first_candidates(rows: pl.DataFrame, pairs_from: str, authors: list[str], test_users, limit: int
+                     ) -> pl.DataFrame:
+    """``rows`` (sorted in candidate order) without the candidates no user of ``authors`` can
+    reach: a user's candidates in a group are the first ``limit`` of the group's rows by other
+    authors (by train users only, for a train user: ``Split.allowed_author``), so they lie
+    within the group's first ``limit`` + (rows by ``authors``) rows, counted over every author
+    and over train authors. The rest of a large group (a daily thread's hundreds of top-level
+    comments) is never turned into index rows: without this cut a shard's index grew with the
+    threads' sizes, not with its own users. The authors' own rows are all kept."""
+    mine = pl.col("author").is_in(authors)
+    train = pl.col("author").is_in(sorted(test_users)).not_()
+    group = pl.col("parent_id") if pairs_from == "siblings" else pl.col("link_id")
+    candidate = (pl.lit(pairs_from == "siblings") | pl.col("is_top_level")) & ~UNPAIRED
+    ranked = rows.with_row_index("_i").filter(candidate).with_columns(group.alias("_g")).with_columns(
+        (limit + mine.cast(pl.Int64).sum().over("_g")).alias("_reach"),
+        pl.int_range(pl.len()).over("_g").alias("_rank"),
+        (train.cast(pl.Int64).cum_sum().over("_g") - 1).alias("_train_rank"))
+    reached = ranked.filter((pl.col("_rank") < pl.col("_reach"))
+                            | (train & (pl.col("_train_rank") < pl.col("_reach"))))["_i"]
+    return rows.with_row_index("_i").filter(mine | pl.col("_i").is_in(reached.implode())).drop("_i")
 
 
 def _files_key(files: list[Path]) -> tuple:
@@ -261,19 +284,18 @@ _SPLITS: dict[tuple, Split] = {}
 
 
 def rated_split(ctx: StageContext) -> Split:
-    """The user and thread split over the authors and posts of every rated comment. Reads only
-    the key columns (id, author, link_id; the ok ratings' ids); computed once per process."""
+    """The user and thread split over the authors and posts of every rated comment: the distinct
+    authors and link ids of annotate's ok ratings (which carry both), read column by column and
+    made distinct as they stream, so no table of every comment is held. Computed once per
+    process."""
     p = ctx.params
-    threads, ratings = ctx.upstream_files("anonymize", "threads"), ctx.upstream_files("annotate", "ratings")
-    key = (_files_key(threads + ratings), ctx.seed,
-           p["test_share"], p["test_thread_share"])
+    ratings = ctx.upstream_files("annotate", "ratings")
+    key = (_files_key(ratings), ctx.seed, p["test_share"], p["test_thread_share"])
     if key not in _SPLITS:
-        ok = pl.scan_parquet(ratings).filter(pl.col("status") == "ok").select("id")
-        keys = (pl.scan_parquet(threads).select("id", "author", "link_id").join(ok, on="id", how="semi")
-                .select("author", "link_id").collect())
+        ok = pl.scan_parquet(ratings).filter(pl.col("status") == "ok")
+        users, posts = (ok.select(pl.col(c).unique()).collect(engine="streaming")[c] for c in ("author", "link_id"))
         _SPLITS.clear()
-        _SPLITS[key] = Split.decide(keys["author"].unique(), keys["link_id"].unique(), ctx.seed, p["test_share"],
-                                    p["test_thread_share"])
+        _SPLITS[key] = Split.decide(users, posts, ctx.seed, p["test_share"], p["test_thread_share"])
     return _SPLITS[key]
 
 
