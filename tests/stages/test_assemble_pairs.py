@@ -94,3 +94,32 @@ def test_community_signals():
     rejected = {"score": 4, "created_utc": 400, "body": "y" * 10}
     assert community_signals(chosen, rejected) == {"score_ratio": 3.0, "seconds_between": 600, "length_ratio": 3.0}
     assert community_signals({**chosen, "score": 0}, rejected)["score_ratio"] is None
+
+
+def test_first_candidates_keeps_every_candidate_a_user_of_the_shard_can_reach():
+    """A large group (a post's 200 top-level comments by 50 authors, 20 of them test users, with
+    the shard's authors scattered through it) cut to what the shard's users can reach: every
+    user's candidates (the first few by other, allowed authors) are the same as without the cut,
+    in both pairing modes and on both sides of the split."""
+    import random
+
+    from stages.assemble.stage import first_candidates
+
+    rng = random.Random(3)
+    authors = [f"a{i}" for i in range(50)]
+    test_users = frozenset(authors[:20])
+    rows = [{"id": f"c{i:03d}", "link_id": "P", "parent_id": "P" if i % 4 else "c000", "is_top_level": bool(i % 4),
+             "author": rng.choice(authors), "recurring_post": False, "created_utc": i, "body": "x",
+             "ratings": [0] * 90} for i in range(200)]
+    full = pl.DataFrame(rows)
+    shard = ["a3", "a30", "a45"]  # a test user and two train users of the shard
+    split = Split(test_users=test_users, test_threads=frozenset())
+    for pairs_from in ("siblings", "top_level"):
+        cut = first_candidates(full, pairs_from, shard, test_users, limit=5)
+        assert cut.height < full.height
+        whole, kept = CandidateIndex(full, pairs_from), CandidateIndex(cut, pairs_from)
+        for user in shard:
+            for group in whole.groups_of(whole.by_author.get(user, [])):
+                allowed = split.allowed_author(user)
+                assert ([c["id"] for c in kept.others(group, user, allowed, 5)]
+                        == [c["id"] for c in whole.others(group, user, allowed, 5)]), (pairs_from, user, group)
