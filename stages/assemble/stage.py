@@ -227,9 +227,14 @@ def load_comments(ctx: StageContext, authors: list[str], pairs_from: str
                .select(*THREAD_COLUMNS, pl.col("body").str.len_chars().alias("chars")))
     own = threads.filter(pl.col("author").is_in(authors)).collect()
     rows = pl.concat([own, threads.filter(group_filter(pairs_from, own)).collect()]).unique("id", keep="first")
+    # the candidates are the rated ones: which they are decides the cut, whose survivors' ratings
+    # alone are read (a large group's ratings never are)
+    rated = (pl.scan_parquet(ctx.upstream_files("annotate", "ratings"))
+             .filter((pl.col("status") == "ok") & pl.col("id").is_in(rows["id"].implode())).select("id").collect())
+    rows = rows.join(rated, on="id", how="semi").sort("link_id", "created_utc", "id")
+    rows = first_candidates(rows, pairs_from, authors, rated_split(ctx).test_users, MAX_CANDIDATES)
     ids, matrix, measures = rated_rows(ctx, rows["id"])
     rows = rows.join(ids, on="id", how="inner").sort("link_id", "created_utc", "id")
-    rows = first_candidates(rows, pairs_from, authors, rated_split(ctx).test_users, MAX_CANDIDATES)
     at = rows["_r"].to_numpy()
     return rows.drop("_r"), matrix[at], measures[at]
 
