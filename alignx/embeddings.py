@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.caches import open_sqlite, reading
+from pipeline.io import atomic_path
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 STATIC_MODEL = f"{DEFAULT_MODEL}-static"
@@ -189,11 +190,10 @@ class EmbeddingCache:
                 found[k] = v
             if self.db is not None:
                 block = f"block-{text_key(''.join(missing))[:16]}.npy"
-                # the temporary is the process's own: parallel workers (annotate's, cluster's)
-                # embedding the same texts (the interest labels) write the same block at once
-                tmp = self.dir / f".{block}.{os.getpid()}.tmp.npy"
-                np.save(tmp, vectors)
-                os.replace(tmp, self.dir / block)
+                # atomic_path's temporary is the process's own: parallel workers (annotate's,
+                # cluster's) embedding the same texts (the interest labels) write one block at once
+                with atomic_path(self.dir / block) as tmp, open(tmp, "wb") as f:
+                    np.save(f, vectors)
                 with reading(self.dir / "index.sqlite", remove=self.dir), self.db:
                     self.db.executemany("INSERT OR IGNORE INTO v VALUES (?, ?, ?)",
                                         [(k, block, i) for i, k in enumerate(missing)])

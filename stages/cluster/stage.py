@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import os
 import pickle
 import shutil
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ import polars as pl
 
 from alignx.embeddings import EmbeddingCache
 from alignx.taxonomy import N_DIMENSIONS, load_taxonomy
-from pipeline.io import parquet_writer, stable_hash, write_parquet
+from pipeline.io import atomic_path, parquet_writer, stable_hash, write_parquet
 from pipeline.logs import get_logger, progress
 from pipeline.stage import Shard, Stage, StageContext, Stats, keys
 from stages.cluster import topics
@@ -146,6 +145,7 @@ class Fit:
     fitted: dict[str, int]
     keywords: topics.KeywordCounts
     sample_texts: int
+    embedded: int = 0  # the sample's texts the fit embedded (not found in the cache)
 
     @property
     def n_topics(self) -> int:
@@ -157,7 +157,7 @@ def fit_topics(files: list[Path], p: dict, seed: int, embedder: EmbeddingCache) 
     model = topics.fit(embedder.encode(sample["body"].to_list()), p, seed) if sample.height else None
     fitted = dict(zip(sample["id"].to_list(), model.labels.tolist())) if model else {}
     return Fit(model, fitted, topics.KeywordCounts(sample["body"].to_list(), model.n_topics if model else 0),
-               sample.height)
+               sample.height, embedder.computed)
 
 
 def assign_file(path: Path, fit: Fit, embedder: EmbeddingCache, write, show_progress: bool) -> dict:
@@ -223,12 +223,9 @@ class Cluster(Stage):
         fit = fit_topics(files, p, ctx.seed, embedder)
         key = stable_hash({"seed": ctx.seed, "texts": fit.sample_texts, "fitted": sorted(fit.fitted.items()),
                            "words": fit.keywords.words.tolist(), **{k: p[k] for k in FIT_KEYS}})[:16]
-        path = fit_path(ctx, key)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-            tmp.write_bytes(pickle.dumps(fit))
-            os.replace(tmp, path)
+        if not fit_path(ctx, key).exists():
+            with atomic_path(fit_path(ctx, key)) as tmp:
+                tmp.write_bytes(pickle.dumps(fit))
         return [Shard(f"{f.parent.name}-{f.stem}", (str(f),), params=(("fit", key),), weight=f.stat().st_size)
                 for f in files]
 
@@ -249,7 +246,7 @@ class Cluster(Stage):
         n_topics = fit.n_topics
         sizes = np.zeros(n_topics, dtype=np.int64)
         examples: dict[int, list[str]] = {t: [] for t in range(n_topics)}
-        n_texts = noise = computed = 0
+        n_texts, noise, computed = 0, 0, fit.embedded
         assignments = out_dir / "topics" / "assignments.parquet"
         # the parts in key order: the assignments, sizes, keyword counts and examples of every file
         with parquet_writer(assignments, ASSIGNMENT_SCHEMA) as write:
