@@ -625,13 +625,13 @@ class Assemble(Stage):
         alignment = self._alignment_examples(ctx, kept.height, stats)
         transform = Transforms(self, ctx, stats)
         work = out_dir / "_finish"  # scratch, removed below
-        held, community, n_test = HeldByTest(), Counter(), 0
+        held, community = HeldByTest(), Counter()
         for n, f in enumerate(files):  # split the transformed rows; test is gathered before train is checked
             df = transform(pl.read_parquet(f).filter(pl.col("id").is_in(kept["id"])), "reddit")
             community.update(df["community_order"].to_list())
-            held.add(df.filter(is_test))
-            n_test += df.filter(is_test).height
-            write_parquet(df.filter(is_test), work / "test" / f"{n:06d}.parquet", scratch=True)
+            test = df.filter(is_test)
+            held.add(test)
+            write_parquet(test, work / "test" / f"{n:06d}.parquet", scratch=True)
             write_parquet(df.filter(~is_test), work / "train" / f"{n:06d}.parquet", scratch=True)
         write_parquet(transform(alignment, "alignment"), work / "train" / "alignment.parquet", scratch=True)
         transform.close(out_dir)

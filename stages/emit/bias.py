@@ -18,6 +18,7 @@ import polars as pl
 
 from alignx.taxonomy import N_DIMENSIONS, load_taxonomy, profile
 from pipeline.io import parquet_batches
+from stages.emit.summary import DIRECTION_VALUES
 
 DEMOGRAPHIC_GROUP = "Demographics & Dispositional Traits"
 
@@ -31,8 +32,9 @@ def gini(counts) -> float:
     return float((2 * np.arange(1, n + 1) - n - 1) @ x / (n * x.sum()))
 
 
-#: The profile values counted per demographic dimension: label_1 pole, label_0 pole, neutral.
-POLES = (1.0, 0.0, 0.5)
+#: The profile values counted per demographic dimension: label_1 pole, label_0 pole, neutral (a
+#: profile takes a direction's values).
+POLES = DIRECTION_VALUES
 
 
 def demographic_dimensions() -> list[int]:
