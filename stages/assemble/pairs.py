@@ -23,9 +23,10 @@ train, whatever still shares text, an id or a user with test (identical texts in
 
 from __future__ import annotations
 
+import bisect
 import hashlib
-import itertools
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,55 +36,161 @@ from alignx.candidates import PAIRS_FROM, UNPAIRED  # noqa: F401  (the rule anno
 from pipeline.io import stable_hash
 
 
+class Column:
+    """One column of ``CandidateIndex``, held as columns are: strings as int32 codes into their
+    sorted distinct values (a thread's id is held once, not once a comment), other scalars as a
+    numpy array beside a null mask, anything else (lists) as a Python list. ``value(i)`` is what
+    polars' ``to_list()`` gives for row ``i``."""
+
+    def __init__(self, s: pl.Series):
+        self.values = self.codes = self.array = self.nulls = None
+        if s.dtype == pl.String:
+            self.values = s.drop_nulls().unique().sort().to_list()
+            self.codes = s.cast(pl.Enum(self.values)).to_physical().cast(pl.Int32).fill_null(-1).to_numpy()
+        elif s.dtype.is_numeric() or s.dtype == pl.Boolean:
+            self.nulls = s.is_null().to_numpy()
+            self.array = s.fill_null(False if s.dtype == pl.Boolean else 0).to_numpy()
+        else:
+            self.values = s.to_list()
+
+    def value(self, i: int):
+        if self.codes is not None:
+            c = self.codes[i]
+            return self.values[c] if c >= 0 else None
+        if self.array is not None:
+            return None if self.nulls[i] else self.array[i].item()
+        return self.values[i]
+
+    def code(self, value: str) -> int:
+        """The code of a string value, -1 when no row holds it."""
+        at = bisect.bisect_left(self.values, value)
+        return at if at < len(self.values) and self.values[at] == value else -1
+
+
+def spans(codes: np.ndarray, rows: np.ndarray, n_codes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``rows`` ordered by their ``codes`` (stably: each code's rows keep their order) and, per
+    code, where its rows start and end in that order."""
+    order = rows[np.argsort(codes[rows], kind="stable")]
+    sorted_codes = codes[order]
+    at = np.arange(n_codes)
+    return order, np.searchsorted(sorted_codes, at, "left"), np.searchsorted(sorted_codes, at, "right")
+
+
+class Comment(Mapping):
+    """One comment of a ``CandidateIndex`` as a read-only dict of its columns, ``ratings`` and
+    ``measures`` (None where NaN), each read from the index when asked for: scoring a group reads
+    a candidate's ratings, measures and length, never its other columns. ``update`` adds keys
+    (the texts of the comments an example uses) on top."""
+
+    __slots__ = ("index", "i", "extra")
+
+    def __init__(self, index: "CandidateIndex", i: int):
+        self.index, self.i, self.extra = index, i, None
+
+    def __getitem__(self, key: str):
+        if self.extra is not None and key in self.extra:
+            return self.extra[key]
+        index = self.index
+        if key == "ratings" and index.ratings is not None:
+            return index.ratings[self.i]
+        if key == "measures" and index.measures is not None:
+            return index.measures[self.i] if index.measured[self.i] else None
+        return index.columns[key].value(self.i)
+
+    def keys(self):
+        held = [k for k, v in (("ratings", self.index.ratings), ("measures", self.index.measures)) if v is not None]
+        return list(dict.fromkeys([*self.index.columns, *held, *(self.extra or {})]))
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def update(self, values: dict) -> None:
+        self.extra = {**(self.extra or {}), **values}
+
+
 class CandidateIndex:
     """Responses per reply group and comments per author, built once per shard.
 
     ``comments``: one row per rated comment with id, link_id, parent_id, is_top_level, author,
-    body, prompt, prompt_ids, score, created_utc, subreddit and ``ratings`` (sorted by link_id,
-    created_utc, id). ``ratings``, when given, is the (n, 90) int16 matrix of the rows' gated
-    ratings, aligned with ``comments``: each row dict then holds its matrix row (no Python list
-    of 90 ints per comment), and ``comments`` needs no ratings column. ``measures``, when given,
-    is the (n, len(MEASURES)) matrix of the rows' raw measures (NaN: none), held as ``measures``
-    the same way (None where NaN). A group is the parent a
-    comment answers (``pairs_from = "siblings"``) or the post (``"top_level"``, where only
-    top-level comments are candidates).
+    score, created_utc, subreddit, recurring_post... (sorted by link_id, created_utc, id: the
+    candidates' order). ``ratings``, when given, is the (n, 90) int16 matrix of the rows' gated
+    ratings, aligned with ``comments`` (then ``comments`` needs no ratings column); ``measures``,
+    when given, the (n, len(MEASURES)) matrix of their raw measures (NaN: none). A group is the
+    parent a comment answers (``pairs_from = "siblings"``) or the post (``"top_level"``, where
+    only top-level comments are candidates).
+
+    The index holds columns (``Column``) and row positions, and makes a comment's dict (its
+    columns, ``ratings`` and ``measures``: None where NaN) only when a user's turn asks for it
+    (``own``, ``others``): a dict per comment held for the whole shard (about a kilobyte each)
+    made a shard's memory follow the number of threads its users answered in.
     """
 
     def __init__(self, comments: pl.DataFrame, pairs_from: str, ratings: np.ndarray | None = None,
                  measures: np.ndarray | None = None):
         self.siblings = pairs_from == "siblings"
-        self.by_group: dict[str, list[dict]] = {}
-        self.by_author: dict[str, list[dict]] = {}
-        self.thread_of: dict[str, str] = {}
         if ratings is not None:
             comments = comments.drop("ratings", strict=False)
-        names = comments.columns
-        # column lists zipped into dicts: what iter_rows(named=True) gives, several times faster
-        for i, values in enumerate(zip(*(comments[c].to_list() for c in names))):
-            row = dict(zip(names, values))
-            if ratings is not None:
-                row["ratings"] = ratings[i]
-            if measures is not None:
-                row["measures"] = None if np.isnan(measures[i]).any() else measures[i]
-            self.by_author.setdefault(row["author"], []).append(row)
-            if (self.siblings or row["is_top_level"]) and not unpaired(row):
-                g = self.group(row)
-                self.by_group.setdefault(g, []).append(row)
-                self.thread_of[g] = row["link_id"]
+        self.columns = {name: Column(comments[name]) for name in comments.columns}
+        self.ratings = ratings
+        self.measures = measures
+        self.measured = None if measures is None else ~np.isnan(measures).any(axis=1)
+        rows = np.arange(comments.height)
+        self.author = self.columns["author"]
+        self.by_author, self.author_start, self.author_end = spans(self.author.codes, rows, len(self.author.values))
+        top = comments["is_top_level"].fill_null(False).to_numpy()
+        recurring = (comments["recurring_post"].fill_null(False).to_numpy() if "recurring_post" in comments.columns
+                     else np.zeros(len(rows), dtype=bool))
+        self.key = self.columns["parent_id" if self.siblings else "link_id"]
+        candidate = (self.siblings | top) & ~(top & recurring) & (self.key.codes >= 0)  # not unpaired()
+        self.by_group, self.group_start, self.group_end = spans(self.key.codes, rows[candidate], len(self.key.values))
+
+    def row(self, i: int) -> "Comment":
+        """Comment ``i``: its columns, ``ratings`` and ``measures``, read when asked for."""
+        return Comment(self, i)
 
     def group(self, comment: dict) -> str:
         """What ``comment`` answers, as a group key: its parent's id, or its post's id."""
         return comment["parent_id"] if self.siblings else comment["link_id"]
 
+    def _members(self, group: str) -> np.ndarray:
+        code = self.key.code(group)
+        return self.by_group[self.group_start[code]:self.group_end[code]] if code >= 0 else self.by_group[:0]
+
+    def groups(self) -> list[str]:
+        """Every group with a candidate, sorted."""
+        return [self.key.values[c] for c in np.flatnonzero(self.group_end > self.group_start)]
+
+    def members(self, group: str) -> list[dict]:
+        """The candidates of ``group``, in order."""
+        return [self.row(i) for i in self._members(group)]
+
+    def thread(self, group: str) -> str:
+        """The post a group's candidates answer under."""
+        return self.columns["link_id"].value(self._members(group)[0])
+
+    def own(self, user: str) -> list[dict]:
+        """The comments by ``user``, in order."""
+        code = self.author.code(user)
+        return [self.row(i) for i in self.by_author[self.author_start[code]:self.author_end[code]]] if code >= 0 else []
+
     def groups_of(self, own: list[dict]) -> list[str]:
         """The groups a user's comments answer (sorted), where there is someone else to pair."""
-        return sorted({self.group(c) for c in own} & self.by_group.keys())
+        return sorted(g for g in {self.group(c) for c in own} if len(self._members(g)))
 
     def others(self, group: str, user: str, allowed=None, limit: int | None = None) -> list[dict]:
         """Candidates of ``group`` not written by ``user`` (and by an ``allowed`` author, when
         given), in order; the first ``limit`` of them when given."""
-        found = (c for c in self.by_group.get(group, []) if c["author"] != user and (allowed is None or allowed(c["author"])))
-        return list(itertools.islice(found, limit))
+        mine, names, found = self.author.code(user), self.author.values, []
+        for i in self._members(group):
+            a = self.author.codes[i]
+            if a != mine and (allowed is None or allowed(names[a] if a >= 0 else None)):
+                found.append(self.row(i))
+                if limit is not None and len(found) >= limit:
+                    break
+        return found
 
 
 def unpaired(comment: dict) -> bool:

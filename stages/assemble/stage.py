@@ -239,6 +239,13 @@ def load_comments(ctx: StageContext, authors: list[str], pairs_from: str
     return rows.drop("_r"), matrix[at], measures[at]
 
 
+def shard_index(ctx: StageContext, authors: list[str], pairs_from: str) -> CandidateIndex:
+    """The candidate index of one shard's users (``load_comments``); the frame it was built from
+    is gone when this returns."""
+    comments, ratings, measures = load_comments(ctx, authors, pairs_from)
+    return CandidateIndex(comments, pairs_from, ratings, measures)
+
+
 def first_candidates(rows: pl.DataFrame, pairs_from: str, authors: list[str], test_users, limit: int
                      ) -> pl.DataFrame:
     """``rows`` (sorted in candidate order) without the candidates no user of ``authors`` can
@@ -513,29 +520,28 @@ class Assemble(Stage):
         threads_bucket = pl.read_parquet(next(f for f in ctx.upstream_files("anonymize", "threads")
                                               if f.stem == shard.key), columns=["author"])
         authors = sorted(set(threads_bucket["author"]))
-        comments, ratings, measures = load_comments(ctx, authors, p["pairs_from"])
-        index = CandidateIndex(comments, p["pairs_from"], ratings, measures)
+        index = shard_index(ctx, authors, p["pairs_from"])
         split = rated_split(ctx)
         leanings = community_leanings(ctx)
-        archetypes = dict(pl.read_parquet(ctx.upstream_files("cluster", "archetypes")[0],
-                                          columns=["author", "archetype"]).iter_rows())
+        archetypes = dict(pl.scan_parquet(ctx.upstream_files("cluster", "archetypes")[0]).select("author", "archetype")
+                          .filter(pl.col("author").is_in(authors)).collect().iter_rows())
         stats = Stats()
         chosen_sets = []
         for user in authors:
-            own = index.by_author.get(user, [])
+            own = index.own(user)
             stats.counts["users.seen"] += 1
             if len(own) < p["min_comments"]:
                 stats.counts["users.too_few_comments"] += 1
                 continue
             # only the user's comments in threads of the user's split: the rest would carry
             # a test user into train threads or a train thread into test
-            own, crossing = split.own_side(user, index.by_author[user])
+            own, crossing = split.own_side(user, own)
             stats.counts["split_crossing_comments"] += crossing
             allowed = split.allowed_author(user)
             profiles = Profiles(own)
 
             def target(group: str):
-                post = index.thread_of[group]
+                post = index.thread(group)
                 prof = profiles.excluding(post)
                 pair = prof is not None and group_pair(index.others(group, user, allowed, MAX_CANDIDATES), prof, p,
                                                        leanings)

@@ -19,20 +19,20 @@ def thread() -> pl.DataFrame:
 
 def test_siblings_group_responses_to_the_same_text():
     index = CandidateIndex(thread(), "siblings")
-    groups = {g: sorted(c["id"] for c in members) for g, members in index.by_group.items()}
+    groups = {g: sorted(c["id"] for c in index.members(g)) for g in index.groups()}
     assert groups == {"P": ["a", "b", "f"], "a": ["c", "d"], "c": ["e"]}
-    assert index.thread_of == {"P": "P", "a": "P", "c": "P"}
+    assert {g: index.thread(g) for g in index.groups()} == {"P": "P", "a": "P", "c": "P"}
     # carol answered the post (f) and a (c): her groups; her own comments are never candidates
-    assert index.groups_of(index.by_author["carol"]) == ["P", "a"]
+    assert index.groups_of(index.own("carol")) == ["P", "a"]
     assert [c["id"] for c in index.others("a", "carol")] == ["d"]
     assert [c["id"] for c in index.others("P", "carol", lambda au: au != "bob")] == ["a"]
 
 
 def test_top_level_pairs_only_top_level_comments_of_a_post():
     index = CandidateIndex(thread(), "top_level")
-    assert {g: sorted(c["id"] for c in m) for g, m in index.by_group.items()} == {"P": ["a", "b", "f"]}
+    assert {g: sorted(c["id"] for c in index.members(g)) for g in index.groups()} == {"P": ["a", "b", "f"]}
     # dave only replied, but he commented on the post: its top-level comments are his candidates
-    assert index.groups_of(index.by_author["dave"]) == ["P"]
+    assert index.groups_of(index.own("dave")) == ["P"]
 
 
 def test_split_is_seeded_per_item_and_never_empty():
@@ -119,7 +119,7 @@ def test_first_candidates_keeps_every_candidate_a_user_of_the_shard_can_reach():
         assert cut.height < full.height
         whole, kept = CandidateIndex(full, pairs_from), CandidateIndex(cut, pairs_from)
         for user in shard:
-            for group in whole.groups_of(whole.by_author.get(user, [])):
+            for group in whole.groups_of(whole.own(user)):
                 allowed = split.allowed_author(user)
                 assert ([c["id"] for c in kept.others(group, user, allowed, 5)]
                         == [c["id"] for c in whole.others(group, user, allowed, 5)]), (pairs_from, user, group)

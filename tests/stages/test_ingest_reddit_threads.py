@@ -105,13 +105,13 @@ def test_rc_2005_siblings_and_chains(tmp_path, reddit_dir):
     orphans = table(tmp_path, "ingest_reddit", "orphans")
     index = CandidateIndex(orphans.with_columns(pl.lit(None).alias("ratings")), "siblings")
     parent_of = dict(orphans.select("id", "parent_id").iter_rows())
-    reply_groups = [g for g, members in index.by_group.items() if len(members) > 1 and g in parent_of]
+    reply_groups = [g for g in index.groups() if len(index.members(g)) > 1 and g in parent_of]
     assert len(reply_groups) >= 10
     for g in reply_groups:
-        assert {c["parent_id"] for c in index.by_group[g]} == {g}
-        assert not any(c["is_top_level"] for c in index.by_group[g])
+        assert {c["parent_id"] for c in index.members(g)} == {g}
+        assert not any(c["is_top_level"] for c in index.members(g))
     top = CandidateIndex(orphans.with_columns(pl.lit(None).alias("ratings")), "top_level")
-    assert all(c["is_top_level"] for members in top.by_group.values() for c in members)
+    assert all(c["is_top_level"] for g in top.groups() for c in top.members(g))
     # chains over the real tree: a reply's chain ends with its parent's raw body
     body_of = {r["id"]: r["body"] for r in raw_records(raw / "RC_2005-12.zst")}
     linked = orphans.filter(reachable_replies(orphans))
