@@ -17,7 +17,9 @@ post), ``annotate`` (ratings).
   people labelled (``alignx validate-annotator``); a topic centroid's similarity to a label's
   embedding is not: it mapped r/ethereum's main topic onto "Likes gourmet food".
 - Archetypes: HDBSCAN over the 90-dimension profiles (docs/design.md's rule) of users with at least
-  ``archetype_min_comments`` rated comments; -1 is noise. Assembly stratifies splits by it.
+  ``archetype_min_comments`` rated comments, fitted on at most ``archetype_fit_sample`` of them
+  (a hashed sample, as for topics; the rest assigned by the same rule); -1 is noise. Assembly
+  stratifies splits by it.
 - Correlation: the 90x90 Pearson correlation of single-comment directions (from sums
   accumulated file by file, ``profiles.py``), a heatmap and the most correlated pairs (the AlignX authors argued from such a matrix that the dimensions are
   not redundant).
@@ -31,8 +33,10 @@ from __future__ import annotations
 
 import heapq
 import json
+import multiprocessing
 import pickle
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,16 +108,30 @@ def interest_mapping(assigned: pl.LazyFrame, ratings: pl.LazyFrame, topics: list
     return out
 
 
-def archetypes(users: pl.DataFrame, p: dict) -> pl.DataFrame:
+def archetypes(users: pl.DataFrame, p: dict, seed: int) -> pl.DataFrame:
     """``users`` (author, n_comments, profile) with archetype: HDBSCAN over the profiles of the
-    users with at least ``archetype_min_comments`` rated comments (-1 = noise or too few)."""
+    users with at least ``archetype_min_comments`` rated comments (-1 = noise or too few).
+
+    Above ``archetype_fit_sample`` such users, HDBSCAN is fitted on that many of them (those
+    with the smallest ``topics.sample_key`` of seed and author) and every other one gets the
+    archetype ``approximate_predict`` would give (``topics.assign``), as topics do: over every
+    user, HDBSCAN's time and memory grew faster than the corpus (two million synthetic comments:
+    54,000 profiles, most of the stage's time and its peak)."""
     import hdbscan
 
-    eligible = (users["n_comments"] >= p["archetype_min_comments"]).to_numpy()
+    eligible = np.flatnonzero((users["n_comments"] >= p["archetype_min_comments"]).to_numpy())
     labels = np.full(users.height, -1)
-    if eligible.sum() >= max(2 * p["archetype_min_size"], 3):
-        X = np.array(users.filter(pl.Series(eligible))["profile"].to_list(), dtype=np.float64)
-        labels[eligible] = hdbscan.HDBSCAN(min_cluster_size=p["archetype_min_size"]).fit(X).labels_
+    if len(eligible) >= max(2 * p["archetype_min_size"], 3):
+        X = np.array(users["profile"].gather(eligible).to_list(), dtype=np.float64)
+        if len(eligible) <= p["archetype_fit_sample"]:
+            labels[eligible] = hdbscan.HDBSCAN(min_cluster_size=p["archetype_min_size"]).fit(X).labels_
+        else:
+            keys = np.array([topics.sample_key(seed, a) for a in users["author"].gather(eligible).to_list()])
+            fitted = np.sort(np.argsort(keys, kind="stable")[: p["archetype_fit_sample"]])
+            model = topics.tree_model(X[fitted], p["archetype_min_size"], 0)
+            found = topics.assign(model, X)
+            found[fitted] = model.labels
+            labels[eligible] = found
     return users.with_columns(pl.Series("archetype", labels, dtype=pl.Int32))
 
 
@@ -160,6 +178,20 @@ def fit_topics(files: list[Path], p: dict, seed: int, embedder: EmbeddingCache) 
                sample.height, embedder.computed)
 
 
+def fit_and_save(ctx: StageContext, files: list[Path]) -> str:
+    """Fit the topic model on ``files``' sample and save it (``fit_path``) under its key, which is
+    returned: the sample's ids and labels, its vocabulary, the seed and the fit's settings."""
+    p = ctx.params
+    embedder = EmbeddingCache(ctx.data_dir / "cache" / "embeddings", p["embedding_model"])
+    fit = fit_topics(files, p, ctx.seed, embedder)
+    key = stable_hash({"seed": ctx.seed, "texts": fit.sample_texts, "fitted": sorted(fit.fitted.items()),
+                       "words": fit.keywords.words.tolist(), **{k: p[k] for k in FIT_KEYS}})[:16]
+    if not fit_path(ctx, key).exists():
+        with atomic_path(fit_path(ctx, key)) as tmp:
+            tmp.write_bytes(pickle.dumps(fit))
+    return key
+
+
 def assign_file(path: Path, fit: Fit, embedder: EmbeddingCache, write, show_progress: bool) -> dict:
     """Topics of every text of one file, batch by batch (``write``: each batch's (id, author,
     topic)); the file's topic sizes, keyword counts (in ``fit.keywords``), first examples per
@@ -199,11 +231,12 @@ class Cluster(Stage):
     name = "cluster"
     #: 3: topics fitted on a hashed sample, every text assigned batch by batch; sums, not tables
     #: 4: one shard per input file, assigned in parallel (Ray too) with the model fitted once
-    version = "4"
+    #: 5: archetypes fitted on at most archetype_fit_sample users, the others assigned
+    version = "5"
     upstream = ("anonymize", "annotate")
     uses = ("run.seed", *keys("cluster", "embedding_model", "pca_components", "fit_sample", "min_topic_size",
                               "min_samples", "keywords", "interest_min_share", "archetype_min_comments",
-                              "archetype_min_size", "top_correlations"))
+                              "archetype_min_size", "archetype_fit_sample", "top_correlations"))
     unit = "comments"
     description = "topics, interest mapping, user archetypes, dimension correlation"
 
@@ -216,16 +249,15 @@ class Cluster(Stage):
         """One shard per input file. The topic model is fitted here, once, before any shard runs
         (the sample is drawn from every file), and saved where every worker reads it: its key (the
         sample's ids and texts, the fit's settings) is each shard's parameter, so a shard
-        assigned with another fit is never reused."""
+        assigned with another fit is never reused.
+
+        The fit runs in a process of its own: what it takes (HDBSCAN, the sample's vectors,
+        the embedding model) is given back when that process ends, instead of staying in this
+        one while the shard workers run beside it (at a million comments, the difference between
+        the stage's whole process tree staying under 1 GB or not)."""
         files = self._files(ctx)
-        p = ctx.params
-        embedder = EmbeddingCache(ctx.data_dir / "cache" / "embeddings", p["embedding_model"])
-        fit = fit_topics(files, p, ctx.seed, embedder)
-        key = stable_hash({"seed": ctx.seed, "texts": fit.sample_texts, "fitted": sorted(fit.fitted.items()),
-                           "words": fit.keywords.words.tolist(), **{k: p[k] for k in FIT_KEYS}})[:16]
-        if not fit_path(ctx, key).exists():
-            with atomic_path(fit_path(ctx, key)) as tmp:
-                tmp.write_bytes(pickle.dumps(fit))
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            key = pool.submit(fit_and_save, ctx, files).result()
         return [Shard(f"{f.parent.name}-{f.stem}", (str(f),), params=(("fit", key),), weight=f.stat().st_size)
                 for f in files]
 
@@ -282,7 +314,7 @@ class Cluster(Stage):
         acc = Accumulator()
         for f in rating_files:
             acc.add(pl.read_parquet(f, columns=["author", "ratings", "status"]))
-        users = archetypes(acc.profiles(), p)
+        users = archetypes(acc.profiles(), p, ctx.seed)
         write_parquet(users, out_dir / "archetypes" / "users.parquet")
 
         corr = acc.correlation()

@@ -27,7 +27,7 @@ def sample_key(seed: int, text_id: str) -> float:
 class TopicModel:
     """PCA and HDBSCAN fitted on the sample, and what ``assign`` needs of them."""
 
-    pca: object
+    pca: object  # None: the points are HDBSCAN's own space (archetypes)
     clusterer: object  # the fitted hdbscan.HDBSCAN (prediction data included), for comparisons
     reduced: np.ndarray  # (m, k) the sample in PCA space
     labels: np.ndarray  # (m,) the sample's topics, -1 = noise
@@ -45,13 +45,12 @@ class TopicModel:
         return int(self.labels.max() + 1) if len(self.labels) else 0
 
     def transform(self, vectors: np.ndarray) -> np.ndarray:
-        return self.pca.transform(vectors).astype(np.float64)
+        return (self.pca.transform(vectors) if self.pca is not None else vectors).astype(np.float64)
 
 
 def fit(vectors: np.ndarray, p: dict, seed: int) -> TopicModel | None:
     """PCA then HDBSCAN over the sample's vectors; None when the sample is too small to hold
     two topics (every text is then noise)."""
-    import hdbscan
     from sklearn.decomposition import PCA
 
     m = len(vectors)
@@ -59,25 +58,33 @@ def fit(vectors: np.ndarray, p: dict, seed: int) -> TopicModel | None:
         return None
     k = min(p["pca_components"], m - 1, vectors.shape[1])
     pca = PCA(n_components=k, random_state=seed, svd_solver="randomized" if m > 5000 else "full").fit(vectors)
-    reduced = pca.transform(vectors).astype(np.float64)
-    model = hdbscan.HDBSCAN(min_cluster_size=p["min_topic_size"], min_samples=p["min_samples"] or None,
-                            prediction_data=True, core_dist_n_jobs=1).fit(reduced)
+    return tree_model(pca.transform(vectors).astype(np.float64), p["min_topic_size"], p["min_samples"], pca)
+
+
+def tree_model(points: np.ndarray, min_cluster_size: int, min_samples: int, pca=None) -> TopicModel:
+    """HDBSCAN over ``points`` (float64; already in ``pca``'s space when given) and what
+    ``assign`` needs of its condensed tree. Archetypes use it without PCA."""
+    import hdbscan
+
+    m = len(points)
+    model = hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples or None,
+                            prediction_data=True, core_dist_n_jobs=1).fit(points)
     tree = model.condensed_tree_.to_numpy()
-    points = tree["child_size"] == 1
+    is_point = tree["child_size"] == 1
     point_parent = np.full(m, -1, dtype=np.int64)
     point_lambda = np.zeros(m)
-    point_parent[tree["child"][points]] = tree["parent"][points]
-    point_lambda[tree["child"][points]] = tree["lambda_val"][points]
+    point_parent[tree["child"][is_point]] = tree["parent"][is_point]
+    point_lambda[tree["child"][is_point]] = tree["lambda_val"][is_point]
     top = int(max(tree["parent"].max(initial=m), tree["child"].max(initial=m))) + 1
     cluster_parent = np.full(top, -1, dtype=np.int64)
     cluster_lambda = np.zeros(top)
-    clusters = ~points
+    clusters = ~is_point
     cluster_parent[tree["child"][clusters]] = tree["parent"][clusters]
     cluster_lambda[tree["child"][clusters]] = tree["lambda_val"][clusters]
     cluster_label = np.full(top, -1, dtype=np.int64)
     for cid, label in model.prediction_data_.cluster_map.items():
         cluster_label[int(cid)] = int(label)
-    return TopicModel(pca=pca, clusterer=model, reduced=reduced, labels=model.labels_.astype(np.int64),
+    return TopicModel(pca=pca, clusterer=model, reduced=points, labels=model.labels_.astype(np.int64),
                       core=np.asarray(model.prediction_data_.core_distances, dtype=np.float64),
                       min_samples=int(model.min_samples or model.min_cluster_size),
                       point_parent=point_parent, point_lambda=point_lambda, cluster_parent=cluster_parent,

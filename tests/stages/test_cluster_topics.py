@@ -102,3 +102,42 @@ def test_profiles_and_correlation_from_sums_equal_the_direct_ones():
     for row in users.iter_rows(named=True):
         mine = dirs[(ok["author"] == row["author"]).to_numpy()]
         assert row["n_comments"] == len(mine) and row["profile"] == profile(mine).tolist()
+
+
+def test_archetypes_above_the_fit_sample_are_fitted_on_a_sample_and_assigned():
+    """600 users' profiles from three kinds of users (each dimension 0, 0.5 or 1, a tenth of
+    them flipped at random), 40 with too few comments: above ``archetype_fit_sample`` HDBSCAN
+    sees only the sampled users, the others get approximate_predict's archetype; at or below it,
+    HDBSCAN sees every user, as before the sample existed."""
+    import hdbscan
+
+    from stages.cluster.stage import archetypes
+
+    rng = np.random.default_rng(5)
+    kinds = rng.choice([0.0, 0.5, 1.0], size=(3, 90))
+    kind = rng.integers(0, 3, size=600)
+    profiles = np.where(rng.random((600, 90)) < 0.1, rng.choice([0.0, 0.5, 1.0], size=(600, 90)), kinds[kind])
+    users = pl.DataFrame({"author": [f"user{i:03d}" for i in range(600)],
+                          "n_comments": np.where(np.arange(600) % 15 == 0, 1, 5),
+                          "profile": profiles.tolist()},
+                         schema={"author": pl.String, "n_comments": pl.Int64, "profile": pl.List(pl.Float32)})
+    p = {"archetype_min_comments": 3, "archetype_min_size": 3, "archetype_fit_sample": 200}
+    found = archetypes(users, p, seed=0)["archetype"].to_numpy()
+    eligible = np.flatnonzero(users["n_comments"].to_numpy() >= 3)
+    assert (found[users["n_comments"].to_numpy() < 3] == -1).all()
+    X = np.array(users["profile"].gather(eligible).to_list(), dtype=np.float64)
+    keys = np.array([topics.sample_key(0, a) for a in users["author"].gather(eligible).to_list()])
+    sampled = np.zeros(len(eligible), dtype=bool)
+    sampled[np.argsort(keys, kind="stable")[:200]] = True
+    fitted = hdbscan.HDBSCAN(min_cluster_size=3, prediction_data=True).fit(X[sampled])
+    assert (found[eligible][sampled] == fitted.labels_).all()
+    expected, _ = hdbscan.approximate_predict(fitted, X[~sampled])
+    assert (found[eligible][~sampled] == expected).all()
+    # each kind of user is one archetype, whichever side of the sample the user fell on
+    for k in range(3):
+        labels = found[eligible][kind[eligible] == k]
+        assert np.mean(labels == np.bincount(labels[labels >= 0]).argmax()) > 0.9
+    # the sample is the users' own (seed and author), not their order
+    assert (archetypes(users.reverse(), p, seed=0)["archetype"].to_numpy()[::-1] == found).all()
+    everyone = archetypes(users, {**p, "archetype_fit_sample": 600}, seed=0)["archetype"].to_numpy()
+    assert (everyone[eligible] == hdbscan.HDBSCAN(min_cluster_size=3).fit(X).labels_).all()
