@@ -183,6 +183,28 @@ def first_found(items: list, find, want: int) -> list[tuple]:
     return found
 
 
+def alignment_histories(pairs: pl.DataFrame, seed: int, size: int):
+    """A function pair -> its history: ``size`` other pairs of its user type, sorted by id.
+
+    Each type's pairs are ranked once in a seeded order (``ranked``: each pair's place depends
+    on its own id), and a pair's history is the ``size`` pairs after it in that order, wrapping
+    around: a constant amount of work a pair, where ranking the whole pool again for every pair
+    grew with the square of the alignment data (hundreds of thousands of pairs at AlignX's
+    size). Removing a pair changes only the histories that held it. A type of at most ``size`` + 1
+    pairs gives each pair every other one, as before."""
+    order: dict[str, list[dict]] = {}
+    at: dict[str, int] = {}
+    for (user_type,), group in pairs.group_by(["user_type"]):
+        order[user_type] = ranked(group.to_dicts(), lambda h: h["id"], seed, "history", user_type)
+        at.update((h["id"], i) for i, h in enumerate(order[user_type]))
+
+    def history(pair: dict) -> list[dict]:
+        pool = order[pair["user_type"]]
+        after = [pool[(at[pair["id"]] + k) % len(pool)] for k in range(1, min(size, len(pool) - 1) + 1)]
+        return sorted(after, key=lambda h: h["id"])
+    return history
+
+
 def f32(direction) -> list[float]:
     return np.asarray(direction, dtype=np.float64).tolist()
 
@@ -495,7 +517,10 @@ class Assemble(Stage):
     #: decided by the profile's dimensions the community does not lean on
     #: 12: train examples sorted by id (not source, id), as test is and as emit releases them, so
     #: emit can stream both files in order
-    version = "12"
+    #: 13: an alignment pair's history is the pairs after it in its type's seeded order (it was a
+    #: fresh ranking of the whole type per pair: quadratic); the same histories for types of at most
+    #: pair_items + 1 pairs
+    version = "13"
     upstream = ("anonymize", "annotate", "cluster", "ingest_alignment")
     input_keys = ("decontaminate.benchmarks",)  # benchmark files whose text must not enter the release
     #: a Reddit target or an alignment pair: train holds each once, test four times (its personas)
@@ -773,11 +798,9 @@ class Assemble(Stage):
         stats.records_in += pairs.height
         stats.dropped["alignment_not_in_mix"] += pairs.height - take.height
         rows = []
-        by_type = {k: g for (k,), g in pairs.group_by(["user_type"])}
+        histories = alignment_histories(pairs, ctx.seed, p["pair_items"])
         for r in take.iter_rows(named=True):
-            pool = by_type[r["user_type"]].filter(pl.col("id") != r["id"]).to_dicts()
-            hist = sorted(ranked(pool, lambda h: h["id"], ctx.seed, "history", r["id"])[: p["pair_items"]],
-                          key=lambda h: h["id"])
+            hist = histories(r)
             pair_items = [{"prompt": h["prompt"], "chosen": h["chosen"], "rejected": h["rejected"],
                            "Preference Direction": f32(h["direction"])} for h in hist]
             source_ids = [r["id"], *(h["id"] for h in hist)]

@@ -108,3 +108,30 @@ def test_seeded_hash_is_stable_hash():
         h = seeded_hash(*scope)
         for k in keys:
             assert h(k) == stable_hash([*scope, k]), (scope, k)
+
+
+def test_alignment_histories_are_other_pairs_of_the_type_and_local_to_removal():
+    """300 pairs of one type and 4 of another: each history holds ``size`` other pairs of its own
+    type, sorted by id; a type of at most size + 1 pairs gives every other pair (the rule before
+    the seeded window); removing one pair changes only the histories that held it."""
+    import polars as pl
+
+    from stages.assemble.stage import alignment_histories
+
+    rows = ([{"id": f"pku-{i:03d}", "user_type": "PKU-SafeRLHF/harmlessness"} for i in range(300)]
+            + [{"id": f"hs-{i}", "user_type": "HelpSteer2/verbosity"} for i in range(4)])
+    pairs = pl.DataFrame(rows)
+    history = alignment_histories(pairs, seed=7, size=4)
+    ids = {r["id"]: [h["id"] for h in history(r)] for r in rows}
+    for r in rows:
+        got = ids[r["id"]]
+        assert got == sorted(got) and r["id"] not in got and len(set(got)) == len(got)
+        assert all(h.split("-")[0] == r["id"].split("-")[0] for h in got)
+    assert all(len(ids[f"pku-{i:03d}"]) == 4 for i in range(300))
+    assert ids["hs-0"] == ["hs-1", "hs-2", "hs-3"]
+    assert len({tuple(v) for k, v in ids.items() if k.startswith("pku")}) == 300  # no two alike
+    gone = "pku-123"
+    fewer = alignment_histories(pairs.filter(pl.col("id") != gone), seed=7, size=4)
+    changed = {r["id"] for r in rows if r["id"] != gone and [h["id"] for h in fewer(r)] != ids[r["id"]]}
+    assert changed == {k for k, v in ids.items() if gone in v}
+    assert alignment_histories(pairs.reverse(), seed=7, size=4)(rows[5]) == history(rows[5])
