@@ -7,7 +7,7 @@ choice). ``CandidateIndex`` groups responses by what they answer once per shard:
 users' own comments and the candidates of the groups they answered in (``group_filter``), read
 from the comment table by a filtered scan, never the whole table. The top-level comments of a
 recurring post (a daily discussion whose prompt is its title alone) answer nothing in common and
-are never candidates (``unpaired``); replies to one comment there are.
+are never candidates (``UNPAIRED``); replies to one comment there are.
 
 Length balance (``length_balance``): a split whose chosen response is the shorter (or the
 longer) in more than a share of its rows loses the excess rows of that side, in a seeded order.
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from alignx.candidates import PAIRS_FROM, UNPAIRED  # noqa: F401  (the rule annotate rates by: one place)
+from alignx.candidates import PAIRS_FROM, UNPAIRED, is_candidate  # noqa: F401  (the rule annotate rates by: one place)
 from pipeline.io import stable_hash
 
 
@@ -122,10 +122,12 @@ class CandidateIndex:
     parent a comment answers (``pairs_from = "siblings"``) or the post (``"top_level"``, where
     only top-level comments are candidates).
 
-    The index holds columns (``Column``) and row positions, and makes a comment's dict (its
-    columns, ``ratings`` and ``measures``: None where NaN) only when a user's turn asks for it
-    (``own``, ``others``): a dict per comment held for the whole shard (about a kilobyte each)
-    made a shard's memory follow the number of threads its users answered in.
+    The index holds columns (``Column``) and row positions; a comment is handed out as a
+    ``Comment`` (a read-only mapping of its columns, ``ratings`` and ``measures``: None where NaN)
+    when a user's turn asks for it (``own``, ``others``). A dict per comment held for the whole
+    shard (about a kilobyte each) made a shard's memory follow the number of threads its users
+    answered in. Candidates: ``alignx.candidates.is_candidate`` (a top-level comment of a
+    recurring post never is).
     """
 
     def __init__(self, comments: pl.DataFrame, pairs_from: str, ratings: np.ndarray | None = None,
@@ -140,11 +142,12 @@ class CandidateIndex:
         rows = np.arange(comments.height)
         self.author = self.columns["author"]
         self.by_author, self.author_start, self.author_end = spans(self.author.codes, rows, len(self.author.values))
-        top = comments["is_top_level"].fill_null(False).to_numpy()
-        recurring = (comments["recurring_post"].fill_null(False).to_numpy() if "recurring_post" in comments.columns
-                     else np.zeros(len(rows), dtype=bool))
+        flags = comments.select(pl.col("is_top_level").fill_null(False),
+                                (pl.col("recurring_post") if "recurring_post" in comments.columns else pl.lit(None))
+                                .cast(pl.Boolean).fill_null(False).alias("recurring_post"))
+        candidate = flags.select(is_candidate(pairs_from)).to_series().to_numpy()
         self.key = self.columns["parent_id" if self.siblings else "link_id"]
-        candidate = (self.siblings | top) & ~(top & recurring) & (self.key.codes >= 0)  # not unpaired()
+        candidate &= self.key.codes >= 0
         self.by_group, self.group_start, self.group_end = spans(self.key.codes, rows[candidate], len(self.key.values))
 
     def row(self, i: int) -> "Comment":
@@ -193,17 +196,10 @@ class CandidateIndex:
         return found
 
 
-def unpaired(comment: dict) -> bool:
-    """A top-level comment of a recurring post (a daily discussion: ``recurring_post``, which
-    ingest_reddit sets for a templated body or a recurring dated title): it answers nothing its
-    siblings answer, so it is never a candidate (replies to one comment there still are)."""
-    return bool(comment["is_top_level"] and comment.get("recurring_post"))
-
-
 def group_filter(pairs_from: str, own: pl.DataFrame) -> pl.Expr:
     """The rows of the comment table that are candidates in the groups ``own`` answers: every
     comment answering the same parent (siblings), or the top-level comments of the same posts;
-    never a top-level comment of a recurring post (``unpaired``)."""
+    never a top-level comment of a recurring post (``UNPAIRED``)."""
     if pairs_from == "siblings":
         return pl.col("parent_id").is_in(own["parent_id"].unique().implode()) & ~UNPAIRED
     return pl.col("is_top_level") & pl.col("link_id").is_in(own["link_id"].unique().implode()) & ~UNPAIRED

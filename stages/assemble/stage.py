@@ -359,7 +359,7 @@ def community_leanings(ctx: StageContext) -> dict[str, np.ndarray]:
 
 
 def unpaired_counts(ctx: StageContext) -> dict[str, int]:
-    """What the recurring-post rule leaves out (``pairs.unpaired``): the recurring posts with at
+    """What the recurring-post rule leaves out (``alignx.candidates.UNPAIRED``): the recurring posts with at
     least two rated top-level comments (``groups.templated_top_level``: groups that would have
     paired them) and those comments (``comments.templated_top_level``)."""
     ok = pl.scan_parquet(ctx.upstream_files("annotate", "ratings")).filter(pl.col("status") == "ok").select("id")
