@@ -216,14 +216,24 @@ THREAD_COLUMNS = ["id", "link_id", "parent_id", "is_top_level", "author", "score
 TEXT_COLUMNS = ["id", "subreddit", "body", "prompt", "prompt_ids"]
 
 
+#: Rows gated at once: the list columns' numpy copies and the gate's temporaries are a few
+#: times the matrix, so gating a shard's neighbourhood whole made them grow with it.
+GATE_ROWS = 20_000
+
+
 def gated_matrix(ratings: pl.DataFrame) -> np.ndarray:
     """(n, 90) int16: each row's intensities where its evidence is >= the minimum, else 0
     (``alignx.directions.gate``, vectorized: directions use evidence-gated intensities only, so a
     rating without evidence is 0 from here on). ``ratings``: columns ratings, evidence (lists of
-    90; a null evidence means every rating has evidence)."""
+    90; a null evidence means every rating has evidence); gated ``GATE_ROWS`` rows at a time."""
+    out = np.zeros((ratings.height, N_DIMENSIONS), dtype=np.int16)
+    for start in range(0, ratings.height, GATE_ROWS):
+        out[start:start + GATE_ROWS] = _gated(ratings.slice(start, GATE_ROWS))
+    return out
+
+
+def _gated(ratings: pl.DataFrame) -> np.ndarray:
     n = ratings.height
-    if n == 0:
-        return np.zeros((0, N_DIMENSIONS), dtype=np.int16)
     r, e = ratings["ratings"], ratings["evidence"]
     has = e.is_not_null().to_numpy()
     if not ((r.list.len() == N_DIMENSIONS).all() and (e.filter(has).list.len() == N_DIMENSIONS).all()):

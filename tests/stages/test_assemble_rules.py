@@ -79,12 +79,14 @@ def test_traits_name_every_pole_the_history_shows_more_than_its_opposite():
     assert traits(history, 2) == "High Agreeableness, Likes finance"
 
 
-def test_gated_matrix_equals_gate_row_by_row():
+def test_gated_matrix_equals_gate_row_by_row(monkeypatch):
     """The vectorized evidence gate gives what alignx.directions.gate gives per comment, rows
-    without evidence levels (null: every rating counts) included."""
+    without evidence levels (null: every rating counts) included, gated whole or a few rows at
+    a time."""
     import polars as pl
 
     from alignx.directions import gate
+    from stages.assemble import stage
     from stages.assemble.stage import gated_matrix
 
     rng = np.random.default_rng(3)
@@ -95,6 +97,8 @@ def test_gated_matrix_equals_gate_row_by_row():
     want = np.stack([gate(r, e) for r, e in zip(ratings, evidence)])
     assert (gated_matrix(df) == want).all()
     assert gated_matrix(df.head(0)).shape == (0, N)
+    monkeypatch.setattr(stage, "GATE_ROWS", 7)  # 50 rows: seven whole chunks and a last of one
+    assert (gated_matrix(df) == want).all()
 
 
 def test_seeded_hash_is_stable_hash():
