@@ -256,8 +256,8 @@ class Cluster(Stage):
 
         The fit runs in a process of its own: what it takes (HDBSCAN, the sample's vectors,
         the embedding model) is given back when that process ends, instead of staying in this
-        one while the shard workers run beside it (at a million comments, the difference between
-        the stage's whole process tree staying under 1 GB or not)."""
+        one while the shard workers run beside it (about 200 MB at two million comments, which
+        the stage's whole process tree would hold beside its workers)."""
         files = self._files(ctx)
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             key = pool.submit(fit_and_save, ctx, files).result()
