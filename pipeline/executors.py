@@ -102,6 +102,20 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def in_own_process(label: str, fn: Callable, *args):
+    """``fn(*args)`` in a spawned process of its own that exits with the runner, and its result:
+    for a step whose memory should be given back when it ends, not kept by the runner while the
+    shard workers run beside it (cluster's topic fit). A process that dies (killed, or out of
+    memory) is a ``StageFailed`` naming ``label``; an exception it raises is raised here."""
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_die_with_parent, initargs=(os.getpid(),))
+    with pool:
+        try:
+            return pool.submit(fn, *args).result()
+        except BrokenProcessPool:
+            raise StageFailed(f"{label}: its process died (killed, or out of memory); rerun to retry") from None
+
+
 class LocalExecutor:
     """Shards on a pool of local processes (spawned, so no state leaks between shards)."""
 

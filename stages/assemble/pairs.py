@@ -166,7 +166,7 @@ class CandidateIndex:
         """Every group with a candidate, sorted."""
         return [self.key.values[c] for c in np.flatnonzero(self.group_end > self.group_start)]
 
-    def members(self, group: str) -> list[dict]:
+    def members(self, group: str) -> list[Comment]:
         """The candidates of ``group``, in order."""
         return [self.row(i) for i in self._members(group)]
 
@@ -174,7 +174,7 @@ class CandidateIndex:
         """The post a group's candidates answer under."""
         return self.columns["link_id"].value(self._members(group)[0])
 
-    def own(self, user: str) -> list[dict]:
+    def own(self, user: str) -> list[Comment]:
         """The comments by ``user``, in order."""
         code = self.author.code(user)
         return [self.row(i) for i in self.by_author[self.author_start[code]:self.author_end[code]]] if code >= 0 else []
@@ -183,16 +183,16 @@ class CandidateIndex:
         """The groups a user's comments answer (sorted), where there is someone else to pair."""
         return sorted(g for g in {self.group(c) for c in own} if len(self._members(g)))
 
-    def others(self, group: str, user: str, allowed=None, limit: int | None = None) -> list[dict]:
+    def others(self, group: str, user: str, allowed=None, limit: int | None = None) -> list[Comment]:
         """Candidates of ``group`` not written by ``user`` (and by an ``allowed`` author, when
         given), in order; the first ``limit`` of them when given."""
         mine, names, found = self.author.code(user), self.author.values, []
         for i in self._members(group):
+            if limit is not None and len(found) >= limit:
+                break
             a = self.author.codes[i]
             if a != mine and (allowed is None or allowed(names[a] if a >= 0 else None)):
                 found.append(self.row(i))
-                if limit is not None and len(found) >= limit:
-                    break
         return found
 
 

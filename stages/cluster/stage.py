@@ -33,10 +33,8 @@ from __future__ import annotations
 
 import heapq
 import json
-import multiprocessing
 import pickle
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +43,7 @@ import polars as pl
 
 from alignx.embeddings import EmbeddingCache
 from alignx.taxonomy import N_DIMENSIONS, load_taxonomy
+from pipeline.executors import in_own_process
 from pipeline.io import atomic_path, parquet_writer, stable_hash, write_parquet
 from pipeline.logs import get_logger, progress
 from pipeline.stage import Shard, Stage, StageContext, Stats, keys
@@ -126,14 +125,17 @@ def archetypes(users: pl.DataFrame, p: dict, seed: int) -> pl.DataFrame:
     labels = np.full(users.height, -1)
     if len(eligible) >= max(2 * p["archetype_min_size"], 3):
         X = np.array(users["profile"].gather(eligible).to_list(), dtype=np.float64)
-        if len(eligible) <= p["archetype_fit_sample"]:
+        # a sample too small to hold two archetypes would make every user noise
+        sample = max(p["archetype_fit_sample"], 2 * p["archetype_min_size"])
+        if len(eligible) <= sample:
             labels[eligible] = hdbscan.HDBSCAN(min_cluster_size=p["archetype_min_size"]).fit(X).labels_
         else:
             keys = np.array([topics.sample_key(seed, a) for a in users["author"].gather(eligible).to_list()])
-            fitted = np.sort(np.argsort(keys, kind="stable")[: p["archetype_fit_sample"]])
+            fitted = np.zeros(len(eligible), dtype=bool)
+            fitted[np.argsort(keys, kind="stable")[:sample]] = True
             model = topics.tree_model(X[fitted], p["archetype_min_size"], 0)
-            found = topics.assign(model, X)
-            found[fitted] = model.labels
+            found = np.empty(len(eligible), dtype=np.int64)
+            found[fitted], found[~fitted] = model.labels, topics.assign(model, X[~fitted])
             labels[eligible] = found
     return users.with_columns(pl.Series("archetype", labels, dtype=pl.Int32))
 
@@ -259,8 +261,7 @@ class Cluster(Stage):
         one while the shard workers run beside it (about 200 MB at two million comments, which
         the stage's whole process tree would hold beside its workers)."""
         files = self._files(ctx)
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            key = pool.submit(fit_and_save, ctx, files).result()
+        key = in_own_process("cluster: the topic fit", fit_and_save, ctx, files)
         return [Shard(f"{f.parent.name}-{f.stem}", (str(f),), params=(("fit", key),), weight=f.stat().st_size)
                 for f in files]
 

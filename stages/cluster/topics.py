@@ -103,7 +103,8 @@ def neighbours(x: np.ndarray, base: np.ndarray, k: int) -> tuple[np.ndarray, np.
 
 
 def assign(model: TopicModel, reduced: np.ndarray) -> np.ndarray:
-    """The topic of each row of ``reduced`` (texts outside the sample, in PCA space) by
+    """The topic (or archetype) of each row of ``reduced`` (points outside the sample, in the
+    model's space: PCA's for topics, the profiles' own for archetypes) by
     ``hdbscan.approximate_predict``'s rule: the nearest sample text by mutual reachability
     among the 2 x min_samples nearest, then up the condensed tree to the cluster that still
     held that text at the new text's lambda; a cluster that is no topic gives -1 (noise)."""

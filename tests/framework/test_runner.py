@@ -222,3 +222,19 @@ def test_killed_parallel_run_leaves_no_orphan_workers(data_dir):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     # subprocess.run returned: every process holding the output pipes (the workers) has exited
     assert proc.returncode == -9
+
+
+def test_a_step_in_its_own_process_returns_raises_or_fails_the_stage_clearly():
+    """``pipeline.executors.in_own_process`` (cluster's topic fit): the function's result; its
+    exception, raised as it was; a process that dies (here ``os._exit``) is a StageFailed naming
+    the step, not a hang or a bare BrokenProcessPool."""
+    import os
+
+    from pipeline.errors import StageFailed
+    from pipeline.executors import in_own_process
+
+    assert in_own_process("sum", sum, [1, 2, 3]) == 6
+    with pytest.raises(ValueError):
+        in_own_process("int", int, "not a number")
+    with pytest.raises(StageFailed, match="die: its process died"):
+        in_own_process("die", os._exit, 1)
