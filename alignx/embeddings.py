@@ -173,7 +173,7 @@ class EmbeddingCache:
             # million comments, in the process's resident memory)
             with reading(self.dir / block, remove=self.dir):
                 arr = np.load(self.dir / block, mmap_mode="r")
-                vectors = np.array(arr[np.array([row for _, row in rows])])
+                vectors = np.asarray(arr[np.array([row for _, row in rows])])  # indexing by a list copies
                 del arr
             for (key, _), v in zip(rows, vectors):
                 found[key] = v

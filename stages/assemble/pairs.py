@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from alignx.candidates import PAIRS_FROM, UNPAIRED, is_candidate  # noqa: F401  (the rule annotate rates by: one place)
+from alignx.candidates import PAIRS_FROM, UNPAIRED, group_key, is_candidate  # noqa: F401  (the rule annotate rates by: one place)
 from pipeline.io import stable_hash
 
 
@@ -146,7 +146,8 @@ class CandidateIndex:
                                 (pl.col("recurring_post") if "recurring_post" in comments.columns else pl.lit(None))
                                 .cast(pl.Boolean).fill_null(False).alias("recurring_post"))
         candidate = flags.select(is_candidate(pairs_from)).to_series().to_numpy()
-        self.key = self.columns["parent_id" if self.siblings else "link_id"]
+        self.key_name = group_key(pairs_from).meta.output_name()
+        self.key = self.columns[self.key_name]
         candidate &= self.key.codes >= 0
         self.by_group, self.group_start, self.group_end = spans(self.key.codes, rows[candidate], len(self.key.values))
 
@@ -156,7 +157,7 @@ class CandidateIndex:
 
     def group(self, comment: dict) -> str:
         """What ``comment`` answers, as a group key: its parent's id, or its post's id."""
-        return comment["parent_id"] if self.siblings else comment["link_id"]
+        return comment[self.key_name]
 
     def _members(self, group: str) -> np.ndarray:
         code = self.key.code(group)
@@ -200,9 +201,8 @@ def group_filter(pairs_from: str, own: pl.DataFrame) -> pl.Expr:
     """The rows of the comment table that are candidates in the groups ``own`` answers: every
     comment answering the same parent (siblings), or the top-level comments of the same posts;
     never a top-level comment of a recurring post (``UNPAIRED``)."""
-    if pairs_from == "siblings":
-        return pl.col("parent_id").is_in(own["parent_id"].unique().implode()) & ~UNPAIRED
-    return pl.col("is_top_level") & pl.col("link_id").is_in(own["link_id"].unique().implode()) & ~UNPAIRED
+    key = group_key(pairs_from)
+    return is_candidate(pairs_from) & key.is_in(own.select(key.unique()).to_series().implode())
 
 
 def split_hash(seed: int, kind: str, key: str) -> float:

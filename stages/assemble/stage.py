@@ -65,6 +65,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from alignx.candidates import group_key, is_candidate
 from alignx.directions import DEFAULT_MIN_EVIDENCE, MEASURES, gate, rules_fingerprint, single_direction
 from alignx.orientation import (MAX_CANDIDATES, STYLE_DIMENSIONS, best_pair, community_profile, content_margin,
                                 direction)
@@ -266,7 +267,7 @@ def load_comments(ctx: StageContext, authors: list[str], pairs_from: str
     rows = rows.join(rated, on="id", how="semi").sort("link_id", "created_utc", "id")
     rows = first_candidates(rows, pairs_from, authors, rated_split(ctx).test_users, MAX_CANDIDATES)
     ids, matrix, measures = rated_rows(ctx, rows["id"])
-    rows = rows.join(ids, on="id", how="inner").sort("link_id", "created_utc", "id")
+    rows = rows.join(ids, on="id", how="inner", maintain_order="left")
     at = rows["_r"].to_numpy()
     return rows.drop("_r"), matrix[at], measures[at]
 
@@ -289,9 +290,8 @@ def first_candidates(rows: pl.DataFrame, pairs_from: str, authors: list[str], te
     threads' sizes, not with its own users. The authors' own rows are all kept."""
     mine = pl.col("author").is_in(authors)
     train = pl.col("author").is_in(sorted(test_users)).not_()
-    group = pl.col("parent_id") if pairs_from == "siblings" else pl.col("link_id")
-    candidate = (pl.lit(pairs_from == "siblings") | pl.col("is_top_level")) & ~UNPAIRED
-    ranked = rows.with_row_index("_i").filter(candidate).with_columns(group.alias("_g")).with_columns(
+    ranked = rows.with_row_index("_i").filter(is_candidate(pairs_from)).with_columns(
+        group_key(pairs_from).alias("_g")).with_columns(
         (limit + mine.cast(pl.Int64).sum().over("_g")).alias("_reach"),
         pl.int_range(pl.len()).over("_g").alias("_rank"),
         (train.cast(pl.Int64).cum_sum().over("_g") - 1).alias("_train_rank"))

@@ -119,24 +119,19 @@ def archetypes(users: pl.DataFrame, p: dict, seed: int) -> pl.DataFrame:
     archetype ``approximate_predict`` would give (``topics.assign``), as topics do: over every
     user, HDBSCAN's time and memory grew faster than the corpus (two million synthetic comments:
     54,000 profiles, most of the stage's time and its peak)."""
-    import hdbscan
-
     eligible = np.flatnonzero((users["n_comments"] >= p["archetype_min_comments"]).to_numpy())
     labels = np.full(users.height, -1)
     if len(eligible) >= max(2 * p["archetype_min_size"], 3):
         X = np.array(users["profile"].gather(eligible).to_list(), dtype=np.float64)
         # a sample too small to hold two archetypes would make every user noise
         sample = max(p["archetype_fit_sample"], 2 * p["archetype_min_size"])
-        if len(eligible) <= sample:
-            labels[eligible] = hdbscan.HDBSCAN(min_cluster_size=p["archetype_min_size"]).fit(X).labels_
-        else:
-            keys = np.array([topics.sample_key(seed, a) for a in users["author"].gather(eligible).to_list()])
-            fitted = np.zeros(len(eligible), dtype=bool)
-            fitted[np.argsort(keys, kind="stable")[:sample]] = True
-            model = topics.tree_model(X[fitted], p["archetype_min_size"], 0)
-            found = np.empty(len(eligible), dtype=np.int64)
-            found[fitted], found[~fitted] = model.labels, topics.assign(model, X[~fitted])
-            labels[eligible] = found
+        keys = np.array([topics.sample_key(seed, a) for a in users["author"].gather(eligible).to_list()])
+        fitted = np.zeros(len(eligible), dtype=bool)
+        fitted[np.argsort(keys, kind="stable")[:sample]] = True  # every user, up to the sample's size
+        model = topics.tree_model(X[fitted], p["archetype_min_size"], 0)
+        found = np.empty(len(eligible), dtype=np.int64)
+        found[fitted], found[~fitted] = model.labels, topics.assign(model, X[~fitted])
+        labels[eligible] = found
     return users.with_columns(pl.Series("archetype", labels, dtype=pl.Int32))
 
 
