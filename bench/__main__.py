@@ -3,12 +3,12 @@ python -m bench scale --corpus ethereum (options follow the one name they belong
 
 import sys
 
-from bench import annotate, annotate_estimate, cluster, embeddings, ingest, language_id, privacy, scale, steer, validity
+from bench import alignment, annotate, annotate_estimate, cluster, embeddings, ingest, language_id, privacy, scale, steer, validity
 
 BENCHMARKS = {"ingest": ingest.main, "privacy": privacy.main, "annotate": annotate.main,
               "cluster": cluster.main, "embeddings": embeddings.main, "scale": scale.main, "steer": steer.main,
               "validity": validity.main, "language_id": language_id.main,
-              "annotate_estimate": annotate_estimate.main}
+              "annotate_estimate": annotate_estimate.main, "alignment": alignment.main}
 #: Benchmarks whose main takes command-line options.
 WITH_OPTIONS = {"scale"}
 

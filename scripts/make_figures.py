@@ -333,6 +333,18 @@ def cluster(r: dict) -> list[str]:
     return out
 
 
+def alignment(r: dict) -> list[str]:
+    out = ["## Alignment histories", "", "`python -m bench alignment` -> `bench/results/alignment.json`: assemble's "
+           "`alignment_histories` (each user type ranked once) against the rule it replaced (each pair's pool ranked "
+           f"again), on the same pairs of {r['user_types']} user types; the old rule only where it finishes. Target: "
+           f"time a pair at most {r['targets']['per_pair_ratio_max']}x from the smallest size to the largest "
+           f"({'met' if r['met'] else 'not met'}: {r['per_pair_ratio_largest_to_smallest']}x).", ""]
+    out += table(["pairs", "seconds", "µs a pair", "old rule, seconds", "speed-up"],
+                 [[num(x["pairs"]), x["stage_s"], x["stage_us_per_pair"], x.get("plain_s", "-"), x.get("speedup", "-")]
+                  for x in r["runs"]])
+    return out
+
+
 def scale(r: dict) -> list[str]:
     sys.path.insert(0, str(ROOT))
     from bench.scale import BEGIN, END, render_summary, summarize
@@ -425,7 +437,7 @@ def render() -> str:
              "machine and its load; each file records both where the benchmark did.", ""]
     sections = [("ingest", ingest), ("language_id", language_id), ("privacy", privacy),
                 ("annotator_validity", annotator_validity), ("annotate", annotate),
-                ("annotate_estimate", annotate_estimate), ("cluster", cluster),
+                ("annotate_estimate", annotate_estimate), ("cluster", cluster), ("alignment", alignment),
                 ("scale", scale), ("steer", steer), ("evaluate_trained", evaluate_trained), ("reliability", reliability),
                 ("ray_cluster", ray_cluster)]
     for name, fn in sections:
